@@ -1,0 +1,224 @@
+//! `bridge-relay`: the relay on one machine, no AWS account and no Docker.
+//!
+//!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
+//!   bridge-relay sign  --secrets-file FILE BODY_FILE
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_relay::config::process_env;
+use bridge_relay::pagerduty::{PagerDutyApi, signature};
+use bridge_relay::queue::{InProcessQueue, run_local_worker};
+use bridge_relay::relay::{Ingress, WebhookRequest, Worker};
+use bridge_relay::secrets::{FileSecretSource, SecretCache};
+use bridge_relay::zoom::ZoomApi;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const USAGE: &str = "usage:
+  bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
+      Runs the ingress on http://ADDR/webhook and the worker in the same process.
+      Settings come from the same environment variables as the Lambda functions:
+      ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
+      BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS.
+  bridge-relay sign --secrets-file FILE BODY_FILE
+      Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
+      pagerduty.webhook_secrets entry of FILE.";
+
+struct Args {
+    command: String,
+    secrets_file: Option<String>,
+    listen: SocketAddr,
+    positional: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().ok_or("no command given")?;
+    let mut parsed = Args {
+        command,
+        secrets_file: None,
+        listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        positional: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--secrets-file" => {
+                parsed.secrets_file = Some(args.next().ok_or("--secrets-file needs a path")?)
+            }
+            "--listen" => {
+                let value = args.next().ok_or("--listen needs an address")?;
+                parsed.listen = value
+                    .parse()
+                    .map_err(|e| format!("--listen {value}: {e}"))?;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            _ => parsed.positional.push(arg),
+        }
+    }
+    Ok(parsed)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("bridge-relay: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.command.as_str() {
+        "serve" => serve(args).await,
+        "sign" => sign(args).await,
+        other => Err(format!("unknown command {other}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bridge-relay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn secret_cache(args: &Args, ttl: Duration) -> Result<Arc<SecretCache>, String> {
+    let path = args
+        .secrets_file
+        .as_ref()
+        .ok_or("--secrets-file is required (the secret document, see README)")?;
+    Ok(Arc::new(SecretCache::new(
+        Arc::new(FileSecretSource::new(path)),
+        ttl,
+    )))
+}
+
+async fn sign(args: Args) -> Result<(), String> {
+    let body_file = args.positional.first().ok_or("sign needs a BODY_FILE")?;
+    let secrets = secret_cache(&args, Duration::ZERO)?
+        .get()
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret = secrets
+        .pagerduty
+        .webhook_secrets
+        .first()
+        .ok_or("the secrets file has no pagerduty.webhook_secrets")?;
+    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
+    println!("{}", signature::sign(&body, secret));
+    Ok(())
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    bridge_relay::init_local_tracing();
+    let config = process_env().local().map_err(|e| e.to_string())?;
+    let secrets = secret_cache(&args, config.secret_ttl)?;
+    // Read the secret now so a bad file fails the start, not the first webhook.
+    secrets.get().await.map_err(|e| e.to_string())?;
+
+    let http = bridge_relay::http::client();
+    let endpoints = &config.endpoints;
+    let zoom = ZoomApi::new(
+        http.clone(),
+        &endpoints.zoom_api,
+        &endpoints.zoom_oauth,
+        config.zoom_host_user.clone(),
+        secrets.clone(),
+    );
+    let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets.clone());
+    let worker = Arc::new(Worker::new(Arc::new(zoom), Arc::new(pagerduty)));
+    let (queue, jobs) = InProcessQueue::new();
+    let ingress = Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy));
+
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        "bridge-relay listening on http://{address}/webhook (zoom {}, pagerduty {})",
+        endpoints.zoom_api,
+        endpoints.pagerduty_api
+    );
+    let worker_task = tokio::spawn(run_local_worker(worker, jobs, Duration::from_secs(1)));
+
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted.map_err(|e| e.to_string())?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let ingress = ingress.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let ingress = ingress.clone();
+                async move { route(&ingress, request).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    tracing::info!("stopping");
+    worker_task.abort();
+    Ok(())
+}
+
+async fn route(
+    ingress: &Ingress,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = request.uri().path();
+    if request.method() == Method::GET && path == "/health" {
+        return Ok(json(StatusCode::OK, r#"{"status":"ok"}"#.into()));
+    }
+    if request.method() != Method::POST || !matches!(path, "/" | "/webhook") {
+        return Ok(json(
+            StatusCode::NOT_FOUND,
+            r#"{"status":"rejected","error":"POST webhooks to /webhook"}"#.into(),
+        ));
+    }
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let signature = header(signature::HEADER);
+    let webhook_id = header(bridge_relay::lambda::WEBHOOK_ID_HEADER);
+    // One byte over the limit is enough for the ingress to answer 413.
+    let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
+    let body = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::from(vec![0; limit]),
+    };
+    let response = ingress
+        .handle(WebhookRequest {
+            signature: signature.as_deref(),
+            webhook_id: webhook_id.as_deref(),
+            body: &body,
+        })
+        .await;
+    bridge_relay::lambda::log_webhook(&response, webhook_id.as_deref());
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok(json(status, response.body.to_string()))
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,40 @@
+//! The worker Lambda: jobs from the FIFO queue -> Zoom meeting -> bridge and note on the incident.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use bridge_relay::config::process_env;
+use bridge_relay::pagerduty::PagerDutyApi;
+use bridge_relay::relay::Worker;
+use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::zoom::ZoomApi;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    bridge_relay::init_lambda_tracing();
+    let config = process_env().worker()?;
+    let aws = bridge_relay::aws::sdk_config().await;
+    let secrets = Arc::new(SecretCache::new(
+        Arc::new(SecretsManagerSource::from_sdk_config(
+            &aws,
+            config.secret_id,
+        )),
+        config.secret_ttl,
+    ));
+    let http = bridge_relay::http::client();
+    let endpoints = &config.endpoints;
+    let zoom = ZoomApi::new(
+        http.clone(),
+        &endpoints.zoom_api,
+        &endpoints.zoom_oauth,
+        config.zoom_host_user,
+        secrets.clone(),
+    );
+    let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets);
+    let worker = Arc::new(Worker::new(Arc::new(zoom), Arc::new(pagerduty)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        bridge_relay::lambda::handle_sqs(worker.clone(), event)
+    }))
+    .await
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Copies the operations the relay calls out of the official OpenAPI specs into
+tests/fixtures/openapi/, with every component they reference, so Prism starts fast
+and the tests run from the project's own tree. Fixes applied are listed in SOURCES.md.
+
+Usage: scripts/vendor-specs.py ../shared/specs
+"""
+import json
+import sys
+from pathlib import Path
+
+KEEP = {
+    "pagerduty-rest-openapiv3.json": {
+        "out": "pagerduty-rest.json",
+        "ops": {
+            "/incidents/{id}": ["get", "put"],
+            "/incidents/{id}/notes": ["post"],
+            "/webhook_subscriptions": ["get", "post"],
+            "/webhook_subscriptions/{id}": ["get", "put"],
+            "/users/me": ["get"],
+        },
+    },
+    "zoom-meetings-openapi.json": {
+        "out": "zoom-meetings.json",
+        "ops": {
+            "/users/{userId}/meetings": ["post"],
+            "/meetings/{meetingId}": ["get", "delete"],
+            "/meetings/{meetingId}/status": ["put"],
+        },
+    },
+}
+
+
+def refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/"):
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs(item)
+
+
+def resolve(spec, pointer):
+    node = spec
+    for part in pointer[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def trim(spec, ops):
+    paths = {}
+    for path, methods in ops.items():
+        if path not in spec["paths"]:
+            continue
+        item = spec["paths"][path]
+        kept = {m: item[m] for m in methods if m in item}
+        if "parameters" in item:
+            kept["parameters"] = item["parameters"]
+        paths[path] = kept
+    out = {k: v for k, v in spec.items() if k not in ("paths", "components", "tags", "x-tagGroups")}
+    out["paths"] = paths
+    components = {}
+    todo = list(refs(paths))
+    seen = set()
+    while todo:
+        ref = todo.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        # A ref may point inside a component; copy the whole component it lives in.
+        _, _, kind, name = ref.split("/")[:4]
+        whole = f"#/components/{kind}/{name}"
+        target = resolve(spec, whole)
+        components.setdefault(kind, {})[name.replace("~1", "/").replace("~0", "~")] = target
+        todo.extend(refs(target))
+    if "securitySchemes" in spec.get("components", {}):
+        components["securitySchemes"] = spec["components"]["securitySchemes"]
+    out["components"] = components
+    return out
+
+
+def fix_zoom_user_id(spec):
+    # An email matches both the free-form string and the `email` branch of this oneOf,
+    # so Prism rejects /users/bot@example.com/meetings; anyOf is what the API means.
+    for item in spec["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            for param in op.get("parameters", []):
+                if param.get("name") == "userId" and "oneOf" in param.get("schema", {}):
+                    param["schema"]["anyOf"] = param["schema"].pop("oneOf")
+
+
+def main():
+    src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/specs")
+    dest = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openapi"
+    for name, job in KEEP.items():
+        spec = json.loads((src / name).read_text())
+        trimmed = trim(spec, job["ops"])
+        if name.startswith("zoom"):
+            fix_zoom_user_id(trimmed)
+        (dest / job["out"]).write_text(json.dumps(trimmed, indent=1, sort_keys=False) + "\n")
+        print(f"{job['out']}: {len(trimmed['paths'])} paths, "
+              f"{sum(len(v) for v in trimmed['components'].values())} components")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+//! Non-secret settings from environment variables, read once in `main`; a bad value fails the
+//! start with a message that names the variable.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::policy::{BridgePolicy, DEFAULT_BRIDGE_EVENTS};
+
+pub const DEFAULT_ZOOM_API_BASE: &str = "https://api.zoom.us/v2";
+pub const DEFAULT_ZOOM_OAUTH_BASE: &str = "https://zoom.us";
+pub const DEFAULT_PAGERDUTY_API_BASE: &str = "https://api.pagerduty.com";
+const DEFAULT_SECRET_TTL_SECONDS: u64 = 300;
+
+/// Where the relay finds Zoom and PagerDuty (`ZOOM_API_BASE`, `ZOOM_OAUTH_BASE`, `PAGERDUTY_API_BASE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub zoom_api: String,
+    pub zoom_oauth: String,
+    pub pagerduty_api: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    pub secret_id: String,
+    pub queue_url: String,
+    pub policy: BridgePolicy,
+    pub secret_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub secret_id: String,
+    pub zoom_host_user: String,
+    pub endpoints: Endpoints,
+    pub secret_ttl: Duration,
+}
+
+/// The local runner: both halves in one process, the secret in a file given on the command line.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub zoom_host_user: String,
+    pub endpoints: Endpoints,
+    pub policy: BridgePolicy,
+    pub secret_ttl: Duration,
+}
+
+/// Reads variables through `lookup`, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+pub fn process_env() -> Env<impl Fn(&str) -> Option<String>> {
+    Env(|name: &str| std::env::var(name).ok())
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn optional(&self, var: &'static str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or(ConfigError::Missing(var))
+    }
+
+    fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.optional(var).unwrap_or_else(|| default.to_owned());
+        let parsed = reqwest::Url::parse(&value).map_err(|e| ConfigError::Invalid {
+            var,
+            reason: format!("{value:?} is not a URL: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.cannot_be_a_base() {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!("{value:?} is not an http(s) base URL"),
+            });
+        }
+        Ok(value.trim_end_matches('/').to_owned())
+    }
+
+    pub fn endpoints(&self) -> Result<Endpoints, ConfigError> {
+        Ok(Endpoints {
+            zoom_api: self.url("ZOOM_API_BASE", DEFAULT_ZOOM_API_BASE)?,
+            zoom_oauth: self.url("ZOOM_OAUTH_BASE", DEFAULT_ZOOM_OAUTH_BASE)?,
+            pagerduty_api: self.url("PAGERDUTY_API_BASE", DEFAULT_PAGERDUTY_API_BASE)?,
+        })
+    }
+
+    pub fn policy(&self) -> Result<BridgePolicy, ConfigError> {
+        BridgePolicy::from_event_list(
+            &self
+                .optional("BRIDGE_EVENT_TYPES")
+                .unwrap_or_else(|| DEFAULT_BRIDGE_EVENTS.to_owned()),
+        )
+    }
+
+    pub fn secret_ttl(&self) -> Result<Duration, ConfigError> {
+        match self.optional("SECRET_CACHE_TTL_SECONDS") {
+            None => Ok(Duration::from_secs(DEFAULT_SECRET_TTL_SECONDS)),
+            Some(v) => {
+                v.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| ConfigError::Invalid {
+                        var: "SECRET_CACHE_TTL_SECONDS",
+                        reason: format!("{v:?} is not a whole number of seconds"),
+                    })
+            }
+        }
+    }
+
+    /// The Zoom user who hosts the meetings: an id or email, never `me` (S2S apps have no "me").
+    pub fn zoom_host_user(&self) -> Result<String, ConfigError> {
+        let user = self.required("ZOOM_HOST_USER")?;
+        if user.eq_ignore_ascii_case("me") {
+            return Err(ConfigError::Invalid {
+                var: "ZOOM_HOST_USER",
+                reason: "Server-to-Server apps have no `me`; give the host's email or user id"
+                    .into(),
+            });
+        }
+        Ok(user)
+    }
+
+    pub fn ingress(&self) -> Result<IngressConfig, ConfigError> {
+        Ok(IngressConfig {
+            secret_id: self.required("SECRET_ID")?,
+            queue_url: self.required("QUEUE_URL")?,
+            policy: self.policy()?,
+            secret_ttl: self.secret_ttl()?,
+        })
+    }
+
+    pub fn worker(&self) -> Result<WorkerConfig, ConfigError> {
+        Ok(WorkerConfig {
+            secret_id: self.required("SECRET_ID")?,
+            zoom_host_user: self.zoom_host_user()?,
+            endpoints: self.endpoints()?,
+            secret_ttl: self.secret_ttl()?,
+        })
+    }
+
+    pub fn local(&self) -> Result<LocalConfig, ConfigError> {
+        Ok(LocalConfig {
+            zoom_host_user: self.zoom_host_user()?,
+            endpoints: self.endpoints()?,
+            policy: self.policy()?,
+            secret_ttl: self.secret_ttl()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn worker_defaults_to_the_real_apis() {
+        let config = env(&[
+            ("SECRET_ID", "bridge-relay"),
+            ("ZOOM_HOST_USER", "bot@example.com"),
+        ])
+        .worker()
+        .unwrap();
+        assert_eq!(config.endpoints.zoom_api, DEFAULT_ZOOM_API_BASE);
+        assert_eq!(config.endpoints.zoom_oauth, DEFAULT_ZOOM_OAUTH_BASE);
+        assert_eq!(config.endpoints.pagerduty_api, DEFAULT_PAGERDUTY_API_BASE);
+        assert_eq!(config.secret_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("ZOOM_HOST_USER", "bot@example.com")],
+                "SECRET_ID is required",
+            ),
+            (&[("SECRET_ID", "s")], "ZOOM_HOST_USER is required"),
+            (
+                &[("SECRET_ID", "s"), ("ZOOM_HOST_USER", "me")],
+                "ZOOM_HOST_USER is invalid",
+            ),
+            (
+                &[
+                    ("SECRET_ID", "s"),
+                    ("ZOOM_HOST_USER", "u"),
+                    ("ZOOM_API_BASE", "not a url"),
+                ],
+                "ZOOM_API_BASE is invalid",
+            ),
+            (
+                &[
+                    ("SECRET_ID", "s"),
+                    ("ZOOM_HOST_USER", "u"),
+                    ("PAGERDUTY_API_BASE", "ftp://x"),
+                ],
+                "PAGERDUTY_API_BASE is invalid",
+            ),
+            (
+                &[
+                    ("SECRET_ID", "s"),
+                    ("ZOOM_HOST_USER", "u"),
+                    ("SECRET_CACHE_TTL_SECONDS", "soon"),
+                ],
+                "SECRET_CACHE_TTL_SECONDS is invalid",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let err = env(pairs).worker().unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        let err = env(&[("SECRET_ID", "s")])
+            .ingress()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("QUEUE_URL is required"), "{err}");
+        let err = env(&[
+            ("SECRET_ID", "s"),
+            ("QUEUE_URL", "q"),
+            ("BRIDGE_EVENT_TYPES", "service.created"),
+        ])
+        .ingress()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("BRIDGE_EVENT_TYPES"), "{err}");
+    }
+}

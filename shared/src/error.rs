@@ -1,0 +1,142 @@
+//! Errors of the relay, each saying what failed and whether trying again can help.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The outside systems the relay talks to, named in errors and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Zoom,
+    ZoomOAuth,
+    PagerDuty,
+    SecretsManager,
+    Sqs,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Zoom => "Zoom API",
+            Service::ZoomOAuth => "Zoom OAuth",
+            Service::PagerDuty => "PagerDuty API",
+            Service::SecretsManager => "Secrets Manager",
+            Service::Sqs => "SQS",
+        })
+    }
+}
+
+/// A bad deployment setting; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// A call to Zoom or PagerDuty that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{service} answered HTTP {status}: {message}")]
+    Status {
+        service: Service,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{service} could not be reached: {reason}")]
+    Transport { service: Service, reason: String },
+    #[error("{service} answered with a body the relay could not read: {reason}")]
+    Decode { service: Service, reason: String },
+}
+
+impl UpstreamError {
+    /// 5xx, 408, 429 and network failures may pass; other answers will not change on a retry.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Status { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
+            UpstreamError::Transport { .. } => true,
+            UpstreamError::Decode { .. } => false,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            UpstreamError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn transport(service: Service, error: reqwest::Error) -> Self {
+        // The URL is left out: it may carry an account id in its query.
+        let error = error.without_url();
+        let kind = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        UpstreamError::Transport {
+            service,
+            reason: format!("{kind}: {error}"),
+        }
+    }
+}
+
+/// The relay's secret could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("secret {source_name} could not be read: {reason}")]
+    Unavailable {
+        source_name: String,
+        reason: String,
+        retryable: bool,
+    },
+    #[error("secret {source_name} does not match the expected schema: {reason}")]
+    Malformed { source_name: String, reason: String },
+}
+
+impl SecretsError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SecretsError::Unavailable {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// The job queue refused or failed to take a job.
+#[derive(Debug, thiserror::Error)]
+#[error("the job queue did not take the job: {0}")]
+pub struct QueueError(pub String);
+
+/// Why a bridge job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("creating the Zoom meeting failed: {0}")]
+    Meeting(UpstreamError),
+    #[error("setting the conference bridge on the incident failed: {0}")]
+    Bridge(UpstreamError),
+    #[error("adding the timeline note failed: {0}")]
+    Note(UpstreamError),
+    #[error("the queue message is not a bridge job: {0}")]
+    Malformed(String),
+}
+
+impl JobError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            JobError::Secrets(e) => e.is_retryable(),
+            JobError::Meeting(e) | JobError::Bridge(e) | JobError::Note(e) => e.is_retryable(),
+            JobError::Malformed(_) => false,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Entry adapters: Lambda events in, the use case called, Lambda responses out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_http::{Body, Request, Response};
+use lambda_runtime::LambdaEvent;
+
+use crate::model::Job;
+use crate::pagerduty::signature;
+use crate::relay::{Ingress, WebhookRequest, WebhookResponse, Worker};
+
+pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
+
+/// A Function URL / HTTP API request to the ingress. lambda_http has already decoded a
+/// base64-encoded body, so the signature is checked over the bytes PagerDuty sent.
+pub async fn handle_http(
+    ingress: &Ingress,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let body: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    let response = ingress
+        .handle(WebhookRequest {
+            signature: header(signature::HEADER),
+            webhook_id: header(WEBHOOK_ID_HEADER),
+            body,
+        })
+        .await;
+    log_webhook(&response, header(WEBHOOK_ID_HEADER));
+    Ok(Response::builder()
+        .status(response.status)
+        .header("content-type", "application/json")
+        .body(Body::Text(response.body.to_string()))?)
+}
+
+/// One line per webhook: what came in and what the relay decided.
+pub fn log_webhook(response: &WebhookResponse, webhook_id: Option<&str>) {
+    use crate::relay::Outcome::*;
+    let webhook_id = webhook_id.unwrap_or("-");
+    match &response.outcome {
+        Queued {
+            incident_id,
+            event_type,
+        } => {
+            tracing::info!(webhook_id, status = response.status, incident = %incident_id, event_type = %event_type, decision = "bridge", "webhook queued")
+        }
+        Ignored { event_type, reason } => {
+            tracing::info!(webhook_id, status = response.status, event_type = %event_type, decision = "skipped", reason = %reason, "webhook ignored")
+        }
+        Rejected { reason } => {
+            tracing::warn!(webhook_id, status = response.status, decision = "rejected", reason = %reason, "webhook rejected")
+        }
+        Failed { reason } => {
+            tracing::error!(webhook_id, status = response.status, decision = "failed", reason = %reason, "webhook not accepted")
+        }
+    }
+}
+
+/// A batch from the FIFO queue. Groups (incidents) run concurrently, a group's messages in
+/// order; once a message fails, the rest of its group is handed back too, so SQS keeps the order.
+/// Only the failed messages are reported, so the others are not run again.
+pub async fn handle_sqs(
+    worker: Arc<Worker>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (n, message) in event.payload.records.into_iter().enumerate() {
+        let group = message
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_else(|| format!("no-group-{n}"));
+        let slot = *index.entry(group).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(message);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for group in groups {
+        let worker = worker.clone();
+        tasks.spawn(async move { run_group(&worker, group).await });
+    }
+    let mut response = SqsBatchResponse::default();
+    while let Some(failed) = tasks.join_next().await {
+        for id in failed? {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
+}
+
+async fn run_group(worker: &Worker, messages: Vec<SqsMessage>) -> Vec<String> {
+    let mut failed = Vec::new();
+    for message in messages {
+        let id = message.message_id.clone().unwrap_or_default();
+        if !failed.is_empty() {
+            failed.push(id);
+            continue;
+        }
+        let result = match Job::from_json(message.body.as_deref().unwrap_or_default()) {
+            Ok(job) => worker.handle_job(&job).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::error!(message_id = %id, retryable = e.is_retryable(), error = %e, "job failed");
+            failed.push(id);
+        }
+    }
+    failed
+}

@@ -1,0 +1,38 @@
+//! bridge-relay: one Zoom meeting per incident, posted back as the incident's conference bridge.
+//!
+//! Layers, top to bottom: entry adapters ([`lambda`]) -> the use case ([`relay`]) -> ports
+//! ([`queue::JobQueue`], [`secrets::SecretSource`], [`zoom::MeetingProvider`],
+//! [`pagerduty::IncidentTool`]) -> adapters (SQS, Secrets Manager, Zoom, PagerDuty and their
+//! local twins) -> [`model`] and [`error`].
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod model;
+pub mod pagerduty;
+pub mod policy;
+pub mod queue;
+pub mod relay;
+pub mod secrets;
+pub mod zoom;
+
+pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};
+
+/// Logs for Lambda: JSON when the function's log format is JSON, with the request id of each
+/// invocation (the runtime's span). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+pub fn init_lambda_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// Logs for the local runner: one readable line per event. Level from `RUST_LOG` (default info).
+pub fn init_local_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .compact()
+        .init();
+}

@@ -1,0 +1,132 @@
+//! PagerDuty: the incident-tool port, its REST adapter, and V3 webhook signatures and payloads.
+
+pub mod signature;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::error::{SecretsError, Service, UpstreamError};
+use crate::http::status_error;
+use crate::model::Bridge;
+use crate::secrets::{RelaySecrets, SecretCache};
+
+/// Where a bridge and a note are posted. PagerDuty first; other incident tools implement it too.
+#[async_trait]
+pub trait IncidentTool: Send + Sync {
+    async fn set_bridge(&self, incident_id: &str, bridge: &Bridge)
+    -> Result<(), IncidentToolError>;
+    async fn add_note(&self, incident_id: &str, content: &str) -> Result<(), IncidentToolError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IncidentToolError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// PagerDuty REST API v2.
+pub struct PagerDutyApi {
+    http: reqwest::Client,
+    api_base: String,
+    secrets: Arc<SecretCache>,
+}
+
+impl PagerDutyApi {
+    /// `api_base` is `https://api.pagerduty.com` (or `https://api.eu.pagerduty.com`).
+    pub fn new(http: reqwest::Client, api_base: &str, secrets: Arc<SecretCache>) -> Self {
+        PagerDutyApi {
+            http,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            secrets,
+        }
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, UpstreamError> {
+        let invalid = |reason: String| UpstreamError::Transport {
+            service: Service::PagerDuty,
+            reason,
+        };
+        let mut url = reqwest::Url::parse(&self.api_base)
+            .map_err(|e| invalid(format!("PAGERDUTY_API_BASE is not a URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| invalid("PAGERDUTY_API_BASE cannot take a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    async fn send_once(
+        &self,
+        secrets: &RelaySecrets,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.http
+            .request(method, url)
+            .header(
+                "authorization",
+                format!(
+                    "Token token={}",
+                    secrets.pagerduty.api_token.expose_secret()
+                ),
+            )
+            .header("accept", "application/vnd.pagerduty+json;version=2")
+            .header("from", &secrets.pagerduty.from_email)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
+    }
+
+    /// Sends with the cached token; on a 401 re-reads the secret once (the token was rotated).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        body: serde_json::Value,
+    ) -> Result<(), IncidentToolError> {
+        let url = self.url(segments)?;
+        let secrets = self.secrets.get().await?;
+        let mut response = self
+            .send_once(&secrets, method.clone(), url.clone(), &body)
+            .await?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            let fresh = self.secrets.refresh(&secrets).await?;
+            response = self.send_once(&fresh, method, url, &body).await?;
+        }
+        if !response.status().is_success() {
+            return Err(status_error(Service::PagerDuty, response).await.into());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IncidentTool for PagerDutyApi {
+    async fn set_bridge(
+        &self,
+        incident_id: &str,
+        bridge: &Bridge,
+    ) -> Result<(), IncidentToolError> {
+        let body = json!({"incident": {"type": "incident_reference", "conference_bridge": bridge}});
+        self.send(reqwest::Method::PUT, &["incidents", incident_id], body)
+            .await
+    }
+
+    async fn add_note(&self, incident_id: &str, content: &str) -> Result<(), IncidentToolError> {
+        let body = json!({"note": {"content": content}});
+        self.send(
+            reqwest::Method::POST,
+            &["incidents", incident_id, "notes"],
+            body,
+        )
+        .await
+    }
+}

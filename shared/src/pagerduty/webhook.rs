@@ -1,0 +1,280 @@
+//! PagerDuty V3 webhook envelopes: `{"event":{id, event_type, resource_type, occurred_at, agent, client, data}}`.
+//! Every field but the event id and type may be missing or null; incident ids are opaque strings.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{Bridge, Incident};
+
+/// One parsed V3 webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub id: String,
+    pub event_type: String,
+    /// `data.type`: `incident`, `incident_conference_bridge`, `incident_note`, …
+    pub data_type: Option<String>,
+    /// The user or integration that caused the event, when PagerDuty names one.
+    pub agent_id: Option<String>,
+    /// The incident the event is about, as complete as the payload allows.
+    pub incident: Option<Incident>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("the body is not a PagerDuty V3 webhook: {0}")]
+    Shape(String),
+}
+
+#[derive(Deserialize)]
+struct IncidentData {
+    id: String,
+    #[serde(default)]
+    number: Option<u64>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+    #[serde(default)]
+    service: Option<Reference>,
+    #[serde(default)]
+    urgency: Option<String>,
+    #[serde(default)]
+    priority: Option<Reference>,
+    #[serde(default)]
+    conference_bridge: Option<Bridge>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
+    let root: Value =
+        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    let event = root
+        .get("event")
+        .filter(|e| e.is_object())
+        .ok_or_else(|| shape("no `event` object at the top level"))?;
+    let id = string_field(event, "id")?;
+    let event_type = string_field(event, "event_type")?;
+    let agent_id = event
+        .get("agent")
+        .and_then(|a| a.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let data = event.get("data").filter(|d| d.is_object());
+    let data_type = data
+        .and_then(|d| d.get("type"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let incident = match (data, data_type.as_deref()) {
+        (Some(data), Some("incident")) => Some(incident_from_data(data)?),
+        (Some(data), _) => nested_incident(data).and_then(incident_from_reference),
+        (None, _) => None,
+    };
+    Ok(WebhookEvent {
+        id,
+        event_type,
+        data_type,
+        agent_id,
+        incident,
+    })
+}
+
+fn incident_from_data(data: &Value) -> Result<Incident, ParseError> {
+    let data = IncidentData::deserialize(data)
+        .map_err(|e| shape(format!("event.data of type incident: {e}")))?;
+    if data.id.is_empty() {
+        return Err(shape("event.data.id is empty"));
+    }
+    Ok(Incident {
+        id: data.id,
+        number: data.number,
+        title: data.title,
+        html_url: data.html_url,
+        service: data.service.and_then(|s| s.summary),
+        urgency: data.urgency,
+        priority: data.priority.and_then(|p| p.summary),
+        conference_bridge: data
+            .conference_bridge
+            .filter(|b| b.conference_url.is_some() || b.conference_number.is_some()),
+    })
+}
+
+/// `data.incident`, or in list-shaped data (`incident_role_assignments[]`) the first item's.
+fn nested_incident(data: &Value) -> Option<&Value> {
+    data.get("incident").or_else(|| {
+        data.as_object()?
+            .values()
+            .filter_map(Value::as_array)
+            .find_map(|items| items.first()?.get("incident"))
+    })
+}
+
+/// Other event types carry an `incident_reference`: id, summary and links only.
+fn incident_from_reference(reference: &Value) -> Option<Incident> {
+    let id = reference.get("id")?.as_str()?.to_owned();
+    let summary = Reference::deserialize(reference).ok();
+    let mut incident = Incident::new(id);
+    if let Some(summary) = summary {
+        incident.title = summary.summary;
+        incident.html_url = summary.html_url;
+    }
+    Some(incident)
+}
+
+fn string_field(event: &Value, name: &str) -> Result<String, ParseError> {
+    match event.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) if name == "id" => Ok(n.to_string()),
+        Some(_) => Err(shape(format!("event.{name} is not a non-empty string"))),
+        None => Err(shape(format!("event.{name} is missing"))),
+    }
+}
+
+fn shape(reason: impl Into<String>) -> ParseError {
+    ParseError::Shape(reason.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixtures() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/pagerduty-webhooks")
+    }
+
+    fn read(path: &str) -> Vec<u8> {
+        std::fs::read(fixtures().join(path)).unwrap()
+    }
+
+    #[test]
+    fn every_captured_payload_parses() {
+        let dir = fixtures().join("captured-zulip");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let body = std::fs::read(&path).unwrap();
+            let event = parse(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                event.event_type.starts_with("incident."),
+                "{}",
+                path.display()
+            );
+            let incident = event
+                .incident
+                .unwrap_or_else(|| panic!("{}: no incident", path.display()));
+            assert!(!incident.id.is_empty());
+            seen += 1;
+        }
+        assert_eq!(seen, 10, "all captured payloads were read");
+    }
+
+    #[test]
+    fn triggered_payload_without_optional_fields() {
+        let event = parse(&read("captured-zulip/triggered_v3.json")).unwrap();
+        assert_eq!(event.id, "01BZYIL05THJDFF2Y08X9SVMTU");
+        assert_eq!(event.event_type, "incident.triggered");
+        assert_eq!(event.agent_id.as_deref(), Some("PJ0LVEB"));
+        let incident = event.incident.unwrap();
+        assert_eq!(incident.id, "PFQZPSY");
+        assert_eq!(incident.number, Some(9));
+        assert_eq!(incident.title.as_deref(), Some("Test Incident 3"));
+        assert_eq!(incident.service.as_deref(), Some("pig208"));
+        assert_eq!(incident.urgency.as_deref(), Some("high"));
+        assert_eq!(incident.priority, None);
+        assert_eq!(incident.conference_bridge, None);
+        assert_eq!(
+            incident.html_url.as_deref(),
+            Some("https://pig208.pagerduty.com/incidents/PFQZPSY")
+        );
+    }
+
+    #[test]
+    fn official_envelope_keeps_priority_and_existing_bridge() {
+        let event = parse(&read(
+            "official-developer-docs/envelope_incident_priority_updated.json",
+        ))
+        .unwrap();
+        assert_eq!(event.event_type, "incident.priority_updated");
+        let incident = event.incident.unwrap();
+        assert_eq!(incident.priority.as_deref(), Some("P1"));
+        let bridge = incident.conference_bridge.unwrap();
+        assert_eq!(
+            bridge.conference_number.as_deref(),
+            Some("+1 1234123412,,987654321#")
+        );
+    }
+
+    #[test]
+    fn service_event_has_no_incident() {
+        let event = parse(&read(
+            "official-developer-docs/envelope_service_updated.json",
+        ))
+        .unwrap();
+        assert_eq!(event.event_type, "service.updated");
+        assert_eq!(event.incident, None);
+        assert_eq!(event.agent_id, None);
+    }
+
+    #[test]
+    fn every_documented_data_type_parses_in_an_envelope() {
+        let dir = fixtures().join("official-developer-docs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if !name.starts_with("data_") {
+                continue;
+            }
+            let data: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let body = serde_json::json!({"event": {
+                "id": "01TEST", "event_type": "incident.test", "resource_type": "incident",
+                "occurred_at": "2026-11-23T10:00:00Z", "agent": null, "client": null, "data": data
+            }});
+            let event =
+                parse(body.to_string().as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if name.starts_with("data_incident") {
+                assert!(event.incident.is_some(), "{name}: incident expected");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 11, "only {seen} data fixtures");
+    }
+
+    #[test]
+    fn malformed_bodies_say_why() {
+        assert!(matches!(parse(b"not json"), Err(ParseError::NotJson(_))));
+        assert_eq!(
+            parse(b"{}"),
+            Err(ParseError::Shape(
+                "no `event` object at the top level".into()
+            ))
+        );
+        assert_eq!(
+            parse(br#"{"event":{"id":"1"}}"#),
+            Err(ParseError::Shape("event.event_type is missing".into()))
+        );
+        assert_eq!(
+            parse(br#"{"event":{"id":"1","event_type":7}}"#),
+            Err(ParseError::Shape(
+                "event.event_type is not a non-empty string".into()
+            ))
+        );
+        let no_id =
+            br#"{"event":{"id":"1","event_type":"incident.triggered","data":{"type":"incident"}}}"#;
+        match parse(no_id) {
+            Err(ParseError::Shape(reason)) => {
+                assert!(reason.contains("missing field `id`"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

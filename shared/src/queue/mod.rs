@@ -1,0 +1,18 @@
+//! The job queue between ingress and worker: SQS FIFO in AWS, an in-process channel locally.
+
+mod local;
+mod sqs;
+
+pub use local::{InProcessQueue, run_local_worker};
+pub use sqs::SqsJobQueue;
+
+use async_trait::async_trait;
+
+use crate::error::QueueError;
+use crate::model::Job;
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Returns only once the queue holds the job: the webhook is acknowledged after this.
+    async fn enqueue(&self, job: &Job) -> Result<(), QueueError>;
+}

@@ -1,0 +1,279 @@
+//! The relay's one secret: Zoom and PagerDuty credentials as a JSON document, read from
+//! Secrets Manager in AWS or a file locally, cached with a TTL and re-read on demand.
+//!
+//! ```json
+//! {"zoom": {"account_id": "…", "client_id": "…", "client_secret": "…"},
+//!  "pagerduty": {"api_token": "…", "from_email": "bot@example.com", "webhook_secrets": ["…"]}}
+//! ```
+
+mod aws;
+mod file;
+
+pub use aws::SecretsManagerSource;
+pub use file::FileSecretSource;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::error::SecretsError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySecrets {
+    pub zoom: ZoomCredentials,
+    pub pagerduty: PagerDutyCredentials,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoomCredentials {
+    pub account_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyCredentials {
+    pub api_token: SecretString,
+    /// Email of the PagerDuty user the relay acts as (`From` header).
+    pub from_email: String,
+    /// Signing secrets of the V3 webhook subscriptions; two while one is rotated.
+    #[serde(default)]
+    pub webhook_secrets: Vec<SecretString>,
+}
+
+impl RelaySecrets {
+    /// Parses the secret document. Error messages never quote values from it.
+    pub fn parse(source_name: &str, raw: &SecretString) -> Result<RelaySecrets, SecretsError> {
+        let malformed = |reason: String| SecretsError::Malformed {
+            source_name: source_name.to_owned(),
+            reason,
+        };
+        let secrets: RelaySecrets = serde_json::from_str(raw.expose_secret()).map_err(|e| {
+            let message = e.to_string();
+            // serde names missing and unknown fields without quoting values; other messages may.
+            if message.starts_with("missing field") || message.starts_with("unknown field") {
+                malformed(message)
+            } else {
+                malformed(format!(
+                    "{:?} error at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ))
+            }
+        })?;
+        let empty = [
+            ("zoom.account_id", secrets.zoom.account_id.is_empty()),
+            ("zoom.client_id", secrets.zoom.client_id.is_empty()),
+            (
+                "zoom.client_secret",
+                secrets.zoom.client_secret.expose_secret().is_empty(),
+            ),
+            (
+                "pagerduty.api_token",
+                secrets.pagerduty.api_token.expose_secret().is_empty(),
+            ),
+            (
+                "pagerduty.from_email",
+                secrets.pagerduty.from_email.is_empty(),
+            ),
+        ];
+        if let Some((field, _)) = empty.iter().find(|(_, is_empty)| *is_empty) {
+            return Err(malformed(format!("{field} is empty")));
+        }
+        if !secrets.pagerduty.from_email.contains('@') {
+            return Err(malformed(
+                "pagerduty.from_email is not an email address".into(),
+            ));
+        }
+        if secrets
+            .pagerduty
+            .webhook_secrets
+            .iter()
+            .any(|s| s.expose_secret().is_empty())
+        {
+            return Err(malformed(
+                "pagerduty.webhook_secrets holds an empty value".into(),
+            ));
+        }
+        Ok(secrets)
+    }
+}
+
+/// Where the secret document comes from.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// A name for errors and logs (a secret id or a path), never the value.
+    fn name(&self) -> &str;
+    async fn fetch(&self) -> Result<SecretString, SecretsError>;
+}
+
+/// The parsed secret, shared by the adapters of one container, read once per TTL.
+pub struct SecretCache {
+    source: Arc<dyn SecretSource>,
+    ttl: Duration,
+    current: Mutex<Option<(Arc<RelaySecrets>, Instant)>>,
+}
+
+impl SecretCache {
+    pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Self {
+        SecretCache {
+            source,
+            ttl,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The cached secret, read again when older than the TTL. Concurrent callers share one read.
+    pub async fn get(&self) -> Result<Arc<RelaySecrets>, SecretsError> {
+        let mut current = self.current.lock().await;
+        if let Some((secrets, read_at)) = current.as_ref()
+            && read_at.elapsed() < self.ttl
+        {
+            return Ok(secrets.clone());
+        }
+        self.read_into(&mut current).await
+    }
+
+    /// Reads the secret again because `stale` was refused (a 401 after a rotation).
+    /// When another caller already replaced `stale`, its newer copy is returned without a read.
+    pub async fn refresh(
+        &self,
+        stale: &Arc<RelaySecrets>,
+    ) -> Result<Arc<RelaySecrets>, SecretsError> {
+        let mut current = self.current.lock().await;
+        if let Some((secrets, _)) = current.as_ref()
+            && !Arc::ptr_eq(secrets, stale)
+        {
+            return Ok(secrets.clone());
+        }
+        self.read_into(&mut current).await
+    }
+
+    async fn read_into(
+        &self,
+        slot: &mut Option<(Arc<RelaySecrets>, Instant)>,
+    ) -> Result<Arc<RelaySecrets>, SecretsError> {
+        let raw = self.source.fetch().await?;
+        let secrets = Arc::new(RelaySecrets::parse(self.source.name(), &raw)?);
+        tracing::info!(source = self.source.name(), "secret read");
+        *slot = Some((secrets.clone(), Instant::now()));
+        Ok(secrets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const VALID: &str = r#"{"zoom":{"account_id":"acc","client_id":"cid","client_secret":"zoom-very-secret"},
+        "pagerduty":{"api_token":"pd-very-secret","from_email":"bot@example.com","webhook_secrets":["hook-very-secret"]}}"#;
+
+    #[test]
+    fn parses_and_never_shows_secret_values_in_debug() {
+        let secrets = RelaySecrets::parse("test", &SecretString::from(VALID)).unwrap();
+        let debug = format!("{secrets:?}");
+        for value in ["zoom-very-secret", "pd-very-secret", "hook-very-secret"] {
+            assert!(!debug.contains(value), "{value} leaked in {debug}");
+        }
+        assert!(debug.contains("cid"));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_never_quote_values() {
+        let cases = [
+            (
+                r#"{"zoom":{"account_id":"a","client_id":"c"},"pagerduty":{}}"#,
+                "missing field `client_secret`",
+            ),
+            (
+                &VALID.replace("bot@example.com", ""),
+                "pagerduty.from_email is empty",
+            ),
+            (
+                &VALID.replace("bot@example.com", "bot"),
+                "pagerduty.from_email is not an email",
+            ),
+            (
+                &VALID.replace("\"hook-very-secret\"", "\"\""),
+                "webhook_secrets holds an empty value",
+            ),
+        ];
+        for (doc, expected) in cases {
+            let err = RelaySecrets::parse("test", &SecretString::from(doc.to_owned())).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        // A value of the wrong type would be quoted by serde's own message.
+        let wrong_type = VALID.replace("\"pd-very-secret\"", "[\"pd-very-secret\"]");
+        let err = RelaySecrets::parse("test", &SecretString::from(wrong_type)).unwrap_err();
+        assert!(!err.to_string().contains("pd-very-secret"), "{err}");
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    struct Counting {
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SecretSource for Counting {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        async fn fetch(&self) -> Result<SecretString, SecretsError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(SecretString::from(VALID))
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_reads_once_and_refreshes_once_for_concurrent_callers() {
+        let source = Arc::new(Counting {
+            reads: AtomicUsize::new(0),
+        });
+        let cache = Arc::new(SecretCache::new(source.clone(), Duration::from_secs(300)));
+        let gets: Vec<_> = (0..16)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get().await.unwrap() })
+            })
+            .collect();
+        let mut first = Vec::new();
+        for g in gets {
+            first.push(g.await.unwrap());
+        }
+        assert_eq!(source.reads.load(Ordering::SeqCst), 1);
+
+        let stale = first[0].clone();
+        let refreshes: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, stale) = (cache.clone(), stale.clone());
+                tokio::spawn(async move { cache.refresh(&stale).await.unwrap() })
+            })
+            .collect();
+        for r in refreshes {
+            assert!(!Arc::ptr_eq(&r.await.unwrap(), &stale));
+        }
+        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn cache_rereads_after_ttl() {
+        let source = Arc::new(Counting {
+            reads: AtomicUsize::new(0),
+        });
+        let cache = SecretCache::new(source.clone(), Duration::from_millis(1));
+        cache.get().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        cache.get().await.unwrap();
+        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+    }
+}
