@@ -1,1 +1,477 @@
+//! Real local stand-ins for the end-to-end tests: moto (AWS), Prism proxies started from the
+//! official OpenAPI specs in front of recording wiremock servers (Zoom, PagerDuty), and wiremock
+//! for Zoom's OAuth endpoint. `scripts/install-tools` puts moto and Prism in `.tools/`.
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const HOST_USER: &str = "bot@example.com";
+pub const FROM_EMAIL: &str = "relay-bot@example.com";
+pub const ZOOM_ACCOUNT_ID: &str = "test-account";
+pub const ZOOM_CLIENT_ID: &str = "test-client";
+pub const ZOOM_CLIENT_SECRET: &str = "zoom-client-secret-e2e";
+pub const PD_API_TOKEN: &str = "pd-api-token-e2e";
+pub const ZOOM_ACCESS_TOKEN: &str = "zoom-access-token-e2e";
+/// The webhook secret of `examples/secrets.local.json`, which signs the files in `events/`.
+pub const EXAMPLE_WEBHOOK_SECRET: &str = "local-webhook-secret-change-me";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn read_json(relative: &str) -> Value {
+    let path = workspace_root().join(relative);
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// A tool from `.tools/`, or from PATH; a missing tool fails the test with how to install it.
+pub fn tool(relative: &str, name: &str) -> PathBuf {
+    let local = workspace_root().join(".tools").join(relative);
+    if local.exists() {
+        return local;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.exists())
+    });
+    on_path.unwrap_or_else(|| panic!("{name} not found: run scripts/install-tools"))
+}
+
+/// A built binary of the workspace (`cargo build --workspace` comes first in scripts/test).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process in its own process group, killed with its children when dropped.
+pub struct Process {
+    child: Child,
+    pub name: String,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(name: &str, command: &mut Command) -> Process {
+        use std::os::unix::process::CommandExt;
+        let log =
+            std::env::temp_dir().join(format!("bridge-relay-{name}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child,
+            name: name.to_owned(),
+            log,
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `port` accepts connections, failing with the process's output if it exits.
+    pub fn wait_for_port(&mut self, port: u16, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited with {status}:\n{}", self.name, self.output());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not listen on {port} within {within:?}:\n{}",
+            self.name,
+            self.output()
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto server: Secrets Manager and SQS over the real AWS wire protocol.
+pub struct Moto {
+    pub url: String,
+    _process: Process,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let mut process = Process::spawn(
+            "moto",
+            Command::new(tool("venv/bin/moto_server", "moto_server")).args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]),
+        );
+        process.wait_for_port(port, Duration::from_secs(30));
+        Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            _process: process,
+        }
+    }
+
+    pub async fn sdk_config(&self) -> SdkConfig {
+        bridge_relay::aws::config_loader()
+            .endpoint_url(&self.url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .load()
+            .await
+    }
+}
+
+/// Prism in proxy mode: validates each request against the official spec (a request the spec
+/// does not allow is answered 4xx and never forwarded), forwards valid ones to `upstream`, and
+/// validates the answer too.
+pub struct PrismProxy {
+    pub url: String,
+    process: Process,
+}
+
+impl PrismProxy {
+    pub fn start(spec: &str, upstream: &str) -> PrismProxy {
+        let port = free_port();
+        let spec_path = workspace_root().join("tests/fixtures/openapi").join(spec);
+        let mut process = Process::spawn(
+            &format!("prism-{spec}"),
+            Command::new(tool("prism/node_modules/.bin/prism", "prism")).args([
+                "proxy",
+                spec_path.to_str().unwrap(),
+                upstream,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--errors",
+            ]),
+        );
+        process.wait_for_port(port, Duration::from_secs(60));
+        PrismProxy {
+            url: format!("http://127.0.0.1:{port}"),
+            process,
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+}
+
+/// The official spec's example answer for an operation, so the recorded upstream answers what
+/// the real API documents (and Prism's response validation passes on real data).
+pub fn spec_example(spec: &str, path: &str, method: &str, status: &str) -> Value {
+    let spec = read_json(&format!("tests/fixtures/openapi/{spec}"));
+    let content = &spec["paths"][path][method]["responses"][status]["content"]["application/json"];
+    let examples = &content["examples"];
+    let example = examples
+        .as_object()
+        .and_then(|all| all.values().next())
+        .map(|e| e["value"].clone())
+        .or_else(|| content.get("example").cloned());
+    example.unwrap_or_else(|| panic!("{spec:?} has no example for {method} {path} {status}"))
+}
+
+/// A Zoom create-meeting answer as a real account with dial-in sends it.
+pub fn zoom_meeting_created(meeting_id: u64) -> Value {
+    json!({
+        "id": meeting_id,
+        "uuid": "4444AAAiAAAAAiAiAiiAii==",
+        "host_id": "x1yCzABCDEfg23HiJKl4mN",
+        "host_email": HOST_USER,
+        "topic": "[#9] Test Incident 3",
+        "type": 2,
+        "status": "waiting",
+        "start_time": "2026-11-23T10:00:00Z",
+        "duration": 60,
+        "timezone": "UTC",
+        "agenda": "Incident bridge",
+        "created_at": "2026-11-23T10:00:00Z",
+        "start_url": format!("https://us06web.zoom.us/s/{meeting_id}?zak=HOST-ONLY-START-URL-SECRET"),
+        "join_url": format!("https://us06web.zoom.us/j/{meeting_id}?pwd=bGt5dFpvZ3FoTzRrcUFqZz09"),
+        "password": "48151623",
+        "h323_password": "48151623",
+        "pre_schedule": false,
+        "settings": {
+            "join_before_host": true,
+            "jbh_time": 0,
+            "waiting_room": false,
+            "global_dial_in_numbers": [
+                {"city": "San Jose", "country": "US", "country_name": "US", "number": "+1 6699006833", "type": "toll"},
+                {"city": "New York", "country": "US", "country_name": "US", "number": "+1 6465588656", "type": "toll"}
+            ]
+        }
+    })
+}
+
+/// Zoom (OAuth + API) and PagerDuty stand-ins, wired as the worker sees them.
+pub struct ApiStandIns {
+    pub zoom_oauth: MockServer,
+    pub zoom_upstream: MockServer,
+    pub pagerduty_upstream: MockServer,
+    pub zoom_prism: PrismProxy,
+    pub pagerduty_prism: PrismProxy,
+}
+
+impl ApiStandIns {
+    pub async fn start(meeting_id: u64) -> ApiStandIns {
+        let zoom_oauth = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .and(query_param("grant_type", "account_credentials"))
+            .and(query_param("account_id", ZOOM_ACCOUNT_ID))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": ZOOM_ACCESS_TOKEN, "token_type": "bearer",
+                "expires_in": 3599, "scope": "meeting:write:meeting:admin", "api_url": "https://api.zoom.us"
+            })))
+            .mount(&zoom_oauth)
+            .await;
+
+        let zoom_upstream = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/users/[^/]+/meetings$"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(zoom_meeting_created(meeting_id)),
+            )
+            .mount(&zoom_upstream)
+            .await;
+
+        let pagerduty_upstream = MockServer::start().await;
+        Mock::given(method("PUT"))
+            .and(path_regex(r"^/incidents/[^/]+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(spec_example(
+                "pagerduty-rest.json",
+                "/incidents/{id}",
+                "put",
+                "200",
+            )))
+            .mount(&pagerduty_upstream)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/incidents/[^/]+/notes$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(spec_example(
+                "pagerduty-rest.json",
+                "/incidents/{id}/notes",
+                "post",
+                "200",
+            )))
+            .mount(&pagerduty_upstream)
+            .await;
+
+        let zoom_uri = zoom_upstream.uri();
+        let pd_uri = pagerduty_upstream.uri();
+        // Both Prism processes start at once; each takes a second or two.
+        let (zoom_prism, pagerduty_prism) = std::thread::scope(|scope| {
+            let zoom = scope.spawn(|| PrismProxy::start("zoom-meetings.json", &zoom_uri));
+            let pd = scope.spawn(|| PrismProxy::start("pagerduty-rest.json", &pd_uri));
+            (zoom.join().unwrap(), pd.join().unwrap())
+        });
+        ApiStandIns {
+            zoom_oauth,
+            zoom_upstream,
+            pagerduty_upstream,
+            zoom_prism,
+            pagerduty_prism,
+        }
+    }
+
+    /// The relay's settings for these stand-ins, as environment variables.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ZOOM_HOST_USER", HOST_USER.to_owned()),
+            ("ZOOM_API_BASE", self.zoom_prism.url.clone()),
+            ("ZOOM_OAUTH_BASE", self.zoom_oauth.uri()),
+            ("PAGERDUTY_API_BASE", self.pagerduty_prism.url.clone()),
+        ]
+    }
+
+    pub async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
+        server.received_requests().await.unwrap_or_default()
+    }
+}
+
+/// The secret document the tests store in moto or a file.
+pub fn secret_document(webhook_secrets: &[&str]) -> String {
+    json!({
+        "zoom": {"account_id": ZOOM_ACCOUNT_ID, "client_id": ZOOM_CLIENT_ID, "client_secret": ZOOM_CLIENT_SECRET},
+        "pagerduty": {"api_token": PD_API_TOKEN, "from_email": FROM_EMAIL, "webhook_secrets": webhook_secrets}
+    })
+    .to_string()
+}
+
+pub fn sign(body: &[u8], secret: &str) -> String {
+    bridge_relay::pagerduty::signature::sign(body, &secrecy_string(secret))
+}
+
+fn secrecy_string(value: &str) -> secrecy::SecretString {
+    secrecy::SecretString::from(value.to_owned())
+}
+
+/// Polls `check` until it returns Some or `within` passes.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Secrets Manager and SQS resources in moto for one test.
+pub struct AwsStandIns {
+    pub moto: Moto,
+    pub config: SdkConfig,
+    pub secret_arn: String,
+    pub queue_url: String,
+}
+
+impl AwsStandIns {
+    pub async fn start(webhook_secrets: &[&str]) -> AwsStandIns {
+        let moto = Moto::start();
+        let config = moto.sdk_config().await;
+        let secret_arn = aws_sdk_secretsmanager::Client::new(&config)
+            .create_secret()
+            .name("bridge-relay/e2e")
+            .secret_string(secret_document(webhook_secrets))
+            .send()
+            .await
+            .expect("create secret in moto")
+            .arn
+            .unwrap();
+        let queue_url = aws_sdk_sqs::Client::new(&config)
+            .create_queue()
+            .queue_name("bridge-relay-jobs.fifo")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "360",
+            )
+            .send()
+            .await
+            .expect("create queue in moto")
+            .queue_url
+            .unwrap();
+        AwsStandIns {
+            moto,
+            config,
+            secret_arn,
+            queue_url,
+        }
+    }
+
+    /// Everything in the queue now, as the SQS event the worker's event source mapping delivers.
+    pub async fn receive_as_event(&self) -> (aws_lambda_events::sqs::SqsEvent, Vec<String>) {
+        let client = aws_sdk_sqs::Client::new(&self.config);
+        let mut records = Vec::new();
+        let mut receipts = Vec::new();
+        loop {
+            let output = client
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive from moto");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
+                    .collect();
+                receipts.push(m.receipt_handle.clone().unwrap());
+                records.push(json!({
+                    "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                    "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body,
+                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bridge-relay-jobs.fifo",
+                    "awsRegion": "us-east-1"
+                }));
+            }
+        }
+        let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+        (event, receipts)
+    }
+
+    pub async fn queue_depth(&self) -> usize {
+        let output = aws_sdk_sqs::Client::new(&self.config)
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        output
+            .attributes
+            .unwrap_or_default()
+            .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// A Lambda test event from `events/`, as lambda_http decodes it.
+pub fn http_event(file: &str) -> lambda_http::Request {
+    let text = std::fs::read_to_string(workspace_root().join("events").join(file)).unwrap();
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}

@@ -1,0 +1,291 @@
+//! The Lambda path end to end: an event from events/ enters the ingress handler, the job goes
+//! through SQS (moto), the worker handler takes the batch, and Zoom and PagerDuty (Prism proxies
+//! of the official specs in front of recording wiremock servers) receive exactly the right calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_relay::lambda::{handle_http, handle_sqs};
+use bridge_relay::pagerduty::PagerDutyApi;
+use bridge_relay::policy::BridgePolicy;
+use bridge_relay::queue::SqsJobQueue;
+use bridge_relay::relay::{Ingress, Worker};
+use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::zoom::ZoomApi;
+use bridge_relay_tests::*;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+const MEETING_ID: u64 = 85012345678;
+
+fn secret_cache(aws: &AwsStandIns) -> Arc<SecretCache> {
+    Arc::new(SecretCache::new(
+        Arc::new(SecretsManagerSource::from_sdk_config(
+            &aws.config,
+            &aws.secret_arn,
+        )),
+        Duration::from_secs(300),
+    ))
+}
+
+fn ingress(aws: &AwsStandIns, queue_url: &str) -> Ingress {
+    Ingress::new(
+        secret_cache(aws),
+        Arc::new(SqsJobQueue::from_sdk_config(&aws.config, queue_url)),
+        BridgePolicy::default(),
+    )
+}
+
+async fn invoke(ingress: &Ingress, event_file: &str) -> (u16, Value) {
+    let response = handle_http(ingress, http_event(event_file)).await.unwrap();
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, body)
+}
+
+fn body_json(request: &wiremock::Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+fn header<'a>(request: &'a wiremock::Request, name: &str) -> &'a str {
+    request
+        .headers
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} header missing on {}", request.url))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
+    let (aws, apis) = tokio::join!(
+        AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]),
+        ApiStandIns::start(MEETING_ID)
+    );
+    let ingress = ingress(&aws, &aws.queue_url);
+
+    let (status, body) = invoke(&ingress, "ingress-triggered.json").await;
+    assert_eq!(
+        (status, body),
+        (202, json!({"status": "accepted", "incident": "PFQZPSY"}))
+    );
+
+    let (event, _) = aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 1);
+    let record = &event.records[0];
+    assert_eq!(
+        record.attributes.get("MessageGroupId").map(String::as_str),
+        Some("PFQZPSY")
+    );
+    assert_eq!(
+        record
+            .attributes
+            .get("MessageDeduplicationId")
+            .map(String::as_str),
+        Some("6f1d0bb0-3a8c-4f8e-9a5e-6b7f0d2c9e41")
+    );
+
+    let secrets = secret_cache(&aws);
+    let http = bridge_relay::http::client();
+    let zoom = Arc::new(ZoomApi::new(
+        http.clone(),
+        &apis.zoom_prism.url,
+        &apis.zoom_oauth.uri(),
+        HOST_USER,
+        secrets.clone(),
+    ));
+    let pagerduty = Arc::new(PagerDutyApi::new(http, &apis.pagerduty_prism.url, secrets));
+    let worker = Arc::new(Worker::new(zoom.clone(), pagerduty));
+    let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "failures: {:?}\nzoom prism:\n{}\npagerduty prism:\n{}",
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| &f.item_identifier)
+            .collect::<Vec<_>>(),
+        apis.zoom_prism.output(),
+        apis.pagerduty_prism.output()
+    );
+
+    // Zoom: one token, one meeting, with the settings that keep nobody waiting.
+    assert_eq!(zoom.token_fetches(), 1);
+    let token_requests = ApiStandIns::requests(&apis.zoom_oauth).await;
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(
+        header(&token_requests[0], "authorization"),
+        "Basic dGVzdC1jbGllbnQ6em9vbS1jbGllbnQtc2VjcmV0LWUyZQ==" // base64("test-client:zoom-client-secret-e2e")
+    );
+    let zoom_requests = ApiStandIns::requests(&apis.zoom_upstream).await;
+    assert_eq!(zoom_requests.len(), 1);
+    let create = &zoom_requests[0];
+    assert_eq!(create.method.as_str(), "POST");
+    assert_eq!(create.url.path(), "/users/bot@example.com/meetings");
+    assert_eq!(
+        header(create, "authorization"),
+        "Bearer zoom-access-token-e2e"
+    );
+    let mut sent = body_json(create);
+    let passcode = sent["password"].as_str().unwrap().to_owned();
+    assert!(
+        passcode.len() == 8 && passcode.bytes().all(|b| b.is_ascii_digit()),
+        "{passcode}"
+    );
+    let start_time = sent["start_time"].as_str().unwrap().to_owned();
+    assert!(humantime_like(&start_time), "{start_time}");
+    sent["password"] = json!("<passcode>");
+    sent["start_time"] = json!("<now>");
+    assert_eq!(
+        sent,
+        json!({
+            "topic": "[#9] Test Incident 3",
+            "type": 2,
+            "start_time": "<now>",
+            "duration": 60,
+            "timezone": "UTC",
+            "agenda": "Incident bridge for PagerDuty incident #9\nTest Incident 3\nService: pig208 | Urgency: high\nhttps://pig208.pagerduty.com/incidents/PFQZPSY",
+            "password": "<passcode>",
+            "settings": {"join_before_host": true, "jbh_time": 0, "waiting_room": false, "use_pmi": false,
+                "approval_type": 2, "audio": "both", "host_video": false, "participant_video": false}
+        })
+    );
+
+    // PagerDuty: the bridge, then the note, with the headers the API requires.
+    let pd_requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+    assert_eq!(pd_requests.len(), 2, "{pd_requests:?}");
+    let (put, note) = (&pd_requests[0], &pd_requests[1]);
+    for request in [put, note] {
+        assert_eq!(
+            header(request, "authorization"),
+            "Token token=pd-api-token-e2e"
+        );
+        assert_eq!(
+            header(request, "accept"),
+            "application/vnd.pagerduty+json;version=2"
+        );
+        assert_eq!(header(request, "from"), FROM_EMAIL);
+        assert!(header(request, "content-type").starts_with("application/json"));
+        let text = String::from_utf8_lossy(&request.body);
+        assert!(
+            !text.contains("HOST-ONLY-START-URL-SECRET"),
+            "start_url leaked: {text}"
+        );
+    }
+    assert_eq!(
+        (put.method.as_str(), put.url.path()),
+        ("PUT", "/incidents/PFQZPSY")
+    );
+    assert_eq!(
+        body_json(put),
+        json!({"incident": {"type": "incident_reference", "conference_bridge": {
+            "conference_number": "+1 669-900-6833,,85012345678#,,,,*48151623#",
+            "conference_url": "https://us06web.zoom.us/j/85012345678?pwd=bGt5dFpvZ3FoTzRrcUFqZz09"
+        }}})
+    );
+    assert_eq!(
+        (note.method.as_str(), note.url.path()),
+        ("POST", "/incidents/PFQZPSY/notes")
+    );
+    assert_eq!(
+        body_json(note),
+        json!({"note": {"content": "Zoom bridge opened for this incident (bridge-relay).\n\
+            Join: https://us06web.zoom.us/j/85012345678?pwd=bGt5dFpvZ3FoTzRrcUFqZz09\n\
+            Meeting ID: 850 1234 5678\n\
+            Passcode: 48151623\n\
+            One tap: +1 669-900-6833,,85012345678#,,,,*48151623#\n\
+            Dial in:\n  +1 669-900-6833 San Jose, US\n  +1 646-558-8656 New York, US"}})
+    );
+}
+
+fn humantime_like(value: &str) -> bool {
+    // yyyy-MM-ddTHH:mm:ssZ, as Zoom's spec asks for GMT times.
+    value.len() == 20
+        && value.ends_with('Z')
+        && value.as_bytes()[10] == b'T'
+        && value.chars().filter(|c| c.is_ascii_digit()).count() == 14
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingress_answers_each_kind_of_webhook_and_queues_only_bridges() {
+    let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
+    let ingress = ingress(&aws, &aws.queue_url);
+
+    let (status, body) = invoke(&ingress, "ingress-bad-signature.json").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["error"],
+        "no signature in X-PagerDuty-Signature matches the body"
+    );
+
+    let (status, body) = invoke(&ingress, "ingress-malformed.json").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `id`"),
+        "{body}"
+    );
+
+    let (status, body) = invoke(&ingress, "ingress-acknowledged.json").await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"status": "ignored", "reason": "incident.acknowledged does not open a bridge"})
+        )
+    );
+    assert_eq!(
+        aws.queue_depth().await,
+        0,
+        "nothing queued for rejected or ignored webhooks"
+    );
+
+    // The same webhook twice (PagerDuty's retry), once base64-encoded: one job.
+    let (status, _) = invoke(&ingress, "ingress-triggered-base64.json").await;
+    assert_eq!(status, 202);
+    let (status, _) = invoke(&ingress, "ingress-triggered.json").await;
+    assert_eq!(status, 202);
+    let (event, _) = aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 1, "SQS FIFO dropped the redelivery");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingress_answers_503_when_the_queue_is_unavailable_so_pagerduty_retries() {
+    let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
+    let missing_queue = aws
+        .queue_url
+        .replace("bridge-relay-jobs.fifo", "no-such-queue.fifo");
+    let ingress = ingress(&aws, &missing_queue);
+    let (status, body) = invoke(&ingress, "ingress-triggered.json").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["status"], "error");
+    // The sender's mistakes are still 4xx when the queue is down.
+    assert_eq!(invoke(&ingress, "ingress-bad-signature.json").await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingress_answers_503_when_the_secret_cannot_be_read() {
+    let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
+    let secrets = Arc::new(SecretCache::new(
+        Arc::new(SecretsManagerSource::from_sdk_config(
+            &aws.config,
+            "no-such-secret",
+        )),
+        Duration::from_secs(300),
+    ));
+    let ingress = Ingress::new(
+        secrets,
+        Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
+        BridgePolicy::default(),
+    );
+    let (status, _) = invoke(&ingress, "ingress-triggered.json").await;
+    assert_eq!(status, 503);
+    assert_eq!(aws.queue_depth().await, 0);
+}
