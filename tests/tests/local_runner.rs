@@ -1,0 +1,154 @@
+//! The local runner (`bridge-relay serve`) over real HTTP on 127.0.0.1: a signed webhook in,
+//! the same Zoom and PagerDuty calls out, with the secret read from a file and no AWS at all.
+
+use std::process::Command;
+use std::time::Duration;
+
+use bridge_relay_tests::*;
+use serde_json::{Value, json};
+
+const MEETING_ID: u64 = 81234567890;
+
+struct Runner {
+    url: String,
+    process: Process,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start_runner(apis: &ApiStandIns, name: &str) -> Runner {
+    let dir = std::env::temp_dir().join(format!("bridge-relay-local-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, secret_document(&["local-secret-one"])).unwrap();
+    let port = free_port();
+    let mut command = Command::new(workspace_binary("bridge-relay"));
+    command
+        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .envs(apis.env());
+    let mut process = Process::spawn(&format!("bridge-relay-{name}"), &mut command);
+    process.wait_for_port(port, Duration::from_secs(10));
+    Runner {
+        url: format!("http://127.0.0.1:{port}"),
+        process,
+        _dir: TempDir(dir),
+    }
+}
+
+async fn post(url: &str, body: &[u8], signature: Option<String>) -> (u16, Value) {
+    let mut request = bridge_relay::http::client()
+        .post(format!("{url}/webhook"))
+        .header("content-type", "application/json")
+        .header("x-webhook-id", "b0c5e2d4-1111-4a2b-9c3d-5e6f7a8b9c0d")
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("x-pagerduty-signature", signature);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_webhook_over_http_becomes_a_bridge() {
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    let runner = start_runner(&apis, "flow");
+    let body = std::fs::read(workspace_root().join(
+        "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",
+    ))
+    .unwrap();
+    // That envelope is a priority update; send it as a trigger the default policy bridges.
+    let body = String::from_utf8(body)
+        .unwrap()
+        .replace("incident.priority_updated", "incident.triggered");
+
+    let (status, reply) = post(&runner.url, body.as_bytes(), Some(sign(body.as_bytes(), "wrong"))).await;
+    assert_eq!(status, 401, "{reply}");
+    let (status, reply) = post(&runner.url, body.as_bytes(), None).await;
+    assert_eq!((status, reply["error"].as_str()), (401, Some("the X-PagerDuty-Signature header is missing")));
+    let (status, reply) = post(&runner.url, b"{not json", Some(sign(b"{not json", "local-secret-one"))).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["error"].as_str().unwrap().starts_with("the body is not JSON"), "{reply}");
+
+    let (status, reply) = post(&runner.url, body.as_bytes(), Some(sign(body.as_bytes(), "local-secret-one"))).await;
+    assert_eq!((status, reply), (202, json!({"status": "accepted", "incident": "PGR0VU2"})));
+
+    let requests = eventually(Duration::from_secs(20), || async {
+        let requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+        (requests.len() >= 2).then_some(requests)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no bridge posted; runner said:\n{}", runner.process.output()));
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].url.path(), "/incidents/PGR0VU2");
+    let put: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        put,
+        json!({"incident": {"type": "incident_reference", "conference_bridge": {
+            "conference_number": "+1 669-900-6833,,81234567890#,,,,*48151623#",
+            "conference_url": "https://us06web.zoom.us/j/81234567890?pwd=bGt5dFpvZ3FoTzRrcUFqZz09"
+        }}})
+    );
+    assert_eq!(requests[1].url.path(), "/incidents/PGR0VU2/notes");
+
+    let zoom = ApiStandIns::requests(&apis.zoom_upstream).await;
+    assert_eq!(zoom.len(), 1, "exactly one meeting");
+    let create: Value = serde_json::from_slice(&zoom[0].body).unwrap();
+    assert_eq!(create["topic"], "[#2] A little bump in the road");
+
+    // One readable line per webhook, and no secret in the output.
+    let output = eventually(Duration::from_secs(5), || async {
+        let output = runner.process.output();
+        output.contains("bridge posted").then_some(output)
+    })
+    .await
+    .unwrap_or_else(|| runner.process.output());
+    for decision in ["decision=\"rejected\"", "decision=\"bridge\"", "bridge posted"] {
+        assert!(output.contains(decision), "{decision} missing from:\n{output}");
+    }
+    for secret in [ZOOM_CLIENT_SECRET, PD_API_TOKEN, ZOOM_ACCESS_TOKEN, "local-secret-one", "HOST-ONLY-START-URL"] {
+        assert!(!output.contains(secret), "{secret} leaked into the runner's output:\n{output}");
+    }
+}
+
+#[test]
+fn bad_settings_fail_the_start_naming_the_variable() {
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["serve", "--secrets-file", "/nonexistent/secrets.json"])
+        .env_remove("ZOOM_HOST_USER")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ZOOM_HOST_USER is required"));
+
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["serve", "--secrets-file", "/nonexistent/secrets.json"])
+        .env("ZOOM_HOST_USER", "bot@example.com")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/secrets.json could not be read"), "{stderr}");
+}
+
+#[test]
+fn sign_prints_the_header_pagerduty_would_send() {
+    let file = workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["sign", "--secrets-file"])
+        .arg(workspace_root().join("examples/secrets.local.json"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let expected = sign(&std::fs::read(&file).unwrap(), EXAMPLE_WEBHOOK_SECRET);
+    assert_eq!(String::from_utf8(output.stdout).unwrap().trim(), expected);
+}
