@@ -50,7 +50,7 @@ impl BridgePolicy {
     }
 
     pub fn decide(&self, event: &WebhookEvent) -> Decision {
-        if !self.event_types.iter().any(|t| *t == event.event_type) {
+        if !self.event_types.contains(&event.event_type) {
             return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
         }
         match &event.incident {

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Checks what cfn-lint and `sam validate` do not: the template as the SAM translator expands it.
+
+- both functions: provided.al2023, arm64, bootstrap, built by cargo-lambda from a workspace binary
+- the job queue: FIFO, dead-letter queue (FIFO), visibility timeout >= 6 x the worker's timeout
+- the worker's SQS trigger reports partial batch failures
+- least privilege: every IAM statement names its resources, no wildcard actions or resources,
+  the ingress may only send to its queue, the worker only read the secret (and take its jobs)
+
+Usage: scripts/check-template.py [template.yaml]   (run with the tools venv's python)
+"""
+import json
+import sys
+from pathlib import Path
+
+import os
+
+import yaml
+from samtranslator.translator.transform import transform
+
+ROOT = Path(__file__).resolve().parent.parent
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else "Fn::" + suffix
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+def workspace_binaries():
+    names = set()
+    for manifest in ROOT.glob("functions/*/Cargo.toml"):
+        for line in manifest.read_text().splitlines():
+            if line.startswith("name = "):
+                names.add(line.split('"')[1])
+                break
+    return names
+
+
+def main():
+    # The translator asks boto for a region; none is needed to expand the template.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
+    sam = yaml.load(path.read_text(), Loader=CfnLoader)
+    params = {
+        "RelaySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bridge-relay-AbCdEf",
+        "ZoomHostUser": "bot@example.com",
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "AWS::StackName": "bridge-relay",
+    }
+    packaged = json.loads(json.dumps(sam))
+    for resource in packaged["Resources"].values():
+        # `sam deploy` uploads the build and puts its S3 address here.
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/bridge-relay.zip"
+    cfn = transform(packaged, params, NoManagedPolicies())
+    resources = cfn["Resources"]
+
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+    check(set(functions) == {"IngressFunction", "WorkerFunction"}, f"functions: {sorted(functions)}")
+    binaries = workspace_binaries()
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        check(props.get("Runtime") == "provided.al2023", f"{name}: runtime {props.get('Runtime')}")
+        check(props.get("Architectures") == ["arm64"], f"{name}: architectures {props.get('Architectures')}")
+        check(props.get("Handler") == "bootstrap", f"{name}: handler {props.get('Handler')}")
+        meta = sam["Resources"][name].get("Metadata", {})
+        check(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: not built by cargo-lambda")
+        binary = meta.get("BuildProperties", {}).get("Binary")
+        check(binary in binaries, f"{name}: binary {binary!r} is not one of {sorted(binaries)}")
+
+    queue = resources["JobQueue"]["Properties"]
+    dlq = resources["DeadLetterQueue"]["Properties"]
+    worker_timeout = functions["WorkerFunction"]["Properties"]["Timeout"]
+    check(queue.get("FifoQueue") is True and dlq.get("FifoQueue") is True, "queues must be FIFO")
+    check(queue.get("ContentBasedDeduplication") is False, "dedup must be the webhook id, not the body")
+    check(queue["VisibilityTimeout"] >= 6 * worker_timeout,
+          f"visibility timeout {queue['VisibilityTimeout']} < 6 x worker timeout {worker_timeout}")
+    redrive = queue.get("RedrivePolicy", {})
+    check(redrive.get("deadLetterTargetArn") == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+          "job queue must redrive to DeadLetterQueue")
+    check(dlq.get("MessageRetentionPeriod", 0) > queue.get("MessageRetentionPeriod", 345600),
+          "dead letters must outlive the jobs")
+
+    mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
+    check(len(mappings) == 1, f"{len(mappings)} event source mappings")
+    for mapping in mappings:
+        check("ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+              "the worker trigger must report partial batch failures")
+        check(mapping.get("BatchSize", 10) <= 10, "FIFO batches are at most 10")
+
+    allowed = {
+        "IngressFunctionRole": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+        "WorkerFunctionRole": {"secretsmanager:GetSecretValue", "sqs:ReceiveMessage",
+                               "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},
+    }
+    for role_name, actions in allowed.items():
+        role = resources[role_name]["Properties"]
+        for policy in role.get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                res = statement.get("Resource")
+                res = res if isinstance(res, list) else [res]
+                where = f"{role_name}/{policy['PolicyName']}"
+                check(all("*" not in a for a in acts), f"{where}: wildcard action {acts}")
+                check(set(acts) <= actions, f"{where}: actions {sorted(set(acts) - actions)} not needed")
+                check(res and all(r != "*" and r is not None for r in res), f"{where}: resource {res}")
+        for arn in role.get("ManagedPolicyArns", []):
+            check(arn.endswith("service-role/AWSLambdaBasicExecutionRole")
+                  or arn.endswith("service-role/AWSLambdaSQSQueueExecutionRole"),
+                  f"{role_name}: managed policy {arn}")
+
+    if failures:
+        for failure in failures:
+            print("template check failed:", failure)
+        sys.exit(1)
+    print(f"template checks passed ({path.name})")
+
+
+if __name__ == "__main__":
+    main()
