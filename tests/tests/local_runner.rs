@@ -24,7 +24,8 @@ impl Drop for TempDir {
 }
 
 fn start_runner(apis: &ApiStandIns, name: &str) -> Runner {
-    let dir = std::env::temp_dir().join(format!("bridge-relay-local-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("bridge-relay-local-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let secrets = dir.join("secrets.json");
     std::fs::write(&secrets, secret_document(&["local-secret-one"])).unwrap();
@@ -70,23 +71,55 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
         .unwrap()
         .replace("incident.priority_updated", "incident.triggered");
 
-    let (status, reply) = post(&runner.url, body.as_bytes(), Some(sign(body.as_bytes(), "wrong"))).await;
+    let (status, reply) = post(
+        &runner.url,
+        body.as_bytes(),
+        Some(sign(body.as_bytes(), "wrong")),
+    )
+    .await;
     assert_eq!(status, 401, "{reply}");
     let (status, reply) = post(&runner.url, body.as_bytes(), None).await;
-    assert_eq!((status, reply["error"].as_str()), (401, Some("the X-PagerDuty-Signature header is missing")));
-    let (status, reply) = post(&runner.url, b"{not json", Some(sign(b"{not json", "local-secret-one"))).await;
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (401, Some("the X-PagerDuty-Signature header is missing"))
+    );
+    let (status, reply) = post(
+        &runner.url,
+        b"{not json",
+        Some(sign(b"{not json", "local-secret-one")),
+    )
+    .await;
     assert_eq!(status, 400, "{reply}");
-    assert!(reply["error"].as_str().unwrap().starts_with("the body is not JSON"), "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is not JSON"),
+        "{reply}"
+    );
 
-    let (status, reply) = post(&runner.url, body.as_bytes(), Some(sign(body.as_bytes(), "local-secret-one"))).await;
-    assert_eq!((status, reply), (202, json!({"status": "accepted", "incident": "PGR0VU2"})));
+    let (status, reply) = post(
+        &runner.url,
+        body.as_bytes(),
+        Some(sign(body.as_bytes(), "local-secret-one")),
+    )
+    .await;
+    assert_eq!(
+        (status, reply),
+        (202, json!({"status": "accepted", "incident": "PGR0VU2"}))
+    );
 
     let requests = eventually(Duration::from_secs(20), || async {
         let requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
         (requests.len() >= 2).then_some(requests)
     })
     .await
-    .unwrap_or_else(|| panic!("no bridge posted; runner said:\n{}", runner.process.output()));
+    .unwrap_or_else(|| {
+        panic!(
+            "no bridge posted; runner said:\n{}",
+            runner.process.output()
+        )
+    });
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0].url.path(), "/incidents/PGR0VU2");
     let put: Value = serde_json::from_slice(&requests[0].body).unwrap();
@@ -111,11 +144,27 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
     })
     .await
     .unwrap_or_else(|| runner.process.output());
-    for decision in ["decision=\"rejected\"", "decision=\"bridge\"", "bridge posted"] {
-        assert!(output.contains(decision), "{decision} missing from:\n{output}");
+    for decision in [
+        "decision=\"rejected\"",
+        "decision=\"bridge\"",
+        "bridge posted",
+    ] {
+        assert!(
+            output.contains(decision),
+            "{decision} missing from:\n{output}"
+        );
     }
-    for secret in [ZOOM_CLIENT_SECRET, PD_API_TOKEN, ZOOM_ACCESS_TOKEN, "local-secret-one", "HOST-ONLY-START-URL"] {
-        assert!(!output.contains(secret), "{secret} leaked into the runner's output:\n{output}");
+    for secret in [
+        ZOOM_CLIENT_SECRET,
+        PD_API_TOKEN,
+        ZOOM_ACCESS_TOKEN,
+        "local-secret-one",
+        "HOST-ONLY-START-URL",
+    ] {
+        assert!(
+            !output.contains(secret),
+            "{secret} leaked into the runner's output:\n{output}"
+        );
     }
 }
 
@@ -136,19 +185,27 @@ fn bad_settings_fail_the_start_naming_the_variable() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("/nonexistent/secrets.json could not be read"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/secrets.json could not be read"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn sign_prints_the_header_pagerduty_would_send() {
-    let file = workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+    let file =
+        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     let output = Command::new(workspace_binary("bridge-relay"))
         .args(["sign", "--secrets-file"])
         .arg(workspace_root().join("examples/secrets.local.json"))
         .arg(&file)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let expected = sign(&std::fs::read(&file).unwrap(), EXAMPLE_WEBHOOK_SECRET);
     assert_eq!(String::from_utf8(output.stdout).unwrap().trim(), expected);
 }

@@ -50,7 +50,10 @@ impl Emulator {
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt", self.port))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{}/.rt", self.port),
+            )
             // The emulator serves the function it calls `_` when it does not start one itself.
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
@@ -67,7 +70,15 @@ impl Emulator {
     /// `cargo lambda invoke` with a file from events/; returns the function's JSON answer.
     fn invoke(&self, event_file: &str) -> Value {
         let output = Command::new(tool("venv/bin/cargo-lambda", "cargo-lambda"))
-            .args(["lambda", "invoke", "_", "-A", "127.0.0.1", "-P", &self.port.to_string()])
+            .args([
+                "lambda",
+                "invoke",
+                "_",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+            ])
             .arg("--data-file")
             .arg(workspace_root().join("events").join(event_file))
             .current_dir(workspace_root())
@@ -132,5 +143,8 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     let pd = ApiStandIns::requests(&apis.pagerduty_upstream).await;
     assert_eq!(pd.len(), 2, "bridge and note posted");
     assert_eq!(pd[0].url.path(), "/incidents/PFQZPSY");
-    assert!(!worker.output().contains("HOST-ONLY-START-URL"), "start_url in the logs");
+    assert!(
+        !worker.output().contains("HOST-ONLY-START-URL"),
+        "start_url in the logs"
+    );
 }
