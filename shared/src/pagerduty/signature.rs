@@ -90,8 +90,14 @@ mod tests {
         let old = secret("old-secret");
         let new = secret("new-secret");
         let header = format!("{}, {}", sign(BODY, &old), sign(BODY, &new));
-        assert_eq!(verify(Some(&header), BODY, std::slice::from_ref(&new)), Ok(()));
-        assert_eq!(verify(Some(&header), BODY, std::slice::from_ref(&old)), Ok(()));
+        assert_eq!(
+            verify(Some(&header), BODY, std::slice::from_ref(&new)),
+            Ok(())
+        );
+        assert_eq!(
+            verify(Some(&header), BODY, std::slice::from_ref(&old)),
+            Ok(())
+        );
         // and one header value checked against a configured pair
         let only_new = sign(BODY, &new);
         assert_eq!(verify(Some(&only_new), BODY, &[old, new]), Ok(()));
