@@ -5,7 +5,8 @@
 - the job queue: FIFO, dead-letter queue (FIFO), visibility timeout >= 6 x the worker's timeout
 - the worker's SQS trigger reports partial batch failures
 - least privilege: every IAM statement names its resources, no wildcard actions or resources,
-  the ingress may only send to its queue, the worker only read the secret (and take its jobs)
+  the ingress may only send to its queue, the worker only read the secret, use its table,
+  take its jobs and send to the dead-letter queue
 
 Usage: scripts/check-template.py [template.yaml]   (run with the tools venv's python)
 """
@@ -109,6 +110,23 @@ def main():
     check(dlq.get("MessageRetentionPeriod", 0) > queue.get("MessageRetentionPeriod", 345600),
           "dead letters must outlive the jobs")
 
+    worker_env = functions["WorkerFunction"]["Properties"]["Environment"]["Variables"]
+    check(str(redrive.get("maxReceiveCount")) == str(worker_env.get("MAX_RECEIVE_COUNT")),
+          "the worker's MAX_RECEIVE_COUNT must equal the queue's maxReceiveCount")
+    table = resources["IncidentTable"]["Properties"]
+    check(table.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at",
+          "the incident table expires records on expires_at")
+    for role_name in ("WorkerFunctionRole",):
+        for policy in resources[role_name]["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if "sqs:SendMessage" in acts:
+                    check(statement["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                          "the worker may send only to the dead-letter queue")
+                if any(a.startswith("dynamodb:") for a in acts):
+                    check(statement["Resource"] == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
+                          "the worker may use only its table")
+
     mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
     check(len(mappings) == 1, f"{len(mappings)} event source mappings")
     for mapping in mappings:
@@ -119,7 +137,8 @@ def main():
     allowed = {
         "IngressFunctionRole": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
         "WorkerFunctionRole": {"secretsmanager:GetSecretValue", "sqs:ReceiveMessage",
-                               "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},
+                               "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+                               "sqs:SendMessage", "dynamodb:GetItem", "dynamodb:UpdateItem"},
     }
     for role_name, actions in allowed.items():
         role = resources[role_name]["Properties"]

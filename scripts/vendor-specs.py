@@ -23,7 +23,7 @@ KEEP = {
     "zoom-meetings-openapi.json": {
         "out": "zoom-meetings.json",
         "ops": {
-            "/users/{userId}/meetings": ["post"],
+            "/users/{userId}/meetings": ["get", "post"],
             "/meetings/{meetingId}": ["get", "delete"],
             "/meetings/{meetingId}/status": ["put"],
         },

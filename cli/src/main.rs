@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use bridge_relay::config::process_env;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
-use bridge_relay::queue::{InProcessQueue, run_local_worker};
-use bridge_relay::relay::{Ingress, WebhookRequest, Worker};
+use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
+use bridge_relay::relay::{Ingress, WebhookRequest, Worker, WorkerSettings};
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
+use bridge_relay::store::InMemoryStore;
 use bridge_relay::zoom::ZoomApi;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -26,7 +27,8 @@ const USAGE: &str = "usage:
       Runs the ingress on http://ADDR/webhook and the worker in the same process.
       Settings come from the same environment variables as the Lambda functions:
       ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
-      BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS.
+      BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
+      Idempotency records and dead letters are kept in memory.
   bridge-relay sign --secrets-file FILE BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
       pagerduty.webhook_secrets entry of FILE.";
@@ -136,7 +138,18 @@ async fn serve(args: Args) -> Result<(), String> {
         secrets.clone(),
     );
     let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets.clone());
-    let worker = Arc::new(Worker::new(Arc::new(zoom), Arc::new(pagerduty)));
+    let dead_letters = Arc::new(DeadLetterLog::default());
+    let worker = Arc::new(Worker::new(
+        Arc::new(zoom),
+        Arc::new(pagerduty),
+        Arc::new(InMemoryStore::new()),
+        dead_letters.clone(),
+        WorkerSettings {
+            overwrite_existing_bridge: config.overwrite_existing_bridge,
+            max_receives: LOCAL_DELIVERIES,
+            ..WorkerSettings::default()
+        },
+    ));
     let (queue, jobs) = InProcessQueue::new();
     let ingress = Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy));
 
@@ -149,7 +162,12 @@ async fn serve(args: Args) -> Result<(), String> {
         endpoints.zoom_api,
         endpoints.pagerduty_api
     );
-    let worker_task = tokio::spawn(run_local_worker(worker, jobs, Duration::from_secs(1)));
+    let worker_task = tokio::spawn(run_local_worker(
+        worker,
+        dead_letters,
+        jobs,
+        Duration::from_secs(1),
+    ));
 
     loop {
         let (stream, _) = tokio::select! {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::policy::{BridgePolicy, DEFAULT_BRIDGE_EVENTS};
+use crate::relay::WorkerSettings;
 
 pub const DEFAULT_ZOOM_API_BASE: &str = "https://api.zoom.us/v2";
 pub const DEFAULT_ZOOM_OAUTH_BASE: &str = "https://zoom.us";
@@ -33,6 +34,11 @@ pub struct WorkerConfig {
     pub zoom_host_user: String,
     pub endpoints: Endpoints,
     pub secret_ttl: Duration,
+    /// The DynamoDB idempotency table (`TABLE_NAME`).
+    pub table_name: String,
+    /// Where jobs that fail for good go at once (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letter_queue_url: String,
+    pub settings: WorkerSettings,
 }
 
 /// The local runner: both halves in one process, the secret in a file given on the command line.
@@ -42,6 +48,7 @@ pub struct LocalConfig {
     pub endpoints: Endpoints,
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
+    pub overwrite_existing_bridge: bool,
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
@@ -120,6 +127,32 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(user)
     }
 
+    fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self.optional(var).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                var,
+                reason: format!("{other:?} is not true or false"),
+            }),
+        }
+    }
+
+    fn whole_number(&self, var: &'static str, default: u32, min: u32) -> Result<u32, ConfigError> {
+        match self.optional(var) {
+            None => Ok(default),
+            Some(v) => {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= min)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        var,
+                        reason: format!("{v:?} is not a whole number of at least {min}"),
+                    })
+            }
+        }
+    }
+
     pub fn ingress(&self) -> Result<IngressConfig, ConfigError> {
         Ok(IngressConfig {
             secret_id: self.required("SECRET_ID")?,
@@ -135,6 +168,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             zoom_host_user: self.zoom_host_user()?,
             endpoints: self.endpoints()?,
             secret_ttl: self.secret_ttl()?,
+            table_name: self.required("TABLE_NAME")?,
+            dead_letter_queue_url: self.required("DEAD_LETTER_QUEUE_URL")?,
+            settings: WorkerSettings {
+                overwrite_existing_bridge: self.flag("OVERWRITE_EXISTING_BRIDGE")?,
+                max_receives: self.whole_number("MAX_RECEIVE_COUNT", 5, 1)?,
+                ..WorkerSettings::default()
+            },
         })
     }
 
@@ -144,6 +184,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             endpoints: self.endpoints()?,
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
+            overwrite_existing_bridge: self.flag("OVERWRITE_EXISTING_BRIDGE")?,
         })
     }
 }
@@ -166,9 +207,13 @@ mod tests {
         let config = env(&[
             ("SECRET_ID", "bridge-relay"),
             ("ZOOM_HOST_USER", "bot@example.com"),
+            ("TABLE_NAME", "t"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
         ])
         .worker()
         .unwrap();
+        assert_eq!(config.settings.max_receives, 5);
+        assert!(!config.settings.overwrite_existing_bridge);
         assert_eq!(config.endpoints.zoom_api, DEFAULT_ZOOM_API_BASE);
         assert_eq!(config.endpoints.zoom_oauth, DEFAULT_ZOOM_OAUTH_BASE);
         assert_eq!(config.endpoints.pagerduty_api, DEFAULT_PAGERDUTY_API_BASE);
@@ -230,5 +275,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("BRIDGE_EVENT_TYPES"), "{err}");
+    }
+
+    #[test]
+    fn worker_store_and_queue_settings_are_checked() {
+        let base = [("SECRET_ID", "s"), ("ZOOM_HOST_USER", "u")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            env(&pairs).worker().unwrap_err().to_string()
+        };
+        assert!(with(&[]).contains("TABLE_NAME is required"));
+        assert!(with(&[("TABLE_NAME", "t")]).contains("DEAD_LETTER_QUEUE_URL is required"));
+        let full = [("TABLE_NAME", "t"), ("DEAD_LETTER_QUEUE_URL", "d")];
+        let mut bad_count = full.to_vec();
+        bad_count.push(("MAX_RECEIVE_COUNT", "0"));
+        assert!(with(&bad_count).contains("MAX_RECEIVE_COUNT is invalid"));
+        let mut bad_flag = full.to_vec();
+        bad_flag.push(("OVERWRITE_EXISTING_BRIDGE", "maybe"));
+        assert!(with(&bad_flag).contains("OVERWRITE_EXISTING_BRIDGE is invalid"));
     }
 }

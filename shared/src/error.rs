@@ -62,6 +62,22 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the call may have taken effect although it failed (a create that timed out).
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            UpstreamError::Status { status, .. } => *status >= 500 || *status == 408,
+            UpstreamError::Transport { .. } => true,
+            UpstreamError::Decode { .. } => true,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UpstreamError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             UpstreamError::Status { status, .. } => Some(*status),
@@ -129,6 +145,10 @@ pub enum JobError {
     Note(UpstreamError),
     #[error("the queue message is not a bridge job: {0}")]
     Malformed(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("another worker is handling incident {0}")]
+    Busy(String),
 }
 
 impl JobError {
@@ -137,6 +157,7 @@ impl JobError {
             JobError::Secrets(e) => e.is_retryable(),
             JobError::Meeting(e) | JobError::Bridge(e) | JobError::Note(e) => e.is_retryable(),
             JobError::Malformed(_) => false,
+            JobError::Store(_) | JobError::Busy(_) => true,
         }
     }
 }

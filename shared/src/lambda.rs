@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::{Body, Request, Response};
@@ -9,7 +10,7 @@ use lambda_runtime::LambdaEvent;
 
 use crate::model::Job;
 use crate::pagerduty::signature;
-use crate::relay::{Ingress, WebhookRequest, WebhookResponse, Worker};
+use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, WebhookResponse, Worker};
 
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
@@ -70,6 +71,7 @@ pub async fn handle_sqs(
     worker: Arc<Worker>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let deadline = invocation_deadline(event.context.deadline);
     let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (n, message) in event.payload.records.into_iter().enumerate() {
@@ -87,7 +89,7 @@ pub async fn handle_sqs(
     let mut tasks = tokio::task::JoinSet::new();
     for group in groups {
         let worker = worker.clone();
-        tasks.spawn(async move { run_group(&worker, group).await });
+        tasks.spawn(async move { run_group(&worker, group, deadline).await });
     }
     let mut response = SqsBatchResponse::default();
     while let Some(failed) = tasks.join_next().await {
@@ -100,7 +102,19 @@ pub async fn handle_sqs(
     Ok(response)
 }
 
-async fn run_group(worker: &Worker, messages: Vec<SqsMessage>) -> Vec<String> {
+/// Time kept back from the Lambda deadline to release claims and answer.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+}
+
+async fn run_group(worker: &Worker, messages: Vec<SqsMessage>, deadline: Instant) -> Vec<String> {
     let mut failed = Vec::new();
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
@@ -108,12 +122,25 @@ async fn run_group(worker: &Worker, messages: Vec<SqsMessage>) -> Vec<String> {
             failed.push(id);
             continue;
         }
-        let result = match Job::from_json(message.body.as_deref().unwrap_or_default()) {
-            Ok(job) => worker.handle_job(&job).await,
-            Err(e) => Err(e),
+        let job = match Job::from_json(message.body.as_deref().unwrap_or_default()) {
+            Ok(job) => job,
+            Err(e) => {
+                // Not a job: let SQS move it to the dead-letter queue after its receives.
+                tracing::error!(message_id = %id, error = %e, "unreadable message");
+                failed.push(id);
+                continue;
+            }
         };
-        if let Err(e) = result {
-            tracing::error!(message_id = %id, retryable = e.is_retryable(), error = %e, "job failed");
+        let receive_count = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let delivery = Delivery {
+            receive_count,
+            deadline,
+        };
+        if let Settled::Retry(_) = worker.handle_delivery(&job, delivery).await {
             failed.push(id);
         }
     }

@@ -15,7 +15,9 @@ pub mod pagerduty;
 pub mod policy;
 pub mod queue;
 pub mod relay;
+pub mod retry;
 pub mod secrets;
+pub mod store;
 pub mod zoom;
 
 pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};

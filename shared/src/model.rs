@@ -46,6 +46,9 @@ pub struct Job {
     pub event_id: String,
     pub event_type: String,
     pub incident: Incident,
+    /// Why the job was dead-lettered, on messages in the dead-letter queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl Job {

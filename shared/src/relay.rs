@@ -1,17 +1,19 @@
 //! The use case, written once against the ports: accept a webhook, and turn a job into a bridge.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::error::JobError;
-use crate::model::Job;
+use crate::error::{JobError, UpstreamError};
+use crate::model::{Incident, Job, Meeting};
 use crate::pagerduty::webhook::{self, ParseError};
 use crate::pagerduty::{IncidentTool, IncidentToolError, signature};
 use crate::policy::{BridgePolicy, Decision};
 use crate::queue::JobQueue;
+use crate::retry::RetryPolicy;
 use crate::secrets::SecretCache;
+use crate::store::{Claim, IdempotencyStore, IncidentRecord, Stage, StoredMeeting, new_owner};
 use crate::zoom::{MeetingError, MeetingProvider, new_passcode, translate};
 
 /// PagerDuty guarantees delivery up to 55 KB and drops webhooks over 256 KB; larger is not theirs.
@@ -152,6 +154,7 @@ impl Ingress {
             event_id: event.id,
             event_type: event.event_type,
             incident,
+            failure: None,
         };
         match self.queue.enqueue(&job).await {
             Ok(()) => WebhookResponse::new(
@@ -176,62 +179,312 @@ impl Ingress {
 
 /// What a finished job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobReport {
-    pub incident_id: String,
-    pub meeting_id: u64,
-    pub has_dial_in: bool,
+pub enum JobReport {
+    /// The bridge and note are on the incident (now or by an earlier delivery).
+    Bridged {
+        incident_id: String,
+        meeting_id: u64,
+    },
+    /// An earlier delivery finished the work.
+    AlreadyDone { incident_id: String },
+    /// A person had set a bridge already, and the relay is told not to overwrite it.
+    KeptExistingBridge { incident_id: String },
 }
 
-/// The worker: one Zoom meeting, then the bridge, then the note.
+/// How the worker behaves; defaults suit the template's 60-second worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// How long a claim on an incident holds; longer than one invocation can run.
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    pub overwrite_existing_bridge: bool,
+    /// The queue's `maxReceiveCount`: the delivery after which a job is dead-lettered.
+    pub max_receives: u32,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            lease: Duration::from_secs(90),
+            retry: RetryPolicy::default(),
+            overwrite_existing_bridge: false,
+            max_receives: 5,
+        }
+    }
+}
+
+/// One delivery of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// 1 for the first delivery (SQS's `ApproximateReceiveCount`).
+    pub receive_count: u32,
+    /// When this invocation must have answered; retries stop before it.
+    pub deadline: Instant,
+}
+
+/// What the queue should do with a delivered job.
+#[derive(Debug)]
+pub enum Settled {
+    /// Finished, or handed to the dead-letter queue already: delete the message.
+    Done(Option<JobReport>),
+    /// Deliver it again later (SQS moves it to the dead-letter queue after its last receive).
+    Retry(JobError),
+}
+
+/// The worker: one Zoom meeting per incident, then the bridge, then the note, resuming from the
+/// idempotency record whatever an earlier delivery finished.
 pub struct Worker {
     meetings: Arc<dyn MeetingProvider>,
     incidents: Arc<dyn IncidentTool>,
+    store: Arc<dyn IdempotencyStore>,
+    dead_letters: Arc<dyn JobQueue>,
+    settings: WorkerSettings,
 }
 
 impl Worker {
-    pub fn new(meetings: Arc<dyn MeetingProvider>, incidents: Arc<dyn IncidentTool>) -> Self {
+    pub fn new(
+        meetings: Arc<dyn MeetingProvider>,
+        incidents: Arc<dyn IncidentTool>,
+        store: Arc<dyn IdempotencyStore>,
+        dead_letters: Arc<dyn JobQueue>,
+        settings: WorkerSettings,
+    ) -> Self {
         Worker {
             meetings,
             incidents,
+            store,
+            dead_letters,
+            settings,
         }
     }
 
-    pub async fn handle_job(&self, job: &Job) -> Result<JobReport, JobError> {
+    /// Runs a delivered job and decides its fate. A job that fails for good, or fails on its
+    /// last delivery, leaves a note on the incident saying why; a job that fails for good is put
+    /// in the dead-letter queue at once instead of waiting out its retries.
+    pub async fn handle_delivery(&self, job: &Job, delivery: Delivery) -> Settled {
+        let error = match self.handle_job(job, delivery.deadline).await {
+            Ok(report) => return Settled::Done(Some(report)),
+            Err(e) => e,
+        };
+        let incident = &job.incident.id;
+        if !error.is_retryable() {
+            tracing::error!(incident = %incident, error = %error, "job failed for good");
+            self.note_failure(job, &error).await;
+            let mut dead = job.clone();
+            dead.failure = Some(error.to_string());
+            return match self.dead_letters.enqueue(&dead).await {
+                Ok(()) => Settled::Done(None),
+                Err(e) => {
+                    tracing::error!(incident = %incident, error = %e, "could not dead-letter the job; it stays queued");
+                    Settled::Retry(error)
+                }
+            };
+        }
+        if delivery.receive_count >= self.settings.max_receives {
+            tracing::error!(incident = %incident, error = %error, receives = delivery.receive_count, "last delivery failed; the job goes to the dead-letter queue");
+            self.note_failure(job, &error).await;
+        } else {
+            tracing::warn!(incident = %incident, error = %error, receives = delivery.receive_count, "job failed; it will be delivered again");
+        }
+        Settled::Retry(error)
+    }
+
+    async fn note_failure(&self, job: &Job, error: &JobError) {
+        if let Err(e) = self
+            .incidents
+            .add_note(&job.incident.id, &failure_note(error))
+            .await
+        {
+            tracing::error!(incident = %job.incident.id, error = %e, "could not post the failure note");
+        }
+    }
+
+    pub async fn handle_job(&self, job: &Job, deadline: Instant) -> Result<JobReport, JobError> {
+        let incident_id = job.incident.id.as_str();
+        let owner = new_owner();
+        let record = match self
+            .store
+            .claim(incident_id, &owner, self.settings.lease)
+            .await?
+        {
+            Claim::Done(_) => {
+                tracing::info!(incident = %incident_id, "already bridged; nothing to do");
+                return Ok(JobReport::AlreadyDone {
+                    incident_id: incident_id.to_owned(),
+                });
+            }
+            Claim::Busy => return Err(JobError::Busy(incident_id.to_owned())),
+            Claim::Acquired(record) => record,
+        };
+        let result = self.resume(job, &owner, record, deadline).await;
+        if result.is_err()
+            && let Err(e) = self.store.release(incident_id, &owner).await
+        {
+            tracing::warn!(incident = %incident_id, error = %e, "could not release the claim; it expires with its lease");
+        }
+        result
+    }
+
+    async fn resume(
+        &self,
+        job: &Job,
+        owner: &str,
+        record: IncidentRecord,
+        deadline: Instant,
+    ) -> Result<JobReport, JobError> {
         let incident = &job.incident;
-        let request = translate::meeting_request(incident, &new_passcode(), SystemTime::now());
-        let meeting = self
-            .meetings
-            .create_meeting(&request)
-            .await
-            .map_err(|e| match e {
-                MeetingError::Secrets(e) => JobError::Secrets(e),
-                MeetingError::Upstream(e) => JobError::Meeting(e),
-            })?;
-        tracing::info!(incident = %incident.id, meeting_id = meeting.id, "zoom meeting created");
-        let bridge = translate::bridge(&meeting);
-        self.incidents
-            .set_bridge(&incident.id, &bridge)
-            .await
-            .map_err(|e| tool_error(e, JobError::Bridge))?;
-        self.incidents
-            .add_note(&incident.id, &translate::note(&meeting))
+        let id = incident.id.as_str();
+        if record.stage == Stage::Claimed
+            && incident.conference_bridge.is_some()
+            && !self.settings.overwrite_existing_bridge
+        {
+            tracing::info!(incident = %id, "the incident has a bridge already; keeping it");
+            self.store.advance(id, owner, Stage::Done, None).await?;
+            return Ok(JobReport::KeptExistingBridge {
+                incident_id: id.to_owned(),
+            });
+        }
+        let meeting: Meeting = match record.meeting {
+            Some(stored) => stored.into(),
+            None => {
+                let meeting = self
+                    .create_once(incident, owner, record.stage, deadline)
+                    .await?;
+                self.store
+                    .advance(
+                        id,
+                        owner,
+                        Stage::MeetingCreated,
+                        Some(&StoredMeeting::from(&meeting)),
+                    )
+                    .await?;
+                meeting
+            }
+        };
+        let retry = &self.settings.retry;
+        if record.stage < Stage::BridgeSet {
+            let bridge = translate::bridge(&meeting);
+            retry
+                .run(deadline, "set bridge", || {
+                    self.incidents.set_bridge(id, &bridge)
+                })
+                .await
+                .map_err(|e| tool_error(e, JobError::Bridge))?;
+            self.store
+                .advance(id, owner, Stage::BridgeSet, None)
+                .await?;
+        }
+        let note = translate::note(&meeting);
+        retry
+            .run(deadline, "add note", || self.incidents.add_note(id, &note))
             .await
             .map_err(|e| tool_error(e, JobError::Note))?;
-        tracing::info!(incident = %incident.id, meeting_id = meeting.id, "bridge posted");
-        Ok(JobReport {
-            incident_id: incident.id.clone(),
+        self.store.advance(id, owner, Stage::Done, None).await?;
+        tracing::info!(incident = %id, meeting_id = meeting.id, "bridge posted");
+        Ok(JobReport::Bridged {
+            incident_id: id.to_owned(),
             meeting_id: meeting.id,
-            has_dial_in: bridge.conference_number.is_some(),
         })
+    }
+
+    /// Creates the incident's meeting, never twice: after any attempt whose outcome is unknown
+    /// (a timeout, a 5xx, a crash recorded as `Creating`), it looks for that meeting first.
+    async fn create_once(
+        &self,
+        incident: &Incident,
+        owner: &str,
+        stage: Stage,
+        deadline: Instant,
+    ) -> Result<Meeting, JobError> {
+        let retry = &self.settings.retry;
+        let mut maybe_created = stage == Stage::Creating;
+        if stage == Stage::Claimed {
+            self.store
+                .advance(&incident.id, owner, Stage::Creating, None)
+                .await?;
+        }
+        let request = translate::meeting_request(incident, &new_passcode(), SystemTime::now());
+        let mut attempt = 1;
+        loop {
+            if maybe_created {
+                let found = retry
+                    .run(deadline, "find meeting", || {
+                        self.meetings.find_meeting(&incident.id)
+                    })
+                    .await
+                    .map_err(meeting_error)?;
+                if let Some(meeting) = found {
+                    tracing::info!(incident = %incident.id, meeting_id = meeting.id, "found the meeting of an earlier attempt");
+                    return Ok(meeting);
+                }
+            }
+            match self.meetings.create_meeting(&request).await {
+                Ok(meeting) => {
+                    tracing::info!(incident = %incident.id, meeting_id = meeting.id, "zoom meeting created");
+                    return Ok(meeting);
+                }
+                Err(MeetingError::Upstream(e))
+                    if e.is_retryable() && attempt < retry.max_attempts =>
+                {
+                    let wait = retry.delay(attempt, e.retry_after());
+                    if Instant::now() + wait >= deadline {
+                        return Err(JobError::Meeting(e));
+                    }
+                    tracing::warn!(incident = %incident.id, attempt, error = %e, "create failed; retrying");
+                    maybe_created = e.is_ambiguous();
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(meeting_error(e)),
+            }
+        }
     }
 }
 
-fn tool_error(
-    e: IncidentToolError,
-    upstream: fn(crate::error::UpstreamError) -> JobError,
-) -> JobError {
+fn meeting_error(e: MeetingError) -> JobError {
+    match e {
+        MeetingError::Secrets(e) => JobError::Secrets(e),
+        MeetingError::Upstream(e) => JobError::Meeting(e),
+    }
+}
+
+fn tool_error(e: IncidentToolError, upstream: fn(UpstreamError) -> JobError) -> JobError {
     match e {
         IncidentToolError::Secrets(e) => JobError::Secrets(e),
         IncidentToolError::Upstream(e) => upstream(e),
     }
+}
+
+/// What the responder reads on the timeline when no bridge could be opened, and what to do.
+pub fn failure_note(error: &JobError) -> String {
+    let hint = match error {
+        JobError::Meeting(UpstreamError::Status {
+            status: 429,
+            message,
+            ..
+        }) if message.to_ascii_lowercase().contains("daily") => {
+            "The Zoom host has reached Zoom's limit of 100 meeting creates a day (it resets at 00:00 UTC). Start a meeting by hand for now."
+        }
+        JobError::Meeting(UpstreamError::Status { status: 404, .. }) => {
+            "Zoom does not know the host user: check ZOOM_HOST_USER. Start a meeting by hand for now."
+        }
+        JobError::Meeting(UpstreamError::Status { status: 400, .. }) => {
+            "Zoom refused the meeting settings or the host cannot host meetings. Start a meeting by hand for now."
+        }
+        JobError::Meeting(UpstreamError::Status {
+            status: 401 | 403, ..
+        })
+        | JobError::Secrets(_) => {
+            "Check the Zoom app's credentials and scopes in the relay's secret. Start a meeting by hand for now."
+        }
+        JobError::Bridge(UpstreamError::Status {
+            status: 402 | 403, ..
+        }) => {
+            "PagerDuty refused to set the conference bridge (plan or permissions); the meeting link is above if one was created."
+        }
+        _ => "Zoom or PagerDuty kept failing. Start a meeting by hand for now.",
+    };
+    format!(
+        "bridge-relay could not open a Zoom bridge for this incident: {error}\n{hint}\nThe job is kept in the relay's dead-letter queue and can be replayed once the cause is fixed."
+    )
 }

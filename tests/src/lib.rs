@@ -379,12 +379,74 @@ pub struct AwsStandIns {
     pub config: SdkConfig,
     pub secret_arn: String,
     pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub table_name: String,
 }
+
+/// The queue's redrive setting in the tests; the template uses 5 with a 360-second visibility.
+pub const MAX_RECEIVES: u32 = 3;
 
 impl AwsStandIns {
     pub async fn start(webhook_secrets: &[&str]) -> AwsStandIns {
+        Self::start_with_visibility(webhook_secrets, 360).await
+    }
+
+    /// `visibility_seconds` is how soon SQS delivers a failed job again.
+    pub async fn start_with_visibility(
+        webhook_secrets: &[&str],
+        visibility_seconds: u32,
+    ) -> AwsStandIns {
+        use aws_sdk_sqs::types::QueueAttributeName as Q;
         let moto = Moto::start();
         let config = moto.sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let dead_letter_queue_url = sqs
+            .create_queue()
+            .queue_name("bridge-relay-dead-letters.fifo")
+            .attributes(Q::FifoQueue, "true")
+            .send()
+            .await
+            .expect("create dead-letter queue in moto")
+            .queue_url
+            .unwrap();
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dead_letter_queue_url)
+            .attribute_names(Q::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()
+            .remove(&Q::QueueArn)
+            .unwrap();
+        let table_name = "bridge-relay-incidents".to_owned();
+        {
+            use aws_sdk_dynamodb::types::{
+                AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            };
+            aws_sdk_dynamodb::Client::new(&config)
+                .create_table()
+                .table_name(&table_name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("pk")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("pk")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .expect("create table in moto");
+        }
         let secret_arn = aws_sdk_secretsmanager::Client::new(&config)
             .create_secret()
             .name("bridge-relay/e2e")
@@ -394,13 +456,15 @@ impl AwsStandIns {
             .expect("create secret in moto")
             .arn
             .unwrap();
-        let queue_url = aws_sdk_sqs::Client::new(&config)
+        let queue_url = sqs
             .create_queue()
             .queue_name("bridge-relay-jobs.fifo")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(Q::FifoQueue, "true")
+            .attributes(Q::VisibilityTimeout, visibility_seconds.to_string())
             .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                "360",
+                Q::RedrivePolicy,
+                json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
+                    .to_string(),
             )
             .send()
             .await
@@ -412,6 +476,8 @@ impl AwsStandIns {
             config,
             secret_arn,
             queue_url,
+            dead_letter_queue_url,
+            table_name,
         }
     }
 
@@ -454,9 +520,13 @@ impl AwsStandIns {
     }
 
     pub async fn queue_depth(&self) -> usize {
+        self.depth(&self.queue_url).await
+    }
+
+    pub async fn depth(&self, queue_url: &str) -> usize {
         let output = aws_sdk_sqs::Client::new(&self.config)
             .get_queue_attributes()
-            .queue_url(&self.queue_url)
+            .queue_url(queue_url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
@@ -474,4 +544,72 @@ impl AwsStandIns {
 pub fn http_event(file: &str) -> lambda_http::Request {
     let text = std::fs::read_to_string(workspace_root().join("events").join(file)).unwrap();
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+impl AwsStandIns {
+    /// The worker as the Lambda builds it, against these stand-ins.
+    pub fn worker(
+        &self,
+        apis_env: &[(&'static str, String)],
+        settings: bridge_relay::relay::WorkerSettings,
+    ) -> (
+        std::sync::Arc<bridge_relay::relay::Worker>,
+        std::sync::Arc<bridge_relay::zoom::ZoomApi>,
+    ) {
+        use std::sync::Arc;
+        let get = |name: &str| {
+            apis_env
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let secrets = Arc::new(bridge_relay::secrets::SecretCache::new(
+            Arc::new(
+                bridge_relay::secrets::SecretsManagerSource::from_sdk_config(
+                    &self.config,
+                    &self.secret_arn,
+                ),
+            ),
+            Duration::from_secs(300),
+        ));
+        let http = bridge_relay::http::client();
+        let zoom = Arc::new(bridge_relay::zoom::ZoomApi::new(
+            http.clone(),
+            &get("ZOOM_API_BASE"),
+            &get("ZOOM_OAUTH_BASE"),
+            HOST_USER,
+            secrets.clone(),
+        ));
+        let pagerduty = Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(
+            http,
+            &get("PAGERDUTY_API_BASE"),
+            secrets,
+        ));
+        let worker = Arc::new(bridge_relay::relay::Worker::new(
+            zoom.clone(),
+            pagerduty,
+            Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
+                &self.config,
+                &self.table_name,
+            )),
+            Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
+                &self.config,
+                &self.dead_letter_queue_url,
+            )),
+            settings,
+        ));
+        (worker, zoom)
+    }
+
+    /// The worker's settings for these stand-ins, as environment variables.
+    pub fn worker_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.moto.url.clone()),
+            ("SECRET_ID", self.secret_arn.clone()),
+            ("TABLE_NAME", self.table_name.clone()),
+            ("DEAD_LETTER_QUEUE_URL", self.dead_letter_queue_url.clone()),
+            ("MAX_RECEIVE_COUNT", MAX_RECEIVES.to_string()),
+        ]
+    }
 }

@@ -6,12 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_relay::lambda::{handle_http, handle_sqs};
-use bridge_relay::pagerduty::PagerDutyApi;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::SqsJobQueue;
-use bridge_relay::relay::{Ingress, Worker};
+use bridge_relay::relay::{Ingress, WorkerSettings};
 use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
-use bridge_relay::zoom::ZoomApi;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -88,17 +86,7 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
         Some("6f1d0bb0-3a8c-4f8e-9a5e-6b7f0d2c9e41")
     );
 
-    let secrets = secret_cache(&aws);
-    let http = bridge_relay::http::client();
-    let zoom = Arc::new(ZoomApi::new(
-        http.clone(),
-        &apis.zoom_prism.url,
-        &apis.zoom_oauth.uri(),
-        HOST_USER,
-        secrets.clone(),
-    ));
-    let pagerduty = Arc::new(PagerDutyApi::new(http, &apis.pagerduty_prism.url, secrets));
-    let worker = Arc::new(Worker::new(zoom.clone(), pagerduty));
+    let (worker, zoom) = aws.worker(&apis.env(), WorkerSettings::default());
     let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
         .await
         .unwrap();
@@ -149,7 +137,7 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
             "start_time": "<now>",
             "duration": 60,
             "timezone": "UTC",
-            "agenda": "Incident bridge for PagerDuty incident #9\nTest Incident 3\nService: pig208 | Urgency: high\nhttps://pig208.pagerduty.com/incidents/PFQZPSY",
+            "agenda": "Incident bridge for PagerDuty incident #9 (PFQZPSY)\nTest Incident 3\nService: pig208 | Urgency: high\nhttps://pig208.pagerduty.com/incidents/PFQZPSY",
             "password": "<passcode>",
             "settings": {"join_before_host": true, "jbh_time": 0, "waiting_room": false, "use_pmi": false,
                 "approval_type": 2, "audio": "both", "host_video": false, "participant_video": false}

@@ -127,10 +127,7 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     assert!(line["span"]["requestId"].is_string(), "{line}");
     drop(ingress);
 
-    let mut worker_env = vec![
-        ("AWS_ENDPOINT_URL", aws.moto.url.clone()),
-        ("SECRET_ID", aws.secret_arn.clone()),
-    ];
+    let mut worker_env = aws.worker_env();
     worker_env.extend(apis.env());
     let worker = emulator.run_function("bridge-relay-worker", &worker_env);
     let answer = emulator.invoke("worker-job.json");

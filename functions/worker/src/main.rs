@@ -5,8 +5,10 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use bridge_relay::config::process_env;
 use bridge_relay::pagerduty::PagerDutyApi;
+use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Worker;
 use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::store::DynamoDbStore;
 use bridge_relay::zoom::ZoomApi;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -32,7 +34,16 @@ async fn main() -> Result<(), Error> {
         secrets.clone(),
     );
     let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets);
-    let worker = Arc::new(Worker::new(Arc::new(zoom), Arc::new(pagerduty)));
+    let worker = Arc::new(Worker::new(
+        Arc::new(zoom),
+        Arc::new(pagerduty),
+        Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
+        Arc::new(SqsJobQueue::from_sdk_config(
+            &aws,
+            config.dead_letter_queue_url,
+        )),
+        config.settings,
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         bridge_relay::lambda::handle_sqs(worker.clone(), event)
     }))

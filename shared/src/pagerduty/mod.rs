@@ -30,6 +30,21 @@ pub enum IncidentToolError {
     Upstream(#[from] UpstreamError),
 }
 
+impl crate::retry::Transient for IncidentToolError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            IncidentToolError::Secrets(e) => e.is_retryable(),
+            IncidentToolError::Upstream(e) => e.is_retryable(),
+        }
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            IncidentToolError::Secrets(_) => None,
+            IncidentToolError::Upstream(e) => e.retry_after(),
+        }
+    }
+}
+
 /// PagerDuty REST API v2.
 pub struct PagerDutyApi {
     http: reqwest::Client,

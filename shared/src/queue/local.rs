@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::JobQueue;
 use crate::error::QueueError;
 use crate::model::Job;
-use crate::relay::Worker;
+use crate::relay::{Delivery, Settled, Worker};
 
 /// The local runner's queue: jobs go to a worker task in the same process.
 pub struct InProcessQueue {
@@ -30,32 +30,59 @@ impl JobQueue for InProcessQueue {
     }
 }
 
-/// How often the local worker tries a job that fails for a reason that may pass.
-const LOCAL_ATTEMPTS: u32 = 4;
+/// What a job gets locally: this many deliveries, then the dead-letter log.
+pub const LOCAL_DELIVERIES: u32 = 4;
+/// The time one local delivery may take, as the Lambda worker's timeout does in AWS.
+const LOCAL_DELIVERY_BUDGET: Duration = Duration::from_secs(50);
 
-/// Runs each job as it arrives, concurrently, retrying transient failures with backoff the way
-/// SQS redelivery would. Returns when every sender is gone and the jobs have finished.
+/// The local runner's dead-letter queue: jobs that failed every delivery, logged and kept.
+#[derive(Default)]
+pub struct DeadLetterLog {
+    jobs: std::sync::Mutex<Vec<Job>>,
+}
+
+impl DeadLetterLog {
+    pub fn jobs(&self) -> Vec<Job> {
+        self.jobs.lock().expect("not poisoned").clone()
+    }
+}
+
+#[async_trait]
+impl JobQueue for DeadLetterLog {
+    async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
+        tracing::error!(incident = %job.incident.id, failure = job.failure.as_deref().unwrap_or("-"), "job dead-lettered");
+        self.jobs.lock().expect("not poisoned").push(job.clone());
+        Ok(())
+    }
+}
+
+/// Runs each job as it arrives, concurrently, delivering it again after a transient failure the
+/// way SQS would. Returns when every sender is gone and the jobs have finished.
 pub async fn run_local_worker(
     worker: Arc<Worker>,
+    dead_letters: Arc<DeadLetterLog>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
-    first_backoff: Duration,
+    redelivery_delay: Duration,
 ) {
     let mut running = tokio::task::JoinSet::new();
     while let Some(job) = jobs.recv().await {
         let worker = worker.clone();
+        let dead_letters = dead_letters.clone();
         running.spawn(async move {
-            let mut backoff = first_backoff;
-            for attempt in 1..=LOCAL_ATTEMPTS {
-                match worker.handle_job(&job).await {
-                    Ok(_) => return,
-                    Err(e) if e.is_retryable() && attempt < LOCAL_ATTEMPTS => {
-                        tracing::warn!(incident = %job.incident.id, attempt, error = %e, "job failed, retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
+            for receive_count in 1..=LOCAL_DELIVERIES {
+                let delivery = Delivery {
+                    receive_count,
+                    deadline: Instant::now() + LOCAL_DELIVERY_BUDGET,
+                };
+                match worker.handle_delivery(&job, delivery).await {
+                    Settled::Done(_) => return,
+                    Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {
+                        tokio::time::sleep(redelivery_delay).await;
                     }
-                    Err(e) => {
-                        tracing::error!(incident = %job.incident.id, attempt, error = %e, "job failed for good");
-                        return;
+                    Settled::Retry(error) => {
+                        let mut dead = job.clone();
+                        dead.failure = Some(error.to_string());
+                        let _ = dead_letters.enqueue(&dead).await;
                     }
                 }
             }

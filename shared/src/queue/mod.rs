@@ -3,7 +3,7 @@
 mod local;
 mod sqs;
 
-pub use local::{InProcessQueue, run_local_worker};
+pub use local::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
 pub use sqs::SqsJobQueue;
 
 use async_trait::async_trait;

@@ -9,6 +9,7 @@ pub use translate::MeetingRequest;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use crate::error::{Service, UpstreamError};
 use crate::http::status_error;
@@ -19,9 +20,13 @@ use crate::secrets::SecretCache;
 #[async_trait]
 pub trait MeetingProvider: Send + Sync {
     async fn create_meeting(&self, request: &MeetingRequest) -> Result<Meeting, MeetingError>;
+
+    /// The meeting an earlier attempt made for `incident_id` when its answer was lost
+    /// (a timeout, a crash), found by the marker the agenda carries.
+    async fn find_meeting(&self, incident_id: &str) -> Result<Option<Meeting>, MeetingError>;
 }
 
-/// A failed create, with the secret read separated from the API call.
+/// A failed call, with the secret read separated from the API call.
 #[derive(Debug, thiserror::Error)]
 pub enum MeetingError {
     #[error(transparent)]
@@ -30,12 +35,45 @@ pub enum MeetingError {
     Upstream(#[from] UpstreamError),
 }
 
+impl crate::retry::Transient for MeetingError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            MeetingError::Secrets(e) => e.is_retryable(),
+            MeetingError::Upstream(e) => e.is_retryable(),
+        }
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            MeetingError::Secrets(_) => None,
+            MeetingError::Upstream(e) => e.retry_after(),
+        }
+    }
+}
+
+/// Pages of scheduled meetings read when looking for a lost meeting (300 meetings a page).
+const FIND_MAX_PAGES: usize = 5;
+
 pub struct ZoomApi {
     http: reqwest::Client,
     api_base: String,
     host_user: String,
     tokens: TokenCache,
     secrets: Arc<SecretCache>,
+}
+
+#[derive(Deserialize)]
+struct MeetingList {
+    #[serde(default)]
+    meetings: Vec<ListedMeeting>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedMeeting {
+    id: u64,
+    #[serde(default)]
+    agenda: Option<String>,
 }
 
 impl ZoomApi {
@@ -72,52 +110,113 @@ impl ZoomApi {
         }
     }
 
-    async fn post_meeting(
+    fn url(
         &self,
-        token: &AccessToken,
-        request: &MeetingRequest,
-    ) -> Result<reqwest::Response, UpstreamError> {
-        let mut url =
-            reqwest::Url::parse(&self.api_base).map_err(|e| UpstreamError::Transport {
-                service: Service::Zoom,
-                reason: format!("ZOOM_API_BASE is not a URL: {e}"),
-            })?;
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<reqwest::Url, UpstreamError> {
+        let invalid = |reason: &str| UpstreamError::Transport {
+            service: Service::Zoom,
+            reason: format!("ZOOM_API_BASE {reason}"),
+        };
+        let mut url = reqwest::Url::parse(&self.api_base).map_err(|_| invalid("is not a URL"))?;
         url.path_segments_mut()
-            .map_err(|_| UpstreamError::Transport {
+            .map_err(|_| invalid("cannot take a path"))?
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// Sends with the cached token; a 401 means another process's newer token voided ours,
+    /// so the token is fetched again, once. Non-2xx answers become errors.
+    async fn send<B: serde::Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response, MeetingError> {
+        let mut retried = false;
+        loop {
+            let token = self.token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header("authorization", token.bearer());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| UpstreamError::transport(Service::Zoom, e))?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED && !retried {
+                self.tokens.invalidate(&token).await;
+                retried = true;
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(status_error(Service::Zoom, response).await.into());
+            }
+            return Ok(response);
+        }
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(
+        response: reqwest::Response,
+    ) -> Result<T, MeetingError> {
+        response.json().await.map_err(|e| {
+            UpstreamError::Decode {
                 service: Service::Zoom,
-                reason: "ZOOM_API_BASE cannot take a path".into(),
-            })?
-            .extend(["users", self.host_user.as_str(), "meetings"]);
-        self.http
-            .post(url)
-            .header("authorization", token.bearer())
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::transport(Service::Zoom, e))
+                reason: e.without_url().to_string(),
+            }
+            .into()
+        })
     }
 }
 
 #[async_trait]
 impl MeetingProvider for ZoomApi {
     async fn create_meeting(&self, request: &MeetingRequest) -> Result<Meeting, MeetingError> {
-        let mut token = self.token().await?;
-        let mut response = self.post_meeting(&token, request).await?;
-        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-            // Another process with the same app may have fetched a newer token, which voids ours.
-            self.tokens.invalidate(&token).await;
-            token = self.token().await?;
-            response = self.post_meeting(&token, request).await?;
+        let url = self.url(&["users", &self.host_user, "meetings"], &[])?;
+        let response = self.send(reqwest::Method::POST, url, Some(request)).await?;
+        Ok(Self::read::<translate::MeetingCreated>(response)
+            .await?
+            .into_meeting())
+    }
+
+    async fn find_meeting(&self, incident_id: &str) -> Result<Option<Meeting>, MeetingError> {
+        let marker = translate::agenda_marker(incident_id);
+        let mut page_token: Option<String> = None;
+        for _ in 0..FIND_MAX_PAGES {
+            let mut query = vec![("type", "scheduled"), ("page_size", "300")];
+            if let Some(token) = page_token.as_deref() {
+                query.push(("next_page_token", token));
+            }
+            let url = self.url(&["users", &self.host_user, "meetings"], &query)?;
+            let page: MeetingList =
+                Self::read(self.send::<()>(reqwest::Method::GET, url, None).await?).await?;
+            if let Some(found) = page
+                .meetings
+                .iter()
+                .find(|m| m.agenda.as_deref().is_some_and(|a| a.contains(&marker)))
+            {
+                let url = self.url(&["meetings", &found.id.to_string()], &[])?;
+                let response = self.send::<()>(reqwest::Method::GET, url, None).await?;
+                return Ok(Some(
+                    Self::read::<translate::MeetingCreated>(response)
+                        .await?
+                        .into_meeting(),
+                ));
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(token) => page_token = Some(token),
+                None => break,
+            }
         }
-        if !response.status().is_success() {
-            return Err(status_error(Service::Zoom, response).await.into());
-        }
-        let created: translate::MeetingCreated =
-            response.json().await.map_err(|e| UpstreamError::Decode {
-                service: Service::Zoom,
-                reason: e.without_url().to_string(),
-            })?;
-        Ok(created.into_meeting())
+        Ok(None)
     }
 }
 

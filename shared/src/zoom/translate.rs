@@ -97,13 +97,20 @@ pub fn topic(incident: &Incident) -> String {
     truncate(&format!("[{label}] {title}"), TOPIC_MAX_CHARS)
 }
 
+/// Identifies the incident in the first line of the agenda: Zoom's meeting list shows only
+/// the first 250 characters of an agenda, and that is where a lost meeting is looked for.
+pub fn agenda_marker(incident_id: &str) -> String {
+    format!("({incident_id})")
+}
+
 fn agenda(incident: &Incident) -> String {
+    let number = incident
+        .number
+        .map(|n| format!(" #{n}"))
+        .unwrap_or_default();
     let mut lines = vec![format!(
-        "Incident bridge for {}",
-        incident
-            .number
-            .map(|n| format!("PagerDuty incident #{n}"))
-            .unwrap_or_else(|| format!("PagerDuty incident {}", incident.id))
+        "Incident bridge for PagerDuty incident{number} {}",
+        agenda_marker(&incident.id)
     )];
     if let Some(title) = &incident.title {
         lines.push(title.clone());
@@ -294,7 +301,7 @@ mod tests {
                 "start_time": "2026-11-18T11:06:40Z",
                 "duration": 60,
                 "timezone": "UTC",
-                "agenda": "Incident bridge for PagerDuty incident #1234\nDatabase latency on checkout\nService: checkout-api | Urgency: high | Priority: P1\nhttps://acme.pagerduty.com/incidents/Q3B15VLMF3ASBD",
+                "agenda": "Incident bridge for PagerDuty incident #1234 (Q3B15VLMF3ASBD)\nDatabase latency on checkout\nService: checkout-api | Urgency: high | Priority: P1\nhttps://acme.pagerduty.com/incidents/Q3B15VLMF3ASBD",
                 "password": "48151623",
                 "settings": {"join_before_host": true, "jbh_time": 0, "waiting_room": false,
                     "use_pmi": false, "approval_type": 2, "audio": "both",

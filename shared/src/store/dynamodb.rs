@@ -1,0 +1,197 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::{
+    Claim, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting, now_millis,
+};
+
+/// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
+/// PagerDuty's 48 hours of webhook retries.
+const RECORD_TTL_SECONDS: u64 = 90 * 24 * 3600;
+
+/// The store in a DynamoDB table with the string partition key `pk`. Every change is a
+/// conditional write, so two workers can never both hold an incident.
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbStore {
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        DynamoDbStore {
+            client: Client::new(config),
+            table: table.into(),
+        }
+    }
+
+    fn key(incident_id: &str) -> AttributeValue {
+        AttributeValue::S(format!("pagerduty#{incident_id}"))
+    }
+
+    fn expires_at() -> AttributeValue {
+        AttributeValue::N((now_millis() / 1000 + RECORD_TTL_SECONDS).to_string())
+    }
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+fn record_from_item(
+    incident_id: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<IncidentRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        incident_id: incident_id.to_owned(),
+        reason,
+    };
+    let stage = item
+        .get("stage")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|s| Stage::parse(s))
+        .ok_or_else(|| corrupt("no valid stage".into()))?;
+    let meeting = match item.get("meeting").and_then(|v| v.as_s().ok()) {
+        Some(json) => Some(
+            serde_json::from_str::<StoredMeeting>(json)
+                .map_err(|e| corrupt(format!("meeting: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(IncidentRecord {
+        incident_id: incident_id.to_owned(),
+        stage,
+        meeting,
+    })
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoDbStore {
+    async fn claim(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let now = now_millis();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .update_expression(
+                "SET #owner = :owner, lease_until = :lease, #stage = if_not_exists(#stage, :claimed), expires_at = :expires",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#stage <> :done AND (lease_until < :now OR #owner = :owner))",
+            )
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":lease", AttributeValue::N((now + lease.as_millis() as u64).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":claimed", AttributeValue::S(Stage::Claimed.as_str().into()))
+            .expression_attribute_values(":done", AttributeValue::S(Stage::Done.as_str().into()))
+            .expression_attribute_values(":expires", Self::expires_at())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                Ok(Claim::Acquired(record_from_item(incident_id, &item)?))
+            }
+            Err(e) if is_condition_failure(&e) => match self.get(incident_id).await? {
+                Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
+                _ => Ok(Claim::Busy),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn advance(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        stage: Stage,
+        meeting: Option<&StoredMeeting>,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":stage", AttributeValue::S(stage.as_str().into()))
+            .expression_attribute_values(":expires", Self::expires_at());
+        update = match meeting {
+            Some(meeting) => update
+                .update_expression("SET #stage = :stage, expires_at = :expires, meeting = :meeting")
+                .expression_attribute_values(
+                    ":meeting",
+                    AttributeValue::S(
+                        serde_json::to_string(meeting).expect("a meeting serializes"),
+                    ),
+                ),
+            None => update.update_expression("SET #stage = :stage, expires_at = :expires"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => {
+                Err(StoreError::ClaimLost(incident_id.to_owned()))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .update_expression("SET lease_until = :zero")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else holds it now: nothing of ours to give up.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output
+            .item
+            .map(|item| record_from_item(incident_id, &item))
+            .transpose()
+    }
+}

@@ -1,0 +1,155 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+
+use super::{
+    Claim, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting, now_millis,
+};
+
+struct Entry {
+    record: IncidentRecord,
+    owner: String,
+    lease_until: u64,
+}
+
+/// The local runner's store: the same rules as DynamoDB's, in the process's memory.
+#[derive(Default)]
+pub struct InMemoryStore {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InMemoryStore {
+    async fn claim(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let mut entries = self.entries.lock().await;
+        let now = now_millis();
+        let lease_until = now + lease.as_millis() as u64;
+        match entries.get_mut(incident_id) {
+            None => {
+                let record = IncidentRecord {
+                    incident_id: incident_id.to_owned(),
+                    stage: Stage::Claimed,
+                    meeting: None,
+                };
+                entries.insert(
+                    incident_id.to_owned(),
+                    Entry {
+                        record: record.clone(),
+                        owner: owner.to_owned(),
+                        lease_until,
+                    },
+                );
+                Ok(Claim::Acquired(record))
+            }
+            Some(entry) if entry.record.stage == Stage::Done => {
+                Ok(Claim::Done(entry.record.clone()))
+            }
+            Some(entry) if entry.lease_until > now && entry.owner != owner => Ok(Claim::Busy),
+            Some(entry) => {
+                entry.owner = owner.to_owned();
+                entry.lease_until = lease_until;
+                Ok(Claim::Acquired(entry.record.clone()))
+            }
+        }
+    }
+
+    async fn advance(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        stage: Stage,
+        meeting: Option<&StoredMeeting>,
+    ) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().await;
+        let entry = entries
+            .get_mut(incident_id)
+            .filter(|e| e.owner == owner)
+            .ok_or_else(|| StoreError::ClaimLost(incident_id.to_owned()))?;
+        entry.record.stage = stage;
+        if let Some(meeting) = meeting {
+            entry.record.meeting = Some(meeting.clone());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().await;
+        if let Some(entry) = entries.get_mut(incident_id).filter(|e| e.owner == owner) {
+            entry.lease_until = 0;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        Ok(self
+            .entries
+            .lock()
+            .await
+            .get(incident_id)
+            .map(|e| e.record.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn claims_follow_the_lease_rules() {
+        let store = InMemoryStore::new();
+        let lease = Duration::from_secs(60);
+        assert!(matches!(
+            store.claim("P1", "a", lease).await.unwrap(),
+            Claim::Acquired(_)
+        ));
+        assert_eq!(store.claim("P1", "b", lease).await.unwrap(), Claim::Busy);
+        store
+            .advance("P1", "a", Stage::Creating, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.advance("P1", "b", Stage::Done, None).await,
+            Err(StoreError::ClaimLost(_))
+        ));
+        store.release("P1", "a").await.unwrap();
+        match store.claim("P1", "b", lease).await.unwrap() {
+            Claim::Acquired(record) => assert_eq!(record.stage, Stage::Creating),
+            other => panic!("{other:?}"),
+        }
+        store.advance("P1", "b", Stage::Done, None).await.unwrap();
+        assert!(matches!(
+            store.claim("P1", "c", lease).await.unwrap(),
+            Claim::Done(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_expired_claim_is_taken_over() {
+        let store = InMemoryStore::new();
+        store
+            .claim("P1", "dead", Duration::from_millis(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(matches!(
+            store
+                .claim("P1", "alive", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Claim::Acquired(_)
+        ));
+    }
+}

@@ -1,0 +1,157 @@
+//! The idempotency store: one record per incident that moves
+//! claimed -> creating -> meeting created -> bridge set -> done.
+//! A retry after any partial failure resumes from the record, so an incident never gets a
+//! second meeting. A claim is a lease: a claim left by a dead container expires and is taken over.
+
+mod dynamodb;
+mod memory;
+
+pub use dynamodb::DynamoDbStore;
+pub use memory::InMemoryStore;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DialInNumber, Meeting};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Claimed; nothing sent to Zoom yet.
+    Claimed,
+    /// A create call was sent; whether Zoom made the meeting is unknown until looked up.
+    Creating,
+    /// The meeting exists and is recorded.
+    MeetingCreated,
+    /// The incident shows the bridge.
+    BridgeSet,
+    /// The note is posted too (or the incident kept a bridge a person had set).
+    Done,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Claimed => "claimed",
+            Stage::Creating => "creating",
+            Stage::MeetingCreated => "meeting_created",
+            Stage::BridgeSet => "bridge_set",
+            Stage::Done => "done",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Stage> {
+        [
+            Stage::Claimed,
+            Stage::Creating,
+            Stage::MeetingCreated,
+            Stage::BridgeSet,
+            Stage::Done,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// The meeting as the store keeps it (no host link: the relay never has it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMeeting {
+    pub id: u64,
+    pub join_url: String,
+    pub passcode: Option<String>,
+    pub phone_passcode: Option<String>,
+    pub dial_in: Vec<DialInNumber>,
+}
+
+impl From<&Meeting> for StoredMeeting {
+    fn from(m: &Meeting) -> Self {
+        StoredMeeting {
+            id: m.id,
+            join_url: m.join_url.clone(),
+            passcode: m.passcode.clone(),
+            phone_passcode: m.phone_passcode.clone(),
+            dial_in: m.dial_in.clone(),
+        }
+    }
+}
+
+impl From<StoredMeeting> for Meeting {
+    fn from(m: StoredMeeting) -> Self {
+        Meeting {
+            id: m.id,
+            join_url: m.join_url,
+            passcode: m.passcode,
+            phone_passcode: m.phone_passcode,
+            dial_in: m.dial_in,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub incident_id: String,
+    pub stage: Stage,
+    pub meeting: Option<StoredMeeting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the incident until its lease ends; the record says how far earlier attempts got.
+    Acquired(IncidentRecord),
+    /// Another worker holds a live claim.
+    Busy,
+    /// The work is finished.
+    Done(IncidentRecord),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the idempotency store failed: {0}")]
+    Unavailable(String),
+    #[error("the claim on incident {0} was lost to another worker")]
+    ClaimLost(String),
+    #[error("the idempotency record of incident {incident_id} is unreadable: {reason}")]
+    Corrupt { incident_id: String, reason: String },
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `incident_id` for `owner` until `lease` from now, unless a live claim of another
+    /// owner holds it or the work is done.
+    async fn claim(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError>;
+
+    /// Moves the record on, if `owner` still holds the claim. `meeting` is stored when given.
+    async fn advance(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        stage: Stage,
+        meeting: Option<&StoredMeeting>,
+    ) -> Result<(), StoreError>;
+
+    /// Gives the claim up after a failure so the next delivery can go on at once.
+    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError>;
+
+    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
+}
+
+pub(crate) fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// A random claim token for one attempt.
+pub fn new_owner() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    hex::encode(bytes)
+}
