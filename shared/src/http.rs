@@ -6,11 +6,16 @@ use crate::error::{Service, UpstreamError};
 
 /// Kept for the life of the container so TLS connections are reused across jobs.
 pub fn client() -> reqwest::Client {
+    client_with_timeout(Duration::from_secs(10))
+}
+
+/// `timeout` bounds one whole request; a slower answer is a retryable timeout.
+pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     crate::aws::install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("bridge-relay/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(3).min(timeout))
+        .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .expect("the HTTP client builds with static settings")

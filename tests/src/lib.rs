@@ -2,6 +2,8 @@
 //! official OpenAPI specs in front of recording wiremock servers (Zoom, PagerDuty), and wiremock
 //! for Zoom's OAuth endpoint. `scripts/install-tools` puts moto and Prism in `.tools/`.
 
+pub mod faulty;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -556,6 +558,19 @@ impl AwsStandIns {
         std::sync::Arc<bridge_relay::relay::Worker>,
         std::sync::Arc<bridge_relay::zoom::ZoomApi>,
     ) {
+        self.worker_with_client(apis_env, settings, bridge_relay::http::client())
+    }
+
+    /// The same with an HTTP client of the test's choosing (a short timeout for fault tests).
+    pub fn worker_with_client(
+        &self,
+        apis_env: &[(&'static str, String)],
+        settings: bridge_relay::relay::WorkerSettings,
+        http: reqwest::Client,
+    ) -> (
+        std::sync::Arc<bridge_relay::relay::Worker>,
+        std::sync::Arc<bridge_relay::zoom::ZoomApi>,
+    ) {
         use std::sync::Arc;
         let get = |name: &str| {
             apis_env
@@ -573,7 +588,6 @@ impl AwsStandIns {
             ),
             Duration::from_secs(300),
         ));
-        let http = bridge_relay::http::client();
         let zoom = Arc::new(bridge_relay::zoom::ZoomApi::new(
             http.clone(),
             &get("ZOOM_API_BASE"),
@@ -611,5 +625,152 @@ impl AwsStandIns {
             ("DEAD_LETTER_QUEUE_URL", self.dead_letter_queue_url.clone()),
             ("MAX_RECEIVE_COUNT", MAX_RECEIVES.to_string()),
         ]
+    }
+}
+
+impl AwsStandIns {
+    /// Messages in the queue, visible or being handled.
+    pub async fn in_queue(&self, queue_url: &str) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as Q;
+        let attributes = aws_sdk_sqs::Client::new(&self.config)
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(Q::ApproximateNumberOfMessages)
+            .attribute_names(Q::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        [
+            Q::ApproximateNumberOfMessages,
+            Q::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|name| attributes.get(name)?.parse::<usize>().ok())
+        .sum()
+    }
+
+    /// Reads and deletes every message of `queue_url`; returns their bodies.
+    pub async fn drain(&self, queue_url: &str) -> Vec<String> {
+        let client = aws_sdk_sqs::Client::new(&self.config);
+        let mut bodies = Vec::new();
+        loop {
+            let messages = client
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                client
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                bodies.push(m.body.unwrap_or_default());
+            }
+        }
+    }
+
+    pub async fn put_secret(&self, document: String) {
+        aws_sdk_secretsmanager::Client::new(&self.config)
+            .put_secret_value()
+            .secret_id(&self.secret_arn)
+            .secret_string(document)
+            .send()
+            .await
+            .expect("put secret value in moto");
+    }
+
+    /// Plays the Lambda event source mapping: receives batches from the job queue, invokes the
+    /// worker handler with a real deadline, deletes what succeeded, leaves failures to SQS's
+    /// redelivery and redrive. Returns once the queue is empty and nothing is in flight.
+    pub async fn run_event_source(
+        &self,
+        worker: std::sync::Arc<bridge_relay::relay::Worker>,
+        invocation_timeout: Duration,
+    ) -> usize {
+        let client = aws_sdk_sqs::Client::new(&self.config);
+        let mut invocations = 0;
+        loop {
+            let messages = client
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive from moto")
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                if self.in_queue(&self.queue_url).await == 0 {
+                    return invocations;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let receipts: std::collections::HashMap<String, String> = messages
+                .iter()
+                .map(|m| {
+                    (
+                        m.message_id.clone().unwrap(),
+                        m.receipt_handle.clone().unwrap(),
+                    )
+                })
+                .collect();
+            let records: Vec<Value> = messages
+                .into_iter()
+                .map(|m| {
+                    let attributes: serde_json::Map<String, Value> = m
+                        .attributes
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
+                        .collect();
+                    json!({"messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                           "attributes": attributes, "eventSource": "aws:sqs"})
+                })
+                .collect();
+            let event: aws_lambda_events::sqs::SqsEvent =
+                serde_json::from_value(json!({ "Records": records })).unwrap();
+            let mut context = lambda_runtime::Context::default();
+            context.deadline = (std::time::SystemTime::now() + invocation_timeout)
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            invocations += 1;
+            let response = bridge_relay::lambda::handle_sqs(
+                worker.clone(),
+                lambda_runtime::LambdaEvent::new(event, context),
+            )
+            .await
+            .expect("the worker handler never errors as a whole");
+            let failed: std::collections::HashSet<String> = response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
+            for (id, receipt) in receipts {
+                if !failed.contains(&id) {
+                    client
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
     }
 }

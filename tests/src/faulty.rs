@@ -1,0 +1,355 @@
+//! A Zoom + PagerDuty stand-in that fails on purpose, for the storm and crash tests: a share
+//! of calls answer 500, 429 with a retry hint, answer too late (after doing the work), or drop
+//! the connection (after doing the work, the worst case for "exactly once"). It records what
+//! it created so the test can count meetings and bridges per incident.
+//!
+//! Routes: `/zoom-oauth/oauth/token`, `/zoom/v2/users/{u}/meetings` (POST, GET),
+//! `/zoom/v2/meetings/{id}` (GET), `/pd/incidents/{id}` (PUT), `/pd/incidents/{id}/notes` (POST).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    ServerError,
+    RateLimited,
+    /// The work is done, the answer comes after the client gave up.
+    Slow,
+    /// The work is done, the connection is closed with no answer.
+    Dropped,
+}
+
+#[derive(Default)]
+pub struct State {
+    rng: u64,
+    pub fault_rate: f64,
+    pub slow_for: Duration,
+    next_meeting: u64,
+    issued_tokens: HashSet<String>,
+    revoked_tokens: HashSet<String>,
+    /// The PagerDuty API token the stand-in accepts now.
+    pub pagerduty_token: String,
+    /// Incidents whose next bridge PUT hangs until the test lets it go (the crash test).
+    pub hang_bridge_for: HashSet<String>,
+    pub meetings: HashMap<u64, Value>,
+    pub meetings_by_incident: HashMap<String, Vec<u64>>,
+    pub bridges: HashMap<String, Vec<Value>>,
+    pub notes: HashMap<String, Vec<String>>,
+    pub faults: HashMap<&'static str, usize>,
+    pub calls: usize,
+    pub token_fetches: usize,
+    pub unauthorized: usize,
+}
+
+impl State {
+    fn random(&mut self) -> f64 {
+        // xorshift64*: deterministic for a given seed, so a failing storm can be replayed.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn fault(&mut self) -> Fault {
+        self.calls += 1;
+        if self.random() >= self.fault_rate {
+            return Fault::None;
+        }
+        let fault = match (self.random() * 4.0) as u32 {
+            0 => Fault::ServerError,
+            1 => Fault::RateLimited,
+            2 => Fault::Slow,
+            _ => Fault::Dropped,
+        };
+        *self.faults.entry(fault_name(fault)).or_default() += 1;
+        fault
+    }
+}
+
+fn fault_name(fault: Fault) -> &'static str {
+    match fault {
+        Fault::None => "none",
+        Fault::ServerError => "500",
+        Fault::RateLimited => "429",
+        Fault::Slow => "timeout",
+        Fault::Dropped => "dropped connection",
+    }
+}
+
+pub struct FaultyApis {
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
+    pub release_hang: Arc<tokio::sync::Notify>,
+}
+
+impl FaultyApis {
+    pub async fn start(
+        seed: u64,
+        fault_rate: f64,
+        slow_for: Duration,
+        pagerduty_token: &str,
+    ) -> FaultyApis {
+        let state = Arc::new(Mutex::new(State {
+            rng: seed | 1,
+            fault_rate,
+            slow_for,
+            next_meeting: 80_000_000_000,
+            pagerduty_token: pagerduty_token.to_owned(),
+            ..State::default()
+        }));
+        let release_hang = Arc::new(tokio::sync::Notify::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (s, r) = (state.clone(), release_hang.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (state, release) = (s.clone(), r.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let (state, release) = (state.clone(), release.clone());
+                        async move { handle(state, release, request).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultyApis {
+            url,
+            state,
+            release_hang,
+        }
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ZOOM_HOST_USER", crate::HOST_USER.to_owned()),
+            ("ZOOM_API_BASE", format!("{}/zoom/v2", self.url)),
+            ("ZOOM_OAUTH_BASE", format!("{}/zoom-oauth", self.url)),
+            ("PAGERDUTY_API_BASE", format!("{}/pd", self.url)),
+        ]
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+}
+
+type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
+
+fn reply(status: u16, body: Value, headers: &[(&'static str, &str)]) -> Answer {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    for (name, value) in headers {
+        response.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    Ok(response)
+}
+
+/// Applies the fault to an answer whose work has been done already.
+async fn deliver(fault: Fault, slow_for: Duration, answer: Answer) -> Answer {
+    match fault {
+        Fault::Slow => {
+            tokio::time::sleep(slow_for).await;
+            answer
+        }
+        Fault::Dropped => Err(std::io::Error::other("connection dropped on purpose")),
+        _ => answer,
+    }
+}
+
+/// Faults that fail the call before any work is done.
+fn refused(fault: Fault) -> Option<Answer> {
+    match fault {
+        Fault::ServerError => Some(reply(
+            500,
+            json!({"code": 500, "message": "Internal error"}),
+            &[],
+        )),
+        Fault::RateLimited => Some(reply(
+            429,
+            json!({"code": 429, "message": "Too many requests"}),
+            &[("retry-after", "1"), ("ratelimit-reset", "1")],
+        )),
+        _ => None,
+    }
+}
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    release_hang: Arc<tokio::sync::Notify>,
+    request: Request<hyper::body::Incoming>,
+) -> Answer {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let auth = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (fault, slow_for) = {
+        let mut s = state.lock().unwrap();
+        (s.fault(), s.slow_for)
+    };
+    if let Some(answer) = refused(fault) {
+        return answer;
+    }
+    let answer = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["zoom-oauth", "oauth", "token"]) => {
+            assert!(query.contains("grant_type=account_credentials"), "{query}");
+            let mut s = state.lock().unwrap();
+            s.token_fetches += 1;
+            let token = format!("token-{}", s.token_fetches);
+            s.issued_tokens.insert(token.clone());
+            reply(
+                200,
+                json!({"access_token": token, "token_type": "bearer", "expires_in": 3599}),
+                &[],
+            )
+        }
+        (_, ["zoom", "v2", rest @ ..]) => {
+            let token = auth.strip_prefix("Bearer ").unwrap_or_default().to_owned();
+            let mut s = state.lock().unwrap();
+            if !s.issued_tokens.contains(&token) || s.revoked_tokens.contains(&token) {
+                s.unauthorized += 1;
+                return reply(
+                    401,
+                    json!({"code": 124, "message": "Invalid access token."}),
+                    &[],
+                );
+            }
+            // Now and then Zoom voids a token early (another app instance asked for a new one).
+            if s.random() < 0.02 {
+                s.revoked_tokens.insert(token);
+                s.unauthorized += 1;
+                return reply(
+                    401,
+                    json!({"code": 124, "message": "Invalid access token."}),
+                    &[],
+                );
+            }
+            zoom(&mut s, method.as_str(), rest, &body)
+        }
+        (_, ["pd", "incidents", id, rest @ ..]) => {
+            let id = id.to_string();
+            let hang = {
+                let mut s = state.lock().unwrap();
+                if auth != format!("Token token={}", s.pagerduty_token) {
+                    s.unauthorized += 1;
+                    return reply(
+                        401,
+                        json!({"error": {"message": "Unauthorized", "code": 2006}}),
+                        &[],
+                    );
+                }
+                method == "PUT" && s.hang_bridge_for.remove(&id)
+            };
+            if hang {
+                release_hang.notified().await;
+            }
+            let mut s = state.lock().unwrap();
+            match (method.as_str(), rest) {
+                ("PUT", []) => {
+                    s.bridges
+                        .entry(id.clone())
+                        .or_default()
+                        .push(body["incident"]["conference_bridge"].clone());
+                    reply(
+                        200,
+                        json!({"incident": {"id": id, "type": "incident"}}),
+                        &[],
+                    )
+                }
+                ("POST", ["notes"]) => {
+                    let content = body["note"]["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    s.notes.entry(id).or_default().push(content);
+                    reply(201, json!({"note": {"id": "PNOTE01"}}), &[])
+                }
+                _ => reply(404, json!({"error": {"message": "Not Found"}}), &[]),
+            }
+        }
+        _ => reply(404, json!({"message": "no such route"}), &[]),
+    };
+    deliver(fault, slow_for, answer).await
+}
+
+fn incident_of(agenda: &str) -> Option<String> {
+    let first = agenda.lines().next()?;
+    let start = first.rfind('(')?;
+    Some(first[start + 1..first.len() - 1].to_owned())
+}
+
+fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
+    match (method, rest) {
+        ("POST", ["users", _, "meetings"]) => {
+            let agenda = body["agenda"].as_str().unwrap_or_default();
+            let incident = incident_of(agenda).unwrap_or_default();
+            s.next_meeting += 1;
+            let id = s.next_meeting;
+            let passcode = body["password"].as_str().unwrap_or_default().to_owned();
+            let meeting = json!({
+                "id": id, "topic": body["topic"], "agenda": agenda, "type": 2,
+                "join_url": format!("https://zoom.example/j/{id}?pwd=x{id}"),
+                "start_url": format!("https://zoom.example/s/{id}?zak=HOST-ONLY"),
+                "password": passcode, "h323_password": passcode,
+                "settings": {"global_dial_in_numbers": [
+                    {"city": "San Jose", "country": "US", "country_name": "US", "number": "+1 6699006833", "type": "toll"}
+                ]}
+            });
+            s.meetings.insert(id, meeting.clone());
+            s.meetings_by_incident.entry(incident).or_default().push(id);
+            reply(201, meeting, &[])
+        }
+        ("GET", ["users", _, "meetings"]) => {
+            let listed: Vec<Value> = s
+                .meetings
+                .values()
+                .map(|m| json!({"id": m["id"], "topic": m["topic"], "agenda": m["agenda"], "join_url": m["join_url"]}))
+                .collect();
+            reply(
+                200,
+                json!({"page_size": 300, "total_records": listed.len(), "meetings": listed}),
+                &[],
+            )
+        }
+        ("GET", ["meetings", id]) => {
+            match id.parse::<u64>().ok().and_then(|id| s.meetings.get(&id)) {
+                Some(meeting) => reply(200, meeting.clone(), &[]),
+                None => reply(
+                    404,
+                    json!({"code": 3001, "message": "Meeting does not exist"}),
+                    &[],
+                ),
+            }
+        }
+        _ => reply(404, json!({"message": "no such route"}), &[]),
+    }
+}
