@@ -82,7 +82,7 @@ async fn storm_one_meeting_one_bridge_nothing_lost() {
     let total_deliveries = deliveries.len();
     let mut sending = tokio::task::JoinSet::new();
     for chunk in deliveries.chunks(24) {
-        for (i, webhook_id) in chunk.to_vec() {
+        for (i, webhook_id) in chunk.iter().cloned() {
             let ingress = ingress.clone();
             sending.spawn(async move {
                 let body = webhook(i);
