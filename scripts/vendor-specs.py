@@ -14,7 +14,7 @@ KEEP = {
         "out": "pagerduty-rest.json",
         "ops": {
             "/incidents/{id}": ["get", "put"],
-            "/incidents/{id}/notes": ["post"],
+            "/incidents/{id}/notes": ["get", "post"],
             "/webhook_subscriptions": ["get", "post"],
             "/webhook_subscriptions/{id}": ["get", "put"],
             "/users/me": ["get"],

@@ -1,6 +1,7 @@
 //! The use case, written once against the ports: accept a webhook, and turn a job into a bridge.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -374,17 +375,44 @@ impl Worker {
                 .advance(id, owner, Stage::BridgeSet, None)
                 .await?;
         }
-        let note = translate::note(&meeting);
-        retry
-            .run(deadline, "add note", || self.incidents.add_note(id, &note))
-            .await
-            .map_err(|e| tool_error(e, JobError::Note))?;
+        // An earlier attempt that set the bridge may have posted the note before it failed.
+        self.post_note_once(id, &meeting, record.stage == Stage::BridgeSet, deadline)
+            .await?;
         self.store.advance(id, owner, Stage::Done, None).await?;
         tracing::info!(incident = %id, meeting_id = meeting.id, "bridge posted");
         Ok(JobReport::Bridged {
             incident_id: id.to_owned(),
             meeting_id: meeting.id,
         })
+    }
+
+    /// Posts the bridge note, never twice: after an attempt whose answer was lost it looks for
+    /// the note (by the meeting's link) before posting again.
+    async fn post_note_once(
+        &self,
+        incident_id: &str,
+        meeting: &Meeting,
+        maybe_posted: bool,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        let note = translate::note(meeting);
+        let maybe_posted = std::sync::atomic::AtomicBool::new(maybe_posted);
+        self.settings
+            .retry
+            .run(deadline, "add note", || async {
+                if maybe_posted.load(Ordering::Relaxed)
+                    && self.incidents.has_note(incident_id, &meeting.join_url).await?
+                {
+                    return Ok(());
+                }
+                let result = self.incidents.add_note(incident_id, &note).await;
+                if result.as_ref().is_err_and(IncidentToolError::is_ambiguous) {
+                    maybe_posted.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+            .await
+            .map_err(|e| tool_error(e, JobError::Note))
     }
 
     /// Creates the incident's meeting, never twice: after any attempt whose outcome is unknown

@@ -46,7 +46,10 @@ pub struct State {
     pub faults: HashMap<&'static str, usize>,
     pub calls: usize,
     pub token_fetches: usize,
+    /// 401s for voided Zoom tokens.
     pub unauthorized: usize,
+    /// 401s for a PagerDuty token that is no longer valid.
+    pub pagerduty_unauthorized: usize,
 }
 
 impl State {
@@ -260,7 +263,7 @@ async fn handle(
             let hang = {
                 let mut s = state.lock().unwrap();
                 if auth != format!("Token token={}", s.pagerduty_token) {
-                    s.unauthorized += 1;
+                    s.pagerduty_unauthorized += 1;
                     return reply(
                         401,
                         json!({"error": {"message": "Unauthorized", "code": 2006}}),
@@ -284,6 +287,16 @@ async fn handle(
                         json!({"incident": {"id": id, "type": "incident"}}),
                         &[],
                     )
+                }
+                ("GET", ["notes"]) => {
+                    let notes: Vec<Value> = s
+                        .notes
+                        .get(&id)
+                        .into_iter()
+                        .flatten()
+                        .map(|content| json!({"id": "PNOTE01", "content": content}))
+                        .collect();
+                    reply(200, json!({"notes": notes}), &[])
                 }
                 ("POST", ["notes"]) => {
                     let content = body["note"]["content"]

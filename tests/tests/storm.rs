@@ -198,16 +198,18 @@ async fn storm_one_meeting_one_bridge_nothing_lost() {
     let lost = INCIDENTS - bridged - dead_letters.len();
     println!(
         "storm: {INCIDENTS} incidents, {total_deliveries} webhook deliveries, {} API calls, faults {:?}, \
-         {} token fetches, {} answered 401; worker invocations {invocations:?}; \
+         {} token fetches, {} Zoom and {} PagerDuty 401s; worker invocations {invocations:?}; \
          meetings created {meetings}, bridged {bridged}, dead-lettered {}, lost {lost}, duplicate notes {duplicate_notes}; {:.1} s",
         state.calls,
         state.faults,
         state.token_fetches,
         state.unauthorized,
+        state.pagerduty_unauthorized,
         dead_letters.len(),
         started.elapsed().as_secs_f64()
     );
     assert_eq!(lost, 0);
+    assert_eq!(duplicate_notes, 0, "a note whose answer was lost is not posted again");
     assert!(
         state.faults.values().sum::<usize>() > state.calls / 10,
         "the storm had its faults"

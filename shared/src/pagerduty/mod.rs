@@ -20,6 +20,8 @@ pub trait IncidentTool: Send + Sync {
     async fn set_bridge(&self, incident_id: &str, bridge: &Bridge)
     -> Result<(), IncidentToolError>;
     async fn add_note(&self, incident_id: &str, content: &str) -> Result<(), IncidentToolError>;
+    /// Whether a note containing `needle` is on the incident (after an attempt whose answer was lost).
+    async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,13 @@ pub enum IncidentToolError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+}
+
+impl IncidentToolError {
+    /// Whether the call may have taken effect although it failed.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, IncidentToolError::Upstream(e) if e.is_ambiguous())
+    }
 }
 
 impl crate::retry::Transient for IncidentToolError {
@@ -83,8 +92,11 @@ impl PagerDutyApi {
         url: reqwest::Url,
         body: &serde_json::Value,
     ) -> Result<reqwest::Response, UpstreamError> {
-        self.http
-            .request(method, url)
+        let mut request = self.http.request(method, url);
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        request
             .header(
                 "authorization",
                 format!(
@@ -94,7 +106,6 @@ impl PagerDutyApi {
             )
             .header("accept", "application/vnd.pagerduty+json;version=2")
             .header("from", &secrets.pagerduty.from_email)
-            .json(body)
             .send()
             .await
             .map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
@@ -106,7 +117,7 @@ impl PagerDutyApi {
         method: reqwest::Method,
         segments: &[&str],
         body: serde_json::Value,
-    ) -> Result<(), IncidentToolError> {
+    ) -> Result<reqwest::Response, IncidentToolError> {
         let url = self.url(segments)?;
         let secrets = self.secrets.get().await?;
         let mut response = self
@@ -119,7 +130,7 @@ impl PagerDutyApi {
         if !response.status().is_success() {
             return Err(status_error(Service::PagerDuty, response).await.into());
         }
-        Ok(())
+        Ok(response)
     }
 }
 
@@ -133,6 +144,7 @@ impl IncidentTool for PagerDutyApi {
         let body = json!({"incident": {"type": "incident_reference", "conference_bridge": bridge}});
         self.send(reqwest::Method::PUT, &["incidents", incident_id], body)
             .await
+            .map(drop)
     }
 
     async fn add_note(&self, incident_id: &str, content: &str) -> Result<(), IncidentToolError> {
@@ -143,5 +155,26 @@ impl IncidentTool for PagerDutyApi {
             body,
         )
         .await
+        .map(drop)
+    }
+
+    async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError> {
+        let response = self
+            .send(
+                reqwest::Method::GET,
+                &["incidents", incident_id, "notes"],
+                serde_json::Value::Null,
+            )
+            .await?;
+        let notes: serde_json::Value = response.json().await.map_err(|e| UpstreamError::Decode {
+            service: Service::PagerDuty,
+            reason: e.without_url().to_string(),
+        })?;
+        Ok(notes["notes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|note| note["content"].as_str())
+            .any(|content| content.contains(needle)))
     }
 }
