@@ -401,7 +401,10 @@ impl Worker {
             .retry
             .run(deadline, "add note", || async {
                 if maybe_posted.load(Ordering::Relaxed)
-                    && self.incidents.has_note(incident_id, &meeting.join_url).await?
+                    && self
+                        .incidents
+                        .has_note(incident_id, &meeting.join_url)
+                        .await?
                 {
                     return Ok(());
                 }

@@ -37,8 +37,10 @@ pub struct State {
     revoked_tokens: HashSet<String>,
     /// The PagerDuty API token the stand-in accepts now.
     pub pagerduty_token: String,
-    /// Incidents whose next bridge PUT hangs until the test lets it go (the crash test).
+    /// Incidents whose next bridge PUT never answers (the crash test).
     pub hang_bridge_for: HashSet<String>,
+    /// Incidents whose next meeting create makes the meeting and never answers.
+    pub hang_create_for: HashSet<String>,
     pub meetings: HashMap<u64, Value>,
     pub meetings_by_incident: HashMap<String, Vec<u64>>,
     pub bridges: HashMap<String, Vec<Value>>,
@@ -90,7 +92,6 @@ fn fault_name(fault: Fault) -> &'static str {
 pub struct FaultyApis {
     pub url: String,
     pub state: Arc<Mutex<State>>,
-    pub release_hang: Arc<tokio::sync::Notify>,
 }
 
 impl FaultyApis {
@@ -108,20 +109,19 @@ impl FaultyApis {
             pagerduty_token: pagerduty_token.to_owned(),
             ..State::default()
         }));
-        let release_hang = Arc::new(tokio::sync::Notify::new());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let (s, r) = (state.clone(), release_hang.clone());
+        let shared = state.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (state, release) = (s.clone(), r.clone());
+                let state = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
-                        let (state, release) = (state.clone(), release.clone());
-                        async move { handle(state, release, request).await }
+                        let state = state.clone();
+                        async move { handle(state, request).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -129,11 +129,7 @@ impl FaultyApis {
                 });
             }
         });
-        FaultyApis {
-            url,
-            state,
-            release_hang,
-        }
+        FaultyApis { url, state }
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {
@@ -193,11 +189,7 @@ fn refused(fault: Fault) -> Option<Answer> {
     }
 }
 
-async fn handle(
-    state: Arc<Mutex<State>>,
-    release_hang: Arc<tokio::sync::Notify>,
-    request: Request<hyper::body::Incoming>,
-) -> Answer {
+async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming>) -> Answer {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -236,27 +228,37 @@ async fn handle(
             )
         }
         (_, ["zoom", "v2", rest @ ..]) => {
-            let token = auth.strip_prefix("Bearer ").unwrap_or_default().to_owned();
-            let mut s = state.lock().unwrap();
-            if !s.issued_tokens.contains(&token) || s.revoked_tokens.contains(&token) {
-                s.unauthorized += 1;
-                return reply(
-                    401,
-                    json!({"code": 124, "message": "Invalid access token."}),
-                    &[],
-                );
+            let (answer, hang) = {
+                let token = auth.strip_prefix("Bearer ").unwrap_or_default().to_owned();
+                let mut s = state.lock().unwrap();
+                if !s.issued_tokens.contains(&token) || s.revoked_tokens.contains(&token) {
+                    s.unauthorized += 1;
+                    return reply(
+                        401,
+                        json!({"code": 124, "message": "Invalid access token."}),
+                        &[],
+                    );
+                }
+                // Now and then Zoom voids a token early (another app instance asked for a new one).
+                if s.fault_rate > 0.0 && s.random() < 0.02 {
+                    s.revoked_tokens.insert(token);
+                    s.unauthorized += 1;
+                    return reply(
+                        401,
+                        json!({"code": 124, "message": "Invalid access token."}),
+                        &[],
+                    );
+                }
+                let answer = zoom(&mut s, method.as_str(), rest, &body);
+                let incident = incident_of(body["agenda"].as_str().unwrap_or_default());
+                let hang =
+                    method == "POST" && incident.is_some_and(|i| s.hang_create_for.remove(&i));
+                (answer, hang)
+            };
+            if hang {
+                std::future::pending::<()>().await;
             }
-            // Now and then Zoom voids a token early (another app instance asked for a new one).
-            if s.random() < 0.02 {
-                s.revoked_tokens.insert(token);
-                s.unauthorized += 1;
-                return reply(
-                    401,
-                    json!({"code": 124, "message": "Invalid access token."}),
-                    &[],
-                );
-            }
-            zoom(&mut s, method.as_str(), rest, &body)
+            answer
         }
         (_, ["pd", "incidents", id, rest @ ..]) => {
             let id = id.to_string();
@@ -273,7 +275,7 @@ async fn handle(
                 method == "PUT" && s.hang_bridge_for.remove(&id)
             };
             if hang {
-                release_hang.notified().await;
+                std::future::pending::<()>().await;
             }
             let mut s = state.lock().unwrap();
             match (method.as_str(), rest) {

@@ -209,7 +209,10 @@ async fn storm_one_meeting_one_bridge_nothing_lost() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(lost, 0);
-    assert_eq!(duplicate_notes, 0, "a note whose answer was lost is not posted again");
+    assert_eq!(
+        duplicate_notes, 0,
+        "a note whose answer was lost is not posted again"
+    );
     assert!(
         state.faults.values().sum::<usize>() > state.calls / 10,
         "the storm had its faults"

@@ -166,10 +166,11 @@ impl IncidentTool for PagerDutyApi {
                 serde_json::Value::Null,
             )
             .await?;
-        let notes: serde_json::Value = response.json().await.map_err(|e| UpstreamError::Decode {
-            service: Service::PagerDuty,
-            reason: e.without_url().to_string(),
-        })?;
+        let notes: serde_json::Value =
+            response.json().await.map_err(|e| UpstreamError::Decode {
+                service: Service::PagerDuty,
+                reason: e.without_url().to_string(),
+            })?;
         Ok(notes["notes"]
             .as_array()
             .into_iter()
