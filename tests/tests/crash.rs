@@ -119,7 +119,7 @@ async fn assert_resumed_with_the_same_meeting(aws: &AwsStandIns, apis: &FaultyAp
         .unwrap()
         .unwrap();
     assert_eq!(record.stage, Stage::Done);
-    assert_eq!(record.meeting.unwrap().id, meetings[0]);
+    assert_eq!(record.meeting.unwrap().id, meeting_id);
 }
 
 #[tokio::test(flavor = "multi_thread")]
