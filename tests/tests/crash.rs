@@ -96,23 +96,26 @@ async fn assert_resumed_with_the_same_meeting(aws: &AwsStandIns, apis: &FaultyAp
     )
     .await
     .expect("the redelivered job finishes");
-    let state = apis.state();
-    let meetings = &state.meetings_by_incident[INCIDENT];
-    assert_eq!(meetings.len(), 1, "still exactly one meeting");
-    let join_url = state.meetings[&meetings[0]]["join_url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bridges = &state.bridges[INCIDENT];
-    assert!(!bridges.is_empty());
-    assert!(
-        bridges
-            .iter()
-            .all(|b| b["conference_url"] == join_url.as_str())
-    );
-    let notes = &state.notes[INCIDENT];
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].contains(&join_url));
+    let meeting_id = {
+        let state = apis.state();
+        let meetings = &state.meetings_by_incident[INCIDENT];
+        assert_eq!(meetings.len(), 1, "still exactly one meeting");
+        let join_url = state.meetings[&meetings[0]]["join_url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bridges = &state.bridges[INCIDENT];
+        assert!(!bridges.is_empty());
+        assert!(
+            bridges
+                .iter()
+                .all(|b| b["conference_url"] == join_url.as_str())
+        );
+        let notes = &state.notes[INCIDENT];
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains(&join_url));
+        meetings[0]
+    };
     let record = DynamoDbStore::from_sdk_config(&aws.config, &aws.table_name)
         .get(INCIDENT)
         .await
