@@ -31,11 +31,16 @@ const USAGE: &str = "usage:
       Idempotency records and dead letters are kept in memory.
   bridge-relay sign --secrets-file FILE BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
-      pagerduty.webhook_secrets entry of FILE.";
+      pagerduty.webhook_secrets entry of FILE.
+  bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
+      Moves the jobs of the deployed dead-letter queue back to the job queue once the cause
+      of their failure is fixed (AWS credentials and region as for the AWS CLI).";
 
 struct Args {
     command: String,
     secrets_file: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     listen: SocketAddr,
     positional: Vec<String>,
 }
@@ -46,6 +51,8 @@ fn parse_args() -> Result<Args, String> {
     let mut parsed = Args {
         command,
         secrets_file: None,
+        from: None,
+        to: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
         positional: Vec::new(),
     };
@@ -54,6 +61,8 @@ fn parse_args() -> Result<Args, String> {
             "--secrets-file" => {
                 parsed.secrets_file = Some(args.next().ok_or("--secrets-file needs a path")?)
             }
+            "--from" => parsed.from = Some(args.next().ok_or("--from needs a queue URL")?),
+            "--to" => parsed.to = Some(args.next().ok_or("--to needs a queue URL")?),
             "--listen" => {
                 let value = args.next().ok_or("--listen needs an address")?;
                 parsed.listen = value
@@ -83,6 +92,7 @@ async fn main() -> ExitCode {
     let result = match args.command.as_str() {
         "serve" => serve(args).await,
         "sign" => sign(args).await,
+        "redrive" => redrive(args).await,
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };
     match result {
@@ -118,6 +128,23 @@ async fn sign(args: Args) -> Result<(), String> {
         .ok_or("the secrets file has no pagerduty.webhook_secrets")?;
     let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
     println!("{}", signature::sign(&body, secret));
+    Ok(())
+}
+
+async fn redrive(args: Args) -> Result<(), String> {
+    let from = args
+        .from
+        .ok_or("redrive needs --from DEAD_LETTER_QUEUE_URL")?;
+    let to = args.to.ok_or("redrive needs --to JOB_QUEUE_URL")?;
+    let aws = bridge_relay::aws::sdk_config().await;
+    let client = bridge_relay::queue::sqs_client(&aws);
+    let moved = bridge_relay::queue::redrive(&client, &from, &to)
+        .await
+        .map_err(|e| e.to_string())?;
+    for job in &moved {
+        println!("requeued incident {} ({})", job.incident.id, job.event_type);
+    }
+    println!("{} job(s) moved back to the job queue", moved.len());
     Ok(())
 }
 

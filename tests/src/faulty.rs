@@ -31,6 +31,8 @@ pub enum Fault {
 pub struct State {
     rng: u64,
     pub fault_rate: f64,
+    /// Only Zoom calls fail; PagerDuty always answers (to watch failure notes arrive).
+    pub faults_on_zoom_only: bool,
     pub slow_for: Duration,
     next_meeting: u64,
     issued_tokens: HashSet<String>,
@@ -88,6 +90,9 @@ fn fault_name(fault: Fault) -> &'static str {
         Fault::Dropped => "dropped connection",
     }
 }
+
+/// A host user Zoom does not know.
+pub const UNKNOWN_USER: &str = "nobody@example.com";
 
 pub struct FaultyApis {
     pub url: String,
@@ -209,7 +214,8 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (fault, slow_for) = {
         let mut s = state.lock().unwrap();
-        (s.fault(), s.slow_for)
+        let spared = s.faults_on_zoom_only && segments.first() == Some(&"pd");
+        (if spared { Fault::None } else { s.fault() }, s.slow_for)
     };
     if let Some(answer) = refused(fault) {
         return answer;
@@ -324,6 +330,11 @@ fn incident_of(agenda: &str) -> Option<String> {
 
 fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
     match (method, rest) {
+        ("POST", ["users", user, "meetings"]) if *user == UNKNOWN_USER => reply(
+            404,
+            json!({"code": 1001, "message": "User does not exist: nobody@example.com."}),
+            &[],
+        ),
         ("POST", ["users", _, "meetings"]) => {
             let agenda = body["agenda"].as_str().unwrap_or_default();
             let incident = incident_of(agenda).unwrap_or_default();

@@ -571,6 +571,32 @@ impl AwsStandIns {
         std::sync::Arc<bridge_relay::relay::Worker>,
         std::sync::Arc<bridge_relay::zoom::ZoomApi>,
     ) {
+        self.build_worker(apis_env, settings, http, HOST_USER)
+    }
+
+    /// The worker with another Zoom host user.
+    pub fn worker_with_host(
+        &self,
+        apis_env: &[(&'static str, String)],
+        settings: bridge_relay::relay::WorkerSettings,
+        host_user: &str,
+    ) -> (
+        std::sync::Arc<bridge_relay::relay::Worker>,
+        std::sync::Arc<bridge_relay::zoom::ZoomApi>,
+    ) {
+        self.build_worker(apis_env, settings, bridge_relay::http::client(), host_user)
+    }
+
+    fn build_worker(
+        &self,
+        apis_env: &[(&'static str, String)],
+        settings: bridge_relay::relay::WorkerSettings,
+        http: reqwest::Client,
+        host_user: &str,
+    ) -> (
+        std::sync::Arc<bridge_relay::relay::Worker>,
+        std::sync::Arc<bridge_relay::zoom::ZoomApi>,
+    ) {
         use std::sync::Arc;
         let get = |name: &str| {
             apis_env
@@ -592,7 +618,7 @@ impl AwsStandIns {
             http.clone(),
             &get("ZOOM_API_BASE"),
             &get("ZOOM_OAUTH_BASE"),
-            HOST_USER,
+            host_user,
             secrets.clone(),
         ));
         let pagerduty = Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(

@@ -4,7 +4,7 @@ mod local;
 mod sqs;
 
 pub use local::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
-pub use sqs::SqsJobQueue;
+pub use sqs::{SqsJobQueue, redrive};
 
 use async_trait::async_trait;
 
@@ -15,4 +15,9 @@ use crate::model::Job;
 pub trait JobQueue: Send + Sync {
     /// Returns only once the queue holds the job: the webhook is acknowledged after this.
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError>;
+}
+
+/// An SQS client on the relay's AWS configuration.
+pub fn sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
 }

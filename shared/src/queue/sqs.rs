@@ -43,6 +43,49 @@ impl JobQueue for SqsJobQueue {
     }
 }
 
+/// Moves every message of the dead-letter queue `from` back to the job queue `to`, each as a
+/// fresh delivery (its failure cleared, a new dedup id so SQS does not drop it as a repeat).
+/// A message is deleted from `from` only once `to` holds it. Returns the jobs moved.
+pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Vec<Job>, QueueError> {
+    let target = SqsJobQueue::new(client.clone(), to);
+    let mut moved = Vec::new();
+    let stamp = crate::store::new_owner();
+    loop {
+        let messages = client
+            .receive_message()
+            .queue_url(from)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(moved);
+        }
+        for message in messages {
+            let mut job = Job::from_json(message.body().unwrap_or_default()).map_err(|e| {
+                QueueError(format!(
+                    "message {}: {e}",
+                    message.message_id().unwrap_or("?")
+                ))
+            })?;
+            job.failure = None;
+            job.webhook_id = format!("{}#redrive-{stamp}", job.webhook_id);
+            target.enqueue(&job).await?;
+            client
+                .delete_message()
+                .queue_url(from)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+            moved.push(job);
+        }
+    }
+}
+
 /// FIFO group and dedup ids allow 128 characters of `[A-Za-z0-9!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~]`;
 /// anything else is replaced by its SHA-256, which keeps equal inputs equal.
 pub(crate) fn fifo_id(value: &str) -> String {
