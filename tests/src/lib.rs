@@ -483,42 +483,30 @@ impl AwsStandIns {
         }
     }
 
-    /// Everything in the queue now, as the SQS event the worker's event source mapping delivers.
-    pub async fn receive_as_event(&self) -> (aws_lambda_events::sqs::SqsEvent, Vec<String>) {
-        let client = aws_sdk_sqs::Client::new(&self.config);
-        let mut records = Vec::new();
-        let mut receipts = Vec::new();
+    /// One receive of up to 10 messages of the job queue, with their system attributes.
+    pub async fn receive_batch(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        aws_sdk_sqs::Client::new(&self.config)
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive from moto")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Everything in the job queue now, as the SQS event the worker's event source mapping delivers.
+    pub async fn receive_as_event(&self) -> aws_lambda_events::sqs::SqsEvent {
+        let mut messages = Vec::new();
         loop {
-            let output = client
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send()
-                .await
-                .expect("receive from moto");
-            let messages = output.messages.unwrap_or_default();
-            if messages.is_empty() {
-                break;
+            let batch = self.receive_batch().await;
+            if batch.is_empty() {
+                return sqs_event(messages);
             }
-            for m in messages {
-                let attributes: serde_json::Map<String, Value> = m
-                    .attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
-                    .collect();
-                receipts.push(m.receipt_handle.clone().unwrap());
-                records.push(json!({
-                    "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-                    "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body,
-                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bridge-relay-jobs.fifo",
-                    "awsRegion": "us-east-1"
-                }));
-            }
+            messages.extend(batch);
         }
-        let event = serde_json::from_value(json!({ "Records": records })).unwrap();
-        (event, receipts)
     }
 
     pub async fn queue_depth(&self) -> usize {
@@ -540,6 +528,29 @@ impl AwsStandIns {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// Messages as Lambda's SQS event carries them.
+pub fn sqs_event(messages: Vec<aws_sdk_sqs::types::Message>) -> aws_lambda_events::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .into_iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
+                .collect();
+            json!({
+                "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bridge-relay-jobs.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
 /// A Lambda test event from `events/`, as lambda_http decodes it.
@@ -605,15 +616,7 @@ impl AwsStandIns {
                 .map(|(_, v)| v.clone())
                 .unwrap()
         };
-        let secrets = Arc::new(bridge_relay::secrets::SecretCache::new(
-            Arc::new(
-                bridge_relay::secrets::SecretsManagerSource::from_sdk_config(
-                    &self.config,
-                    &self.secret_arn,
-                ),
-            ),
-            Duration::from_secs(300),
-        ));
+        let secrets = self.secret_cache();
         let zoom = Arc::new(bridge_relay::zoom::ZoomApi::new(
             http.clone(),
             &get("ZOOM_API_BASE"),
@@ -640,6 +643,37 @@ impl AwsStandIns {
             settings,
         ));
         (worker, zoom)
+    }
+
+    /// The ingress as the Lambda builds it, with the secret and job queue in moto.
+    pub fn ingress(
+        &self,
+        policy: bridge_relay::policy::BridgePolicy,
+    ) -> bridge_relay::relay::Ingress {
+        self.ingress_to(&self.queue_url, policy)
+    }
+
+    pub fn ingress_to(
+        &self,
+        queue_url: &str,
+        policy: bridge_relay::policy::BridgePolicy,
+    ) -> bridge_relay::relay::Ingress {
+        bridge_relay::relay::Ingress::new(
+            self.secret_cache(),
+            std::sync::Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
+                &self.config,
+                queue_url,
+            )),
+            policy,
+        )
+    }
+
+    pub fn secret_cache(&self) -> std::sync::Arc<bridge_relay::secrets::SecretCache> {
+        bridge_relay::secrets::SecretCache::secrets_manager(
+            &self.config,
+            &self.secret_arn,
+            Duration::from_secs(300),
+        )
     }
 
     /// The worker's settings for these stand-ins, as environment variables.
@@ -728,16 +762,7 @@ impl AwsStandIns {
         let client = aws_sdk_sqs::Client::new(&self.config);
         let mut invocations = 0;
         loop {
-            let messages = client
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send()
-                .await
-                .expect("receive from moto")
-                .messages
-                .unwrap_or_default();
+            let messages = self.receive_batch().await;
             if messages.is_empty() {
                 if self.in_queue(&self.queue_url).await == 0 {
                     return invocations;
@@ -754,21 +779,7 @@ impl AwsStandIns {
                     )
                 })
                 .collect();
-            let records: Vec<Value> = messages
-                .into_iter()
-                .map(|m| {
-                    let attributes: serde_json::Map<String, Value> = m
-                        .attributes
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
-                        .collect();
-                    json!({"messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-                           "attributes": attributes, "eventSource": "aws:sqs"})
-                })
-                .collect();
-            let event: aws_lambda_events::sqs::SqsEvent =
-                serde_json::from_value(json!({ "Records": records })).unwrap();
+            let event = sqs_event(messages);
             let mut context = lambda_runtime::Context::default();
             context.deadline = (std::time::SystemTime::now() + invocation_timeout)
                 .duration_since(std::time::UNIX_EPOCH)

@@ -2,13 +2,10 @@
 //! claim in DynamoDB. The next delivery, in a new container, waits out the claim's lease and
 //! resumes from the record: the same meeting, never a second one.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::queue::SqsJobQueue;
-use bridge_relay::relay::{Ingress, WebhookRequest, WorkerSettings};
-use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::relay::{WebhookRequest, WorkerSettings};
 use bridge_relay::store::{DynamoDbStore, IdempotencyStore, Stage};
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
@@ -28,17 +25,7 @@ fn settings() -> WorkerSettings {
 async fn stand_ins() -> (AwsStandIns, FaultyApis) {
     let aws = AwsStandIns::start_with_visibility(&[SECRET], 1).await;
     let apis = FaultyApis::start(7, 0.0, Duration::ZERO, PD_API_TOKEN).await;
-    let ingress = Ingress::new(
-        Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerSource::from_sdk_config(
-                &aws.config,
-                &aws.secret_arn,
-            )),
-            Duration::from_secs(300),
-        )),
-        Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
-        BridgePolicy::default(),
-    );
+    let ingress = aws.ingress(BridgePolicy::default());
     let body = std::fs::read(
         workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
     )
@@ -60,7 +47,7 @@ async fn crash_at(aws: &AwsStandIns, apis: &FaultyApis, stage: Stage) {
     let (worker, _) = aws.worker(&apis.env(), settings());
     let store = DynamoDbStore::from_sdk_config(&aws.config, &aws.table_name);
     let running = {
-        let (event, _) = aws.receive_as_event().await;
+        let event = aws.receive_as_event().await;
         assert_eq!(event.records.len(), 1);
         let mut context = lambda_runtime::Context::default();
         context.deadline = deadline_in(Duration::from_secs(30));

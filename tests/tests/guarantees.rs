@@ -4,14 +4,11 @@
 //! after the fix turns it into a bridge.
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::{Ingress, WebhookRequest, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
-use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
 use bridge_relay_tests::faulty::{FaultyApis, UNKNOWN_USER};
 use bridge_relay_tests::*;
 use serde_json::{Value, json};
@@ -29,17 +26,7 @@ impl Relay {
     async fn start(policy: &str) -> Relay {
         let aws = AwsStandIns::start_with_visibility(&[SECRET], 1).await;
         let apis = FaultyApis::start(11, 0.0, Duration::ZERO, PD_API_TOKEN).await;
-        let ingress = Ingress::new(
-            Arc::new(SecretCache::new(
-                Arc::new(SecretsManagerSource::from_sdk_config(
-                    &aws.config,
-                    &aws.secret_arn,
-                )),
-                Duration::from_secs(300),
-            )),
-            Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
-            BridgePolicy::from_event_list(policy).unwrap(),
-        );
+        let ingress = aws.ingress(BridgePolicy::from_event_list(policy).unwrap());
         Relay { aws, apis, ingress }
     }
 

@@ -9,30 +9,12 @@ use bridge_relay::lambda::{handle_http, handle_sqs};
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::{Ingress, WorkerSettings};
-use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::secrets::SecretCache;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
 const MEETING_ID: u64 = 85012345678;
-
-fn secret_cache(aws: &AwsStandIns) -> Arc<SecretCache> {
-    Arc::new(SecretCache::new(
-        Arc::new(SecretsManagerSource::from_sdk_config(
-            &aws.config,
-            &aws.secret_arn,
-        )),
-        Duration::from_secs(300),
-    ))
-}
-
-fn ingress(aws: &AwsStandIns, queue_url: &str) -> Ingress {
-    Ingress::new(
-        secret_cache(aws),
-        Arc::new(SqsJobQueue::from_sdk_config(&aws.config, queue_url)),
-        BridgePolicy::default(),
-    )
-}
 
 async fn invoke(ingress: &Ingress, event_file: &str) -> (u16, Value) {
     let response = handle_http(ingress, http_event(event_file)).await.unwrap();
@@ -63,7 +45,7 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
         AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]),
         ApiStandIns::start(MEETING_ID)
     );
-    let ingress = ingress(&aws, &aws.queue_url);
+    let ingress = aws.ingress(BridgePolicy::default());
 
     let (status, body) = invoke(&ingress, "ingress-triggered.json").await;
     assert_eq!(
@@ -71,7 +53,7 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
         (202, json!({"status": "accepted", "incident": "PFQZPSY"}))
     );
 
-    let (event, _) = aws.receive_as_event().await;
+    let event = aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1);
     let record = &event.records[0];
     assert_eq!(
@@ -202,7 +184,7 @@ fn humantime_like(value: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn ingress_answers_each_kind_of_webhook_and_queues_only_bridges() {
     let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
-    let ingress = ingress(&aws, &aws.queue_url);
+    let ingress = aws.ingress(BridgePolicy::default());
 
     let (status, body) = invoke(&ingress, "ingress-bad-signature.json").await;
     assert_eq!(status, 401);
@@ -240,7 +222,7 @@ async fn ingress_answers_each_kind_of_webhook_and_queues_only_bridges() {
     assert_eq!(status, 202);
     let (status, _) = invoke(&ingress, "ingress-triggered.json").await;
     assert_eq!(status, 202);
-    let (event, _) = aws.receive_as_event().await;
+    let event = aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1, "SQS FIFO dropped the redelivery");
 }
 
@@ -250,7 +232,7 @@ async fn ingress_answers_503_when_the_queue_is_unavailable_so_pagerduty_retries(
     let missing_queue = aws
         .queue_url
         .replace("bridge-relay-jobs.fifo", "no-such-queue.fifo");
-    let ingress = ingress(&aws, &missing_queue);
+    let ingress = aws.ingress_to(&missing_queue, BridgePolicy::default());
     let (status, body) = invoke(&ingress, "ingress-triggered.json").await;
     assert_eq!(status, 503);
     assert_eq!(body["status"], "error");
@@ -261,15 +243,8 @@ async fn ingress_answers_503_when_the_queue_is_unavailable_so_pagerduty_retries(
 #[tokio::test(flavor = "multi_thread")]
 async fn ingress_answers_503_when_the_secret_cannot_be_read() {
     let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
-    let secrets = Arc::new(SecretCache::new(
-        Arc::new(SecretsManagerSource::from_sdk_config(
-            &aws.config,
-            "no-such-secret",
-        )),
-        Duration::from_secs(300),
-    ));
     let ingress = Ingress::new(
-        secrets,
+        SecretCache::secrets_manager(&aws.config, "no-such-secret", Duration::from_secs(300)),
         Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
         BridgePolicy::default(),
     );

@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::queue::SqsJobQueue;
-use bridge_relay::relay::{Ingress, WebhookRequest, WorkerSettings};
+use bridge_relay::relay::{WebhookRequest, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
-use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
 use serde_json::json;
@@ -54,18 +52,7 @@ async fn storm_one_meeting_one_bridge_nothing_lost() {
     let started = Instant::now();
     let aws = AwsStandIns::start_with_visibility(&[SECRET], 2).await;
     let apis = FaultyApis::start(0x5eed_2026, 0.2, Duration::from_millis(1200), PD_API_TOKEN).await;
-    let secrets = Arc::new(SecretCache::new(
-        Arc::new(SecretsManagerSource::from_sdk_config(
-            &aws.config,
-            &aws.secret_arn,
-        )),
-        Duration::from_secs(300),
-    ));
-    let ingress = Arc::new(Ingress::new(
-        secrets,
-        Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
-        BridgePolicy::default(),
-    ));
+    let ingress = Arc::new(aws.ingress(BridgePolicy::default()));
 
     // Deliveries: 1-3 copies of each webhook with its X-Webhook-Id, copies of every third
     // incident sent at once; every tenth incident also arrives under a second webhook id.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bridge_relay::config::process_env;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Ingress;
-use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::secrets::SecretCache;
 use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
@@ -13,13 +13,7 @@ async fn main() -> Result<(), Error> {
     bridge_relay::init_lambda_tracing();
     let config = process_env().ingress()?;
     let aws = bridge_relay::aws::sdk_config().await;
-    let secrets = Arc::new(SecretCache::new(
-        Arc::new(SecretsManagerSource::from_sdk_config(
-            &aws,
-            config.secret_id,
-        )),
-        config.secret_ttl,
-    ));
+    let secrets = SecretCache::secrets_manager(&aws, config.secret_id, config.secret_ttl);
     let queue = Arc::new(SqsJobQueue::from_sdk_config(&aws, config.queue_url));
     let ingress = &Ingress::new(secrets, queue, config.policy);
     lambda_http::run(service_fn(move |request: Request| async move {

@@ -7,7 +7,7 @@ use bridge_relay::config::process_env;
 use bridge_relay::pagerduty::PagerDutyApi;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Worker;
-use bridge_relay::secrets::{SecretCache, SecretsManagerSource};
+use bridge_relay::secrets::SecretCache;
 use bridge_relay::store::DynamoDbStore;
 use bridge_relay::zoom::ZoomApi;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -17,13 +17,7 @@ async fn main() -> Result<(), Error> {
     bridge_relay::init_lambda_tracing();
     let config = process_env().worker()?;
     let aws = bridge_relay::aws::sdk_config().await;
-    let secrets = Arc::new(SecretCache::new(
-        Arc::new(SecretsManagerSource::from_sdk_config(
-            &aws,
-            config.secret_id,
-        )),
-        config.secret_ttl,
-    ));
+    let secrets = SecretCache::secrets_manager(&aws, config.secret_id, config.secret_ttl);
     let http = bridge_relay::http::client();
     let endpoints = &config.endpoints;
     let zoom = ZoomApi::new(

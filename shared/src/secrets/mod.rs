@@ -123,6 +123,18 @@ pub struct SecretCache {
 }
 
 impl SecretCache {
+    /// The cache over a Secrets Manager secret, as both Lambda functions use it.
+    pub fn secrets_manager(
+        config: &aws_config::SdkConfig,
+        secret_id: impl Into<String>,
+        ttl: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Self::new(
+            Arc::new(SecretsManagerSource::from_sdk_config(config, secret_id)),
+            ttl,
+        ))
+    }
+
     pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Self {
         SecretCache {
             source,
