@@ -46,6 +46,9 @@ pub enum UpstreamError {
     },
     #[error("{service} could not be reached: {reason}")]
     Transport { service: Service, reason: String },
+    /// Zoom's 100 meeting creates and updates per host and day are used up (until 00:00 UTC).
+    #[error("{service} daily limit reached: {message}")]
+    DailyLimit { service: Service, message: String },
     #[error("{service} answered with a body the relay could not read: {reason}")]
     Decode { service: Service, reason: String },
 }
@@ -58,7 +61,7 @@ impl UpstreamError {
                 *status >= 500 || *status == 408 || *status == 429
             }
             UpstreamError::Transport { .. } => true,
-            UpstreamError::Decode { .. } => false,
+            UpstreamError::Decode { .. } | UpstreamError::DailyLimit { .. } => false,
         }
     }
 
@@ -68,6 +71,7 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => *status >= 500 || *status == 408,
             UpstreamError::Transport { .. } => true,
             UpstreamError::Decode { .. } => true,
+            UpstreamError::DailyLimit { .. } => false,
         }
     }
 
@@ -81,6 +85,7 @@ impl UpstreamError {
     pub fn status(&self) -> Option<u16> {
         match self {
             UpstreamError::Status { status, .. } => Some(*status),
+            UpstreamError::DailyLimit { .. } => Some(429),
             _ => None,
         }
     }

@@ -25,11 +25,22 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
 pub(crate) async fn status_error(service: Service, response: reqwest::Response) -> UpstreamError {
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
+    let daily_header = response
+        .headers()
+        .get("x-ratelimit-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("daily-limit"));
     let body = response.text().await.unwrap_or_default();
+    let message = error_message(&body);
+    // Retrying a daily limit within the day only spends the budget; say so instead.
+    if status == 429 && (daily_header || message.to_ascii_lowercase().contains("daily rate limit"))
+    {
+        return UpstreamError::DailyLimit { service, message };
+    }
     UpstreamError::Status {
         service,
         status,
-        message: error_message(&body),
+        message,
         retry_after,
     }
 }
@@ -104,6 +115,45 @@ mod tests {
         );
         assert_eq!(error_message(""), "no error message");
         assert_eq!(error_message(&"x".repeat(1000)).len(), 300);
+    }
+
+    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> reqwest::Response {
+        let mut builder = ::http::Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        reqwest::Response::from(builder.body(body.to_owned()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_daily_limit_is_told_apart_from_a_short_rate_limit() {
+        // The body Zoom sends (devforum.zoom.us/t/18928), with and without the documented header.
+        let daily = r#"{"code":429,"message":"You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this particular user. You may resume these requests at GMT 00:00:00."}"#;
+        let e = status_error(Service::Zoom, response(429, &[], daily)).await;
+        assert!(matches!(e, UpstreamError::DailyLimit { .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        let e = status_error(
+            Service::Zoom,
+            response(
+                429,
+                &[("x-ratelimit-type", "Daily-limit")],
+                r#"{"code":429,"message":"Too many requests"}"#,
+            ),
+        )
+        .await;
+        assert!(matches!(e, UpstreamError::DailyLimit { .. }), "{e:?}");
+
+        let e = status_error(
+            Service::Zoom,
+            response(
+                429,
+                &[("x-ratelimit-type", "QPS"), ("retry-after", "2")],
+                r#"{"code":429,"message":"Too many requests"}"#,
+            ),
+        )
+        .await;
+        assert!(e.is_retryable());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -519,3 +519,34 @@ pub fn failure_note(error: &JobError) -> String {
         "bridge-relay could not open a Zoom bridge for this incident: {error}\n{hint}\nThe job is kept in the relay's dead-letter queue and can be replayed once the cause is fixed."
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Service;
+
+    #[test]
+    fn failure_notes_say_what_to_do() {
+        let daily = JobError::Meeting(UpstreamError::DailyLimit {
+            service: Service::Zoom,
+            message: "You have exceeded the daily rate limit (100)".into(),
+        });
+        let note = failure_note(&daily);
+        assert!(
+            note.starts_with("bridge-relay could not open a Zoom bridge"),
+            "{note}"
+        );
+        assert!(
+            note.contains("100 meeting creates a day (it resets at 00:00 UTC)"),
+            "{note}"
+        );
+        assert!(note.contains("dead-letter queue"), "{note}");
+        let unknown_host = JobError::Meeting(UpstreamError::Status {
+            service: Service::Zoom,
+            status: 404,
+            message: "User does not exist".into(),
+            retry_after: None,
+        });
+        assert!(failure_note(&unknown_host).contains("check ZOOM_HOST_USER"));
+    }
+}
