@@ -489,11 +489,7 @@ fn tool_error(e: IncidentToolError, upstream: fn(UpstreamError) -> JobError) -> 
 /// What the responder reads on the timeline when no bridge could be opened, and what to do.
 pub fn failure_note(error: &JobError) -> String {
     let hint = match error {
-        JobError::Meeting(UpstreamError::Status {
-            status: 429,
-            message,
-            ..
-        }) if message.to_ascii_lowercase().contains("daily") => {
+        JobError::Meeting(UpstreamError::DailyLimit { .. }) => {
             "The Zoom host has reached Zoom's limit of 100 meeting creates a day (it resets at 00:00 UTC). Start a meeting by hand for now."
         }
         JobError::Meeting(UpstreamError::Status { status: 404, .. }) => {
