@@ -127,6 +127,16 @@ def main():
                     check(statement["Resource"] == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
                           "the worker may use only its table")
 
+    # Since October 2025 a public function URL needs both permissions, or every call is a 403.
+    url_permissions = {
+        v["Properties"]["Action"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::Permission"
+        and v["Properties"].get("FunctionName") == {"Ref": "IngressFunction"}
+    }
+    check(url_permissions == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"},
+          f"the ingress URL's permissions: {sorted(url_permissions)}")
+
     mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
     check(len(mappings) == 1, f"{len(mappings)} event source mappings")
     for mapping in mappings:

@@ -140,7 +140,8 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
             "application/vnd.pagerduty+json;version=2"
         );
         assert_eq!(header(request, "from"), FROM_EMAIL);
-        assert!(header(request, "content-type").starts_with("application/json"));
+        let content_types: Vec<_> = request.headers.get_all("content-type").iter().collect();
+        assert_eq!(content_types, ["application/json"]);
         let text = String::from_utf8_lossy(&request.body);
         assert!(
             !text.contains("HOST-ONLY-START-URL-SECRET"),
@@ -251,4 +252,103 @@ async fn ingress_answers_503_when_the_secret_cannot_be_read() {
     let (status, _) = invoke(&ingress, "ingress-triggered.json").await;
     assert_eq!(status, 503);
     assert_eq!(aws.queue_depth().await, 0);
+}
+
+/// After a create or a note whose answer was lost (a 5xx here), the worker looks the meeting and
+/// the note up before trying again; the look-ups pass the official specs too.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_are_looked_up_with_requests_the_specs_allow() {
+    use wiremock::matchers::{method, path, path_regex, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let (aws, apis) = tokio::join!(
+        AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]),
+        ApiStandIns::start(MEETING_ID)
+    );
+    let meeting = zoom_meeting_created(MEETING_ID);
+    let join_url = meeting["join_url"].as_str().unwrap().to_owned();
+    // Zoom makes the meeting but answers 500; its list and get show the meeting.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/users/[^/]+/meetings$"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"code": 500, "message": "Internal error"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&apis.zoom_upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/users/bot@example.com/meetings"))
+        .and(query_param("type", "scheduled"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "page_size": 300, "total_records": 1, "next_page_token": "",
+            "meetings": [{
+                "id": MEETING_ID, "uuid": meeting["uuid"], "host_id": meeting["host_id"],
+                "topic": "[#9] Test Incident 3", "type": 2, "start_time": "2026-11-23T10:00:00Z",
+                "duration": 60, "timezone": "UTC", "created_at": "2026-11-23T10:00:00Z",
+                "agenda": "Incident bridge for PagerDuty incident #9 (PFQZPSY)\nTest Incident 3",
+                "join_url": join_url
+            }]
+        })))
+        .mount(&apis.zoom_upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/meetings/{MEETING_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(meeting.clone()))
+        .mount(&apis.zoom_upstream)
+        .await;
+    // PagerDuty records the note but answers 502; its note list shows it.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/incidents/[^/]+/notes$"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&apis.pagerduty_upstream)
+        .await;
+    let mut notes = spec_example("pagerduty-rest.json", "/incidents/{id}/notes", "get", "200");
+    notes["notes"][0]["content"] = json!(format!(
+        "Zoom bridge opened for this incident (bridge-relay).\nJoin: {join_url}"
+    ));
+    Mock::given(method("GET"))
+        .and(path("/incidents/PFQZPSY/notes"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(notes))
+        .mount(&apis.pagerduty_upstream)
+        .await;
+
+    let ingress = aws.ingress(BridgePolicy::default());
+    assert_eq!(invoke(&ingress, "ingress-triggered.json").await.0, 202);
+    let (worker, _) = aws.worker(&apis.env(), WorkerSettings::default());
+    aws.run_event_source(worker, Duration::from_secs(20)).await;
+
+    let zoom: Vec<String> = ApiStandIns::requests(&apis.zoom_upstream)
+        .await
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        zoom,
+        [
+            "POST /users/bot@example.com/meetings".to_owned(),
+            "GET /users/bot@example.com/meetings".to_owned(),
+            format!("GET /meetings/{MEETING_ID}"),
+        ],
+        "one create, then the look-up instead of a second create\n{}",
+        apis.zoom_prism.output()
+    );
+    let pagerduty: Vec<String> = ApiStandIns::requests(&apis.pagerduty_upstream)
+        .await
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        pagerduty,
+        [
+            "PUT /incidents/PFQZPSY",
+            "POST /incidents/PFQZPSY/notes",
+            "GET /incidents/PFQZPSY/notes"
+        ],
+        "the note is found, not posted twice\n{}",
+        apis.pagerduty_prism.output()
+    );
 }

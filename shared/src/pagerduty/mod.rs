@@ -93,9 +93,12 @@ impl PagerDutyApi {
         body: &serde_json::Value,
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut request = self.http.request(method, url);
-        if !body.is_null() {
-            request = request.json(body);
-        }
+        // The API's reference marks Content-Type required on every call, GETs included.
+        request = if body.is_null() {
+            request.header("content-type", "application/json")
+        } else {
+            request.json(body)
+        };
         request
             .header(
                 "authorization",
