@@ -4,6 +4,7 @@
 - both functions: provided.al2023, arm64, bootstrap, built by cargo-lambda from a workspace binary
 - the job queue: FIFO, dead-letter queue (FIFO), visibility timeout >= 6 x the worker's timeout
 - the worker's SQS trigger reports partial batch failures
+- logs with a retention period; an alarm on the first dead letter, notifying the alarm topic
 - least privilege: every IAM statement names its resources, no wildcard actions or resources,
   the ingress may only send to its queue, the worker only read the secret, use its table,
   take its jobs and send to the dead-letter queue
@@ -136,6 +137,21 @@ def main():
     }
     check(url_permissions == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"},
           f"the ingress URL's permissions: {sorted(url_permissions)}")
+
+    for name, fn in functions.items():
+        group = fn["Properties"].get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        check(group in resources and "RetentionInDays" in resources[group]["Properties"],
+              f"{name}: logs go to a log group with a retention period")
+    alarms = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    dead_letter_alarms = [
+        a for a in alarms.values()
+        if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}} in a.get("Dimensions", [])
+        and a.get("Threshold") == 0 and a.get("ComparisonOperator") == "GreaterThanThreshold"
+    ]
+    check(len(dead_letter_alarms) == 1, "an alarm fires on the first dead letter")
+    for name, alarm in alarms.items():
+        check(alarm.get("AlarmActions") == [{"Ref": "AlarmTopic"}], f"{name} notifies the alarm topic")
 
     mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
     check(len(mappings) == 1, f"{len(mappings)} event source mappings")
