@@ -75,6 +75,15 @@ impl UpstreamError {
         }
     }
 
+    pub fn service(&self) -> Service {
+        match self {
+            UpstreamError::Status { service, .. }
+            | UpstreamError::Transport { service, .. }
+            | UpstreamError::DailyLimit { service, .. }
+            | UpstreamError::Decode { service, .. } => *service,
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             UpstreamError::Status { retry_after, .. } => *retry_after,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::error::{JobError, UpstreamError};
+use crate::error::{JobError, Service, UpstreamError};
 use crate::model::{Incident, Job, Meeting};
 use crate::pagerduty::webhook::{self, ParseError};
 use crate::pagerduty::{IncidentTool, IncidentToolError, signature};
@@ -448,6 +448,7 @@ impl Worker {
                     tracing::info!(incident = %incident.id, meeting_id = meeting.id, "found the meeting of an earlier attempt");
                     return Ok(meeting);
                 }
+                maybe_created = false;
             }
             match self.meetings.create_meeting(&request).await {
                 Ok(meeting) => {
@@ -462,7 +463,10 @@ impl Worker {
                         return Err(JobError::Meeting(e));
                     }
                     tracing::warn!(incident = %incident.id, attempt, error = %e, "create failed; retrying");
-                    maybe_created = e.is_ambiguous();
+                    // A failed token fetch never reached the create call.
+                    if e.is_ambiguous() && e.service() != Service::ZoomOAuth {
+                        maybe_created = true;
+                    }
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -519,7 +523,6 @@ pub fn failure_note(error: &JobError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Service;
 
     #[test]
     fn failure_notes_say_what_to_do() {
