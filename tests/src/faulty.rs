@@ -48,6 +48,12 @@ pub struct State {
     pub bridges: HashMap<String, Vec<Value>>,
     pub notes: HashMap<String, Vec<String>>,
     pub faults: HashMap<&'static str, usize>,
+    /// Service time added to every answer, as a real API takes it.
+    pub latency: Duration,
+    /// Per incident: when its bridge PUT was answered, and the time the stand-in spent on its
+    /// create and bridge calls (for the latency benchmark).
+    pub bridged_at: HashMap<String, std::time::Instant>,
+    pub server_time: HashMap<(String, &'static str), Duration>,
     pub calls: usize,
     pub token_fetches: usize,
     /// 401s for voided Zoom tokens.
@@ -195,6 +201,7 @@ fn refused(fault: Fault) -> Option<Answer> {
 }
 
 async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming>) -> Answer {
+    let received = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -319,6 +326,25 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
         }
         _ => reply(404, json!({"message": "no such route"}), &[]),
     };
+    let latency = state.lock().unwrap().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let call = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["zoom", "v2", "users", _, "meetings"]) => {
+            incident_of(body["agenda"].as_str().unwrap_or_default()).map(|i| (i, "create"))
+        }
+        ("PUT", ["pd", "incidents", id]) => Some((id.to_string(), "bridge")),
+        _ => None,
+    };
+    if let Some(key) = call {
+        let mut s = state.lock().unwrap();
+        if key.1 == "bridge" {
+            s.bridged_at
+                .insert(key.0.clone(), std::time::Instant::now());
+        }
+        s.server_time.insert(key, received.elapsed());
+    }
     deliver(fault, slow_for, answer).await
 }
 
