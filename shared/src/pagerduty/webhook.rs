@@ -2,7 +2,10 @@
 //! Every field but the event id and type may be missing or null; incident ids are opaque strings.
 
 use serde::Deserialize;
+use serde::de::value::MapDeserializer;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::model::{Bridge, Incident};
 
@@ -54,28 +57,34 @@ struct Reference {
     html_url: Option<String>,
 }
 
+/// One pass over the body: the envelope's small fields are read, every field of `data` is kept
+/// as a borrowed slice of raw JSON, and only the fields the relay uses are then decoded. Large
+/// parts of a payload (assignees, teams, custom fields) are checked as JSON but never built.
 pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
-    let root: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
-    let event = root
-        .get("event")
-        .filter(|e| e.is_object())
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => shape(format!("event: {e}")),
+        _ => ParseError::NotJson(e.to_string()),
+    })?;
+    let event = envelope
+        .event
         .ok_or_else(|| shape("no `event` object at the top level"))?;
-    let id = string_field(event, "id")?;
-    let event_type = string_field(event, "event_type")?;
+    let id = string_field(event.id.as_ref(), "id")?;
+    let event_type = string_field(event.event_type.as_ref(), "event_type")?;
     let agent_id = event
-        .get("agent")
+        .agent
+        .as_ref()
         .and_then(|a| a.get("id"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let data = event.get("data").filter(|d| d.is_object());
-    let data_type = data
-        .and_then(|d| d.get("type"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let incident = match (data, data_type.as_deref()) {
+    let data_type = event
+        .data
+        .as_ref()
+        .and_then(|data| data.get("type"))
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let incident = match (&event.data, data_type.as_deref()) {
         (Some(data), Some("incident")) => Some(incident_from_data(data)?),
-        (Some(data), _) => nested_incident(data).and_then(incident_from_reference),
+        (Some(data), _) => nested_incident(data).and_then(|v| incident_from_reference(&v)),
         (None, _) => None,
     };
     Ok(WebhookEvent {
@@ -87,8 +96,90 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
     })
 }
 
-fn incident_from_data(data: &Value) -> Result<Incident, ParseError> {
-    let data = IncidentData::deserialize(data)
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    event: Option<EventFields<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventFields<'a> {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    event_type: Option<Value>,
+    #[serde(default)]
+    agent: Option<Value>,
+    #[serde(default, borrow, deserialize_with = "raw_fields")]
+    data: Option<RawFields<'a>>,
+}
+
+/// The top-level fields of an object, each as its raw JSON.
+struct RawFields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'a> RawFields<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, raw)| *raw)
+    }
+
+    fn decode<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(MapDeserializer::new(
+            self.0.iter().map(|(key, raw)| (key.as_str(), *raw)),
+        ))
+    }
+}
+
+/// `data` may be anything; only an object is looked into.
+fn raw_fields<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawFields<'de>>, D::Error> {
+    struct Fields;
+    impl<'de> Visitor<'de> for Fields {
+        type Value = Option<RawFields<'de>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut fields = Vec::new();
+            while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                fields.push(entry);
+            }
+            Ok(Some(RawFields(fields)))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Fields)
+}
+
+fn incident_from_data(data: &RawFields) -> Result<Incident, ParseError> {
+    let data: IncidentData = data
+        .decode()
         .map_err(|e| shape(format!("event.data of type incident: {e}")))?;
     if data.id.is_empty() {
         return Err(shape("event.data.id is empty"));
@@ -108,13 +199,20 @@ fn incident_from_data(data: &Value) -> Result<Incident, ParseError> {
 }
 
 /// `data.incident`, or in list-shaped data (`incident_role_assignments[]`) the first item's.
-fn nested_incident(data: &Value) -> Option<&Value> {
-    data.get("incident").or_else(|| {
-        data.as_object()?
-            .values()
-            .filter_map(Value::as_array)
-            .find_map(|items| items.first()?.get("incident"))
-    })
+fn nested_incident(data: &RawFields) -> Option<Value> {
+    let decoded = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).ok();
+    if let Some(incident) = data.get("incident") {
+        return decoded(incident);
+    }
+    data.0
+        .iter()
+        .filter(|(_, raw)| raw.get().starts_with('['))
+        .find_map(|(_, raw)| {
+            decoded(raw)?
+                .get_mut(0)?
+                .get_mut("incident")
+                .map(Value::take)
+        })
 }
 
 /// Other event types carry an `incident_reference`: id, summary and links only.
@@ -129,8 +227,8 @@ fn incident_from_reference(reference: &Value) -> Option<Incident> {
     Some(incident)
 }
 
-fn string_field(event: &Value, name: &str) -> Result<String, ParseError> {
-    match event.get(name) {
+fn string_field(value: Option<&Value>, name: &str) -> Result<String, ParseError> {
+    match value {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::Number(n)) if name == "id" => Ok(n.to_string()),
         Some(_) => Err(shape(format!("event.{name} is not a non-empty string"))),
