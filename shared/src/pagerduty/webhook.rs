@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{Bridge, Incident};
+use crate::model::{Bridge, Incident, TeamRef};
 
 /// One parsed V3 webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,15 +43,33 @@ struct IncidentData {
     #[serde(default)]
     priority: Option<Reference>,
     #[serde(default)]
+    teams: Option<Vec<Reference>>,
+    #[serde(default)]
     conference_bridge: Option<Bridge>,
 }
 
 #[derive(Deserialize)]
-struct Reference {
+pub(crate) struct Reference {
     #[serde(default)]
-    summary: Option<String>,
+    pub(crate) id: Option<String>,
+    #[serde(default)]
+    pub(crate) summary: Option<String>,
     #[serde(default)]
     html_url: Option<String>,
+}
+
+/// Team references as PagerDuty sends them, kept by id and name.
+pub(crate) fn team_refs(teams: Option<Vec<Reference>>) -> Vec<TeamRef> {
+    teams
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|team| {
+            Some(TeamRef {
+                id: team.id.filter(|id| !id.is_empty())?,
+                name: team.summary,
+            })
+        })
+        .collect()
 }
 
 pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
@@ -98,7 +116,9 @@ fn incident_from_data(data: &Value) -> Result<Incident, ParseError> {
         number: data.number,
         title: data.title,
         html_url: data.html_url,
+        service_id: data.service.as_ref().and_then(|s| s.id.clone()),
         service: data.service.and_then(|s| s.summary),
+        teams: team_refs(data.teams),
         urgency: data.urgency,
         priority: data.priority.and_then(|p| p.summary),
         conference_bridge: data
