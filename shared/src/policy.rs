@@ -148,7 +148,11 @@ impl BridgePolicy {
         let document: PolicyDocument = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|e| {
                 let path = e.path().to_string();
-                let field = if path == "." { "(document)".into() } else { path };
+                let field = if path == "." {
+                    "(document)".into()
+                } else {
+                    path
+                };
                 field_error(field, e.into_inner().to_string())
             })?;
         Self::from_document(document, default_events.map(split_event_list))
@@ -206,6 +210,11 @@ impl BridgePolicy {
         })
     }
 
+    /// The V3 event types that open a bridge (what a webhook subscription should send).
+    pub fn event_types(&self) -> &[String] {
+        &self.event_types
+    }
+
     /// Whether a V3 webhook opens a bridge.
     pub fn decide(&self, event: &WebhookEvent) -> Decision {
         if !self.event_types.contains(&event.event_type) {
@@ -236,9 +245,7 @@ impl BridgePolicy {
     pub fn meeting_for(&self, incident: &Incident) -> MeetingOptions {
         self.overrides
             .iter()
-            .filter(|o| {
-                matches_service(incident, &o.services) || matches_team(incident, &o.teams)
-            })
+            .filter(|o| matches_service(incident, &o.services) || matches_team(incident, &o.teams))
             .fold(self.meeting.clone(), |options, o| {
                 options.overlaid_with(&o.meeting)
             })
@@ -431,10 +438,7 @@ pub fn render_template(template: &str, incident: &Incident) -> String {
                 .number
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| incident.id.clone()),
-            "title" => incident
-                .title
-                .clone()
-                .unwrap_or_else(|| "Incident".into()),
+            "title" => incident.title.clone().unwrap_or_else(|| "Incident".into()),
             "service" => incident.service.clone().unwrap_or_default(),
             "priority" => incident.priority.clone().unwrap_or_default(),
             "urgency" => incident.urgency.clone().unwrap_or_default(),
@@ -570,7 +574,12 @@ mod tests {
         // (policy, incident, event type, bridged?)
         let cases: &[(&str, Incident, &str, bool)] = &[
             (r#"{}"#, incident("high", None), "incident.triggered", true),
-            (r#"{}"#, incident("low", Some("P1")), "incident.triggered", false),
+            (
+                r#"{}"#,
+                incident("low", Some("P1")),
+                "incident.triggered",
+                false,
+            ),
             // Priorities: a P3 raised to P1 matches on the priority update.
             (
                 r#"{"urgencies": [], "priorities": ["P1", "sev-1"], "event_types": ["incident.triggered", "incident.priority_updated"]}"#,
@@ -729,24 +738,66 @@ mod tests {
     fn bad_policies_name_the_field() {
         let cases: &[(&str, &str)] = &[
             ("not json", "(document)"),
-            (r#"{"urgency": ["high"]}"#, "field `(document)`: unknown field `urgency`"),
+            (
+                r#"{"urgency": ["high"]}"#,
+                "field `urgency`: unknown field `urgency`",
+            ),
             (r#"{"urgencies": ["urgent"]}"#, "field `urgencies[0]`"),
             (r#"{"event_types": []}"#, "field `event_types`"),
-            (r#"{"event_types": ["service.updated"]}"#, "field `event_types[0]`"),
+            (
+                r#"{"event_types": ["service.updated"]}"#,
+                "field `event_types[0]`",
+            ),
             (r#"{"priorities": ["P1", " "]}"#, "field `priorities[1]`"),
-            (r#"{"services": {"allow": [""]}}"#, "field `services.allow[0]`"),
-            (r#"{"teams": {"block": []}}"#, "field `teams`: unknown field `block`"),
+            (
+                r#"{"services": {"allow": [""]}}"#,
+                "field `services.allow[0]`",
+            ),
+            (
+                r#"{"teams": {"block": []}}"#,
+                "field `teams.block`: unknown field `block`",
+            ),
             (r#"{"requests": "sometimes"}"#, "field `requests`"),
-            (r#"{"meeting": {"topic": "{titel}"}}"#, "field `meeting.topic`: unknown placeholder {titel}"),
-            (r#"{"meeting": {"agenda": "{title"}}"#, "field `meeting.agenda`"),
-            (r#"{"meeting": {"auto_recording": "tape"}}"#, "field `meeting.auto_recording`"),
-            (r#"{"meeting": {"waiting_room": "yes"}}"#, "field `meeting.waiting_room`"),
-            (r#"{"meeting": {"waiting_room": true}}"#, "field `meeting.waiting_room`: a waiting room"),
-            (r#"{"meeting": {"host_user": "me"}}"#, "field `meeting.host_user`"),
-            (r#"{"meeting": {"dial_in_countries": ["usa"]}}"#, "field `meeting.dial_in_countries[0]`"),
-            (r#"{"overrides": [{"meeting": {}}]}"#, "field `overrides[0]`: names no service"),
-            (r#"{"overrides": [{"services": ["a"], "meeting": {"topic": "{x}"}}]}"#, "field `overrides[0].meeting.topic`"),
-            (r#"{"overrides": [{"services": ["a"]}]}"#, "field `overrides[0]`: missing field `meeting`"),
+            (
+                r#"{"meeting": {"topic": "{titel}"}}"#,
+                "field `meeting.topic`: unknown placeholder {titel}",
+            ),
+            (
+                r#"{"meeting": {"agenda": "{title"}}"#,
+                "field `meeting.agenda`",
+            ),
+            (
+                r#"{"meeting": {"auto_recording": "tape"}}"#,
+                "field `meeting.auto_recording`",
+            ),
+            (
+                r#"{"meeting": {"waiting_room": "yes"}}"#,
+                "field `meeting.waiting_room`",
+            ),
+            (
+                r#"{"meeting": {"waiting_room": true}}"#,
+                "field `meeting.waiting_room`: a waiting room",
+            ),
+            (
+                r#"{"meeting": {"host_user": "me"}}"#,
+                "field `meeting.host_user`",
+            ),
+            (
+                r#"{"meeting": {"dial_in_countries": ["usa"]}}"#,
+                "field `meeting.dial_in_countries[0]`",
+            ),
+            (
+                r#"{"overrides": [{"meeting": {}}]}"#,
+                "field `overrides[0]`: names no service",
+            ),
+            (
+                r#"{"overrides": [{"services": ["a"], "meeting": {"topic": "{x}"}}]}"#,
+                "field `overrides[0].meeting.topic`",
+            ),
+            (
+                r#"{"overrides": [{"services": ["a"]}]}"#,
+                "field `overrides[0]`: missing field `meeting`",
+            ),
         ];
         for (json, expected) in cases {
             let err = BridgePolicy::from_json(json, None).unwrap_err().to_string();
@@ -756,16 +807,25 @@ mod tests {
 
     #[test]
     fn bridge_event_types_fill_in_when_the_policy_lists_none() {
-        let policy = BridgePolicy::from_json(r#"{"urgencies": []}"#, Some("incident.escalated"))
-            .unwrap();
-        assert!(bridged(&policy, &with_incident("incident.escalated", incident("low", None))));
-        assert!(!bridged(&policy, &with_incident("incident.triggered", incident("low", None))));
+        let policy =
+            BridgePolicy::from_json(r#"{"urgencies": []}"#, Some("incident.escalated")).unwrap();
+        assert!(bridged(
+            &policy,
+            &with_incident("incident.escalated", incident("low", None))
+        ));
+        assert!(!bridged(
+            &policy,
+            &with_incident("incident.triggered", incident("low", None))
+        ));
         let own = BridgePolicy::from_json(
             r#"{"event_types": ["incident.triggered"]}"#,
             Some("incident.escalated"),
         )
         .unwrap();
-        assert!(bridged(&own, &with_incident("incident.triggered", incident("high", None))));
+        assert!(bridged(
+            &own,
+            &with_incident("incident.triggered", incident("high", None))
+        ));
     }
 
     #[test]

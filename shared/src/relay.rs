@@ -355,9 +355,7 @@ impl Worker {
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
-                let meeting = self
-                    .create_once(job, owner, record.stage, deadline)
-                    .await?;
+                let meeting = self.create_once(job, owner, record.stage, deadline).await?;
                 self.store
                     .advance(
                         id,

@@ -233,14 +233,18 @@ pub fn one_touch_number<'a>(
     meeting: &'a Meeting,
     options: &MeetingOptions,
 ) -> Option<&'a DialInNumber> {
-    let preferred = options.dial_in_countries.iter().flatten().find_map(|country| {
-        meeting.dial_in.iter().find(|number| {
-            number
-                .country
-                .as_deref()
-                .is_some_and(|c| c.eq_ignore_ascii_case(country))
-        })
-    });
+    let preferred = options
+        .dial_in_countries
+        .iter()
+        .flatten()
+        .find_map(|country| {
+            meeting.dial_in.iter().find(|number| {
+                number
+                    .country
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(country))
+            })
+        });
     preferred.or_else(|| meeting.dial_in.first())
 }
 
@@ -281,9 +285,15 @@ pub fn note(meeting: &Meeting) -> String {
 }
 
 /// The note with the policy's one-touch number and, for a button click, who asked.
-pub fn note_with(meeting: &Meeting, options: &MeetingOptions, requested_by: Option<&str>) -> String {
+pub fn note_with(
+    meeting: &Meeting,
+    options: &MeetingOptions,
+    requested_by: Option<&str>,
+) -> String {
     let mut lines = vec![match requested_by {
-        Some(who) => format!("Zoom bridge opened for this incident (bridge-relay), requested by {who}."),
+        Some(who) => {
+            format!("Zoom bridge opened for this incident (bridge-relay), requested by {who}.")
+        }
         None => "Zoom bridge opened for this incident (bridge-relay).".to_owned(),
     }];
     lines.extend([
