@@ -829,6 +829,32 @@ mod tests {
     }
 
     #[test]
+    fn the_example_policy_is_valid_and_does_what_it_says() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.json");
+        let policy = BridgePolicy::from_json(&std::fs::read_to_string(path).unwrap(), None)
+            .unwrap_or_else(|e| panic!("examples/policy.json: {e}"));
+        let mut checkout = incident("low", Some("P1"));
+        checkout.number = Some(7);
+        checkout.title = Some("Checkout down".into());
+        assert!(bridged(
+            &policy,
+            &with_incident("incident.priority_updated", checkout.clone())
+        ));
+        let options = policy.meeting_for(&checkout);
+        assert_eq!(
+            options.host_user.as_deref(),
+            Some("checkout-zoom@example.com")
+        );
+        assert_eq!(options.auto_recording, Some(AutoRecording::Cloud));
+        let mut batch = incident("high", None);
+        batch.service = Some("batch-jobs".into());
+        assert!(!bridged(
+            &policy,
+            &with_incident("incident.triggered", batch)
+        ));
+    }
+
+    #[test]
     fn templates_render_every_field() {
         let mut incident = incident("high", Some("P1"));
         incident.number = Some(42);
