@@ -100,7 +100,8 @@ pub struct BridgePolicy {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Bridge(Incident),
+    /// Boxed: an incident is large next to a reason.
+    Bridge(Box<Incident>),
     Ignore(String),
 }
 
@@ -224,7 +225,7 @@ impl BridgePolicy {
             return Decision::Ignore(format!("{} names no incident", event.event_type));
         };
         match self.incident_rules(incident) {
-            Ok(()) => Decision::Bridge(incident.clone()),
+            Ok(()) => Decision::Bridge(Box::new(incident.clone())),
             Err(reason) => Decision::Ignore(reason),
         }
     }
@@ -236,7 +237,7 @@ impl BridgePolicy {
             RequestRule::Policy => self.incident_rules(incident),
         };
         match verdict {
-            Ok(()) => Decision::Bridge(incident.clone()),
+            Ok(()) => Decision::Bridge(Box::new(incident.clone())),
             Err(reason) => Decision::Ignore(reason),
         }
     }

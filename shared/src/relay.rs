@@ -135,7 +135,7 @@ impl Ingress {
             }
         };
         let incident = match self.policy.decide(&event) {
-            Decision::Bridge(incident) => incident,
+            Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
                 return WebhookResponse::new(
                     200,

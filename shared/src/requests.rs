@@ -129,7 +129,7 @@ impl Ingress {
             Err(e) => return WebhookResponse::rejected(400, e.to_string()),
         };
         let incident = match self.policy.decide_request(&incident) {
-            Decision::Bridge(incident) => incident,
+            Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
                 return WebhookResponse::new(
                     200,
