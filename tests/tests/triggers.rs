@@ -461,3 +461,80 @@ async fn the_workflow_step_body_from_the_readme_opens_a_bridge() {
         .to_owned();
     assert!(note.contains("requested by Incident Workflow."), "{note}");
 }
+
+/// The local runner serves the same paths, with the policy from `--policy-file`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_runner_serves_the_button_with_the_example_policy() {
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    let dir = std::env::temp_dir().join(format!("bridge-relay-triggers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, secret_with_action()).unwrap();
+    let bad_policy = dir.join("bad-policy.json");
+    std::fs::write(
+        &bad_policy,
+        r#"{"meeting": {"dial_in_countries": ["UK "]}}"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let serve = |policy: &std::path::Path| {
+        let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+        command
+            .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+            .args(["--policy-file", policy.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("POLICY")
+            .env_remove("BRIDGE_EVENT_TYPES")
+            .envs(apis.env());
+        command
+    };
+
+    // A bad policy stops the start, naming the field.
+    let output = serve(&bad_policy).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("POLICY_FILE is invalid")
+            && stderr.contains("meeting.dial_in_countries[0]"),
+        "{stderr}"
+    );
+
+    let mut process = Process::spawn(
+        "bridge-relay-triggers",
+        &mut serve(&workspace_root().join("examples/policy.json")),
+    );
+    process.wait_for_port(port, std::time::Duration::from_secs(10));
+    let body = std::fs::read(
+        workspace_root()
+            .join("tests/fixtures/pagerduty-webhooks/v2-custom-action/incident_custom_v2.json"),
+    )
+    .unwrap();
+    let response = bridge_relay::http::client()
+        .post(format!("http://127.0.0.1:{port}/action"))
+        .header("x-bridge-relay-token", ACTION_SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+
+    let requests = eventually(std::time::Duration::from_secs(20), || async {
+        let requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+        (requests.len() >= 2).then_some(requests)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no bridge posted; runner said:\n{}", process.output()));
+    let zoom = ApiStandIns::requests(&apis.zoom_upstream).await;
+    let sent = body_json(&zoom[0]);
+    assert_eq!(sent["topic"], "[P2] #1234 The server is on fire.");
+    assert_eq!(
+        sent["settings"]["global_dial_in_countries"],
+        json!(["US", "GB"])
+    );
+    let note = body_json(&requests[1])["note"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(note.contains("requested by Earline Greenholt."), "{note}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -411,6 +411,68 @@ mod tests {
     }
 
     #[test]
+    fn a_topic_template_rendering_too_long_is_cut_on_a_char_boundary() {
+        let mut long = incident();
+        long.title = Some("Ünïcödé ".repeat(30));
+        let options = MeetingOptions {
+            topic: Some("[{priority}] #{number} {title} {title}".into()),
+            agenda: Some("{service}: {url}".into()),
+            ..MeetingOptions::default()
+        };
+        let request = meeting_request_with(&long, &options, "48151623", UNIX_EPOCH);
+        assert_eq!(request.topic.chars().count(), TOPIC_MAX_CHARS);
+        assert!(request.topic.starts_with("[P1] #1234 Ünïcödé Ünïcödé"));
+        assert_eq!(
+            request.agenda,
+            "Incident bridge for PagerDuty incident #1234 (Q3B15VLMF3ASBD)\ncheckout-api: https://acme.pagerduty.com/incidents/Q3B15VLMF3ASBD",
+            "the relay's first line stays, so a lost meeting is still found"
+        );
+    }
+
+    #[test]
+    fn dial_in_countries_choose_the_one_touch_number() {
+        let mut created = created();
+        created.settings = Some(CreatedSettings {
+            global_dial_in_numbers: vec![
+                DialInNumber {
+                    number: "+1 6699006833".into(),
+                    country: Some("US".into()),
+                    country_name: Some("US".into()),
+                    city: None,
+                    kind: None,
+                },
+                DialInNumber {
+                    number: "+49 69 7104 9922".into(),
+                    country: Some("DE".into()),
+                    country_name: Some("Germany".into()),
+                    city: None,
+                    kind: None,
+                },
+            ],
+        });
+        let meeting = created.into_meeting();
+        let german = MeetingOptions {
+            dial_in_countries: Some(vec!["FR".into(), "DE".into()]),
+            ..MeetingOptions::default()
+        };
+        assert_eq!(
+            bridge_with(&meeting, &german).conference_number.as_deref(),
+            Some("+49 69 7104 9922,,85012345678#,,,,*123456#")
+        );
+        let unlisted = MeetingOptions {
+            dial_in_countries: Some(vec!["FR".into()]),
+            ..MeetingOptions::default()
+        };
+        assert_eq!(
+            bridge_with(&meeting, &unlisted)
+                .conference_number
+                .as_deref(),
+            Some("+1 669-900-6833,,85012345678#,,,,*123456#"),
+            "no number in a listed country: Zoom's first"
+        );
+    }
+
+    #[test]
     fn bridge_and_note_from_a_created_meeting() {
         let meeting = created().into_meeting();
         assert_eq!(meeting.phone_passcode.as_deref(), Some("123456"));
