@@ -538,3 +538,52 @@ async fn the_local_runner_serves_the_button_with_the_example_policy() {
     assert!(note.contains("requested by Earline Greenholt."), "{note}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A queue that never answers: the button still gets its answer inside PagerDuty's 16 s
+/// (a 503 within the 4-second budget), not a function timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_button_is_answered_within_its_budget_when_the_queue_hangs() {
+    let aws = AwsStandIns::start(&[WEBHOOK_SECRET]).await;
+    aws.put_secret(secret_with_action()).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let hanging = aws.config.to_builder().endpoint_url(&silent_url).build();
+    let ingress = Ingress::new(
+        aws.secret_cache(),
+        std::sync::Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
+            &hanging,
+            &aws.queue_url,
+        )),
+        BridgePolicy::default(),
+    );
+    let body = std::fs::read(
+        workspace_root()
+            .join("tests/fixtures/pagerduty-webhooks/v2-custom-action/incident_custom_v2.json"),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (status, reply) = post(
+        &ingress,
+        "/action",
+        &[("x-bridge-relay-token", ACTION_SECRET)],
+        &body,
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(
+        reply["error"],
+        "the relay could not accept the request in time; try again"
+    );
+    assert!(
+        took >= bridge_relay::requests::REQUEST_BUDGET && took < std::time::Duration::from_secs(6),
+        "{took:?}"
+    );
+    held.abort();
+}
