@@ -226,6 +226,16 @@ mod tests {
         assert_eq!(event.event_type, "incident.priority_updated");
         let incident = event.incident.unwrap();
         assert_eq!(incident.priority.as_deref(), Some("P1"));
+        // Service and teams by id and name, for the policy's allow and deny lists.
+        assert_eq!(incident.service.as_deref(), Some("API Service"));
+        assert_eq!(incident.service_id.as_deref(), Some("PF9KMXH"));
+        assert_eq!(
+            incident.teams,
+            vec![crate::model::TeamRef {
+                id: "PFCVPS0".into(),
+                name: Some("Engineering".into())
+            }]
+        );
         let bridge = incident.conference_bridge.unwrap();
         assert_eq!(
             bridge.conference_number.as_deref(),
