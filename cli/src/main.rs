@@ -129,7 +129,7 @@ async fn main() -> ExitCode {
         "serve" => serve(args).await,
         "sign" => sign(args).await,
         "redrive" => redrive(args).await,
-        "subscribe" => subscribe(args).await,
+        "subscribe" => subscribe::command(args).await,
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };
     match result {
@@ -192,79 +192,6 @@ fn environment(args: &Args) -> Env<impl Fn(&str) -> Option<String> + use<>> {
         ("POLICY_FILE", Some(path)) => Some(path.clone()),
         _ => std::env::var(name).ok(),
     })
-}
-
-async fn subscribe(args: Args) -> Result<(), String> {
-    let url = args
-        .url
-        .clone()
-        .ok_or("subscribe needs --url (the stack's WebhookUrl)")?;
-    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("--url {url}: {e}"))?;
-    if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(format!("--url {url} is not an http(s) URL"));
-    }
-    let env = environment(&args);
-    let events: Vec<String> = match &args.events {
-        Some(list) => {
-            bridge_relay::policy::BridgePolicy::from_event_list(list)
-                .map_err(|e| format!("--events: {e}"))?;
-            list.split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }
-        None => env
-            .policy()
-            .map_err(|e| e.to_string())?
-            .event_types()
-            .to_vec(),
-    };
-    let token = match std::env::var("PAGERDUTY_API_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-    {
-        Some(token) => secrecy::SecretString::from(token.trim().to_owned()),
-        None if args.secrets_file.is_some() => {
-            let secrets = secret_cache(&args, Duration::ZERO)?
-                .get()
-                .await
-                .map_err(|e| e.to_string())?;
-            secrets.pagerduty.api_token.clone()
-        }
-        None => {
-            return Err(
-                "give the PagerDuty API token in PAGERDUTY_API_TOKEN or with --secrets-file".into(),
-            );
-        }
-    };
-    let endpoints = env.endpoints().map_err(|e| e.to_string())?;
-    let mut scopes: Vec<subscribe::Scope> = args
-        .services
-        .iter()
-        .cloned()
-        .map(subscribe::Scope::Service)
-        .chain(args.teams.iter().cloned().map(subscribe::Scope::Team))
-        .collect();
-    if scopes.is_empty() {
-        scopes.push(subscribe::Scope::Account);
-    }
-    let admin = subscribe::PagerDutyAdmin::new(
-        bridge_relay::http::client(),
-        &endpoints.pagerduty_api,
-        token,
-    );
-    admin
-        .subscribe(
-            &subscribe::Subscription {
-                url,
-                scopes,
-                events,
-            },
-            &mut std::io::stdout(),
-        )
-        .await
-        .map_err(|e| e.to_string())
 }
 
 async fn serve(args: Args) -> Result<(), String> {

@@ -3,12 +3,89 @@
 //! prints the signing secret of each new one, once, as PagerDuty shows it only then.
 
 use std::io::Write;
+use std::time::Duration;
 
 use bridge_relay::http::status_error;
 use bridge_relay::{Service, UpstreamError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::{Args, environment, secret_cache};
+
+/// `bridge-relay subscribe`: the arguments resolved, then [`PagerDutyAdmin::subscribe`].
+pub async fn command(args: Args) -> Result<(), String> {
+    let url = args
+        .url
+        .clone()
+        .ok_or("subscribe needs --url (the stack's WebhookUrl)")?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("--url {url}: {e}"))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(format!("--url {url} is not an http(s) URL"));
+    }
+    let env = environment(&args);
+    let events: Vec<String> = match &args.events {
+        Some(list) => {
+            bridge_relay::policy::BridgePolicy::from_event_list(list)
+                .map_err(|e| format!("--events: {e}"))?;
+            list.split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+        None => env
+            .policy()
+            .map_err(|e| e.to_string())?
+            .event_types()
+            .to_vec(),
+    };
+    let token = match std::env::var("PAGERDUTY_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        Some(token) => secrecy::SecretString::from(token.trim().to_owned()),
+        None if args.secrets_file.is_some() => {
+            let secrets = secret_cache(&args, Duration::ZERO)?
+                .get()
+                .await
+                .map_err(|e| e.to_string())?;
+            secrets.pagerduty.api_token.clone()
+        }
+        None => {
+            return Err(
+                "give the PagerDuty API token in PAGERDUTY_API_TOKEN or with --secrets-file".into(),
+            );
+        }
+    };
+    let endpoints = env.endpoints().map_err(|e| e.to_string())?;
+    let mut scopes: Vec<Scope> = args
+        .services
+        .iter()
+        .cloned()
+        .map(Scope::Service)
+        .chain(args.teams.iter().cloned().map(Scope::Team))
+        .collect();
+    if scopes.is_empty() {
+        scopes.push(Scope::Account);
+    }
+    let admin = PagerDutyAdmin::new(
+        bridge_relay::http::client(),
+        &endpoints.pagerduty_api,
+        token,
+    );
+    admin
+        .subscribe(
+            &Subscription {
+                url,
+                scopes,
+                events,
+            },
+            &mut std::io::stdout(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
 
 pub const DESCRIPTION: &str = "bridge-relay: a Zoom bridge for each incident";
 
