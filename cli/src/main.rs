@@ -2,16 +2,21 @@
 //!
 //!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
 //!   bridge-relay sign  --secrets-file FILE BODY_FILE
+//!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridge_relay::config::process_env;
+mod subscribe;
+
+use bridge_relay::config::Env;
+use bridge_relay::pagerduty::manual;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
 use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
 use bridge_relay::relay::{Ingress, WebhookRequest, Worker, WorkerSettings};
+use bridge_relay::requests::{self, ManualRequest, Route};
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
 use bridge_relay::store::InMemoryStore;
 use bridge_relay::zoom::ZoomApi;
@@ -23,18 +28,26 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage:
-  bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
-      Runs the ingress on http://ADDR/webhook and the worker in the same process.
+  bridge-relay serve --secrets-file FILE [--policy-file FILE] [--listen 127.0.0.1:3000]
+      Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
+      button) and /workflow (Incident Workflow webhook step), and the worker in the same process.
       Settings come from the same environment variables as the Lambda functions:
       ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
-      BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
+      POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
       Idempotency records and dead letters are kept in memory.
   bridge-relay sign --secrets-file FILE BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
       pagerduty.webhook_secrets entry of FILE.
   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
       Moves the jobs of the deployed dead-letter queue back to the job queue once the cause
-      of their failure is fixed (AWS credentials and region as for the AWS CLI).";
+      of their failure is fixed (AWS credentials and region as for the AWS CLI).
+  bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]... [--events LIST]
+                         [--policy-file FILE] [--secrets-file FILE]
+      Creates (or updates) the PagerDuty V3 webhook subscription that sends incidents of each
+      service or team (none given: the whole account) to WEBHOOK_URL, and prints the signing
+      secret of each new subscription once. The API token comes from PAGERDUTY_API_TOKEN or the
+      secrets file; the events from --events, else the policy's event types; the API from
+      PAGERDUTY_API_BASE (default https://api.pagerduty.com).";
 
 struct Args {
     command: String,
@@ -43,6 +56,11 @@ struct Args {
     to: Option<String>,
     listen: SocketAddr,
     positional: Vec<String>,
+    policy_file: Option<String>,
+    url: Option<String>,
+    services: Vec<String>,
+    teams: Vec<String>,
+    events: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +73,11 @@ fn parse_args() -> Result<Args, String> {
         to: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
         positional: Vec::new(),
+        policy_file: None,
+        url: None,
+        services: Vec::new(),
+        teams: Vec::new(),
+        events: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -63,6 +86,19 @@ fn parse_args() -> Result<Args, String> {
             }
             "--from" => parsed.from = Some(args.next().ok_or("--from needs a queue URL")?),
             "--to" => parsed.to = Some(args.next().ok_or("--to needs a queue URL")?),
+            "--policy-file" => {
+                parsed.policy_file = Some(args.next().ok_or("--policy-file needs a path")?)
+            }
+            "--url" => parsed.url = Some(args.next().ok_or("--url needs the webhook URL")?),
+            "--service" => parsed
+                .services
+                .push(args.next().ok_or("--service needs a service id")?),
+            "--team" => parsed
+                .teams
+                .push(args.next().ok_or("--team needs a team id")?),
+            "--events" => {
+                parsed.events = Some(args.next().ok_or("--events needs a comma-separated list")?)
+            }
             "--listen" => {
                 let value = args.next().ok_or("--listen needs an address")?;
                 parsed.listen = value
@@ -93,6 +129,7 @@ async fn main() -> ExitCode {
         "serve" => serve(args).await,
         "sign" => sign(args).await,
         "redrive" => redrive(args).await,
+        "subscribe" => subscribe::command(args).await,
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };
     match result {
@@ -148,9 +185,18 @@ async fn redrive(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The process environment, with `--policy-file` standing in for `POLICY_FILE`.
+fn environment(args: &Args) -> Env<impl Fn(&str) -> Option<String> + use<>> {
+    let policy_file = args.policy_file.clone();
+    Env(move |name: &str| match (name, &policy_file) {
+        ("POLICY_FILE", Some(path)) => Some(path.clone()),
+        _ => std::env::var(name).ok(),
+    })
+}
+
 async fn serve(args: Args) -> Result<(), String> {
     bridge_relay::init_local_tracing();
-    let config = process_env().local().map_err(|e| e.to_string())?;
+    let config = environment(&args).local().map_err(|e| e.to_string())?;
     let secrets = secret_cache(&args, config.secret_ttl)?;
     // Read the secret now so a bad file fails the start, not the first webhook.
     secrets.get().await.map_err(|e| e.to_string())?;
@@ -185,7 +231,7 @@ async fn serve(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
-        "bridge-relay listening on http://{address}/webhook (zoom {}, pagerduty {})",
+        "bridge-relay listening on http://{address}/webhook, /action and /workflow (zoom {}, pagerduty {})",
         endpoints.zoom_api,
         endpoints.pagerduty_api
     );
@@ -225,12 +271,12 @@ async fn route(
     if request.method() == Method::GET && path == "/health" {
         return Ok(json(StatusCode::OK, r#"{"status":"ok"}"#.into()));
     }
-    if request.method() != Method::POST || !matches!(path, "/" | "/webhook") {
-        return Ok(json(
-            StatusCode::NOT_FOUND,
-            r#"{"status":"rejected","error":"POST webhooks to /webhook"}"#.into(),
-        ));
-    }
+    let route = match requests::route(path) {
+        Some(route) if request.method() == Method::POST => route,
+        _ => {
+            return Ok(json(StatusCode::NOT_FOUND, requests::UNKNOWN_PATH.into()));
+        }
+    };
     let header = |name: &str| {
         request
             .headers()
@@ -239,6 +285,7 @@ async fn route(
             .map(str::to_owned)
     };
     let signature = header(signature::HEADER);
+    let token = header(manual::TOKEN_HEADER);
     let webhook_id = header(bridge_relay::lambda::WEBHOOK_ID_HEADER);
     // One byte over the limit is enough for the ingress to answer 413.
     let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
@@ -246,13 +293,27 @@ async fn route(
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::from(vec![0; limit]),
     };
-    let response = ingress
-        .handle(WebhookRequest {
-            signature: signature.as_deref(),
-            webhook_id: webhook_id.as_deref(),
-            body: &body,
-        })
-        .await;
+    let response = match route {
+        Route::Webhook => {
+            ingress
+                .handle(WebhookRequest {
+                    signature: signature.as_deref(),
+                    webhook_id: webhook_id.as_deref(),
+                    body: &body,
+                })
+                .await
+        }
+        Route::Request(kind) => {
+            ingress
+                .handle_request(ManualRequest {
+                    kind,
+                    token: token.as_deref(),
+                    webhook_id: webhook_id.as_deref(),
+                    body: &body,
+                })
+                .await
+        }
+    };
     bridge_relay::lambda::log_webhook(&response, webhook_id.as_deref());
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(json(status, response.body.to_string()))

@@ -92,12 +92,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// The policy document from `POLICY_FILE` (a path) or `POLICY` (the JSON itself), else the
+    /// default policy; `BRIDGE_EVENT_TYPES` gives the event types a document does not list.
     pub fn policy(&self) -> Result<BridgePolicy, ConfigError> {
-        BridgePolicy::from_event_list(
-            &self
-                .optional("BRIDGE_EVENT_TYPES")
-                .unwrap_or_else(|| DEFAULT_BRIDGE_EVENTS.to_owned()),
-        )
+        let events = self.optional("BRIDGE_EVENT_TYPES");
+        let (var, source, text) = match (self.optional("POLICY_FILE"), self.optional("POLICY")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    var: "POLICY",
+                    reason: "set POLICY or POLICY_FILE, not both".into(),
+                });
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                    var: "POLICY_FILE",
+                    reason: format!("cannot read {path}: {e}"),
+                })?;
+                ("POLICY_FILE", format!("{path}: "), text)
+            }
+            (None, Some(json)) => ("POLICY", String::new(), json),
+            (None, None) => {
+                return BridgePolicy::from_event_list(
+                    events.as_deref().unwrap_or(DEFAULT_BRIDGE_EVENTS),
+                );
+            }
+        };
+        BridgePolicy::from_json(&text, events.as_deref()).map_err(|e| ConfigError::Invalid {
+            var,
+            reason: format!("{source}{e}"),
+        })
     }
 
     pub fn secret_ttl(&self) -> Result<Duration, ConfigError> {
@@ -275,6 +298,49 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("BRIDGE_EVENT_TYPES"), "{err}");
+    }
+
+    #[test]
+    fn the_policy_comes_from_a_file_or_the_environment_and_names_its_field() {
+        let dir = std::env::temp_dir().join(format!("policy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"urgencies": [], "priorities": ["P1"]}"#).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"meeting": {"auto_recording": "tape"}}"#).unwrap();
+        let base = [("SECRET_ID", "s"), ("QUEUE_URL", "q")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            env(&pairs).ingress()
+        };
+        let good_path = good.to_str().unwrap();
+        assert!(with(&[("POLICY_FILE", good_path)]).is_ok());
+        assert!(with(&[("POLICY", r#"{"priorities": ["SEV-1"]}"#)]).is_ok());
+        let err = with(&[("POLICY_FILE", bad.to_str().unwrap())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("POLICY_FILE is invalid"), "{err}");
+        assert!(err.contains("field `meeting.auto_recording`"), "{err}");
+        let err = with(&[("POLICY", r#"{"teams": {"allow": [""]}}"#)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("POLICY is invalid") && err.contains("field `teams.allow[0]`"),
+            "{err}"
+        );
+        let err = with(&[("POLICY_FILE", "/nonexistent/policy.json")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read /nonexistent/policy.json"),
+            "{err}"
+        );
+        let err = with(&[("POLICY_FILE", good_path), ("POLICY", "{}")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not both"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl UpstreamError {
         }
     }
 
-    pub(crate) fn transport(service: Service, error: reqwest::Error) -> Self {
+    pub fn transport(service: Service, error: reqwest::Error) -> Self {
         // The URL is left out: it may carry an account id in its query.
         let error = error.without_url();
         let kind = if error.is_timeout() {

@@ -22,7 +22,7 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
 }
 
 /// Turns a non-2xx answer into an error with the sender's message and any retry hint.
-pub(crate) async fn status_error(service: Service, response: reqwest::Response) -> UpstreamError {
+pub async fn status_error(service: Service, response: reqwest::Response) -> UpstreamError {
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let daily_header = response

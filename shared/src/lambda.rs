@@ -9,8 +9,9 @@ use lambda_http::{Body, Request, Response};
 use lambda_runtime::LambdaEvent;
 
 use crate::model::Job;
-use crate::pagerduty::signature;
+use crate::pagerduty::{manual, signature};
 use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, WebhookResponse, Worker};
+use crate::requests::{self, ManualRequest, Route};
 
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
@@ -27,13 +28,33 @@ pub async fn handle_http(
         Body::Binary(bytes) => bytes,
         _ => &[],
     };
-    let response = ingress
-        .handle(WebhookRequest {
-            signature: header(signature::HEADER),
-            webhook_id: header(WEBHOOK_ID_HEADER),
-            body,
-        })
-        .await;
+    let response = match requests::route(request.uri().path()) {
+        Some(Route::Webhook) => {
+            ingress
+                .handle(WebhookRequest {
+                    signature: header(signature::HEADER),
+                    webhook_id: header(WEBHOOK_ID_HEADER),
+                    body,
+                })
+                .await
+        }
+        Some(Route::Request(kind)) => {
+            ingress
+                .handle_request(ManualRequest {
+                    kind,
+                    token: header(manual::TOKEN_HEADER),
+                    webhook_id: header(WEBHOOK_ID_HEADER),
+                    body,
+                })
+                .await
+        }
+        None => {
+            return Ok(Response::builder()
+                .status(404)
+                .header("content-type", "application/json")
+                .body(Body::Text(requests::UNKNOWN_PATH.into()))?);
+        }
+    };
     log_webhook(&response, header(WEBHOOK_ID_HEADER));
     Ok(Response::builder()
         .status(response.status)

@@ -15,6 +15,7 @@ pub mod pagerduty;
 pub mod policy;
 pub mod queue;
 pub mod relay;
+pub mod requests;
 pub mod retry;
 pub mod secrets;
 pub mod store;

@@ -15,6 +15,11 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// The incident's teams (id and name), for team rules of the policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
@@ -31,6 +36,8 @@ impl Incident {
             title: None,
             html_url: None,
             service: None,
+            service_id: None,
+            teams: Vec::new(),
             urgency: None,
             priority: None,
             conference_bridge: None,
@@ -46,6 +53,12 @@ pub struct Job {
     pub event_id: String,
     pub event_type: String,
     pub incident: Incident,
+    /// Who asked for the bridge (the user who clicked a button), for the note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// How the meeting looks, as the policy decided when the job was accepted.
+    #[serde(default, skip_serializing_if = "MeetingOptions::is_empty")]
+    pub meeting: MeetingOptions,
     /// Why the job was dead-lettered, on messages in the dead-letter queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -58,6 +71,87 @@ impl Job {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a job always serializes")
+    }
+}
+
+/// A team an incident belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamRef {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Zoom's `settings.auto_recording`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoRecording {
+    None,
+    Local,
+    Cloud,
+}
+
+impl AutoRecording {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoRecording::None => "none",
+            AutoRecording::Local => "local",
+            AutoRecording::Cloud => "cloud",
+        }
+    }
+}
+
+/// What a meeting looks like, from the policy; every field unset means the relay's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingOptions {
+    /// The Zoom user who hosts the meeting instead of `ZOOM_HOST_USER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_user: Option<String>,
+    /// Topic template, e.g. `[{priority}] #{number} {title}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Agenda template; the relay keeps its own first line (it finds lost meetings by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agenda: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_recording: Option<AutoRecording>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_before_host: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mute_upon_entry: Option<bool>,
+    /// Only signed-in Zoom users may join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_authentication: Option<bool>,
+    /// Countries (ISO codes such as `US`, `GB`) whose dial-in numbers come first; the first
+    /// one that Zoom lists becomes the one-touch number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dial_in_countries: Option<Vec<String>>,
+}
+
+impl MeetingOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == MeetingOptions::default()
+    }
+
+    /// `self` with every field `over` sets replaced by it.
+    pub fn overlaid_with(&self, over: &MeetingOptions) -> MeetingOptions {
+        MeetingOptions {
+            host_user: over.host_user.clone().or_else(|| self.host_user.clone()),
+            topic: over.topic.clone().or_else(|| self.topic.clone()),
+            agenda: over.agenda.clone().or_else(|| self.agenda.clone()),
+            auto_recording: over.auto_recording.or(self.auto_recording),
+            waiting_room: over.waiting_room.or(self.waiting_room),
+            join_before_host: over.join_before_host.or(self.join_before_host),
+            mute_upon_entry: over.mute_upon_entry.or(self.mute_upon_entry),
+            meeting_authentication: over.meeting_authentication.or(self.meeting_authentication),
+            dial_in_countries: over
+                .dial_in_countries
+                .clone()
+                .or_else(|| self.dial_in_countries.clone()),
+        }
     }
 }
 

@@ -1,74 +1,484 @@
-//! Which webhooks open a bridge.
+//! Which incidents get a bridge, and what their meeting looks like: one policy document, read
+//! and checked once at start (`POLICY_FILE` or `POLICY`), falling back to `BRIDGE_EVENT_TYPES`.
+//!
+//! ```json
+//! {"event_types": ["incident.triggered", "incident.priority_updated"],
+//!  "urgencies": ["high"], "priorities": ["P1", "SEV-1"],
+//!  "services": {"allow": [], "deny": ["PLOWPRI"]}, "teams": {"allow": [], "deny": []},
+//!  "requests": "always",
+//!  "meeting": {"topic": "[{priority}] #{number} {title}", "auto_recording": "cloud"},
+//!  "overrides": [{"services": ["checkout-api"], "meeting": {"host_user": "checkout-zoom@example.com"}}]}
+//! ```
+
+use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::model::Incident;
+use crate::model::{Incident, MeetingOptions};
 use crate::pagerduty::webhook::WebhookEvent;
 
 pub const DEFAULT_BRIDGE_EVENTS: &str = "incident.triggered";
+/// The urgencies bridged when the policy names none.
+pub const DEFAULT_URGENCIES: &[&str] = &["high"];
+/// Placeholders a topic or agenda template may use.
+pub const TEMPLATE_FIELDS: &[&str] = &[
+    "id", "number", "title", "service", "priority", "urgency", "url",
+];
 
+/// The policy document as written (JSON). Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    /// V3 event types that open a bridge; default `BRIDGE_EVENT_TYPES` (`incident.triggered`).
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// An incident qualifies when its urgency is listed here or its priority in `priorities`.
+    /// Default `["high"]`; `[]` leaves the choice to `priorities`.
+    #[serde(default)]
+    pub urgencies: Option<Vec<String>>,
+    /// Priority names as PagerDuty shows them (`P1`, `SEV-1`, …), compared without case.
+    #[serde(default)]
+    pub priorities: Vec<String>,
+    #[serde(default)]
+    pub services: AllowDeny,
+    #[serde(default)]
+    pub teams: AllowDeny,
+    /// Whether button clicks and workflow requests follow the incident rules too.
+    #[serde(default)]
+    pub requests: RequestRule,
+    /// How every meeting looks.
+    #[serde(default)]
+    pub meeting: MeetingOptions,
+    /// Per service or team, in order; each one that matches the incident overlays `meeting`.
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+}
+
+/// Ids or names; an empty `allow` allows all, `deny` wins over `allow`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowDeny {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestRule {
+    /// A person asked: every button click and workflow request gets a bridge.
+    #[default]
+    Always,
+    /// Requests get a bridge only for incidents the urgency, priority, service and team rules allow.
+    Policy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// Service ids or names this override applies to.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Team ids or names this override applies to.
+    #[serde(default)]
+    pub teams: Vec<String>,
+    pub meeting: MeetingOptions,
+}
+
+/// The checked policy the ingress applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgePolicy {
     event_types: Vec<String>,
+    urgencies: Vec<String>,
+    priorities: Vec<String>,
+    services: AllowDeny,
+    teams: AllowDeny,
+    requests: RequestRule,
+    meeting: MeetingOptions,
+    overrides: Vec<Override>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Bridge(Incident),
+    /// Boxed: an incident is large next to a reason.
+    Bridge(Box<Incident>),
     Ignore(String),
+}
+
+/// A policy field that failed its check, named by its path (`overrides[1].meeting.topic`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.reason)
+    }
+}
+
+fn field_error(field: impl Into<String>, reason: impl Into<String>) -> PolicyError {
+    PolicyError {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 impl BridgePolicy {
     /// `list` is comma separated, e.g. `incident.triggered,incident.escalated` (`BRIDGE_EVENT_TYPES`).
     pub fn from_event_list(list: &str) -> Result<Self, ConfigError> {
-        let event_types: Vec<String> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let invalid = |reason: String| ConfigError::Invalid {
+        let event_types = split_event_list(list);
+        Self::from_document(
+            PolicyDocument {
+                event_types: Some(event_types),
+                ..PolicyDocument::default()
+            },
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid {
             var: "BRIDGE_EVENT_TYPES",
-            reason,
-        };
-        if event_types.is_empty() {
-            return Err(invalid("no event type given".into()));
-        }
-        if let Some(bad) = event_types.iter().find(|t| !t.starts_with("incident.")) {
-            return Err(invalid(format!(
-                "{bad:?} is not an incident event type (incident.triggered, incident.escalated, …)"
-            )));
-        }
-        if event_types
-            .iter()
-            .any(|t| t == "incident.conference_bridge.updated")
-        {
-            return Err(invalid(
-                "incident.conference_bridge.updated cannot open a bridge: the relay's own update sends it".into(),
-            ));
-        }
-        Ok(BridgePolicy { event_types })
+            reason: e.reason,
+        })
     }
 
+    /// Parses and checks a policy document (JSON). `default_events` (from `BRIDGE_EVENT_TYPES`)
+    /// applies when the document lists no `event_types`.
+    pub fn from_json(text: &str, default_events: Option<&str>) -> Result<Self, PolicyError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let document: PolicyDocument = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    "(document)".into()
+                } else {
+                    path
+                };
+                field_error(field, e.into_inner().to_string())
+            })?;
+        Self::from_document(document, default_events.map(split_event_list))
+    }
+
+    pub fn from_document(
+        document: PolicyDocument,
+        default_events: Option<Vec<String>>,
+    ) -> Result<Self, PolicyError> {
+        let event_types = document
+            .event_types
+            .or(default_events)
+            .unwrap_or_else(|| split_event_list(DEFAULT_BRIDGE_EVENTS));
+        check_event_types(&event_types)?;
+        let urgencies = document
+            .urgencies
+            .unwrap_or_else(|| DEFAULT_URGENCIES.iter().map(|u| u.to_string()).collect());
+        for (n, urgency) in urgencies.iter().enumerate() {
+            if !matches!(urgency.as_str(), "high" | "low") {
+                return Err(field_error(
+                    format!("urgencies[{n}]"),
+                    format!("{urgency:?} is not an urgency (high or low)"),
+                ));
+            }
+        }
+        check_names("priorities", &document.priorities)?;
+        check_names("services.allow", &document.services.allow)?;
+        check_names("services.deny", &document.services.deny)?;
+        check_names("teams.allow", &document.teams.allow)?;
+        check_names("teams.deny", &document.teams.deny)?;
+        check_meeting("meeting", &document.meeting)?;
+        check_combined("meeting", &document.meeting)?;
+        for (n, item) in document.overrides.iter().enumerate() {
+            let at = format!("overrides[{n}]");
+            if item.services.is_empty() && item.teams.is_empty() {
+                return Err(field_error(at, "names no service and no team"));
+            }
+            check_names(&format!("{at}.services"), &item.services)?;
+            check_names(&format!("{at}.teams"), &item.teams)?;
+            check_meeting(&format!("{at}.meeting"), &item.meeting)?;
+            check_combined(
+                &format!("{at}.meeting"),
+                &document.meeting.overlaid_with(&item.meeting),
+            )?;
+        }
+        Ok(BridgePolicy {
+            event_types,
+            urgencies,
+            priorities: document.priorities,
+            services: document.services,
+            teams: document.teams,
+            requests: document.requests,
+            meeting: document.meeting,
+            overrides: document.overrides,
+        })
+    }
+
+    /// The V3 event types that open a bridge (what a webhook subscription should send).
+    pub fn event_types(&self) -> &[String] {
+        &self.event_types
+    }
+
+    /// Whether a V3 webhook opens a bridge.
     pub fn decide(&self, event: &WebhookEvent) -> Decision {
         if !self.event_types.contains(&event.event_type) {
             return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
         }
-        match &event.incident {
-            Some(incident) => Decision::Bridge(incident.clone()),
-            None => Decision::Ignore(format!("{} names no incident", event.event_type)),
+        let Some(incident) = &event.incident else {
+            return Decision::Ignore(format!("{} names no incident", event.event_type));
+        };
+        match self.incident_rules(incident) {
+            Ok(()) => Decision::Bridge(Box::new(incident.clone())),
+            Err(reason) => Decision::Ignore(reason),
         }
+    }
+
+    /// Whether a person's request (a button click, a workflow step) opens a bridge.
+    pub fn decide_request(&self, incident: &Incident) -> Decision {
+        let verdict = match self.requests {
+            RequestRule::Always => Ok(()),
+            RequestRule::Policy => self.incident_rules(incident),
+        };
+        match verdict {
+            Ok(()) => Decision::Bridge(Box::new(incident.clone())),
+            Err(reason) => Decision::Ignore(reason),
+        }
+    }
+
+    /// The meeting settings for an incident: the global ones, overlaid by each matching override.
+    pub fn meeting_for(&self, incident: &Incident) -> MeetingOptions {
+        self.overrides
+            .iter()
+            .filter(|o| matches_service(incident, &o.services) || matches_team(incident, &o.teams))
+            .fold(self.meeting.clone(), |options, o| {
+                options.overlaid_with(&o.meeting)
+            })
+    }
+
+    fn incident_rules(&self, incident: &Incident) -> Result<(), String> {
+        let id = &incident.id;
+        let service = incident
+            .service
+            .as_deref()
+            .or(incident.service_id.as_deref())
+            .unwrap_or("unknown");
+        if matches_service(incident, &self.services.deny) {
+            return Err(format!(
+                "incident {id}: service {service} is denied by the policy"
+            ));
+        }
+        if !self.services.allow.is_empty() && !matches_service(incident, &self.services.allow) {
+            return Err(format!(
+                "incident {id}: service {service} is not among the policy's services"
+            ));
+        }
+        if matches_team(incident, &self.teams.deny) {
+            return Err(format!("incident {id}: a team is denied by the policy"));
+        }
+        if !self.teams.allow.is_empty() && !matches_team(incident, &self.teams.allow) {
+            return Err(format!(
+                "incident {id}: no team of the incident is among the policy's teams"
+            ));
+        }
+        if self.urgencies.is_empty() && self.priorities.is_empty() {
+            return Ok(());
+        }
+        let urgency_ok = incident
+            .urgency
+            .as_deref()
+            .is_some_and(|u| self.urgencies.iter().any(|w| w.eq_ignore_ascii_case(u)));
+        let priority_ok = incident
+            .priority
+            .as_deref()
+            .is_some_and(|p| self.priorities.iter().any(|w| w.eq_ignore_ascii_case(p)));
+        if urgency_ok || priority_ok {
+            return Ok(());
+        }
+        let mut wanted = Vec::new();
+        if !self.urgencies.is_empty() {
+            wanted.push(format!("urgency {}", self.urgencies.join("/")));
+        }
+        if !self.priorities.is_empty() {
+            wanted.push(format!("priority {}", self.priorities.join("/")));
+        }
+        Err(format!(
+            "incident {id} has urgency {} and priority {}; the policy bridges {}",
+            incident.urgency.as_deref().unwrap_or("unknown"),
+            incident.priority.as_deref().unwrap_or("none"),
+            wanted.join(" or ")
+        ))
     }
 }
 
 impl Default for BridgePolicy {
     fn default() -> Self {
-        BridgePolicy::from_event_list(DEFAULT_BRIDGE_EVENTS).expect("the default policy is valid")
+        BridgePolicy::from_document(PolicyDocument::default(), None)
+            .expect("the default policy is valid")
     }
+}
+
+fn split_event_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn check_event_types(event_types: &[String]) -> Result<(), PolicyError> {
+    if event_types.is_empty() {
+        return Err(field_error("event_types", "no event type given"));
+    }
+    for (n, event_type) in event_types.iter().enumerate() {
+        let at = format!("event_types[{n}]");
+        if !event_type.starts_with("incident.") {
+            return Err(field_error(
+                at,
+                format!(
+                    "{event_type:?} is not an incident event type (incident.triggered, incident.escalated, …)"
+                ),
+            ));
+        }
+        if event_type == "incident.conference_bridge.updated" {
+            return Err(field_error(
+                at,
+                "incident.conference_bridge.updated cannot open a bridge: the relay's own update sends it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_names(field: &str, names: &[String]) -> Result<(), PolicyError> {
+    match names.iter().position(|n| n.trim().is_empty()) {
+        Some(n) => Err(field_error(format!("{field}[{n}]"), "is empty")),
+        None => Ok(()),
+    }
+}
+
+fn check_meeting(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyError> {
+    if let Some(host) = &meeting.host_user {
+        if host.trim().is_empty() {
+            return Err(field_error(format!("{field}.host_user"), "is empty"));
+        }
+        if host.eq_ignore_ascii_case("me") {
+            return Err(field_error(
+                format!("{field}.host_user"),
+                "Server-to-Server apps have no `me`; give the host's email or user id",
+            ));
+        }
+    }
+    for (name, template) in [("topic", &meeting.topic), ("agenda", &meeting.agenda)] {
+        if let Some(template) = template {
+            check_template(template).map_err(|e| field_error(format!("{field}.{name}"), e))?;
+        }
+    }
+    if let Some(countries) = &meeting.dial_in_countries {
+        for (n, country) in countries.iter().enumerate() {
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(field_error(
+                    format!("{field}.dial_in_countries[{n}]"),
+                    format!("{country:?} is not a two-letter country code such as US or GB"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Zoom turns join-before-host off when the waiting room is on; say so instead of surprising.
+fn check_combined(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyError> {
+    if meeting.waiting_room == Some(true) && meeting.join_before_host != Some(false) {
+        return Err(field_error(
+            format!("{field}.waiting_room"),
+            "a waiting room turns join_before_host off in Zoom; set join_before_host to false as well",
+        ));
+    }
+    Ok(())
+}
+
+/// A template's placeholders are `{name}` with a name from [`TEMPLATE_FIELDS`].
+pub fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err("has a `}` without a `{`".into());
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| "has a `{` without a `}`".to_owned())?;
+        let name = &after[..close];
+        if !TEMPLATE_FIELDS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}} (known: {})",
+                TEMPLATE_FIELDS
+                    .iter()
+                    .map(|f| format!("{{{f}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// Fills a checked template from the incident; a missing value renders empty (a missing number
+/// as the incident id, a missing title as `Incident`).
+pub fn render_template(template: &str, incident: &Incident) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let value = match &after[..close] {
+            "id" => incident.id.clone(),
+            "number" => incident
+                .number
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| incident.id.clone()),
+            "title" => incident.title.clone().unwrap_or_else(|| "Incident".into()),
+            "service" => incident.service.clone().unwrap_or_default(),
+            "priority" => incident.priority.clone().unwrap_or_default(),
+            "urgency" => incident.urgency.clone().unwrap_or_default(),
+            "url" => incident.html_url.clone().unwrap_or_default(),
+            other => format!("{{{other}}}"),
+        };
+        out.push_str(&value);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn matches_service(incident: &Incident, names: &[String]) -> bool {
+    names.iter().any(|name| {
+        incident.service_id.as_deref() == Some(name.as_str())
+            || incident
+                .service
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(name))
+    })
+}
+
+fn matches_team(incident: &Incident, names: &[String]) -> bool {
+    incident.teams.iter().any(|team| {
+        names.iter().any(|name| {
+            team.id == *name
+                || team
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AutoRecording, TeamRef};
 
     fn event(event_type: &str, incident: bool) -> WebhookEvent {
         WebhookEvent {
@@ -76,17 +486,49 @@ mod tests {
             event_type: event_type.into(),
             data_type: Some("incident".into()),
             agent_id: None,
-            incident: incident.then(|| Incident::new("PABC123")),
+            incident: incident.then(|| Incident {
+                urgency: Some("high".into()),
+                ..Incident::new("PABC123")
+            }),
         }
     }
 
+    fn incident(urgency: &str, priority: Option<&str>) -> Incident {
+        Incident {
+            urgency: Some(urgency.into()),
+            priority: priority.map(str::to_owned),
+            service: Some("checkout-api".into()),
+            service_id: Some("PSVC001".into()),
+            teams: vec![TeamRef {
+                id: "PTEAM01".into(),
+                name: Some("Payments".into()),
+            }],
+            ..Incident::new("PABC123")
+        }
+    }
+
+    fn with_incident(event_type: &str, incident: Incident) -> WebhookEvent {
+        WebhookEvent {
+            incident: Some(incident),
+            ..event(event_type, false)
+        }
+    }
+
+    fn policy(json: &str) -> BridgePolicy {
+        BridgePolicy::from_json(json, None).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    fn bridged(policy: &BridgePolicy, event: &WebhookEvent) -> bool {
+        matches!(policy.decide(event), Decision::Bridge(_))
+    }
+
     #[test]
-    fn default_bridges_triggered_only() {
+    fn default_bridges_triggered_high_urgency_only() {
         let policy = BridgePolicy::default();
-        assert_eq!(
+        assert!(matches!(
             policy.decide(&event("incident.triggered", true)),
-            Decision::Bridge(Incident::new("PABC123"))
-        );
+            Decision::Bridge(i) if i.id == "PABC123"
+        ));
         assert_eq!(
             policy.decide(&event("incident.acknowledged", true)),
             Decision::Ignore("incident.acknowledged does not open a bridge".into())
@@ -94,6 +536,18 @@ mod tests {
         assert!(matches!(
             policy.decide(&event("incident.triggered", false)),
             Decision::Ignore(_)
+        ));
+        assert_eq!(
+            policy.decide(&with_incident("incident.triggered", incident("low", None))),
+            Decision::Ignore(
+                "incident PABC123 has urgency low and priority none; the policy bridges urgency high"
+                    .into()
+            )
+        );
+        // Every button click gets a bridge by default, whatever the incident.
+        assert!(matches!(
+            policy.decide_request(&incident("low", None)),
+            Decision::Bridge(_)
         ));
     }
 
@@ -114,5 +568,309 @@ mod tests {
             let err = BridgePolicy::from_event_list(bad).unwrap_err();
             assert!(err.to_string().contains("BRIDGE_EVENT_TYPES"), "{err}");
         }
+    }
+
+    #[test]
+    fn each_rule_matches_one_case_and_not_another() {
+        // (policy, incident, event type, bridged?)
+        let cases: &[(&str, Incident, &str, bool)] = &[
+            (r#"{}"#, incident("high", None), "incident.triggered", true),
+            (
+                r#"{}"#,
+                incident("low", Some("P1")),
+                "incident.triggered",
+                false,
+            ),
+            // Priorities: a P3 raised to P1 matches on the priority update.
+            (
+                r#"{"urgencies": [], "priorities": ["P1", "sev-1"], "event_types": ["incident.triggered", "incident.priority_updated"]}"#,
+                incident("low", Some("P1")),
+                "incident.priority_updated",
+                true,
+            ),
+            (
+                r#"{"urgencies": [], "priorities": ["P1"], "event_types": ["incident.triggered", "incident.priority_updated"]}"#,
+                incident("high", Some("P3")),
+                "incident.priority_updated",
+                false,
+            ),
+            (
+                r#"{"urgencies": [], "priorities": ["SEV-1"]}"#,
+                incident("low", Some("sev-1")),
+                "incident.triggered",
+                true,
+            ),
+            // Urgency or priority.
+            (
+                r#"{"urgencies": ["high"], "priorities": ["P1"]}"#,
+                incident("low", Some("P1")),
+                "incident.triggered",
+                true,
+            ),
+            // Empty lists: every incident.
+            (
+                r#"{"urgencies": []}"#,
+                incident("low", None),
+                "incident.triggered",
+                true,
+            ),
+            (
+                r#"{"event_types": ["incident.escalated"]}"#,
+                incident("high", None),
+                "incident.escalated",
+                true,
+            ),
+            (
+                r#"{"event_types": ["incident.escalated"]}"#,
+                incident("high", None),
+                "incident.triggered",
+                false,
+            ),
+            // Services by id or name; deny wins.
+            (
+                r#"{"services": {"allow": ["PSVC001"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                true,
+            ),
+            (
+                r#"{"services": {"allow": ["Checkout-API"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                true,
+            ),
+            (
+                r#"{"services": {"allow": ["search"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                false,
+            ),
+            (
+                r#"{"services": {"allow": ["PSVC001"], "deny": ["checkout-api"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                false,
+            ),
+            (
+                r#"{"services": {"deny": ["search"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                true,
+            ),
+            // Teams.
+            (
+                r#"{"teams": {"allow": ["payments"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                true,
+            ),
+            (
+                r#"{"teams": {"allow": ["PTEAM99"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                false,
+            ),
+            (
+                r#"{"teams": {"deny": ["PTEAM01"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                false,
+            ),
+            (
+                r#"{"teams": {"deny": ["PTEAM99"]}}"#,
+                incident("high", None),
+                "incident.triggered",
+                true,
+            ),
+        ];
+        for (json, incident, event_type, expected) in cases {
+            let event = with_incident(event_type, incident.clone());
+            assert_eq!(
+                bridged(&policy(json), &event),
+                *expected,
+                "{json} with {event_type} {incident:?}: {:?}",
+                policy(json).decide(&event)
+            );
+        }
+    }
+
+    #[test]
+    fn requests_follow_the_rules_only_when_told() {
+        let strict = policy(r#"{"requests": "policy", "services": {"deny": ["checkout-api"]}}"#);
+        assert!(matches!(
+            strict.decide_request(&incident("high", None)),
+            Decision::Ignore(reason) if reason.contains("denied")
+        ));
+        let open = policy(r#"{"services": {"deny": ["checkout-api"]}}"#);
+        assert!(matches!(
+            open.decide_request(&incident("high", None)),
+            Decision::Bridge(_)
+        ));
+    }
+
+    #[test]
+    fn overrides_overlay_the_global_meeting_in_order() {
+        let policy = policy(
+            r#"{"meeting": {"topic": "{title}", "auto_recording": "none", "mute_upon_entry": true},
+                "overrides": [
+                  {"services": ["checkout-api"], "meeting": {"host_user": "pay@example.com", "auto_recording": "cloud"}},
+                  {"teams": ["PTEAM01"], "meeting": {"dial_in_countries": ["GB", "US"]}},
+                  {"teams": ["Search"], "meeting": {"host_user": "search@example.com"}}
+                ]}"#,
+        );
+        let options = policy.meeting_for(&incident("high", None));
+        assert_eq!(
+            options,
+            MeetingOptions {
+                host_user: Some("pay@example.com".into()),
+                topic: Some("{title}".into()),
+                auto_recording: Some(AutoRecording::Cloud),
+                mute_upon_entry: Some(true),
+                dial_in_countries: Some(vec!["GB".into(), "US".into()]),
+                ..MeetingOptions::default()
+            }
+        );
+        let other = policy.meeting_for(&Incident::new("POTHER"));
+        assert_eq!(other.host_user, None);
+        assert_eq!(other.auto_recording, Some(AutoRecording::None));
+    }
+
+    #[test]
+    fn bad_policies_name_the_field() {
+        let cases: &[(&str, &str)] = &[
+            ("not json", "(document)"),
+            (
+                r#"{"urgency": ["high"]}"#,
+                "field `urgency`: unknown field `urgency`",
+            ),
+            (r#"{"urgencies": ["urgent"]}"#, "field `urgencies[0]`"),
+            (r#"{"event_types": []}"#, "field `event_types`"),
+            (
+                r#"{"event_types": ["service.updated"]}"#,
+                "field `event_types[0]`",
+            ),
+            (r#"{"priorities": ["P1", " "]}"#, "field `priorities[1]`"),
+            (
+                r#"{"services": {"allow": [""]}}"#,
+                "field `services.allow[0]`",
+            ),
+            (
+                r#"{"teams": {"block": []}}"#,
+                "field `teams.block`: unknown field `block`",
+            ),
+            (r#"{"requests": "sometimes"}"#, "field `requests`"),
+            (
+                r#"{"meeting": {"topic": "{titel}"}}"#,
+                "field `meeting.topic`: unknown placeholder {titel}",
+            ),
+            (
+                r#"{"meeting": {"agenda": "{title"}}"#,
+                "field `meeting.agenda`",
+            ),
+            (
+                r#"{"meeting": {"auto_recording": "tape"}}"#,
+                "field `meeting.auto_recording`",
+            ),
+            (
+                r#"{"meeting": {"waiting_room": "yes"}}"#,
+                "field `meeting.waiting_room`",
+            ),
+            (
+                r#"{"meeting": {"waiting_room": true}}"#,
+                "field `meeting.waiting_room`: a waiting room",
+            ),
+            (
+                r#"{"meeting": {"host_user": "me"}}"#,
+                "field `meeting.host_user`",
+            ),
+            (
+                r#"{"meeting": {"dial_in_countries": ["usa"]}}"#,
+                "field `meeting.dial_in_countries[0]`",
+            ),
+            (
+                r#"{"overrides": [{"meeting": {}}]}"#,
+                "field `overrides[0]`: names no service",
+            ),
+            (
+                r#"{"overrides": [{"services": ["a"], "meeting": {"topic": "{x}"}}]}"#,
+                "field `overrides[0].meeting.topic`",
+            ),
+            (
+                r#"{"overrides": [{"services": ["a"]}]}"#,
+                "field `overrides[0]`: missing field `meeting`",
+            ),
+        ];
+        for (json, expected) in cases {
+            let err = BridgePolicy::from_json(json, None).unwrap_err().to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn bridge_event_types_fill_in_when_the_policy_lists_none() {
+        let policy =
+            BridgePolicy::from_json(r#"{"urgencies": []}"#, Some("incident.escalated")).unwrap();
+        assert!(bridged(
+            &policy,
+            &with_incident("incident.escalated", incident("low", None))
+        ));
+        assert!(!bridged(
+            &policy,
+            &with_incident("incident.triggered", incident("low", None))
+        ));
+        let own = BridgePolicy::from_json(
+            r#"{"event_types": ["incident.triggered"]}"#,
+            Some("incident.escalated"),
+        )
+        .unwrap();
+        assert!(bridged(
+            &own,
+            &with_incident("incident.triggered", incident("high", None))
+        ));
+    }
+
+    #[test]
+    fn the_example_policy_is_valid_and_does_what_it_says() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.json");
+        let policy = BridgePolicy::from_json(&std::fs::read_to_string(path).unwrap(), None)
+            .unwrap_or_else(|e| panic!("examples/policy.json: {e}"));
+        let mut checkout = incident("low", Some("P1"));
+        checkout.number = Some(7);
+        checkout.title = Some("Checkout down".into());
+        assert!(bridged(
+            &policy,
+            &with_incident("incident.priority_updated", checkout.clone())
+        ));
+        let options = policy.meeting_for(&checkout);
+        assert_eq!(
+            options.host_user.as_deref(),
+            Some("checkout-zoom@example.com")
+        );
+        assert_eq!(options.auto_recording, Some(AutoRecording::Cloud));
+        let mut batch = incident("high", None);
+        batch.service = Some("batch-jobs".into());
+        assert!(!bridged(
+            &policy,
+            &with_incident("incident.triggered", batch)
+        ));
+    }
+
+    #[test]
+    fn templates_render_every_field() {
+        let mut incident = incident("high", Some("P1"));
+        incident.number = Some(42);
+        incident.title = Some("Checkout down".into());
+        incident.html_url = Some("https://acme.pagerduty.com/incidents/PABC123".into());
+        assert_eq!(
+            render_template(
+                "[{priority}/{urgency}] #{number} {title} ({service}) {url} {id}",
+                &incident
+            ),
+            "[P1/high] #42 Checkout down (checkout-api) https://acme.pagerduty.com/incidents/PABC123 PABC123"
+        );
+        assert_eq!(
+            render_template("#{number} {title} {priority}", &Incident::new("PX")),
+            "#PX Incident "
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use crate::error::{JobError, Service, UpstreamError};
-use crate::model::{Incident, Job, Meeting};
+use crate::model::{Job, Meeting};
 use crate::pagerduty::webhook::{self, ParseError};
 use crate::pagerduty::{IncidentTool, IncidentToolError, signature};
 use crate::policy::{BridgePolicy, Decision};
@@ -55,7 +55,7 @@ pub enum Outcome {
 }
 
 impl WebhookResponse {
-    fn new(status: u16, outcome: Outcome) -> Self {
+    pub(crate) fn new(status: u16, outcome: Outcome) -> Self {
         let body = match &outcome {
             Outcome::Queued { incident_id, .. } => {
                 json!({"status": "accepted", "incident": incident_id})
@@ -71,7 +71,7 @@ impl WebhookResponse {
         }
     }
 
-    fn rejected(status: u16, reason: impl Into<String>) -> Self {
+    pub(crate) fn rejected(status: u16, reason: impl Into<String>) -> Self {
         Self::new(
             status,
             Outcome::Rejected {
@@ -83,9 +83,9 @@ impl WebhookResponse {
 
 /// The ingress: verify, parse, decide, enqueue. It never calls Zoom or PagerDuty.
 pub struct Ingress {
-    secrets: Arc<SecretCache>,
-    queue: Arc<dyn JobQueue>,
-    policy: BridgePolicy,
+    pub(crate) secrets: Arc<SecretCache>,
+    pub(crate) queue: Arc<dyn JobQueue>,
+    pub(crate) policy: BridgePolicy,
 }
 
 impl Ingress {
@@ -135,7 +135,7 @@ impl Ingress {
             }
         };
         let incident = match self.policy.decide(&event) {
-            Decision::Bridge(incident) => incident,
+            Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
                 return WebhookResponse::new(
                     200,
@@ -154,9 +154,16 @@ impl Ingress {
                 .to_owned(),
             event_id: event.id,
             event_type: event.event_type,
+            meeting: self.policy.meeting_for(&incident),
             incident,
+            requested_by: None,
             failure: None,
         };
+        self.enqueue(job).await
+    }
+
+    /// 202 once the queue holds the job, 503 (the sender retries) when it cannot.
+    pub(crate) async fn enqueue(&self, job: Job) -> WebhookResponse {
         match self.queue.enqueue(&job).await {
             Ok(()) => WebhookResponse::new(
                 202,
@@ -348,9 +355,7 @@ impl Worker {
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
-                let meeting = self
-                    .create_once(incident, owner, record.stage, deadline)
-                    .await?;
+                let meeting = self.create_once(job, owner, record.stage, deadline).await?;
                 self.store
                     .advance(
                         id,
@@ -364,7 +369,7 @@ impl Worker {
         };
         let retry = &self.settings.retry;
         if record.stage < Stage::BridgeSet {
-            let bridge = translate::bridge(&meeting);
+            let bridge = translate::bridge_with(&meeting, &job.meeting);
             retry
                 .run(deadline, "set bridge", || {
                     self.incidents.set_bridge(id, &bridge)
@@ -376,8 +381,15 @@ impl Worker {
                 .await?;
         }
         // An earlier attempt that set the bridge may have posted the note before it failed.
-        self.post_note_once(id, &meeting, record.stage == Stage::BridgeSet, deadline)
-            .await?;
+        let note = translate::note_with(&meeting, &job.meeting, job.requested_by.as_deref());
+        self.post_note_once(
+            id,
+            &meeting,
+            &note,
+            record.stage == Stage::BridgeSet,
+            deadline,
+        )
+        .await?;
         self.store.advance(id, owner, Stage::Done, None).await?;
         tracing::info!(incident = %id, meeting_id = meeting.id, "bridge posted");
         Ok(JobReport::Bridged {
@@ -392,10 +404,10 @@ impl Worker {
         &self,
         incident_id: &str,
         meeting: &Meeting,
+        note: &str,
         maybe_posted: bool,
         deadline: Instant,
     ) -> Result<(), JobError> {
-        let note = translate::note(meeting);
         let maybe_posted = std::sync::atomic::AtomicBool::new(maybe_posted);
         self.settings
             .retry
@@ -408,7 +420,7 @@ impl Worker {
                 {
                     return Ok(());
                 }
-                let result = self.incidents.add_note(incident_id, &note).await;
+                let result = self.incidents.add_note(incident_id, note).await;
                 if result.as_ref().is_err_and(IncidentToolError::is_ambiguous) {
                     maybe_posted.store(true, Ordering::Relaxed);
                 }
@@ -422,11 +434,12 @@ impl Worker {
     /// (a timeout, a 5xx, a crash recorded as `Creating`), it looks for that meeting first.
     async fn create_once(
         &self,
-        incident: &Incident,
+        job: &Job,
         owner: &str,
         stage: Stage,
         deadline: Instant,
     ) -> Result<Meeting, JobError> {
+        let incident = &job.incident;
         let retry = &self.settings.retry;
         let mut maybe_created = stage == Stage::Creating;
         if stage == Stage::Claimed {
@@ -434,13 +447,19 @@ impl Worker {
                 .advance(&incident.id, owner, Stage::Creating, None)
                 .await?;
         }
-        let request = translate::meeting_request(incident, &new_passcode(), SystemTime::now());
+        let request = translate::meeting_request_with(
+            incident,
+            &job.meeting,
+            &new_passcode(),
+            SystemTime::now(),
+        );
         let mut attempt = 1;
         loop {
             if maybe_created {
                 let found = retry
                     .run(deadline, "find meeting", || {
-                        self.meetings.find_meeting(&incident.id)
+                        self.meetings
+                            .find_meeting(&incident.id, request.host_user.as_deref())
                     })
                     .await
                     .map_err(meeting_error)?;

@@ -30,6 +30,8 @@ fn job(n: usize) -> Job {
             html_url: Some(format!("https://acme.pagerduty.com/incidents/PBENCH{n:05}")),
             ..Incident::new(format!("PBENCH{n:05}"))
         },
+        requested_by: None,
+        meeting: Default::default(),
         failure: None,
     }
 }

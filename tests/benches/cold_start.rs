@@ -202,6 +202,8 @@ fn worker_batch(run: usize) -> Value {
                     html_url: Some(format!("https://acme.pagerduty.com/incidents/{id}")),
                     ..Incident::new(id.clone())
                 },
+                requested_by: None,
+                meeting: Default::default(),
                 failure: None,
             };
             json!({

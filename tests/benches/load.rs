@@ -38,9 +38,16 @@ fn lua_string(s: &str) -> String {
 fn summary(report: &str) -> String {
     let wanted = |line: &&str| {
         let line = line.trim_start();
-        ["Requests/sec", "50%", "90%", "99%", "Non-2xx", "Socket errors"]
-            .iter()
-            .any(|prefix| line.starts_with(prefix))
+        [
+            "Requests/sec",
+            "50%",
+            "90%",
+            "99%",
+            "Non-2xx",
+            "Socket errors",
+        ]
+        .iter()
+        .any(|prefix| line.starts_with(prefix))
     };
     report.lines().filter(wanted).collect::<Vec<_>>().join("\n")
 }
@@ -111,6 +118,10 @@ end
         !report.contains("Non-2xx"),
         "the runner refused webhooks under load:\n{report}"
     );
-    assert_eq!(apis.state().meetings.len(), 1, "one meeting for the one incident");
+    assert_eq!(
+        apis.state().meetings.len(),
+        1,
+        "one meeting for the one incident"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

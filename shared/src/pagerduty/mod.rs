@@ -1,5 +1,6 @@
 //! PagerDuty: the incident-tool port, its REST adapter, and V3 webhook signatures and payloads.
 
+pub mod manual;
 pub mod signature;
 pub mod webhook;
 

@@ -7,7 +7,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::model::{Bridge, Incident};
+use crate::model::{Bridge, Incident, TeamRef};
 
 /// One parsed V3 webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,15 +46,33 @@ struct IncidentData {
     #[serde(default)]
     priority: Option<Reference>,
     #[serde(default)]
+    teams: Option<Vec<Reference>>,
+    #[serde(default)]
     conference_bridge: Option<Bridge>,
 }
 
 #[derive(Deserialize)]
-struct Reference {
+pub(crate) struct Reference {
     #[serde(default)]
-    summary: Option<String>,
+    pub(crate) id: Option<String>,
+    #[serde(default)]
+    pub(crate) summary: Option<String>,
     #[serde(default)]
     html_url: Option<String>,
+}
+
+/// Team references as PagerDuty sends them, kept by id and name.
+pub(crate) fn team_refs(teams: Option<Vec<Reference>>) -> Vec<TeamRef> {
+    teams
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|team| {
+            Some(TeamRef {
+                id: team.id.filter(|id| !id.is_empty())?,
+                name: team.summary,
+            })
+        })
+        .collect()
 }
 
 /// One pass over the body: the envelope's small fields are read, every field of `data` is kept
@@ -189,7 +207,9 @@ fn incident_from_data(data: &RawFields) -> Result<Incident, ParseError> {
         number: data.number,
         title: data.title,
         html_url: data.html_url,
+        service_id: data.service.as_ref().and_then(|s| s.id.clone()),
         service: data.service.and_then(|s| s.summary),
+        teams: team_refs(data.teams),
         urgency: data.urgency,
         priority: data.priority.and_then(|p| p.summary),
         conference_bridge: data
@@ -304,6 +324,16 @@ mod tests {
         assert_eq!(event.event_type, "incident.priority_updated");
         let incident = event.incident.unwrap();
         assert_eq!(incident.priority.as_deref(), Some("P1"));
+        // Service and teams by id and name, for the policy's allow and deny lists.
+        assert_eq!(incident.service.as_deref(), Some("API Service"));
+        assert_eq!(incident.service_id.as_deref(), Some("PF9KMXH"));
+        assert_eq!(
+            incident.teams,
+            vec![crate::model::TeamRef {
+                id: "PFCVPS0".into(),
+                name: Some("Engineering".into())
+            }]
+        );
         let bridge = incident.conference_bridge.unwrap();
         assert_eq!(
             bridge.conference_number.as_deref(),

@@ -46,6 +46,10 @@ pub struct PagerDutyCredentials {
     /// Signing secrets of the V3 webhook subscriptions; two while one is rotated.
     #[serde(default)]
     pub webhook_secrets: Vec<SecretString>,
+    /// The shared secret button clicks (Custom Incident Action) and workflow steps send in the
+    /// `X-Bridge-Relay-Token` header; without it those requests are refused.
+    #[serde(default)]
+    pub action_secret: Option<SecretString>,
 }
 
 impl RelaySecrets {
@@ -91,6 +95,16 @@ impl RelaySecrets {
         if !secrets.pagerduty.from_email.contains('@') {
             return Err(malformed(
                 "pagerduty.from_email is not an email address".into(),
+            ));
+        }
+        if secrets
+            .pagerduty
+            .action_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 16)
+        {
+            return Err(malformed(
+                "pagerduty.action_secret is shorter than 16 characters".into(),
             ));
         }
         if secrets

@@ -23,7 +23,12 @@ pub trait MeetingProvider: Send + Sync {
 
     /// The meeting an earlier attempt made for `incident_id` when its answer was lost
     /// (a timeout, a crash), found by the marker the agenda carries.
-    async fn find_meeting(&self, incident_id: &str) -> Result<Option<Meeting>, MeetingError>;
+    /// `host_user` is the host the policy chose for the incident (`None`: the configured host).
+    async fn find_meeting(
+        &self,
+        incident_id: &str,
+        host_user: Option<&str>,
+    ) -> Result<Option<Meeting>, MeetingError>;
 }
 
 /// A failed call, with the secret read separated from the API call.
@@ -180,14 +185,20 @@ impl ZoomApi {
 #[async_trait]
 impl MeetingProvider for ZoomApi {
     async fn create_meeting(&self, request: &MeetingRequest) -> Result<Meeting, MeetingError> {
-        let url = self.url(&["users", &self.host_user, "meetings"], &[])?;
+        let host = request.host_user.as_deref().unwrap_or(&self.host_user);
+        let url = self.url(&["users", host, "meetings"], &[])?;
         let response = self.send(reqwest::Method::POST, url, Some(request)).await?;
         Ok(Self::read::<translate::MeetingCreated>(response)
             .await?
             .into_meeting())
     }
 
-    async fn find_meeting(&self, incident_id: &str) -> Result<Option<Meeting>, MeetingError> {
+    async fn find_meeting(
+        &self,
+        incident_id: &str,
+        host_user: Option<&str>,
+    ) -> Result<Option<Meeting>, MeetingError> {
+        let host = host_user.unwrap_or(&self.host_user);
         let marker = translate::agenda_marker(incident_id);
         let mut page_token: Option<String> = None;
         for _ in 0..FIND_MAX_PAGES {
@@ -195,7 +206,7 @@ impl MeetingProvider for ZoomApi {
             if let Some(token) = page_token.as_deref() {
                 query.push(("next_page_token", token));
             }
-            let url = self.url(&["users", &self.host_user, "meetings"], &query)?;
+            let url = self.url(&["users", host, "meetings"], &query)?;
             let page: MeetingList =
                 Self::read(self.send::<()>(reqwest::Method::GET, url, None).await?).await?;
             if let Some(found) = page

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Bridge, DialInNumber, Incident, Meeting};
+use crate::model::{Bridge, DialInNumber, Incident, Meeting, MeetingOptions};
+use crate::policy::render_template;
 
 /// Zoom's limit on a meeting topic (the meeting response schema's `maxLength`).
 pub const TOPIC_MAX_CHARS: usize = 200;
@@ -26,6 +27,10 @@ pub struct MeetingRequest {
     pub agenda: String,
     pub password: String,
     pub settings: MeetingSettings,
+    /// The host the policy chose for this incident instead of `ZOOM_HOST_USER`; part of the
+    /// path, not the body.
+    #[serde(skip)]
+    pub host_user: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,6 +44,15 @@ pub struct MeetingSettings {
     pub audio: &'static str,
     pub host_video: bool,
     pub participant_video: bool,
+    /// The fields below are sent only when the policy sets them, so Zoom's account defaults apply otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_recording: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mute_upon_entry: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_authentication: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_dial_in_countries: Option<Vec<String>>,
 }
 
 /// The part of Zoom's create-meeting answer the relay keeps. `start_url`, the host's link,
@@ -66,24 +80,54 @@ pub struct CreatedSettings {
 /// A scheduled meeting (type 2) starting now: unlike instant meetings it honours
 /// `join_before_host`, so nobody waits for a host who may never come.
 pub fn meeting_request(incident: &Incident, passcode: &str, now: SystemTime) -> MeetingRequest {
+    meeting_request_with(incident, &MeetingOptions::default(), passcode, now)
+}
+
+/// The meeting the policy's options describe; unset options keep the defaults above.
+pub fn meeting_request_with(
+    incident: &Incident,
+    options: &MeetingOptions,
+    passcode: &str,
+    now: SystemTime,
+) -> MeetingRequest {
+    let topic = match &options.topic {
+        Some(template) => truncate(render_template(template, incident).trim(), TOPIC_MAX_CHARS),
+        None => topic(incident),
+    };
+    let agenda = match &options.agenda {
+        Some(template) => truncate(
+            &format!(
+                "{}\n{}",
+                agenda_first_line(incident),
+                render_template(template, incident)
+            ),
+            AGENDA_MAX_CHARS,
+        ),
+        None => agenda(incident),
+    };
     MeetingRequest {
-        topic: topic(incident),
+        topic,
         kind: 2,
         start_time: humantime::format_rfc3339_seconds(now).to_string(),
         duration: MEETING_MINUTES,
         timezone: "UTC".into(),
-        agenda: agenda(incident),
+        agenda,
         password: passcode.to_owned(),
         settings: MeetingSettings {
-            join_before_host: true,
+            join_before_host: options.join_before_host.unwrap_or(true),
             jbh_time: 0,
-            waiting_room: false,
+            waiting_room: options.waiting_room.unwrap_or(false),
             use_pmi: false,
             approval_type: 2,
             audio: "both",
             host_video: false,
             participant_video: false,
+            auto_recording: options.auto_recording.map(|r| r.as_str()),
+            mute_upon_entry: options.mute_upon_entry,
+            meeting_authentication: options.meeting_authentication,
+            global_dial_in_countries: options.dial_in_countries.clone(),
         },
+        host_user: options.host_user.clone(),
     }
 }
 
@@ -103,15 +147,20 @@ pub fn agenda_marker(incident_id: &str) -> String {
     format!("({incident_id})")
 }
 
-fn agenda(incident: &Incident) -> String {
+/// The agenda's first line, which carries the marker a lost meeting is found by.
+fn agenda_first_line(incident: &Incident) -> String {
     let number = incident
         .number
         .map(|n| format!(" #{n}"))
         .unwrap_or_default();
-    let mut lines = vec![format!(
+    format!(
         "Incident bridge for PagerDuty incident{number} {}",
         agenda_marker(&incident.id)
-    )];
+    )
+}
+
+fn agenda(incident: &Incident) -> String {
+    let mut lines = vec![agenda_first_line(incident)];
     if let Some(title) = &incident.title {
         lines.push(title.clone());
     }
@@ -166,13 +215,37 @@ impl MeetingCreated {
 
 /// The incident's conference bridge: the join link, and a one-touch number when Zoom has dial-in.
 pub fn bridge(meeting: &Meeting) -> Bridge {
+    bridge_with(meeting, &MeetingOptions::default())
+}
+
+/// The bridge with the one-touch number from the first country of `dial_in_countries` that
+/// Zoom lists a number for (else Zoom's first number).
+pub fn bridge_with(meeting: &Meeting, options: &MeetingOptions) -> Bridge {
     Bridge {
         conference_url: Some(meeting.join_url.clone()),
-        conference_number: meeting
-            .dial_in
-            .first()
+        conference_number: one_touch_number(meeting, options)
             .map(|number| one_touch(&number.number, meeting)),
     }
+}
+
+/// The dial-in number the one-touch number is made of.
+pub fn one_touch_number<'a>(
+    meeting: &'a Meeting,
+    options: &MeetingOptions,
+) -> Option<&'a DialInNumber> {
+    let preferred = options
+        .dial_in_countries
+        .iter()
+        .flatten()
+        .find_map(|country| {
+            meeting.dial_in.iter().find(|number| {
+                number
+                    .country
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(country))
+            })
+        });
+    preferred.or_else(|| meeting.dial_in.first())
 }
 
 /// `+1 669-900-6833,,85012345678#,,,,*123456#`: each comma waits a second, `#` ends an entry,
@@ -208,11 +281,25 @@ pub fn display_meeting_id(id: u64) -> String {
 
 /// The timeline note: everything a responder needs to join, by link or by phone.
 pub fn note(meeting: &Meeting) -> String {
-    let mut lines = vec![
-        "Zoom bridge opened for this incident (bridge-relay).".to_owned(),
+    note_with(meeting, &MeetingOptions::default(), None)
+}
+
+/// The note with the policy's one-touch number and, for a button click, who asked.
+pub fn note_with(
+    meeting: &Meeting,
+    options: &MeetingOptions,
+    requested_by: Option<&str>,
+) -> String {
+    let mut lines = vec![match requested_by {
+        Some(who) => {
+            format!("Zoom bridge opened for this incident (bridge-relay), requested by {who}.")
+        }
+        None => "Zoom bridge opened for this incident (bridge-relay).".to_owned(),
+    }];
+    lines.extend([
         format!("Join: {}", meeting.join_url),
         format!("Meeting ID: {}", display_meeting_id(meeting.id)),
-    ];
+    ]);
     if let Some(passcode) = &meeting.passcode {
         lines.push(format!("Passcode: {passcode}"));
     }
@@ -226,7 +313,7 @@ pub fn note(meeting: &Meeting) -> String {
             meeting.phone_passcode.as_deref().unwrap_or_default()
         ));
     }
-    if let Some(first) = meeting.dial_in.first() {
+    if let Some(first) = one_touch_number(meeting, options) {
         lines.push(format!("One tap: {}", one_touch(&first.number, meeting)));
         lines.push("Dial in:".to_owned());
         for number in meeting.dial_in.iter().take(NOTE_MAX_NUMBERS) {
@@ -321,6 +408,68 @@ mod tests {
         let emoji = "🔥".repeat(250);
         assert_eq!(truncate(&emoji, 200), "🔥".repeat(200));
         assert_eq!(truncate("short", 200), "short");
+    }
+
+    #[test]
+    fn a_topic_template_rendering_too_long_is_cut_on_a_char_boundary() {
+        let mut long = incident();
+        long.title = Some("Ünïcödé ".repeat(30));
+        let options = MeetingOptions {
+            topic: Some("[{priority}] #{number} {title} {title}".into()),
+            agenda: Some("{service}: {url}".into()),
+            ..MeetingOptions::default()
+        };
+        let request = meeting_request_with(&long, &options, "48151623", UNIX_EPOCH);
+        assert_eq!(request.topic.chars().count(), TOPIC_MAX_CHARS);
+        assert!(request.topic.starts_with("[P1] #1234 Ünïcödé Ünïcödé"));
+        assert_eq!(
+            request.agenda,
+            "Incident bridge for PagerDuty incident #1234 (Q3B15VLMF3ASBD)\ncheckout-api: https://acme.pagerduty.com/incidents/Q3B15VLMF3ASBD",
+            "the relay's first line stays, so a lost meeting is still found"
+        );
+    }
+
+    #[test]
+    fn dial_in_countries_choose_the_one_touch_number() {
+        let mut created = created();
+        created.settings = Some(CreatedSettings {
+            global_dial_in_numbers: vec![
+                DialInNumber {
+                    number: "+1 6699006833".into(),
+                    country: Some("US".into()),
+                    country_name: Some("US".into()),
+                    city: None,
+                    kind: None,
+                },
+                DialInNumber {
+                    number: "+49 69 7104 9922".into(),
+                    country: Some("DE".into()),
+                    country_name: Some("Germany".into()),
+                    city: None,
+                    kind: None,
+                },
+            ],
+        });
+        let meeting = created.into_meeting();
+        let german = MeetingOptions {
+            dial_in_countries: Some(vec!["FR".into(), "DE".into()]),
+            ..MeetingOptions::default()
+        };
+        assert_eq!(
+            bridge_with(&meeting, &german).conference_number.as_deref(),
+            Some("+49 69 7104 9922,,85012345678#,,,,*123456#")
+        );
+        let unlisted = MeetingOptions {
+            dial_in_countries: Some(vec!["FR".into()]),
+            ..MeetingOptions::default()
+        };
+        assert_eq!(
+            bridge_with(&meeting, &unlisted)
+                .conference_number
+                .as_deref(),
+            Some("+1 669-900-6833,,85012345678#,,,,*123456#"),
+            "no number in a listed country: Zoom's first"
+        );
     }
 
     #[test]

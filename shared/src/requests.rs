@@ -1,0 +1,180 @@
+//! Bridges a person asks for, through the ingress: the Custom Incident Action button
+//! (`POST /action`) and the Incident Workflow step (`POST /workflow`). V3 webhooks stay on
+//! `/webhook` (and `/`). Both entry points (Lambda Function URL, local runner) route the same way.
+
+use std::time::Duration;
+
+use crate::model::Job;
+use crate::pagerduty::manual::{self, BridgeRequest, RequestError};
+use crate::policy::Decision;
+use crate::relay::{Ingress, MAX_BODY_BYTES, Outcome, WebhookResponse};
+
+/// PagerDuty waits 16 s for a button's answer; the ingress function stops at 5 s. Answering
+/// 503 after 4 s beats a function timeout, and tells the clicking person to try again.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(4);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// The Custom Incident Action button (V2 `incident.custom` payload).
+    CustomAction,
+    /// The Incident Workflow step "Send a Webhook POST".
+    Workflow,
+}
+
+impl RequestKind {
+    /// The event type the job records.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            RequestKind::CustomAction => "incident.custom",
+            RequestKind::Workflow => "incident.workflow.webhook",
+        }
+    }
+}
+
+/// Which handler a path goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// A signed V3 webhook.
+    Webhook,
+    Request(RequestKind),
+}
+
+pub fn route(path: &str) -> Option<Route> {
+    match path.trim_end_matches('/') {
+        "" | "/webhook" => Some(Route::Webhook),
+        "/action" => Some(Route::Request(RequestKind::CustomAction)),
+        "/workflow" => Some(Route::Request(RequestKind::Workflow)),
+        _ => None,
+    }
+}
+
+/// The 404 body for any other path.
+pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow"}"#;
+
+/// A person's request as any entry point hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct ManualRequest<'a> {
+    pub kind: RequestKind,
+    /// The `X-Bridge-Relay-Token` header.
+    pub token: Option<&'a str>,
+    /// `X-Webhook-Id`, when the sender gives one (PagerDuty does for button clicks).
+    pub webhook_id: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+impl Ingress {
+    /// 202 queued, 200 ignored (the policy says no), 401 for a missing or wrong token, 400 for a
+    /// body that is not the expected shape, 503 when the relay cannot accept it in time.
+    pub async fn handle_request(&self, request: ManualRequest<'_>) -> WebhookResponse {
+        match tokio::time::timeout(REQUEST_BUDGET, self.accept_request(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(kind = ?request.kind, "request not accepted within its budget");
+                WebhookResponse::new(
+                    503,
+                    Outcome::Failed {
+                        reason: "the relay could not accept the request in time; try again".into(),
+                    },
+                )
+            }
+        }
+    }
+
+    async fn accept_request(&self, request: ManualRequest<'_>) -> WebhookResponse {
+        if request.body.len() > MAX_BODY_BYTES {
+            return WebhookResponse::rejected(
+                413,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            );
+        }
+        let secrets = match self.secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check requests without the secret");
+                return WebhookResponse::new(
+                    503,
+                    Outcome::Failed {
+                        reason: "the relay cannot read its secret; retry later".into(),
+                    },
+                );
+            }
+        };
+        if let Err(e) =
+            manual::verify_token(request.token, secrets.pagerduty.action_secret.as_ref())
+        {
+            return WebhookResponse::rejected(401, e.to_string());
+        }
+        if request.body.is_empty() {
+            return WebhookResponse::rejected(400, "the body is empty");
+        }
+        let event_type = request.kind.event_type();
+        let parsed = match request.kind {
+            RequestKind::CustomAction => manual::parse_custom_action(request.body),
+            RequestKind::Workflow => manual::parse_workflow(request.body),
+        };
+        let BridgeRequest {
+            request_id,
+            incident,
+            requested_by,
+        } = match parsed {
+            Ok(parsed) => parsed,
+            Err(RequestError::NotACustomAction(reason)) => {
+                return WebhookResponse::new(
+                    200,
+                    Outcome::Ignored {
+                        event_type: event_type.into(),
+                        reason,
+                    },
+                );
+            }
+            Err(e) => return WebhookResponse::rejected(400, e.to_string()),
+        };
+        let incident = match self.policy.decide_request(&incident) {
+            Decision::Bridge(incident) => *incident,
+            Decision::Ignore(reason) => {
+                return WebhookResponse::new(
+                    200,
+                    Outcome::Ignored {
+                        event_type: event_type.into(),
+                        reason,
+                    },
+                );
+            }
+        };
+        let job = Job {
+            webhook_id: request
+                .webhook_id
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .unwrap_or_else(|| request_id.clone()),
+            event_id: request_id,
+            event_type: event_type.into(),
+            meeting: self.policy.meeting_for(&incident),
+            incident,
+            requested_by,
+            failure: None,
+        };
+        self.enqueue(job).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_to_their_handler() {
+        assert_eq!(route("/"), Some(Route::Webhook));
+        assert_eq!(route("/webhook"), Some(Route::Webhook));
+        assert_eq!(route("/webhook/"), Some(Route::Webhook));
+        assert_eq!(
+            route("/action"),
+            Some(Route::Request(RequestKind::CustomAction))
+        );
+        assert_eq!(
+            route("/workflow"),
+            Some(Route::Request(RequestKind::Workflow))
+        );
+        assert_eq!(route("/other"), None);
+    }
+}
