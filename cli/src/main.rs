@@ -246,14 +246,18 @@ async fn route(
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::from(vec![0; limit]),
     };
-    let response = ingress
-        .handle(WebhookRequest {
-            signature: signature.as_deref(),
-            webhook_id: webhook_id.as_deref(),
-            body: &body,
-        })
-        .await;
-    bridge_relay::lambda::log_webhook(&response, webhook_id.as_deref());
+    let (response, calls) = bridge_relay::telemetry::observe(ingress.handle(WebhookRequest {
+        signature: signature.as_deref(),
+        webhook_id: webhook_id.as_deref(),
+        body: &body,
+    }))
+    .await;
+    bridge_relay::telemetry::WebhookReport {
+        response: &response,
+        webhook_id: webhook_id.as_deref(),
+        calls,
+    }
+    .log(None);
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(json(status, response.body.to_string()))
 }

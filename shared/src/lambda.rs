@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 
 use crate::model::Job;
 use crate::pagerduty::signature;
-use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, WebhookResponse, Worker};
+use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, Worker};
+use crate::telemetry::{Invocation, JobOutcome, WebhookReport, observe};
 
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
@@ -27,41 +28,23 @@ pub async fn handle_http(
         Body::Binary(bytes) => bytes,
         _ => &[],
     };
-    let response = ingress
-        .handle(WebhookRequest {
-            signature: header(signature::HEADER),
-            webhook_id: header(WEBHOOK_ID_HEADER),
-            body,
-        })
-        .await;
-    log_webhook(&response, header(WEBHOOK_ID_HEADER));
+    let (response, calls) = observe(ingress.handle(WebhookRequest {
+        signature: header(signature::HEADER),
+        webhook_id: header(WEBHOOK_ID_HEADER),
+        body,
+    }))
+    .await;
+    let invocation = request.lambda_context_ref().map(Invocation::from_context);
+    WebhookReport {
+        response: &response,
+        webhook_id: header(WEBHOOK_ID_HEADER),
+        calls,
+    }
+    .report(invocation.as_ref());
     Ok(Response::builder()
         .status(response.status)
         .header("content-type", "application/json")
         .body(Body::Text(response.body.to_string()))?)
-}
-
-/// One line per webhook: what came in and what the relay decided.
-pub fn log_webhook(response: &WebhookResponse, webhook_id: Option<&str>) {
-    use crate::relay::Outcome::*;
-    let webhook_id = webhook_id.unwrap_or("-");
-    match &response.outcome {
-        Queued {
-            incident_id,
-            event_type,
-        } => {
-            tracing::info!(webhook_id, status = response.status, incident = %incident_id, event_type = %event_type, decision = "bridge", "webhook queued")
-        }
-        Ignored { event_type, reason } => {
-            tracing::info!(webhook_id, status = response.status, event_type = %event_type, decision = "skipped", reason = %reason, "webhook ignored")
-        }
-        Rejected { reason } => {
-            tracing::warn!(webhook_id, status = response.status, decision = "rejected", reason = %reason, "webhook rejected")
-        }
-        Failed { reason } => {
-            tracing::error!(webhook_id, status = response.status, decision = "failed", reason = %reason, "webhook not accepted")
-        }
-    }
 }
 
 /// A batch from the FIFO queue. Groups (incidents) run concurrently, a group's messages in
@@ -72,6 +55,7 @@ pub async fn handle_sqs(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let deadline = invocation_deadline(event.context.deadline);
+    let invocation = Arc::new(Invocation::from_context(&event.context));
     let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (n, message) in event.payload.records.into_iter().enumerate() {
@@ -88,8 +72,8 @@ pub async fn handle_sqs(
     }
     let mut tasks = tokio::task::JoinSet::new();
     for group in groups {
-        let worker = worker.clone();
-        tasks.spawn(async move { run_group(&worker, group, deadline).await });
+        let (worker, invocation) = (worker.clone(), invocation.clone());
+        tasks.spawn(async move { run_group(&worker, group, deadline, &invocation).await });
     }
     let mut response = SqsBatchResponse::default();
     while let Some(failed) = tasks.join_next().await {
@@ -114,7 +98,12 @@ fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
     Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
 }
 
-async fn run_group(worker: &Worker, messages: Vec<SqsMessage>, deadline: Instant) -> Vec<String> {
+async fn run_group(
+    worker: &Worker,
+    messages: Vec<SqsMessage>,
+    deadline: Instant,
+    invocation: &Invocation,
+) -> Vec<String> {
     let mut failed = Vec::new();
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
@@ -140,7 +129,10 @@ async fn run_group(worker: &Worker, messages: Vec<SqsMessage>, deadline: Instant
             receive_count,
             deadline,
         };
-        if let Settled::Retry(_) = worker.handle_delivery(&job, delivery).await {
+        let (settled, calls) = observe(worker.handle_delivery(&job, delivery)).await;
+        JobOutcome::new(&job, delivery, &settled, worker.max_receives(), calls)
+            .report(Some(invocation));
+        if let Settled::Retry(_) = settled {
             failed.push(id);
         }
     }

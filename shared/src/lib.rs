@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod model;
 pub mod pagerduty;
 pub mod policy;
@@ -18,6 +19,7 @@ pub mod relay;
 pub mod retry;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 pub mod zoom;
 
 pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};

@@ -46,6 +46,9 @@ pub struct Job {
     pub event_id: String,
     pub event_type: String,
     pub incident: Incident,
+    /// When the ingress received the webhook (ms since the Unix epoch), for the time to bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at_ms: Option<u64>,
     /// Why the job was dead-lettered, on messages in the dead-letter queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,

@@ -99,7 +99,8 @@ impl PagerDutyApi {
         } else {
             request.json(body)
         };
-        request
+        let started = std::time::Instant::now();
+        let response = request
             .header(
                 "authorization",
                 format!(
@@ -110,8 +111,13 @@ impl PagerDutyApi {
             .header("accept", "application/vnd.pagerduty+json;version=2")
             .header("from", &secrets.pagerduty.from_email)
             .send()
-            .await
-            .map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
+            .await;
+        crate::telemetry::record_call(
+            Service::PagerDuty,
+            started,
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        response.map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
     }
 
     /// Sends with the cached token; on a 401 re-reads the secret once (the token was rotated).
