@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod lambda;

@@ -49,6 +49,11 @@ impl BridgePolicy {
         Ok(BridgePolicy { event_types })
     }
 
+    /// The event types that open a bridge.
+    pub fn event_types(&self) -> &[String] {
+        &self.event_types
+    }
+
     pub fn decide(&self, event: &WebhookEvent) -> Decision {
         if !self.event_types.contains(&event.event_type) {
             return Decision::Ignore(format!("{} does not open a bridge", event.event_type));

@@ -1,5 +1,6 @@
 //! PagerDuty: the incident-tool port, its REST adapter, and V3 webhook signatures and payloads.
 
+mod account;
 pub mod signature;
 pub mod webhook;
 
@@ -13,6 +14,8 @@ use crate::error::{SecretsError, Service, UpstreamError};
 use crate::http::status_error;
 use crate::model::Bridge;
 use crate::secrets::{RelaySecrets, SecretCache};
+
+pub use account::{PagerDutyUser, WebhookSubscription};
 
 /// Where a bridge and a note are posted. PagerDuty first; other incident tools implement it too.
 #[async_trait]

@@ -1,8 +1,10 @@
 //! Zoom: the meetings port, its Server-to-Server OAuth adapter, and the translation rules.
 
+mod account;
 mod auth;
 pub mod translate;
 
+pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
 pub use translate::MeetingRequest;
 
