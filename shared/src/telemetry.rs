@@ -429,3 +429,116 @@ impl<'a> JobOutcome<'a> {
         self.metrics(invocation).emit();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{JobError, UpstreamError};
+    use crate::model::Incident;
+
+    fn job() -> Job {
+        Job {
+            webhook_id: "w-1".into(),
+            event_id: "e-1".into(),
+            event_type: "incident.triggered".into(),
+            incident: Incident::new("PX"),
+            received_at_ms: Some(epoch_millis(SystemTime::now()) - 1500),
+            failure: None,
+        }
+    }
+
+    fn delivery(receive_count: u32) -> Delivery {
+        Delivery {
+            receive_count,
+            deadline: Instant::now(),
+        }
+    }
+
+    fn zoom_429() -> JobError {
+        JobError::Meeting(UpstreamError::Status {
+            service: Service::Zoom,
+            status: 429,
+            message: "Too many requests".into(),
+            retry_after: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn calls_and_retries_are_counted_within_the_scope_only() {
+        record_call(Service::Zoom, Instant::now(), Some(200));
+        let ((), stats) = observe(async {
+            record_call(Service::ZoomOAuth, Instant::now(), Some(200));
+            record_call(Service::Zoom, Instant::now(), Some(429));
+            record_retry();
+            record_call(Service::Zoom, Instant::now(), Some(201));
+            record_call(Service::PagerDuty, Instant::now(), None);
+            record_call(Service::SecretsManager, Instant::now(), Some(400));
+        })
+        .await;
+        assert_eq!(stats.calls.len(), 5);
+        assert_eq!(stats.retries, 1);
+        let job = job();
+        let outcome = JobOutcome::new(&job, delivery(2), &Settled::Retry(zoom_429()), 5, stats);
+        let metrics = outcome.metrics(None);
+        assert_eq!(metrics.value(names::RATE_LIMITED), Some(&[1.0][..]));
+        assert_eq!(metrics.value(names::ZOOM_ERRORS), Some(&[0.0][..]));
+        assert_eq!(metrics.value(names::PAGERDUTY_ERRORS), Some(&[1.0][..]));
+        assert_eq!(
+            metrics.value(names::SECRETS_MANAGER_ERRORS),
+            Some(&[1.0][..])
+        );
+        assert_eq!(metrics.value(names::UPSTREAM_RETRIES), Some(&[1.0][..]));
+        assert_eq!(metrics.value(names::JOBS_RETRIED), Some(&[1.0][..]));
+        assert_eq!(
+            metrics.value(names::ZOOM_LATENCY).map(<[f64]>::len),
+            Some(3)
+        );
+        assert_eq!(metrics.value(names::WEBHOOK_TO_BRIDGE), None);
+        assert!(outcome.summary().contains("will be delivered again"));
+    }
+
+    #[test]
+    fn decisions_follow_how_the_delivery_settled() {
+        let job = job();
+        let outcome = |settled: &Settled, receive_count| {
+            JobOutcome::new(
+                &job,
+                delivery(receive_count),
+                settled,
+                5,
+                CallStats::default(),
+            )
+        };
+        let last = outcome(&Settled::Retry(zoom_429()), 5);
+        assert!(matches!(last.decision, JobDecision::DeadLettered { .. }));
+        assert_eq!(
+            last.metrics(None).value(names::JOBS_DEAD_LETTERED),
+            Some(&[1.0][..])
+        );
+        let for_good = outcome(&Settled::DeadLettered(zoom_429()), 1);
+        assert!(for_good.summary().contains("dead-lettered with a note"));
+        let bridged = outcome(
+            &Settled::Done(JobReport::Bridged {
+                incident_id: "PX".into(),
+                meeting_id: 42,
+            }),
+            1,
+        );
+        let elapsed = bridged.webhook_to_bridge.expect("measured");
+        assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
+        let metrics = bridged.metrics(Some(&Invocation {
+            request_id: "req-1".into(),
+            trace_id: Some("Root=1-abc".into()),
+        }));
+        assert_eq!(metrics.value(names::BRIDGES_CREATED), Some(&[1.0][..]));
+        let doc = metrics.to_emf("worker", 0);
+        assert_eq!(doc["meeting_id"], 42);
+        assert_eq!(doc["request_id"], "req-1");
+        assert_eq!(doc["trace_id"], "Root=1-abc");
+        assert!(
+            bridged
+                .summary()
+                .contains("Zoom meeting 42, 1.5 s after the webhook")
+        );
+    }
+}
