@@ -2,6 +2,8 @@
 //!
 //!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
 //!   bridge-relay sign  --secrets-file FILE BODY_FILE
+//!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
+//!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
