@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
+use tracing::Instrument;
 
 use crate::model::Job;
 use crate::pagerduty::signature;
@@ -73,7 +74,12 @@ pub async fn handle_sqs(
     let mut tasks = tokio::task::JoinSet::new();
     for group in groups {
         let (worker, invocation) = (worker.clone(), invocation.clone());
-        tasks.spawn(async move { run_group(&worker, group, deadline, &invocation).await });
+        // A spawned task leaves the runtime's span behind; take it along so every line of the
+        // job carries the invocation's request and trace ids.
+        tasks.spawn(
+            async move { run_group(&worker, group, deadline, &invocation).await }
+                .instrument(tracing::Span::current()),
+        );
     }
     let mut response = SqsBatchResponse::default();
     while let Some(failed) = tasks.join_next().await {

@@ -201,6 +201,12 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
         .unwrap_or_else(|| panic!("{job}"));
     assert!(to_bridge > 0 && to_bridge < 60_000, "{job}");
     assert_invocation_ids(&job);
+    // Every line of the job, not only its summary, belongs to the invocation.
+    let meeting = log_line(&logs, "zoom meeting created");
+    assert_eq!(
+        meeting["span"]["requestId"], fields["request_id"],
+        "{meeting}"
+    );
     let metrics = emf_document(&logs, "BridgesCreated", 1.0);
     assert_eq!(metrics["JobsDeadLettered"], 0.0, "{metrics}");
     assert_eq!(metrics["ZoomErrors"], 0.0, "{metrics}");
@@ -224,14 +230,14 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     assert_no_secrets(&logs);
 }
 
-/// The JSON log line whose message starts with `message`.
+/// The JSON log line whose message contains `message`.
 fn log_line(logs: &str, message: &str) -> Value {
     logs.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|line| {
             line["fields"]["message"]
                 .as_str()
-                .is_some_and(|m| m.starts_with(message))
+                .is_some_and(|m| m.contains(message))
         })
         .unwrap_or_else(|| panic!("no {message:?} line in:\n{logs}"))
 }
