@@ -5,6 +5,8 @@
 - the job queue: FIFO, dead-letter queue (FIFO), visibility timeout >= 6 x the worker's timeout
 - the worker's SQS trigger reports partial batch failures
 - logs with a retention period; an alarm on the first dead letter, notifying the alarm topic
+- the dashboard shows every metric the code emits (namespace, names and dimension read from
+  shared/src/metrics.rs) and no metric of that namespace the code does not emit
 - least privilege: every IAM statement names its resources, no wildcard actions or resources,
   the ingress may only send to its queue, the worker only read the secret, use its table,
   take its jobs and send to the dead-letter queue
@@ -12,6 +14,7 @@
 Usage: scripts/check-template.py [template.yaml]   (run with the tools venv's python)
 """
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +65,47 @@ def workspace_binaries():
                 names.add(line.split('"')[1])
                 break
     return names
+
+
+def emitted_metrics():
+    """The namespace, dimension and metric names declared in shared/src/metrics.rs."""
+    source = (ROOT / "shared/src/metrics.rs").read_text()
+    consts = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', source))
+    names_block = source[source.index("pub mod names"):]
+    names = set(re.findall(r'pub const \w+: &str = "([^"]+)";', names_block))
+    return consts["NAMESPACE"], consts["DIMENSION"], names
+
+
+def check_dashboard(resources):
+    namespace, dimension, names = emitted_metrics()
+    check(len(names) >= 10, f"metric names read from shared/src/metrics.rs: {sorted(names)}")
+    dashboards = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Dashboard"]
+    check(len(dashboards) == 1, f"{len(dashboards)} dashboards")
+    if len(dashboards) != 1:
+        return
+    body = dashboards[0]["DashboardBody"]
+    text = body["Fn::Sub"] if isinstance(body, dict) else body
+    # ${Resource} and ${Resource.Attr} become placeholders so the body parses as JSON.
+    refs = set(re.findall(r"\$\{([^}]+)\}", text))
+    for ref in refs:
+        check(ref.startswith("AWS::") or ref.split(".")[0] in resources, f"dashboard refers to unknown {ref}")
+    parsed = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: "REF:" + m.group(1), text))
+    shown = set()
+    for widget in parsed["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            fields = [f for f in row if isinstance(f, str)]
+            if fields[0] != namespace:
+                continue
+            name, dims = fields[1], dict(zip(fields[2::2], fields[3::2]))
+            check(name in names, f"the dashboard shows {namespace}/{name}, which the code does not emit")
+            check(list(dims) == [dimension] and dims[dimension] in ("REF:IngressFunction", "REF:WorkerFunction"),
+                  f"{name}: dimensions {dims} are not the code's {dimension} of a function")
+            shown.add(name)
+    check(names <= shown, f"metrics the code emits but the dashboard does not show: {sorted(names - shown)}")
+    alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    alarm_widgets = [w for w in parsed["widgets"] if w["type"] == "alarm"]
+    listed = {a.split(":", 1)[1].split(".")[0] for w in alarm_widgets for a in w["properties"]["alarms"]}
+    check(listed == alarms, f"the dashboard's alarm widget lists {sorted(listed)}, the stack has {sorted(alarms)}")
 
 
 def main():
@@ -152,6 +196,8 @@ def main():
     check(len(dead_letter_alarms) == 1, "an alarm fires on the first dead letter")
     for name, alarm in alarms.items():
         check(alarm.get("AlarmActions") == [{"Ref": "AlarmTopic"}], f"{name} notifies the alarm topic")
+
+    check_dashboard(resources)
 
     mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
     check(len(mappings) == 1, f"{len(mappings)} event source mappings")

@@ -18,6 +18,7 @@ KEEP = {
             "/webhook_subscriptions": ["get", "post"],
             "/webhook_subscriptions/{id}": ["get", "put"],
             "/users/me": ["get"],
+            "/users": ["get"],
         },
     },
     "zoom-meetings-openapi.json": {
@@ -26,6 +27,7 @@ KEEP = {
             "/users/{userId}/meetings": ["get", "post"],
             "/meetings/{meetingId}": ["get", "delete"],
             "/meetings/{meetingId}/status": ["put"],
+            "/users/{userId}": ["get"],
         },
     },
 }

@@ -3,6 +3,8 @@
 //!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
 //!   bridge-relay sign  --secrets-file FILE BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
+//!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
+//!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -11,7 +13,8 @@ use std::time::Duration;
 
 mod subscribe;
 
-use bridge_relay::config::Env;
+use bridge_relay::config::{Env, process_env};
+use bridge_relay::doctor::Doctor;
 use bridge_relay::pagerduty::manual;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
 use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
@@ -38,6 +41,13 @@ const USAGE: &str = "usage:
   bridge-relay sign --secrets-file FILE BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
       pagerduty.webhook_secrets entry of FILE.
+  bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE) [--webhook-url URL]
+      Checks a deployment without creating anything: the secret parses, Zoom gives a token,
+      the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
+      user, and a webhook subscription sends BRIDGE_EVENT_TYPES to URL (the stack's
+      WebhookUrl). One line per check, with a fix for each failure; exits 1 on a failure.
+      Reads ZOOM_HOST_USER, ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE and
+      BRIDGE_EVENT_TYPES as the worker does.
   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
       Moves the jobs of the deployed dead-letter queue back to the job queue once the cause
       of their failure is fixed (AWS credentials and region as for the AWS CLI).
@@ -52,6 +62,8 @@ const USAGE: &str = "usage:
 struct Args {
     command: String,
     secrets_file: Option<String>,
+    secret_id: Option<String>,
+    webhook_url: Option<String>,
     from: Option<String>,
     to: Option<String>,
     listen: SocketAddr,
@@ -69,6 +81,8 @@ fn parse_args() -> Result<Args, String> {
     let mut parsed = Args {
         command,
         secrets_file: None,
+        secret_id: None,
+        webhook_url: None,
         from: None,
         to: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
@@ -83,6 +97,12 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--secrets-file" => {
                 parsed.secrets_file = Some(args.next().ok_or("--secrets-file needs a path")?)
+            }
+            "--secret-id" => {
+                parsed.secret_id = Some(args.next().ok_or("--secret-id needs a name or ARN")?)
+            }
+            "--webhook-url" => {
+                parsed.webhook_url = Some(args.next().ok_or("--webhook-url needs a URL")?)
             }
             "--from" => parsed.from = Some(args.next().ok_or("--from needs a queue URL")?),
             "--to" => parsed.to = Some(args.next().ok_or("--to needs a queue URL")?),
@@ -130,6 +150,7 @@ async fn main() -> ExitCode {
         "sign" => sign(args).await,
         "redrive" => redrive(args).await,
         "subscribe" => subscribe::command(args).await,
+        "doctor" => doctor(args).await,
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };
     match result {
@@ -166,6 +187,43 @@ async fn sign(args: Args) -> Result<(), String> {
     let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
     println!("{}", signature::sign(&body, secret));
     Ok(())
+}
+
+async fn doctor(args: Args) -> Result<(), String> {
+    let config = process_env().local().map_err(|e| e.to_string())?;
+    let secrets = match (&args.secret_id, &args.secrets_file) {
+        (Some(id), None) => {
+            let aws = bridge_relay::aws::sdk_config().await;
+            SecretCache::secrets_manager(&aws, id.clone(), Duration::from_secs(300))
+        }
+        (None, Some(_)) => secret_cache(&args, Duration::from_secs(300))?,
+        _ => return Err("doctor needs one of --secret-id or --secrets-file".into()),
+    };
+    let http = bridge_relay::http::client();
+    let endpoints = &config.endpoints;
+    let doctor = Doctor {
+        zoom: ZoomApi::new(
+            http.clone(),
+            &endpoints.zoom_api,
+            &endpoints.zoom_oauth,
+            config.zoom_host_user.clone(),
+            secrets.clone(),
+        ),
+        pagerduty: PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets.clone()),
+        secrets,
+        host_user: config.zoom_host_user,
+        webhook_url: args.webhook_url,
+        bridge_events: config.policy.event_types().to_vec(),
+    };
+    let checks = doctor.run().await;
+    for check in &checks {
+        println!("{check}");
+    }
+    if bridge_relay::doctor::healthy(&checks) {
+        Ok(())
+    } else {
+        Err("some checks failed; see the fixes above".into())
+    }
 }
 
 async fn redrive(args: Args) -> Result<(), String> {
@@ -293,28 +351,36 @@ async fn route(
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::from(vec![0; limit]),
     };
-    let response = match route {
-        Route::Webhook => {
-            ingress
-                .handle(WebhookRequest {
-                    signature: signature.as_deref(),
-                    webhook_id: webhook_id.as_deref(),
-                    body: &body,
-                })
-                .await
+    let (response, calls) = bridge_relay::telemetry::observe(async {
+        match route {
+            Route::Webhook => {
+                ingress
+                    .handle(WebhookRequest {
+                        signature: signature.as_deref(),
+                        webhook_id: webhook_id.as_deref(),
+                        body: &body,
+                    })
+                    .await
+            }
+            Route::Request(kind) => {
+                ingress
+                    .handle_request(ManualRequest {
+                        kind,
+                        token: token.as_deref(),
+                        webhook_id: webhook_id.as_deref(),
+                        body: &body,
+                    })
+                    .await
+            }
         }
-        Route::Request(kind) => {
-            ingress
-                .handle_request(ManualRequest {
-                    kind,
-                    token: token.as_deref(),
-                    webhook_id: webhook_id.as_deref(),
-                    body: &body,
-                })
-                .await
-        }
-    };
-    bridge_relay::lambda::log_webhook(&response, webhook_id.as_deref());
+    })
+    .await;
+    bridge_relay::telemetry::WebhookReport {
+        response: &response,
+        webhook_id: webhook_id.as_deref(),
+        calls,
+    }
+    .log(None);
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(json(status, response.body.to_string()))
 }

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
+use tracing::Instrument;
 
 use crate::model::Job;
 use crate::pagerduty::{manual, signature};
-use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, WebhookResponse, Worker};
+use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, Worker};
 use crate::requests::{self, ManualRequest, Route};
+use crate::telemetry::{Invocation, JobOutcome, WebhookReport, observe};
 
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
@@ -28,26 +30,8 @@ pub async fn handle_http(
         Body::Binary(bytes) => bytes,
         _ => &[],
     };
-    let response = match requests::route(request.uri().path()) {
-        Some(Route::Webhook) => {
-            ingress
-                .handle(WebhookRequest {
-                    signature: header(signature::HEADER),
-                    webhook_id: header(WEBHOOK_ID_HEADER),
-                    body,
-                })
-                .await
-        }
-        Some(Route::Request(kind)) => {
-            ingress
-                .handle_request(ManualRequest {
-                    kind,
-                    token: header(manual::TOKEN_HEADER),
-                    webhook_id: header(WEBHOOK_ID_HEADER),
-                    body,
-                })
-                .await
-        }
+    let route = match requests::route(request.uri().path()) {
+        Some(route) => route,
         None => {
             return Ok(Response::builder()
                 .status(404)
@@ -55,34 +39,41 @@ pub async fn handle_http(
                 .body(Body::Text(requests::UNKNOWN_PATH.into()))?);
         }
     };
-    log_webhook(&response, header(WEBHOOK_ID_HEADER));
+    let (response, calls) = observe(async {
+        match route {
+            Route::Webhook => {
+                ingress
+                    .handle(WebhookRequest {
+                        signature: header(signature::HEADER),
+                        webhook_id: header(WEBHOOK_ID_HEADER),
+                        body,
+                    })
+                    .await
+            }
+            Route::Request(kind) => {
+                ingress
+                    .handle_request(ManualRequest {
+                        kind,
+                        token: header(manual::TOKEN_HEADER),
+                        webhook_id: header(WEBHOOK_ID_HEADER),
+                        body,
+                    })
+                    .await
+            }
+        }
+    })
+    .await;
+    let invocation = request.lambda_context_ref().map(Invocation::from_context);
+    WebhookReport {
+        response: &response,
+        webhook_id: header(WEBHOOK_ID_HEADER),
+        calls,
+    }
+    .report(invocation.as_ref());
     Ok(Response::builder()
         .status(response.status)
         .header("content-type", "application/json")
         .body(Body::Text(response.body.to_string()))?)
-}
-
-/// One line per webhook: what came in and what the relay decided.
-pub fn log_webhook(response: &WebhookResponse, webhook_id: Option<&str>) {
-    use crate::relay::Outcome::*;
-    let webhook_id = webhook_id.unwrap_or("-");
-    match &response.outcome {
-        Queued {
-            incident_id,
-            event_type,
-        } => {
-            tracing::info!(webhook_id, status = response.status, incident = %incident_id, event_type = %event_type, decision = "bridge", "webhook queued")
-        }
-        Ignored { event_type, reason } => {
-            tracing::info!(webhook_id, status = response.status, event_type = %event_type, decision = "skipped", reason = %reason, "webhook ignored")
-        }
-        Rejected { reason } => {
-            tracing::warn!(webhook_id, status = response.status, decision = "rejected", reason = %reason, "webhook rejected")
-        }
-        Failed { reason } => {
-            tracing::error!(webhook_id, status = response.status, decision = "failed", reason = %reason, "webhook not accepted")
-        }
-    }
 }
 
 /// A batch from the FIFO queue. Groups (incidents) run concurrently, a group's messages in
@@ -93,6 +84,7 @@ pub async fn handle_sqs(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let deadline = invocation_deadline(event.context.deadline);
+    let invocation = Arc::new(Invocation::from_context(&event.context));
     let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (n, message) in event.payload.records.into_iter().enumerate() {
@@ -109,8 +101,13 @@ pub async fn handle_sqs(
     }
     let mut tasks = tokio::task::JoinSet::new();
     for group in groups {
-        let worker = worker.clone();
-        tasks.spawn(async move { run_group(&worker, group, deadline).await });
+        let (worker, invocation) = (worker.clone(), invocation.clone());
+        // A spawned task leaves the runtime's span behind; take it along so every line of the
+        // job carries the invocation's request and trace ids.
+        tasks.spawn(
+            async move { run_group(&worker, group, deadline, &invocation).await }
+                .instrument(tracing::Span::current()),
+        );
     }
     let mut response = SqsBatchResponse::default();
     while let Some(failed) = tasks.join_next().await {
@@ -135,7 +132,12 @@ fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
     Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
 }
 
-async fn run_group(worker: &Worker, messages: Vec<SqsMessage>, deadline: Instant) -> Vec<String> {
+async fn run_group(
+    worker: &Worker,
+    messages: Vec<SqsMessage>,
+    deadline: Instant,
+    invocation: &Invocation,
+) -> Vec<String> {
     let mut failed = Vec::new();
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
@@ -161,7 +163,10 @@ async fn run_group(worker: &Worker, messages: Vec<SqsMessage>, deadline: Instant
             receive_count,
             deadline,
         };
-        if let Settled::Retry(_) = worker.handle_delivery(&job, delivery).await {
+        let (settled, calls) = observe(worker.handle_delivery(&job, delivery)).await;
+        JobOutcome::new(&job, delivery, &settled, worker.max_receives(), calls)
+            .report(Some(invocation));
+        if let Settled::Retry(_) = settled {
             failed.push(id);
         }
     }

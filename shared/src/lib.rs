@@ -7,9 +7,11 @@
 
 pub mod aws;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod model;
 pub mod pagerduty;
 pub mod policy;
@@ -19,6 +21,7 @@ pub mod requests;
 pub mod retry;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 pub mod zoom;
 
 pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};

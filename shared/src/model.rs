@@ -59,6 +59,9 @@ pub struct Job {
     /// How the meeting looks, as the policy decided when the job was accepted.
     #[serde(default, skip_serializing_if = "MeetingOptions::is_empty")]
     pub meeting: MeetingOptions,
+    /// When the ingress received the webhook (ms since the Unix epoch), for the time to bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at_ms: Option<u64>,
     /// Why the job was dead-lettered, on messages in the dead-letter queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,

@@ -157,6 +157,7 @@ impl Ingress {
             meeting: self.policy.meeting_for(&incident),
             incident,
             requested_by: None,
+            received_at_ms: Some(crate::telemetry::epoch_millis(SystemTime::now())),
             failure: None,
         };
         self.enqueue(job).await
@@ -233,8 +234,10 @@ pub struct Delivery {
 /// What the queue should do with a delivered job.
 #[derive(Debug)]
 pub enum Settled {
-    /// Finished, or handed to the dead-letter queue already: delete the message.
-    Done(Option<JobReport>),
+    /// Finished: delete the message.
+    Done(JobReport),
+    /// Failed for good and handed to the dead-letter queue already: delete the message.
+    DeadLettered(JobError),
     /// Deliver it again later (SQS moves it to the dead-letter queue after its last receive).
     Retry(JobError),
 }
@@ -266,12 +269,17 @@ impl Worker {
         }
     }
 
+    /// The delivery after which a failed job is dead-lettered.
+    pub fn max_receives(&self) -> u32 {
+        self.settings.max_receives
+    }
+
     /// Runs a delivered job and decides its fate. A job that fails for good, or fails on its
     /// last delivery, leaves a note on the incident saying why; a job that fails for good is put
     /// in the dead-letter queue at once instead of waiting out its retries.
     pub async fn handle_delivery(&self, job: &Job, delivery: Delivery) -> Settled {
         let error = match self.handle_job(job, delivery.deadline).await {
-            Ok(report) => return Settled::Done(Some(report)),
+            Ok(report) => return Settled::Done(report),
             Err(e) => e,
         };
         let incident = &job.incident.id;
@@ -281,7 +289,7 @@ impl Worker {
             let mut dead = job.clone();
             dead.failure = Some(error.to_string());
             return match self.dead_letters.enqueue(&dead).await {
-                Ok(()) => Settled::Done(None),
+                Ok(()) => Settled::DeadLettered(error),
                 Err(e) => {
                     tracing::error!(incident = %incident, error = %e, "could not dead-letter the job; it stays queued");
                     Settled::Retry(error)
@@ -482,6 +490,7 @@ impl Worker {
                         return Err(JobError::Meeting(e));
                     }
                     tracing::warn!(incident = %incident.id, attempt, error = %e, "create failed; retrying");
+                    crate::telemetry::record_retry();
                     // A failed token fetch never reached the create call.
                     if e.is_ambiguous() && e.service() != Service::ZoomOAuth {
                         maybe_created = true;

@@ -152,6 +152,7 @@ impl Ingress {
             meeting: self.policy.meeting_for(&incident),
             incident,
             requested_by,
+            received_at_ms: Some(crate::telemetry::epoch_millis(std::time::SystemTime::now())),
             failure: None,
         };
         self.enqueue(job).await

@@ -75,6 +75,7 @@ impl RetryPolicy {
                         return Err(e);
                     }
                     tracing::warn!(what, attempt, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
+                    crate::telemetry::record_retry();
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

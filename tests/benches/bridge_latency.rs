@@ -31,6 +31,7 @@ fn job(n: usize) -> Job {
             ..Incident::new(format!("PBENCH{n:05}"))
         },
         requested_by: None,
+        received_at_ms: None,
         meeting: Default::default(),
         failure: None,
     }

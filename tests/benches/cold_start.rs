@@ -203,6 +203,7 @@ fn worker_batch(run: usize) -> Value {
                     ..Incident::new(id.clone())
                 },
                 requested_by: None,
+                received_at_ms: None,
                 meeting: Default::default(),
                 failure: None,
             };

@@ -140,14 +140,15 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
     // One readable line per webhook, and no secret in the output.
     let output = eventually(Duration::from_secs(5), || async {
         let output = runner.process.output();
-        output.contains("bridge posted").then_some(output)
+        output.contains("bridge and note posted").then_some(output)
     })
     .await
     .unwrap_or_else(|| runner.process.output());
     for decision in [
         "decision=\"rejected\"",
         "decision=\"bridge\"",
-        "bridge posted",
+        "incident PGR0VU2: bridge and note posted, Zoom meeting 81234567890, ",
+        " s after the webhook (4 upstream calls, 0 retries, delivery 1)",
     ] {
         assert!(
             output.contains(decision),

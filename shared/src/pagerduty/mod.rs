@@ -1,5 +1,6 @@
 //! PagerDuty: the incident-tool port, its REST adapter, and V3 webhook signatures and payloads.
 
+mod account;
 pub mod manual;
 pub mod signature;
 pub mod webhook;
@@ -14,6 +15,8 @@ use crate::error::{SecretsError, Service, UpstreamError};
 use crate::http::status_error;
 use crate::model::Bridge;
 use crate::secrets::{RelaySecrets, SecretCache};
+
+pub use account::{PagerDutyUser, WebhookSubscription};
 
 /// Where a bridge and a note are posted. PagerDuty first; other incident tools implement it too.
 #[async_trait]
@@ -100,7 +103,8 @@ impl PagerDutyApi {
         } else {
             request.json(body)
         };
-        request
+        let started = std::time::Instant::now();
+        let response = request
             .header(
                 "authorization",
                 format!(
@@ -111,8 +115,13 @@ impl PagerDutyApi {
             .header("accept", "application/vnd.pagerduty+json;version=2")
             .header("from", &secrets.pagerduty.from_email)
             .send()
-            .await
-            .map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
+            .await;
+        crate::telemetry::record_call(
+            Service::PagerDuty,
+            started,
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        response.map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
     }
 
     /// Sends with the cached token; on a 401 re-reads the secret once (the token was rotated).

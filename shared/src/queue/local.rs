@@ -74,8 +74,19 @@ pub async fn run_local_worker(
                     receive_count,
                     deadline: Instant::now() + LOCAL_DELIVERY_BUDGET,
                 };
-                match worker.handle_delivery(&job, delivery).await {
-                    Settled::Done(_) => return,
+                let (settled, calls) =
+                    crate::telemetry::observe(worker.handle_delivery(&job, delivery)).await;
+                // The local runner's readable line per job; metrics are for CloudWatch only.
+                crate::telemetry::JobOutcome::new(
+                    &job,
+                    delivery,
+                    &settled,
+                    LOCAL_DELIVERIES,
+                    calls,
+                )
+                .log(None);
+                match settled {
+                    Settled::Done(_) | Settled::DeadLettered(_) => return,
                     Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {
                         tokio::time::sleep(redelivery_delay).await;
                     }

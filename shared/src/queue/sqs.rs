@@ -30,15 +30,22 @@ impl SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
-        self.client
+        let started = std::time::Instant::now();
+        let sent = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(job.to_json())
             .message_group_id(fifo_id(&job.incident.id))
             .message_deduplication_id(fifo_id(&job.webhook_id))
             .send()
-            .await
-            .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+            .await;
+        crate::telemetry::record_call(
+            crate::Service::Sqs,
+            started,
+            sent.as_ref().ok().map(|_| 200),
+        );
+        sent.map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
         Ok(())
     }
 }

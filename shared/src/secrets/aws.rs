@@ -37,26 +37,33 @@ impl SecretSource for SecretsManagerSource {
             reason,
             retryable,
         };
+        let started = std::time::Instant::now();
         let output = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
             .send()
-            .await
-            .map_err(|e| {
-                // Timeouts, dispatch failures and throttling pass with time; a missing secret
-                // or a denied permission needs a person.
-                let retryable = match &e {
-                    SdkError::ServiceError(service) => {
-                        let err = service.err();
-                        err.is_internal_service_error()
-                            || service.raw().status().as_u16() >= 500
-                            || service.raw().status().as_u16() == 429
-                    }
-                    _ => true,
-                };
-                unavailable(DisplayErrorContext(&e).to_string(), retryable)
-            })?;
+            .await;
+        let status = match &output {
+            Ok(_) => Some(200),
+            Err(SdkError::ServiceError(e)) => Some(e.raw().status().as_u16()),
+            Err(_) => None,
+        };
+        crate::telemetry::record_call(crate::Service::SecretsManager, started, status);
+        let output = output.map_err(|e| {
+            // Timeouts, dispatch failures and throttling pass with time; a missing secret
+            // or a denied permission needs a person.
+            let retryable = match &e {
+                SdkError::ServiceError(service) => {
+                    let err = service.err();
+                    err.is_internal_service_error()
+                        || service.raw().status().as_u16() >= 500
+                        || service.raw().status().as_u16() == 429
+                }
+                _ => true,
+            };
+            unavailable(DisplayErrorContext(&e).to_string(), retryable)
+        })?;
         output.secret_string.map(SecretString::from).ok_or_else(|| {
             unavailable(
                 "the secret has no SecretString (binary secrets are not supported)".into(),

@@ -101,13 +101,19 @@ impl TokenCache {
         url.query_pairs_mut()
             .append_pair("grant_type", "account_credentials")
             .append_pair("account_id", &creds.account_id);
+        let started = Instant::now();
         let response = self
             .http
             .post(url)
             .header("authorization", format!("Basic {basic}"))
             .send()
-            .await
-            .map_err(|e| UpstreamError::transport(Service::ZoomOAuth, e))?;
+            .await;
+        crate::telemetry::record_call(
+            Service::ZoomOAuth,
+            started,
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        let response = response.map_err(|e| UpstreamError::transport(Service::ZoomOAuth, e))?;
         if !response.status().is_success() {
             return Err(status_error(Service::ZoomOAuth, response).await);
         }

@@ -1,8 +1,10 @@
 //! Zoom: the meetings port, its Server-to-Server OAuth adapter, and the translation rules.
 
+mod account;
 mod auth;
 pub mod translate;
 
+pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
 pub use translate::MeetingRequest;
 
@@ -153,10 +155,14 @@ impl ZoomApi {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| UpstreamError::transport(Service::Zoom, e))?;
+            let started = std::time::Instant::now();
+            let response = request.send().await;
+            crate::telemetry::record_call(
+                Service::Zoom,
+                started,
+                response.as_ref().ok().map(|r| r.status().as_u16()),
+            );
+            let response = response.map_err(|e| UpstreamError::transport(Service::Zoom, e))?;
             if response.status() == reqwest::StatusCode::UNAUTHORIZED && !retried {
                 self.tokens.invalidate(&token).await;
                 retried = true;

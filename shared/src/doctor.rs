@@ -1,0 +1,369 @@
+//! `bridge-relay doctor`: checks a deployment's configuration end to end, reading only, creating
+//! nothing: the secret, the Zoom credentials and host, the PagerDuty token and `From` user, and
+//! the webhook subscription. Each check ends as one line, with a fix when it fails.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{SecretsError, UpstreamError};
+use crate::pagerduty::{IncidentToolError, PagerDutyApi};
+use crate::secrets::{RelaySecrets, SecretCache};
+use crate::zoom::{MeetingError, ZoomApi};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Works, but something may bite later, or could not be checked.
+    Warn,
+    Fail,
+    /// Not run because a check it depends on failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about it, for a failure or a warning.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            name,
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            status: Status::Warn,
+            ..Self::fail(name, detail, fix)
+        }
+    }
+
+    fn skipped(name: &'static str, because: &str) -> Self {
+        Check {
+            name,
+            status: Status::Skipped,
+            detail: format!("not checked: {because}"),
+            fix: None,
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+            Status::Skipped => "skip",
+        };
+        write!(f, "{label} {:<20} {}", self.name, self.detail)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " -> fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the doctor checks against.
+pub struct Doctor {
+    pub secrets: Arc<SecretCache>,
+    pub zoom: ZoomApi,
+    pub pagerduty: PagerDutyApi,
+    pub host_user: String,
+    /// The deployed `WebhookUrl`; without it the subscription is not checked.
+    pub webhook_url: Option<String>,
+    /// `BRIDGE_EVENT_TYPES`: the subscription must send at least these.
+    pub bridge_events: Vec<String>,
+}
+
+const SECRET: &str = "secret";
+const ZOOM_CREDENTIALS: &str = "zoom credentials";
+const ZOOM_HOST: &str = "zoom host user";
+const PAGERDUTY_TOKEN: &str = "pagerduty token";
+const PAGERDUTY_FROM: &str = "pagerduty from user";
+const SUBSCRIPTION: &str = "webhook subscription";
+
+impl Doctor {
+    /// Runs every check, in order; a check whose prerequisite failed is skipped.
+    pub async fn run(&self) -> Vec<Check> {
+        let secrets = match self.secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                let because = "the secret could not be read";
+                return vec![
+                    secret_failure(&e),
+                    Check::skipped(ZOOM_CREDENTIALS, because),
+                    Check::skipped(ZOOM_HOST, because),
+                    Check::skipped(PAGERDUTY_TOKEN, because),
+                    Check::skipped(PAGERDUTY_FROM, because),
+                    Check::skipped(SUBSCRIPTION, because),
+                ];
+            }
+        };
+        let mut checks = vec![Check::ok(SECRET, describe_secret(&secrets))];
+        match self.zoom.check_credentials().await {
+            Ok(()) => {
+                checks.push(Check::ok(
+                    ZOOM_CREDENTIALS,
+                    format!(
+                        "Zoom issued a token to app {} of account {}",
+                        secrets.zoom.client_id, secrets.zoom.account_id
+                    ),
+                ));
+                checks.push(self.check_host().await);
+            }
+            Err(e) => {
+                checks.push(zoom_credentials_failure(&e));
+                checks.push(Check::skipped(ZOOM_HOST, "Zoom gave no token"));
+            }
+        }
+        checks.extend(self.check_pagerduty(&secrets).await);
+        checks
+    }
+
+    async fn check_host(&self) -> Check {
+        let host = &self.host_user;
+        let user = match self.zoom.host_user().await {
+            Ok(user) => user,
+            Err(MeetingError::Upstream(e)) => return host_failure(host, &e),
+            Err(MeetingError::Secrets(e)) => return secret_failure(&e),
+        };
+        let who = format!("{host} (id {})", user.id);
+        match (user.status.as_deref(), user.plan) {
+            (Some(status), _) if status != "active" => Check::fail(
+                ZOOM_HOST,
+                format!("{who} is {status}, and only an active user can host"),
+                "activate the user in Zoom (Admin > User Management > Users) or set ZOOM_HOST_USER to an active licensed user",
+            ),
+            (_, Some(1)) => Check::warn(
+                ZOOM_HOST,
+                format!("{who} is a Basic (unlicensed) user: its meetings end after 40 minutes"),
+                "give the host a Zoom license, or set ZOOM_HOST_USER to a licensed user",
+            ),
+            _ => Check::ok(ZOOM_HOST, format!("{who} is active and can host")),
+        }
+    }
+
+    async fn check_pagerduty(&self, secrets: &RelaySecrets) -> Vec<Check> {
+        let from = &secrets.pagerduty.from_email;
+        let users = match self.pagerduty.find_users(from).await {
+            Ok(users) => users,
+            Err(IncidentToolError::Upstream(e)) if e.status() == Some(401) => {
+                let because = "PagerDuty refused the token";
+                return vec![
+                    Check::fail(
+                        PAGERDUTY_TOKEN,
+                        format!("PagerDuty refused pagerduty.api_token: {e}"),
+                        "create a REST API key (Integrations > API Access Keys) and put it in pagerduty.api_token of the secret",
+                    ),
+                    Check::skipped(PAGERDUTY_FROM, because),
+                    Check::skipped(SUBSCRIPTION, because),
+                ];
+            }
+            Err(e) => {
+                let because = "PagerDuty could not be asked";
+                return vec![
+                    Check::fail(
+                        PAGERDUTY_TOKEN,
+                        format!("looking up users failed: {e}"),
+                        "check PAGERDUTY_API_BASE (US or EU region) and that the key may read users",
+                    ),
+                    Check::skipped(PAGERDUTY_FROM, because),
+                    Check::skipped(SUBSCRIPTION, because),
+                ];
+            }
+        };
+        let mut checks = vec![Check::ok(PAGERDUTY_TOKEN, "PagerDuty accepted the API key")];
+        checks.push(
+            match users.iter().find(|u| u.email.eq_ignore_ascii_case(from)) {
+                Some(user) => Check::ok(
+                    PAGERDUTY_FROM,
+                    format!(
+                        "{from} is user {} ({})",
+                        user.id,
+                        user.name.as_deref().unwrap_or("no name")
+                    ),
+                ),
+                None => Check::fail(
+                    PAGERDUTY_FROM,
+                    format!("no PagerDuty user has the email {from}"),
+                    "set pagerduty.from_email in the secret to the email of an existing PagerDuty user (the relay's notes are posted as that user)",
+                ),
+            },
+        );
+        checks.push(self.check_subscription().await);
+        checks
+    }
+
+    async fn check_subscription(&self) -> Check {
+        let Some(url) = self.webhook_url.as_deref() else {
+            return Check::warn(
+                SUBSCRIPTION,
+                "not checked: no --webhook-url given",
+                "pass --webhook-url with the stack's WebhookUrl output",
+            );
+        };
+        let subscriptions = match self.pagerduty.webhook_subscriptions().await {
+            Ok(subscriptions) => subscriptions,
+            Err(e) => {
+                return Check::fail(
+                    SUBSCRIPTION,
+                    format!("listing webhook subscriptions failed: {e}"),
+                    "give the API key read access to webhook subscriptions, or check the subscription in PagerDuty (Integrations > Generic Webhooks (v3))",
+                );
+            }
+        };
+        let same_url = |other: &str| other.trim_end_matches('/') == url.trim_end_matches('/');
+        let Some(found) = subscriptions
+            .iter()
+            .find(|s| s.delivery_method.url.as_deref().is_some_and(same_url))
+        else {
+            let elsewhere: Vec<&str> = subscriptions
+                .iter()
+                .filter_map(|s| s.delivery_method.url.as_deref())
+                .collect();
+            let detail = if elsewhere.is_empty() {
+                format!("no webhook subscription delivers to {url} (the account has none)")
+            } else {
+                format!(
+                    "no webhook subscription delivers to {url}; {} deliver elsewhere: {}",
+                    elsewhere.len(),
+                    elsewhere.join(", ")
+                )
+            };
+            return Check::fail(
+                SUBSCRIPTION,
+                detail,
+                "create a Generic Webhook (v3) with this URL (README, Deploy step 5), or correct the URL of the existing one",
+            );
+        };
+        if !found.active || found.delivery_method.temporarily_disabled {
+            return Check::fail(
+                SUBSCRIPTION,
+                format!(
+                    "subscription {} delivers to {url} but is disabled",
+                    found.id
+                ),
+                "enable it in PagerDuty (Integrations > Generic Webhooks (v3)); PagerDuty disables a webhook whose URL keeps failing",
+            );
+        }
+        let missing: Vec<&str> = self
+            .bridge_events
+            .iter()
+            .filter(|event| !found.events.contains(event))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Check::fail(
+                SUBSCRIPTION,
+                format!(
+                    "subscription {} does not send {}",
+                    found.id,
+                    missing.join(", ")
+                ),
+                "add these event types to the subscription, or change BRIDGE_EVENT_TYPES",
+            );
+        }
+        Check::ok(
+            SUBSCRIPTION,
+            format!(
+                "subscription {} delivers {} to {url}",
+                found.id,
+                self.bridge_events.join(", ")
+            ),
+        )
+    }
+}
+
+/// Whether every check passed (warnings pass).
+pub fn healthy(checks: &[Check]) -> bool {
+    checks
+        .iter()
+        .all(|c| matches!(c.status, Status::Ok | Status::Warn))
+}
+
+fn describe_secret(secrets: &RelaySecrets) -> String {
+    let hooks = secrets.pagerduty.webhook_secrets.len();
+    format!(
+        "parsed: Zoom app {}, PagerDuty From {}, {hooks} webhook signing secret(s)",
+        secrets.zoom.client_id, secrets.pagerduty.from_email
+    )
+}
+
+fn secret_failure(e: &SecretsError) -> Check {
+    let fix = match e {
+        SecretsError::Malformed { .. } => {
+            "correct the secret document (schema in the README, Deploy step 3)"
+        }
+        SecretsError::Unavailable { .. } => {
+            "check the secret's name or ARN (SECRET_ID / --secret-id), the region, and that these credentials may read it"
+        }
+    };
+    Check::fail(SECRET, e.to_string(), fix)
+}
+
+fn zoom_credentials_failure(e: &MeetingError) -> Check {
+    match e {
+        MeetingError::Secrets(e) => secret_failure(e),
+        MeetingError::Upstream(e) => {
+            let fix = match e.status() {
+                Some(400 | 401) => {
+                    "check zoom.account_id, client_id and client_secret in the secret against the Server-to-Server OAuth app (Zoom App Marketplace > Manage), and that the app is activated"
+                }
+                _ => "check ZOOM_OAUTH_BASE and that zoom.us can be reached",
+            };
+            Check::fail(ZOOM_CREDENTIALS, format!("no token: {e}"), fix)
+        }
+    }
+}
+
+const USER_SCOPE_FIX: &str = "add the scope user:read:user:admin to the Zoom app so doctor can check the host (the relay itself does not need it)";
+
+fn host_failure(host: &str, e: &UpstreamError) -> Check {
+    let message = e.to_string();
+    match e.status() {
+        Some(404) => Check::fail(
+            ZOOM_HOST,
+            format!("Zoom has no user {host}: {message}"),
+            "set ZOOM_HOST_USER (the stack's ZoomHostUser) to the email or id of a licensed user in the app's Zoom account",
+        ),
+        // A Server-to-Server app without the user scope gets 400 code 4711 or a 401/403.
+        Some(400) if message.contains("4711") || message.contains("scope") => Check::warn(
+            ZOOM_HOST,
+            format!("Zoom would not show user {host}: {message}"),
+            USER_SCOPE_FIX,
+        ),
+        Some(400) if message.contains("1120") => Check::fail(
+            ZOOM_HOST,
+            format!("{host} has not accepted the invitation to the account: {message}"),
+            "have the user accept the Zoom invitation, or pick another host",
+        ),
+        Some(401 | 403) => Check::warn(
+            ZOOM_HOST,
+            format!("Zoom would not show user {host}: {message}"),
+            USER_SCOPE_FIX,
+        ),
+        _ => Check::fail(
+            ZOOM_HOST,
+            format!("looking up {host} failed: {message}"),
+            "check ZOOM_API_BASE and ZOOM_HOST_USER",
+        ),
+    }
+}
