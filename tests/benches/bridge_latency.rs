@@ -167,6 +167,8 @@ async fn main() {
             "       token fetches for D = {delay_ms} ms: {}",
             zoom.token_fetches()
         );
+        // A new Server-to-Server token voids the old one: concurrent jobs must share one.
+        assert_eq!(zoom.token_fetches(), 1, "one Zoom token per container");
     }
     let _ = std::fs::remove_file(secrets_file);
 }
