@@ -14,7 +14,6 @@
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench cold_start
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,19 +91,6 @@ async fn runtime_api(
         .unwrap())
 }
 
-fn bootstrap(function: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("lambda").join(function).join("bootstrap");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo lambda build --release` first",
-        path.display()
-    );
-    path
-}
-
 struct Run {
     init: Duration,
     first_invocation: Duration,
@@ -144,7 +130,7 @@ async fn cold_run(function: &str, event: &Value, env: &[(&'static str, String)])
     });
 
     let started = Instant::now();
-    let mut child = Command::new(bootstrap(function))
+    let mut child = Command::new(lambda_bootstrap(function))
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
@@ -237,7 +223,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn report(function: &str, label: &str, runs: &[Run]) {
-    let size = std::fs::metadata(bootstrap(function)).unwrap().len();
+    let size = std::fs::metadata(lambda_bootstrap(function)).unwrap().len();
     let init: Vec<_> = runs.iter().map(|r| r.init).collect();
     let first: Vec<_> = runs.iter().map(|r| r.first_invocation).collect();
     let total: Vec<_> = runs.iter().map(|r| r.init + r.first_invocation).collect();

@@ -8,7 +8,6 @@
 //!
 //! Needs `wrk` (Debian: `apt-get install wrk`).
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,19 +15,6 @@ use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
 
 const SECRET: &str = "load-webhook-secret";
-
-fn release_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("release").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --release --bin {name}` first",
-        path.display()
-    );
-    path
-}
 
 fn lua_string(s: &str) -> String {
     format!("{s:?}")

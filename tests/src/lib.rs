@@ -54,18 +54,38 @@ pub fn tool(relative: &str, name: &str) -> PathBuf {
     on_path.unwrap_or_else(|| panic!("{name} not found: run scripts/install-tools"))
 }
 
-/// A built binary of the workspace (`cargo build --workspace` comes first in scripts/test).
-pub fn workspace_binary(name: &str) -> PathBuf {
+fn built(relative: &[&str], how: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("debug").join(name);
+    let path = relative.iter().fold(target, |path, part| path.join(part));
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace` first",
+        "{} is missing: run `{how}` first",
         path.display()
     );
     path
+}
+
+/// A built binary of the workspace (`cargo build --workspace` comes first in scripts/test).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    built(&["debug", name], "cargo build --workspace")
+}
+
+/// A release binary of the workspace (`cargo build --release --bin NAME`).
+pub fn release_binary(name: &str) -> PathBuf {
+    built(
+        &["release", name],
+        &format!("cargo build --release --bin {name}"),
+    )
+}
+
+/// A Lambda function as deployed (`cargo lambda build --release`, `target/lambda/*/bootstrap`).
+pub fn lambda_bootstrap(function: &str) -> PathBuf {
+    built(
+        &["lambda", function, "bootstrap"],
+        "cargo lambda build --release",
+    )
 }
 
 pub fn free_port() -> u16 {

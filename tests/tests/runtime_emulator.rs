@@ -2,25 +2,11 @@
 //! answer invocations through the Lambda runtime API of cargo-lambda's emulator, with the same
 //! init work as in AWS (config from the environment, SDK clients), fed the files in events/.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use bridge_relay_tests::*;
 use serde_json::Value;
-
-fn bootstrap(function: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("lambda").join(function).join("bootstrap");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo lambda build --release` first (scripts/test does)",
-        path.display()
-    );
-    path
-}
 
 struct Emulator {
     port: u16,
@@ -46,7 +32,7 @@ impl Emulator {
 
     /// Runs `function`'s bootstrap against this emulator with the given settings.
     fn run_function(&self, function: &str, env: &[(&str, String)]) -> Process {
-        let mut command = Command::new(bootstrap(function));
+        let mut command = Command::new(lambda_bootstrap(function));
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
