@@ -238,3 +238,56 @@ async fn forged_webhooks_never_queue() {
     assert_eq!(status, 202);
     assert!(relay.jobs.try_recv().is_ok());
 }
+
+/// The local runner (`bridge-relay serve`) over real HTTP: hyper refuses oversized headers with
+/// 431, the body is read only up to the cap, and the ingress answers as in Lambda.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_runner_caps_headers_and_bodies() {
+    let dir =
+        std::env::temp_dir().join(format!("bridge-relay-serve-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, secret_document(&[SECRET])).unwrap();
+    let port = free_port();
+    let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+    command
+        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("ZOOM_HOST_USER", HOST_USER);
+    let mut runner = Process::spawn("bridge-relay-serve-limits", &mut command);
+    runner.wait_for_port(port, Duration::from_secs(10));
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let client = bridge_relay::http::client();
+    let body = triggered();
+
+    let response = client
+        .post(&url)
+        .header("x-padding", "p".repeat(20 * 1024))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+
+    let mut big = body.clone();
+    big.resize(MAX_BODY_BYTES * 4, b' ');
+    let response = client
+        .post(&url)
+        .header("x-pagerduty-signature", sign(&big, SECRET))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    let response = client
+        .post(&url)
+        .header("x-pagerduty-signature", sign(&body, "attacker"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(!runner.output().contains(SECRET));
+}
