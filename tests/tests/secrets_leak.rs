@@ -49,9 +49,16 @@ fn canaries() -> Vec<(&'static str, String)> {
 #[track_caller]
 fn assert_clean(place: &str, text: &str) {
     for (name, value) in canaries() {
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|line| line.contains(&value))
+            .take(3)
+            .map(|line| line.chars().take(2000).collect())
+            .collect();
         assert!(
-            !text.contains(&value),
-            "the {name} appears in {place}:\n{text}"
+            lines.is_empty(),
+            "the {name} appears in {place}:\n{}",
+            lines.join("\n")
         );
     }
 }
