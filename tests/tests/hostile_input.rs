@@ -210,7 +210,8 @@ async fn forged_webhooks_never_queue() {
         hex[last] = if hex[last] == b'0' { b'1' } else { b'0' };
         String::from_utf8(hex).unwrap()
     };
-    let cases: Vec<(Vec<u8>, Vec<(&str, String)>)> = vec![
+    type Case = (Vec<u8>, Vec<(&'static str, String)>);
+    let cases: Vec<Case> = vec![
         (tampered, vec![("x-pagerduty-signature", good.clone())]),
         (body.clone(), vec![("x-pagerduty-signature", flipped)]),
         (

@@ -164,16 +164,13 @@ mod tests {
         let good = sign(BODY, &s);
         let junk = format!("v1={}", "ab".repeat(32));
         // The real value after MAX_SIGNATURES others is not looked at.
-        let stuffed = format!("{}, {good}", vec![junk.as_str(); MAX_SIGNATURES].join(", "));
+        let stuffed = format!("{}, {good}", [junk.as_str(); MAX_SIGNATURES].join(", "));
         assert!(stuffed.len() <= MAX_HEADER_BYTES);
         assert_eq!(
             verify(Some(&stuffed), BODY, std::slice::from_ref(&s)),
             Err(SignatureError::Mismatch)
         );
-        let within = format!(
-            "{}, {good}",
-            vec![junk.as_str(); MAX_SIGNATURES - 1].join(", ")
-        );
+        let within = format!("{}, {good}", [junk.as_str(); MAX_SIGNATURES - 1].join(", "));
         assert_eq!(
             verify(Some(&within), BODY, std::slice::from_ref(&s)),
             Ok(())
