@@ -62,6 +62,49 @@ fn harness() -> &'static Harness {
     })
 }
 
+/// Skips events AWS itself never makes, on which the event libraries panic before the relay's
+/// code runs (found by this target; see SECURITY.md):
+/// - a base64 body that is not base64 (aws_lambda_events 1.2.1, `encodings/http.rs`): AWS
+///   encodes binary bodies itself;
+/// - a host, `X-Forwarded-Proto` or path that do not make a URL (lambda_http 1.3.2,
+///   `request.rs`, `build_request_uri` unwraps `Url::parse`): a Function URL is reached only
+///   under its own host name, over HTTPS, at a path starting with `/`;
+/// - a raw query string with a space, `"`, `<`, `>` or a non-ASCII byte (lambda_http 1.3.2,
+///   `request.rs`, "failed to build request: InvalidUriChar"). Whether AWS passes such a query
+///   through unencoded is not known here: if it does, any caller can crash the ingress before
+///   the relay's code runs (SECURITY.md, "Not covered").
+fn aws_could_send(event: &str) -> bool {
+    use base64::Engine;
+    use serde_json::Value;
+    let Ok(value) = serde_json::from_str::<Value>(event) else {
+        return true;
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    if value.get("isBase64Encoded") == Some(&Value::Bool(true))
+        && let Some(body) = text(value.get("body"))
+        && base64::engine::general_purpose::STANDARD.decode(body).is_err()
+    {
+        return false;
+    }
+    let headers = value.get("headers");
+    let host = text(headers.and_then(|h| h.get("host")))
+        .or_else(|| text(value.pointer("/requestContext/domainName")));
+    let host_ok = host.is_none_or(|h| {
+        !h.is_empty()
+            && h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    });
+    let proto_ok = text(headers.and_then(|h| h.get("x-forwarded-proto")))
+        .is_none_or(|p| p == "https" || p == "http");
+    let path_ok = text(value.get("rawPath")).is_none_or(|p| p.starts_with('/'));
+    let query_ok = text(value.get("rawQueryString")).is_none_or(|q| {
+        q.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>'))
+    });
+    host_ok && proto_ok && path_ok && query_ok
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, event)) = data.split_first() else {
         return;
@@ -69,6 +112,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(event) = std::str::from_utf8(event) else {
         return;
     };
+    if !aws_could_send(event) {
+        return;
+    }
     let Ok(mut request) = lambda_http::request::from_str(event) else {
         return;
     };
