@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bridge_relay::SecretsError;
 use bridge_relay::lambda::handle_http;
 use bridge_relay::model::Job;
 use bridge_relay::pagerduty::signature;
@@ -17,7 +18,6 @@ use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::InProcessQueue;
 use bridge_relay::relay::Ingress;
 use bridge_relay::secrets::{SecretCache, SecretSource};
-use bridge_relay::SecretsError;
 use lambda_http::Body;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
@@ -50,7 +50,10 @@ fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
         let (queue, jobs) = InProcessQueue::new();
-        let secrets = Arc::new(SecretCache::new(Arc::new(FixedSecret), Duration::from_secs(3600)));
+        let secrets = Arc::new(SecretCache::new(
+            Arc::new(FixedSecret),
+            Duration::from_secs(3600),
+        ));
         Harness {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -82,7 +85,9 @@ fn aws_could_send(event: &str) -> bool {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     if value.get("isBase64Encoded") == Some(&Value::Bool(true))
         && let Some(body) = text(value.get("body"))
-        && base64::engine::general_purpose::STANDARD.decode(body).is_err()
+        && base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .is_err()
     {
         return false;
     }
@@ -91,8 +96,7 @@ fn aws_could_send(event: &str) -> bool {
         .or_else(|| text(value.pointer("/requestContext/domainName")));
     let host_ok = host.is_none_or(|h| {
         !h.is_empty()
-            && h
-                .bytes()
+            && h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
     });
     let proto_ok = text(headers.and_then(|h| h.get("x-forwarded-proto")))
@@ -126,9 +130,10 @@ fuzz_target!(|data: &[u8]| {
             _ => Vec::new(),
         };
         let value = signature::sign(&body, &SecretString::from(WEBHOOK_SECRET));
-        request
-            .headers_mut()
-            .insert(signature::HEADER, value.parse().expect("hex is a header value"));
+        request.headers_mut().insert(
+            signature::HEADER,
+            value.parse().expect("hex is a header value"),
+        );
     }
     let harness = harness();
     let response = harness
@@ -136,12 +141,19 @@ fuzz_target!(|data: &[u8]| {
         .block_on(handle_http(&harness.ingress, request))
         .expect("the handler answers every request");
     let status = response.status().as_u16();
-    assert!(status < 500, "{status} for a request the relay could handle");
+    assert!(
+        status < 500,
+        "{status} for a request the relay could handle"
+    );
     assert!(signed || status != 202, "an unsigned webhook was queued");
     let mut jobs = harness.jobs.lock().expect("not poisoned");
     let mut queued = 0;
     while jobs.try_recv().is_ok() {
         queued += 1;
     }
-    assert_eq!(queued, usize::from(status == 202), "status {status}, {queued} jobs queued");
+    assert_eq!(
+        queued,
+        usize::from(status == 202),
+        "status {status}, {queued} jobs queued"
+    );
 });

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for body in bodies {
         if let Ok(job) = Job::from_json(&body) {
-            assert_eq!(Job::from_json(&job.to_json()).expect("a job reads back"), job);
+            assert_eq!(
+                Job::from_json(&job.to_json()).expect("a job reads back"),
+                job
+            );
         }
     }
 });

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!event.id.is_empty() && !event.event_type.is_empty());
     if let Some(incident) = &event.incident {
-        assert!(!incident.id.is_empty(), "an incident without an id: {event:?}");
+        assert!(
+            !incident.id.is_empty(),
+            "an incident without an id: {event:?}"
+        );
     }
     let policy = BridgePolicy::from_event_list("incident.triggered,incident.escalated")
         .expect("a valid policy");
@@ -26,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
             incident,
             failure: None,
         };
-        assert_eq!(Job::from_json(&job.to_json()).expect("a job reads back"), job);
+        assert_eq!(
+            Job::from_json(&job.to_json()).expect("a job reads back"),
+            job
+        );
     }
 });
