@@ -9,7 +9,12 @@
   shared/src/metrics.rs) and no metric of that namespace the code does not emit
 - least privilege: every IAM statement names its resources, no wildcard actions or resources,
   the ingress may only send to its queue, the worker only read the secret, use its table,
-  take its jobs and send to the dead-letter queue
+  take its jobs and send to the dead-letter queue; no other role, IAM policy, NotAction,
+  NotResource or Deny-less escape hatch; only the two AWS managed Lambda execution policies
+  SAM attaches (see SECURITY.md for what they grant)
+
+scripts/test-check-template.py feeds it deliberately bad copies of the template and expects
+each to fail.
 
 Usage: scripts/check-template.py [template.yaml]   (run with the tools venv's python)
 """
@@ -108,11 +113,15 @@ def check_dashboard(resources):
     check(listed == alarms, f"the dashboard's alarm widget lists {sorted(listed)}, the stack has {sorted(alarms)}")
 
 
-def main():
+def load(path):
+    return yaml.load(Path(path).read_text(), Loader=CfnLoader)
+
+
+def failures_of(sam):
+    """Every check that fails for the SAM template `sam` (as `load` reads it)."""
     # The translator asks boto for a region; none is needed to expand the template.
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
-    sam = yaml.load(path.read_text(), Loader=CfnLoader)
+    failures.clear()
     params = {
         "RelaySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bridge-relay-AbCdEf",
         "ZoomHostUser": "bot@example.com",
@@ -164,12 +173,13 @@ def main():
     for role_name in ("WorkerFunctionRole",):
         for policy in resources[role_name]["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
-                acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                acts = statement.get("Action", [])
+                acts = acts if isinstance(acts, list) else [acts]
                 if "sqs:SendMessage" in acts:
-                    check(statement["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                    check(statement.get("Resource") == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
                           "the worker may send only to the dead-letter queue")
                 if any(a.startswith("dynamodb:") for a in acts):
-                    check(statement["Resource"] == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
+                    check(statement.get("Resource") == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
                           "the worker may use only its table")
 
     # Since October 2025 a public function URL needs both permissions, or every call is a 403.
@@ -206,30 +216,101 @@ def main():
               "the worker trigger must report partial batch failures")
         check(mapping.get("BatchSize", 10) <= 10, "FIFO batches are at most 10")
 
-    allowed = {
-        "IngressFunctionRole": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
-        "WorkerFunctionRole": {"secretsmanager:GetSecretValue", "sqs:ReceiveMessage",
-                               "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
-                               "sqs:SendMessage", "dynamodb:GetItem", "dynamodb:UpdateItem"},
-    }
-    for role_name, actions in allowed.items():
-        role = resources[role_name]["Properties"]
-        for policy in role.get("Policies", []):
+    check_iam(resources)
+    return list(failures)
+
+
+def contains_wildcard(value):
+    """A `*` anywhere in a resource: a plain string, or inside Fn::Sub / Fn::Join parts."""
+    if isinstance(value, str):
+        return "*" in value
+    if isinstance(value, list):
+        return any(contains_wildcard(v) for v in value)
+    if isinstance(value, dict):
+        return any(contains_wildcard(v) for k, v in value.items() if k != "Ref")
+    return False
+
+
+def refers_to(value, name):
+    """Whether a resource names `name` (Ref, GetAtt, or a Sub of one)."""
+    return json.dumps(value) in (
+        json.dumps({"Ref": name}),
+        json.dumps({"Fn::GetAtt": [name, "Arn"]}),
+        json.dumps({"Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": name}}]}),
+    )
+
+
+ALLOWED_MANAGED_POLICIES = (
+    "service-role/AWSLambdaBasicExecutionRole",
+    "service-role/AWSLambdaSQSQueueExecutionRole",
+)
+# For each role: each action it may have and the one resource that action may name.
+ALLOWED_GRANTS = {
+    "IngressFunctionRole": {
+        "sqs:SendMessage": "JobQueue",
+        "secretsmanager:GetSecretValue": "RelaySecretArn",
+    },
+    "WorkerFunctionRole": {
+        "secretsmanager:GetSecretValue": "RelaySecretArn",
+        "dynamodb:GetItem": "IncidentTable",
+        "dynamodb:UpdateItem": "IncidentTable",
+        "sqs:SendMessage": "DeadLetterQueue",
+        "sqs:ReceiveMessage": "JobQueue",
+        "sqs:DeleteMessage": "JobQueue",
+        "sqs:GetQueueAttributes": "JobQueue",
+        "sqs:ChangeMessageVisibility": "JobQueue",
+    },
+}
+
+
+def check_iam(resources):
+    """Least privilege over the whole expanded template, not only the two known roles."""
+    for name, resource in resources.items():
+        kind = resource["Type"]
+        if kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User",
+                    "AWS::IAM::Group", "AWS::IAM::AccessKey"):
+            check(False, f"{name}: {kind} is not part of the relay's permissions")
+        if kind.endswith("Policy") and kind.startswith("AWS::") and not kind.startswith("AWS::IAM"):
+            check(False, f"{name}: resource policy {kind} is not expected")
+        if kind != "AWS::IAM::Role":
+            continue
+        grants = ALLOWED_GRANTS.get(name)
+        check(grants is not None, f"{name}: a role the relay does not use")
+        grants = grants or {}
+        props = resource["Properties"]
+        for arn in props.get("ManagedPolicyArns", []):
+            check(isinstance(arn, str) and arn.endswith(ALLOWED_MANAGED_POLICIES),
+                  f"{name}: managed policy {arn}")
+        check("PermissionsBoundary" not in props or props["PermissionsBoundary"],
+              f"{name}: empty permissions boundary")
+        for policy in props.get("Policies", []):
+            where = f"{name}/{policy.get('PolicyName')}"
             for statement in policy["PolicyDocument"]["Statement"]:
-                acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                for escape in ("NotAction", "NotResource", "NotPrincipal"):
+                    check(escape not in statement, f"{where}: {escape} grants everything else")
+                check(statement.get("Effect") == "Allow", f"{where}: effect {statement.get('Effect')}")
+                acts = statement.get("Action", [])
+                acts = acts if isinstance(acts, list) else [acts]
                 res = statement.get("Resource")
                 res = res if isinstance(res, list) else [res]
-                where = f"{role_name}/{policy['PolicyName']}"
-                check(all("*" not in a for a in acts), f"{where}: wildcard action {acts}")
-                check(set(acts) <= actions, f"{where}: actions {sorted(set(acts) - actions)} not needed")
-                check(res and all(r != "*" and r is not None for r in res), f"{where}: resource {res}")
-        for arn in role.get("ManagedPolicyArns", []):
-            check(arn.endswith("service-role/AWSLambdaBasicExecutionRole")
-                  or arn.endswith("service-role/AWSLambdaSQSQueueExecutionRole"),
-                  f"{role_name}: managed policy {arn}")
+                check(acts, f"{where}: a statement without actions")
+                check(all(isinstance(a, str) and "*" not in a for a in acts),
+                      f"{where}: wildcard action {acts}")
+                check(res and all(r is not None for r in res), f"{where}: statement without a resource")
+                check(not any(contains_wildcard(r) for r in res), f"{where}: wildcard resource {res}")
+                for action in acts:
+                    target = grants.get(action)
+                    check(target is not None, f"{where}: action {action} is not needed")
+                    if target is not None:
+                        check(all(refers_to(r, target) for r in res),
+                              f"{where}: {action} may only name {target}, not {res}")
 
-    if failures:
-        for failure in failures:
+
+def main():
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
+    found = failures_of(load(path))
+    if found:
+        for failure in found:
             print("template check failed:", failure)
         sys.exit(1)
     print(f"template checks passed ({path.name})")

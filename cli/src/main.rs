@@ -311,7 +311,9 @@ async fn serve(args: Args) -> Result<(), String> {
                 let ingress = ingress.clone();
                 async move { route(&ingress, request).await }
             });
+            // Request line and headers over 16 KB get hyper's 431; a webhook needs far less.
             let _ = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(16 * 1024)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

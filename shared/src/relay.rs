@@ -20,6 +20,9 @@ use crate::zoom::{MeetingError, MeetingProvider, new_passcode, translate};
 /// PagerDuty guarantees delivery up to 55 KB and drops webhooks over 256 KB; larger is not theirs.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// PagerDuty's webhook ids are UUIDs; a longer one is no webhook of theirs.
+pub const MAX_WEBHOOK_ID_BYTES: usize = 256;
+
 /// A webhook as any entry point (Lambda, local HTTP server) hands it over.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookRequest<'a> {
@@ -106,6 +109,15 @@ impl Ingress {
                 format!("the body is larger than {MAX_BODY_BYTES} bytes"),
             );
         }
+        if request
+            .webhook_id
+            .is_some_and(|id| id.len() > MAX_WEBHOOK_ID_BYTES)
+        {
+            return WebhookResponse::rejected(
+                431,
+                format!("the X-Webhook-Id header is longer than {MAX_WEBHOOK_ID_BYTES} bytes"),
+            );
+        }
         if request.body.is_empty() {
             return WebhookResponse::rejected(400, "the body is empty");
         }
@@ -126,7 +138,11 @@ impl Ingress {
             request.body,
             &secrets.pagerduty.webhook_secrets,
         ) {
-            return WebhookResponse::rejected(401, e.to_string());
+            let status = match e {
+                signature::SignatureError::TooLong => 431,
+                _ => 401,
+            };
+            return WebhookResponse::rejected(status, e.to_string());
         }
         let event = match webhook::parse(request.body) {
             Ok(event) => event,

@@ -9,34 +9,50 @@ type HmacSha256 = Hmac<Sha256>;
 
 pub const HEADER: &str = "x-pagerduty-signature";
 
+/// PagerDuty sends one `v1=` value, two while a secret is rotated; more are not looked at, so a
+/// header stuffed with values cannot make the relay compute or compare more than a few MACs.
+pub const MAX_SIGNATURES: usize = 4;
+/// Longer than any real header (a few `v1=` values of 64 hex digits each); longer is refused
+/// before any work is done on it.
+pub const MAX_HEADER_BYTES: usize = 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("the X-PagerDuty-Signature header is missing")]
     Missing,
+    #[error("the X-PagerDuty-Signature header is longer than {MAX_HEADER_BYTES} bytes")]
+    TooLong,
     #[error("the X-PagerDuty-Signature header has no v1= signature")]
     NoV1Signature,
     #[error("no signature in X-PagerDuty-Signature matches the body")]
     Mismatch,
 }
 
-/// Checks `header` against `body` with each configured secret, in constant time per comparison.
+/// Checks `header` against `body` with each configured secret. The body's MAC is computed once
+/// per secret and compared with each `v1=` value in constant time (`Mac::verify_slice`), so the
+/// time taken says nothing about how much of a forged signature was right.
 pub fn verify(
     header: Option<&str>,
     body: &[u8],
     secrets: &[SecretString],
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::TooLong);
+    }
     let signatures: Vec<Vec<u8>> = header
         .split(',')
         .filter_map(|part| part.trim().strip_prefix("v1="))
         .filter_map(|hex_sig| hex::decode(hex_sig).ok())
+        .take(MAX_SIGNATURES)
         .collect();
     if signatures.is_empty() {
         return Err(SignatureError::NoV1Signature);
     }
     for secret in secrets {
+        let mac = mac(secret, body);
         for signature in &signatures {
-            if mac(secret, body).verify_slice(signature).is_ok() {
+            if mac.clone().verify_slice(signature).is_ok() {
                 return Ok(());
             }
         }
@@ -140,6 +156,42 @@ mod tests {
             verify(Some("v1=not-hex"), BODY, &s),
             Err(SignatureError::NoV1Signature)
         );
+    }
+
+    #[test]
+    fn stuffed_or_oversized_headers_are_refused_without_work() {
+        let s = secret("whsec-one");
+        let good = sign(BODY, &s);
+        let junk = format!("v1={}", "ab".repeat(32));
+        // The real value after MAX_SIGNATURES others is not looked at.
+        let stuffed = format!("{}, {good}", [junk.as_str(); MAX_SIGNATURES].join(", "));
+        assert!(stuffed.len() <= MAX_HEADER_BYTES);
+        assert_eq!(
+            verify(Some(&stuffed), BODY, std::slice::from_ref(&s)),
+            Err(SignatureError::Mismatch)
+        );
+        let within = format!("{}, {good}", [junk.as_str(); MAX_SIGNATURES - 1].join(", "));
+        assert_eq!(
+            verify(Some(&within), BODY, std::slice::from_ref(&s)),
+            Ok(())
+        );
+        let oversized = format!("{good},{}", " ".repeat(MAX_HEADER_BYTES));
+        assert_eq!(
+            verify(Some(&oversized), BODY, &[s]),
+            Err(SignatureError::TooLong)
+        );
+    }
+
+    #[test]
+    fn truncated_or_extended_macs_fail() {
+        let s = secret("whsec-one");
+        let good = sign(BODY, &s);
+        for bad in [&good[..good.len() - 2], &format!("{good}00"), "v1="] {
+            assert!(
+                verify(Some(bad), BODY, std::slice::from_ref(&s)).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

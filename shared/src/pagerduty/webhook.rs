@@ -75,13 +75,17 @@ pub(crate) fn team_refs(teams: Option<Vec<Reference>>) -> Vec<TeamRef> {
         .collect()
 }
 
+/// The longest reason a parse error gives: serde quotes offending values, and the answer to
+/// the sender should say where the body is wrong, not hand its content back.
+pub const MAX_REASON_CHARS: usize = 200;
+
 /// One pass over the body: the envelope's small fields are read, every field of `data` is kept
 /// as a borrowed slice of raw JSON, and only the fields the relay uses are then decoded. Large
 /// parts of a payload (assignees, teams, custom fields) are checked as JSON but never built.
 pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => shape(format!("event: {e}")),
-        _ => ParseError::NotJson(e.to_string()),
+        _ => ParseError::NotJson(bounded(e.to_string())),
     })?;
     let event = envelope
         .event
@@ -237,7 +241,11 @@ fn nested_incident(data: &RawFields) -> Option<Value> {
 
 /// Other event types carry an `incident_reference`: id, summary and links only.
 fn incident_from_reference(reference: &Value) -> Option<Incident> {
-    let id = reference.get("id")?.as_str()?.to_owned();
+    let id = reference
+        .get("id")?
+        .as_str()
+        .filter(|id| !id.is_empty())?
+        .to_owned();
     let summary = Reference::deserialize(reference).ok();
     let mut incident = Incident::new(id);
     if let Some(summary) = summary {
@@ -257,7 +265,16 @@ fn string_field(value: Option<&Value>, name: &str) -> Result<String, ParseError>
 }
 
 fn shape(reason: impl Into<String>) -> ParseError {
-    ParseError::Shape(reason.into())
+    ParseError::Shape(bounded(reason.into()))
+}
+
+fn bounded(reason: String) -> String {
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason;
+    }
+    let mut cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    cut.push('…');
+    cut
 }
 
 #[cfg(test)]
@@ -375,6 +392,27 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 11, "only {seen} data fixtures");
+    }
+
+    #[test]
+    fn a_reference_without_an_id_names_no_incident() {
+        let body = br#"{"event":{"id":"1","event_type":"incident.annotated","data":{"type":"incident_note","incident":{"id":""}}}}"#;
+        assert_eq!(parse(body).unwrap().incident, None);
+    }
+
+    #[test]
+    fn reasons_do_not_hand_the_body_back() {
+        let long = "A".repeat(5000);
+        let body = format!(
+            r#"{{"event":{{"id":"1","event_type":"incident.triggered","data":{{"type":"incident","id":"P1","number":"{long}"}}}}}}"#
+        );
+        match parse(body.as_bytes()) {
+            Err(ParseError::Shape(reason)) => {
+                assert!(reason.contains("invalid type"), "{reason}");
+                assert!(reason.chars().count() <= MAX_REASON_CHARS + 1, "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Regression test of scripts/check-template.py: the real template passes, and each
+deliberately bad copy of it (a wildcard, a broader resource, an extra role or action, an escape
+hatch) fails with the reason. Run with the tools venv's python; exits 1 on any miss.
+
+Usage: scripts/test-check-template.py [template.yaml]
+"""
+import copy
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts/check-template.py")
+checker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(checker)
+
+
+def statements(sam, function):
+    """The inline `Statement` lists of a function's SAM policies."""
+    return [p["Statement"] for p in sam["Resources"][function]["Properties"]["Policies"] if "Statement" in p]
+
+
+def ingress_send(sam):
+    return statements(sam, "IngressFunction")[0][0]
+
+
+def worker_table(sam):
+    return statements(sam, "WorkerFunction")[0][0]
+
+
+# (what is broken, how, a fragment of the failure it must cause)
+BAD = [
+    ("wildcard action on the table", lambda s: worker_table(s).update(Action="dynamodb:*"),
+     "wildcard action"),
+    ("ingress sends to any queue", lambda s: ingress_send(s).update(Resource="*"),
+     "wildcard resource"),
+    ("ingress sends to queues by pattern",
+     lambda s: ingress_send(s).update(Resource={"Fn::Sub": "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:*"}),
+     "wildcard resource"),
+    ("ingress sends to the dead-letter queue",
+     lambda s: ingress_send(s).update(Resource={"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}),
+     "sqs:SendMessage may only name JobQueue"),
+    ("ingress may scan the table",
+     lambda s: statements(s, "IngressFunction")[0].append(
+         {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["IncidentTable", "Arn"]}}),
+     "action dynamodb:Scan is not needed"),
+    ("worker deletes records",
+     lambda s: worker_table(s)["Action"].append("dynamodb:DeleteItem"),
+     "action dynamodb:DeleteItem is not needed"),
+    ("a statement without a resource", lambda s: worker_table(s).pop("Resource"),
+     "without a resource"),
+    ("NotAction escape hatch",
+     lambda s: statements(s, "WorkerFunction")[0].append(
+         {"Effect": "Allow", "NotAction": "iam:*", "Resource": {"Fn::GetAtt": ["IncidentTable", "Arn"]}}),
+     "NotAction grants everything else"),
+    ("an administrator managed policy",
+     lambda s: s["Resources"]["WorkerFunction"]["Properties"]["Policies"].append(
+         "arn:aws:iam::aws:policy/AdministratorAccess"),
+     "managed policy arn:aws:iam::aws:policy/AdministratorAccess"),
+    ("another role in the stack",
+     lambda s: s["Resources"].update(SpareRole={"Type": "AWS::IAM::Role", "Properties": {
+         "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+         "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+             {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["JobQueue", "Arn"]}}]}}]}}),
+     "SpareRole: a role the relay does not use"),
+    ("a stand-alone IAM policy",
+     lambda s: s["Resources"].update(ExtraPolicy={"Type": "AWS::IAM::Policy", "Properties": {
+         "PolicyName": "extra", "Roles": [{"Ref": "WorkerFunctionRole"}],
+         "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/k"}]}}}),
+     "ExtraPolicy: AWS::IAM::Policy is not part"),
+]
+
+
+def main():
+    logging.disable(logging.WARNING)  # the SAM translator's metrics chatter
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
+    original = checker.load(path)
+    misses = []
+    found = checker.failures_of(copy.deepcopy(original))
+    if found:
+        misses.append(f"the real template fails: {found}")
+    for name, breaks, expected in BAD:
+        sam = copy.deepcopy(original)
+        breaks(sam)
+        found = checker.failures_of(sam)
+        if not any(expected in f for f in found):
+            misses.append(f"{name}: expected a failure with {expected!r}, got {found}")
+    for miss in misses:
+        print("check-template regression:", miss)
+    print(f"check-template regression: {len(BAD) + 1 - len(misses)} passed, {len(misses)} failed")
+    sys.exit(1 if misses else 0)
+
+
+if __name__ == "__main__":
+    main()

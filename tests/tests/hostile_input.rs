@@ -1,0 +1,300 @@
+//! Hostile requests to the ingress, as the Lambda handler receives them: oversized bodies and
+//! headers, stuffed signature headers, forged signatures, bodies built to be echoed back. Each
+//! gets a clear 4xx that says what is wrong without handing the request's content back, queues
+//! nothing, and never a 5xx.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_relay::lambda::handle_http;
+use bridge_relay::model::Job;
+use bridge_relay::pagerduty::signature::{MAX_HEADER_BYTES, MAX_SIGNATURES};
+use bridge_relay::policy::BridgePolicy;
+use bridge_relay::queue::InProcessQueue;
+use bridge_relay::relay::{Ingress, MAX_BODY_BYTES, MAX_WEBHOOK_ID_BYTES};
+use bridge_relay::secrets::{FileSecretSource, SecretCache};
+use bridge_relay_tests::*;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const SECRET: &str = "whsec-hostile-input";
+const CANARY: &str = "ECHO-CANARY-9b2f";
+
+struct Relay {
+    ingress: Ingress,
+    jobs: UnboundedReceiver<Job>,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn relay(name: &str) -> Relay {
+    let dir = std::env::temp_dir().join(format!("bridge-relay-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secrets.json");
+    std::fs::write(&file, secret_document(&[SECRET])).unwrap();
+    let secrets = Arc::new(SecretCache::new(
+        Arc::new(FileSecretSource::new(&file)),
+        Duration::from_secs(300),
+    ));
+    let (queue, jobs) = InProcessQueue::new();
+    Relay {
+        ingress: Ingress::new(secrets, Arc::new(queue), BridgePolicy::default()),
+        jobs,
+        _dir: TempDir(dir),
+    }
+}
+
+fn request(body: &[u8], headers: &[(&str, String)]) -> lambda_http::Request {
+    let mut builder = http::Request::builder()
+        .method("POST")
+        .uri("https://example.lambda-url.us-east-1.on.aws/");
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder
+        .body(lambda_http::Body::Binary(body.to_vec()))
+        .unwrap()
+}
+
+async fn send(relay: &mut Relay, request: lambda_http::Request) -> (u16, Value) {
+    let response = handle_http(&relay.ingress, request).await.unwrap();
+    let text = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        other => panic!("{other:?}"),
+    };
+    let status = response.status().as_u16();
+    assert!(status < 500, "{status} {text}");
+    if status != 202 {
+        assert!(relay.jobs.try_recv().is_err(), "{status} queued a job");
+    }
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+fn triggered() -> Vec<u8> {
+    std::fs::read(
+        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
+    )
+    .unwrap()
+}
+
+fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
+    vec![("x-pagerduty-signature", sign(body, SECRET))]
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_before_anything_else() {
+    let mut relay = relay("413");
+    let mut body = triggered();
+    body.resize(MAX_BODY_BYTES + 1, b' ');
+    let (status, answer) = send(&mut relay, request(&body, &signed(&body))).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        answer["error"],
+        format!("the body is larger than {MAX_BODY_BYTES} bytes")
+    );
+    // At the limit it is still a webhook (JSON allows the trailing spaces).
+    body.truncate(MAX_BODY_BYTES);
+    assert_eq!(
+        send(&mut relay, request(&body, &signed(&body))).await.0,
+        202
+    );
+}
+
+#[tokio::test]
+async fn oversized_headers_are_431_and_stuffed_signatures_are_not_tried() {
+    let mut relay = relay("431");
+    let body = triggered();
+    let good = sign(&body, SECRET);
+
+    let long_signature = format!("{good},{}", "v1=00,".repeat(MAX_HEADER_BYTES / 6));
+    let (status, answer) = send(
+        &mut relay,
+        request(&body, &[("x-pagerduty-signature", long_signature)]),
+    )
+    .await;
+    assert_eq!(status, 431, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("X-PagerDuty-Signature header is longer"),
+        "{answer}"
+    );
+
+    let junk = format!("v1={}", "ab".repeat(32));
+    let stuffed = format!("{}, {good}", vec![junk; MAX_SIGNATURES].join(", "));
+    let (status, _) = send(
+        &mut relay,
+        request(&body, &[("x-pagerduty-signature", stuffed)]),
+    )
+    .await;
+    assert_eq!(status, 401, "only the first {MAX_SIGNATURES} values count");
+
+    let mut headers = signed(&body);
+    headers.push(("x-webhook-id", "w".repeat(MAX_WEBHOOK_ID_BYTES + 1)));
+    let (status, answer) = send(&mut relay, request(&body, &headers)).await;
+    assert_eq!(status, 431, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("X-Webhook-Id header is longer"),
+        "{answer}"
+    );
+    headers.pop();
+    headers.push(("x-webhook-id", "w".repeat(MAX_WEBHOOK_ID_BYTES)));
+    assert_eq!(send(&mut relay, request(&body, &headers)).await.0, 202);
+}
+
+#[tokio::test]
+async fn error_answers_do_not_hand_the_request_back() {
+    let mut relay = relay("echo");
+    // Unsigned or forged: the body is never parsed, so nothing of it can be echoed.
+    let unsigned = format!(r#"{{"event":{{"id":"{CANARY}","event_type":"{CANARY}"}}}}"#);
+    for headers in [
+        vec![],
+        vec![("x-pagerduty-signature", format!("v1={CANARY}"))],
+        vec![(
+            "x-pagerduty-signature",
+            sign(unsigned.as_bytes(), "attacker"),
+        )],
+    ] {
+        let (status, answer) = send(&mut relay, request(unsigned.as_bytes(), &headers)).await;
+        assert_eq!(status, 401, "{answer}");
+        assert!(!answer.to_string().contains(CANARY), "{answer}");
+    }
+
+    // Signed but malformed: the reason says where, and quotes at most a bounded excerpt.
+    let long_value = format!("{CANARY}{}", "x".repeat(10_000));
+    let cases = [
+        json!({"event": {"id": "1", "event_type": "incident.triggered",
+            "data": {"type": "incident", "id": "P1", "number": long_value}}})
+        .to_string(),
+        format!("{{\"event\": {long_value}"),
+        json!({"event": {"id": "1", "event_type": ["incident.triggered", long_value]}}).to_string(),
+    ];
+    for body in cases {
+        let (status, answer) = send(
+            &mut relay,
+            request(body.as_bytes(), &signed(body.as_bytes())),
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        let reason = answer["error"].as_str().unwrap();
+        assert!(reason.len() < 400, "{} bytes: {reason}", reason.len());
+        assert!(!reason.contains(&"x".repeat(300)), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn forged_webhooks_never_queue() {
+    let mut relay = relay("forged");
+    let body = triggered();
+    let good = sign(&body, SECRET);
+    let tampered = {
+        let mut b = body.clone();
+        let at = b.len() / 2;
+        b[at] ^= 0x20;
+        b
+    };
+    let flipped = {
+        let mut hex = good.clone().into_bytes();
+        let last = hex.len() - 1;
+        hex[last] = if hex[last] == b'0' { b'1' } else { b'0' };
+        String::from_utf8(hex).unwrap()
+    };
+    type Case = (Vec<u8>, Vec<(&'static str, String)>);
+    let cases: Vec<Case> = vec![
+        (tampered, vec![("x-pagerduty-signature", good.clone())]),
+        (body.clone(), vec![("x-pagerduty-signature", flipped)]),
+        (
+            body.clone(),
+            vec![("x-pagerduty-signature", good.replace("v1=", "v0="))],
+        ),
+        (
+            body.clone(),
+            vec![("x-pagerduty-signature", good[..40].to_owned())],
+        ),
+        (body.clone(), vec![("x-pagerduty-signature", String::new())]),
+        (body.clone(), vec![]),
+    ];
+    for (body, headers) in cases {
+        let (status, answer) = send(&mut relay, request(&body, &headers)).await;
+        assert_eq!(status, 401, "{headers:?}: {answer}");
+    }
+    // Upper-case hex is the same MAC; the real one passes.
+    let upper = format!("v1={}", good[3..].to_ascii_uppercase());
+    let (status, _) = send(
+        &mut relay,
+        request(&body, &[("x-pagerduty-signature", upper)]),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(relay.jobs.try_recv().is_ok());
+}
+
+/// The local runner (`bridge-relay serve`) over real HTTP: hyper refuses oversized headers with
+/// 431, the body is read only up to the cap, and the ingress answers as in Lambda.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_runner_caps_headers_and_bodies() {
+    let dir =
+        std::env::temp_dir().join(format!("bridge-relay-serve-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, secret_document(&[SECRET])).unwrap();
+    let port = free_port();
+    let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+    command
+        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("ZOOM_HOST_USER", HOST_USER);
+    let mut runner = Process::spawn("bridge-relay-serve-limits", &mut command);
+    runner.wait_for_port(port, Duration::from_secs(10));
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    // A fresh connection per request: the server answers 413 and closes without reading the
+    // rest of an oversized body, so a pooled connection would be dead.
+    bridge_relay::aws::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let body = triggered();
+
+    let response = client
+        .post(&url)
+        .header("x-padding", "p".repeat(20 * 1024))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+
+    let mut big = body.clone();
+    big.resize(MAX_BODY_BYTES + 1, b' ');
+    let response = client
+        .post(&url)
+        .header("x-pagerduty-signature", sign(&big, SECRET))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    let response = client
+        .post(&url)
+        .header("x-pagerduty-signature", sign(&body, "attacker"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(!runner.output().contains(SECRET));
+}
