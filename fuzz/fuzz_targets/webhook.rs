@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
             webhook_id: event.id.clone(),
             event_id: event.id,
             event_type: event.event_type,
-            incident,
+            meeting: policy.meeting_for(&incident),
+            incident: *incident,
+            requested_by: None,
+            received_at_ms: Some(1_795_428_000_000),
             failure: None,
         };
         assert_eq!(
