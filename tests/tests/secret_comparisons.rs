@@ -1,6 +1,7 @@
-//! An audit that stays true: the only comparison with a secret in the relay's code is the webhook
-//! MAC check, and it goes through `Mac::verify_slice` (constant time). Any other expression that
-//! compares an exposed secret, or a MAC compared with `==`, fails this test with its place.
+//! An audit that stays true: the webhook MAC check goes through `Mac::verify_slice` (constant
+//! time), and no expression in the relay's code compares an exposed secret or a MAC with `==` and
+//! the like (the button token is compared with `subtle`'s `ct_eq`). A variable-time comparison
+//! fails this test with its place.
 
 use std::path::Path;
 
