@@ -14,7 +14,7 @@
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench cold_start
 
 use std::convert::Infallible;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -130,18 +130,7 @@ async fn cold_run(function: &str, event: &Value, env: &[(&'static str, String)])
     });
 
     let started = Instant::now();
-    let mut child = Command::new(lambda_bootstrap(function))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+    let mut child = lambda_command(function, format!("127.0.0.1:{port}"), function, env)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -80,6 +80,30 @@ pub fn release_binary(name: &str) -> PathBuf {
     )
 }
 
+/// `function`'s bootstrap with the environment Lambda gives it: the runtime API, the function's
+/// name, test credentials and region, no metadata service, and `settings` (its variables).
+pub fn lambda_command(
+    function: &str,
+    runtime_api: String,
+    function_name: &str,
+    settings: &[(&str, String)],
+) -> Command {
+    let mut command = Command::new(lambda_bootstrap(function));
+    command
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())));
+    command
+}
+
 /// A Lambda function as deployed (`cargo lambda build --release`, `target/lambda/*/bootstrap`).
 pub fn lambda_bootstrap(function: &str) -> PathBuf {
     built(

@@ -32,24 +32,10 @@ impl Emulator {
 
     /// Runs `function`'s bootstrap against this emulator with the given settings.
     fn run_function(&self, function: &str, env: &[(&str, String)]) -> Process {
-        let mut command = Command::new(lambda_bootstrap(function));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{}/.rt", self.port),
-            )
-            // The emulator serves the function it calls `_` when it does not start one itself.
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        // The emulator serves the function it calls `_` when it does not start one itself.
+        let runtime_api = format!("http://127.0.0.1:{}/.rt", self.port);
+        let mut command = lambda_command(function, runtime_api, "_", env);
+        command.env("PATH", std::env::var("PATH").unwrap_or_default());
         Process::spawn(function, &mut command)
     }
 
