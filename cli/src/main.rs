@@ -15,6 +15,10 @@ mod subscribe;
 
 use bridge_relay::config::{Env, process_env};
 use bridge_relay::doctor::Doctor;
+use bridge_relay::incident_io::IncidentIoApi;
+use bridge_relay::incident_io::ingress::IncidentIoRequest;
+use bridge_relay::incident_io::signature::{self as svix, SignedHeaders};
+use bridge_relay::model::IncidentToolKind;
 use bridge_relay::pagerduty::manual;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
 use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
@@ -33,9 +37,11 @@ use tokio::net::TcpListener;
 const USAGE: &str = "usage:
   bridge-relay serve --secrets-file FILE [--policy-file FILE] [--listen 127.0.0.1:3000]
       Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
-      button) and /workflow (Incident Workflow webhook step), and the worker in the same process.
+      button), /workflow (Incident Workflow webhook step) and /incident-io (incident.io webhooks),
+      and the worker in the same process.
       Settings come from the same environment variables as the Lambda functions:
       ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
+      INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL,
       POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
       Idempotency records and dead letters are kept in memory.
   bridge-relay sign --secrets-file FILE BODY_FILE
@@ -268,19 +274,28 @@ async fn serve(args: Args) -> Result<(), String> {
         config.zoom_host_user.clone(),
         secrets.clone(),
     );
-    let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets.clone());
+    let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
+    let incident_io = IncidentIoApi::new(
+        http,
+        &endpoints.incident_io_api,
+        secrets.clone(),
+        config.incident_io_notify_channel,
+    );
     let dead_letters = Arc::new(DeadLetterLog::default());
-    let worker = Arc::new(Worker::new(
-        Arc::new(zoom),
-        Arc::new(pagerduty),
-        Arc::new(InMemoryStore::new()),
-        dead_letters.clone(),
-        WorkerSettings {
-            overwrite_existing_bridge: config.overwrite_existing_bridge,
-            max_receives: LOCAL_DELIVERIES,
-            ..WorkerSettings::default()
-        },
-    ));
+    let worker = Arc::new(
+        Worker::new(
+            Arc::new(zoom),
+            Arc::new(pagerduty),
+            Arc::new(InMemoryStore::new()),
+            dead_letters.clone(),
+            WorkerSettings {
+                overwrite_existing_bridge: config.overwrite_existing_bridge,
+                max_receives: LOCAL_DELIVERIES,
+                ..WorkerSettings::default()
+            },
+        )
+        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io)),
+    );
     let (queue, jobs) = InProcessQueue::new();
     let ingress = Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy));
 
@@ -289,7 +304,7 @@ async fn serve(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
-        "bridge-relay listening on http://{address}/webhook, /action and /workflow (zoom {}, pagerduty {})",
+        "bridge-relay listening on http://{address}/webhook, /action, /workflow and /incident-io (zoom {}, pagerduty {})",
         endpoints.zoom_api,
         endpoints.pagerduty_api
     );
@@ -347,6 +362,9 @@ async fn route(
     let signature = header(signature::HEADER);
     let token = header(manual::TOKEN_HEADER);
     let webhook_id = header(bridge_relay::lambda::WEBHOOK_ID_HEADER);
+    let svix_id = header(svix::ID_HEADER);
+    let svix_timestamp = header(svix::TIMESTAMP_HEADER);
+    let svix_signature = header(svix::SIGNATURE_HEADER);
     // One byte over the limit is enough for the ingress to answer 413.
     let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
     let body = match Limited::new(request.into_body(), limit).collect().await {
@@ -370,6 +388,18 @@ async fn route(
                         kind,
                         token: token.as_deref(),
                         webhook_id: webhook_id.as_deref(),
+                        body: &body,
+                    })
+                    .await
+            }
+            Route::IncidentIo => {
+                ingress
+                    .handle_incident_io(IncidentIoRequest {
+                        headers: SignedHeaders {
+                            id: svix_id.as_deref(),
+                            timestamp: svix_timestamp.as_deref(),
+                            signature: svix_signature.as_deref(),
+                        },
                         body: &body,
                     })
                     .await

@@ -18,6 +18,8 @@ pub struct Endpoints {
     pub zoom_api: String,
     pub zoom_oauth: String,
     pub pagerduty_api: String,
+    /// `INCIDENT_IO_API_BASE`
+    pub incident_io_api: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,9 @@ pub struct WorkerConfig {
     /// Where jobs that fail for good go at once (`DEAD_LETTER_QUEUE_URL`).
     pub dead_letter_queue_url: String,
     pub settings: WorkerSettings,
+    /// Whether incident.io announces the call link in the incident's channel
+    /// (`INCIDENT_IO_NOTIFY_CHANNEL`, default true).
+    pub incident_io_notify_channel: bool,
 }
 
 /// The local runner: both halves in one process, the secret in a file given on the command line.
@@ -49,6 +54,7 @@ pub struct LocalConfig {
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
     pub overwrite_existing_bridge: bool,
+    pub incident_io_notify_channel: bool,
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
@@ -89,6 +95,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             zoom_api: self.url("ZOOM_API_BASE", DEFAULT_ZOOM_API_BASE)?,
             zoom_oauth: self.url("ZOOM_OAUTH_BASE", DEFAULT_ZOOM_OAUTH_BASE)?,
             pagerduty_api: self.url("PAGERDUTY_API_BASE", DEFAULT_PAGERDUTY_API_BASE)?,
+            incident_io_api: self
+                .url("INCIDENT_IO_API_BASE", crate::incident_io::DEFAULT_API_BASE)?,
         })
     }
 
@@ -161,6 +169,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    fn flag_or(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(var) {
+            None => Ok(default),
+            Some(_) => self.flag(var),
+        }
+    }
+
     fn whole_number(&self, var: &'static str, default: u32, min: u32) -> Result<u32, ConfigError> {
         match self.optional(var) {
             None => Ok(default),
@@ -198,6 +213,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 max_receives: self.whole_number("MAX_RECEIVE_COUNT", 5, 1)?,
                 ..WorkerSettings::default()
             },
+            incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
         })
     }
 
@@ -208,6 +224,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
             overwrite_existing_bridge: self.flag("OVERWRITE_EXISTING_BRIDGE")?,
+            incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
         })
     }
 }
@@ -240,6 +257,8 @@ mod tests {
         assert_eq!(config.endpoints.zoom_api, DEFAULT_ZOOM_API_BASE);
         assert_eq!(config.endpoints.zoom_oauth, DEFAULT_ZOOM_OAUTH_BASE);
         assert_eq!(config.endpoints.pagerduty_api, DEFAULT_PAGERDUTY_API_BASE);
+        assert_eq!(config.endpoints.incident_io_api, "https://api.incident.io");
+        assert!(config.incident_io_notify_channel);
         assert_eq!(config.secret_ttl, Duration::from_secs(300));
     }
 

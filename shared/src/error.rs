@@ -9,6 +9,7 @@ pub enum Service {
     Zoom,
     ZoomOAuth,
     PagerDuty,
+    IncidentIo,
     SecretsManager,
     Sqs,
 }
@@ -19,6 +20,7 @@ impl fmt::Display for Service {
             Service::Zoom => "Zoom API",
             Service::ZoomOAuth => "Zoom OAuth",
             Service::PagerDuty => "PagerDuty API",
+            Service::IncidentIo => "incident.io API",
             Service::SecretsManager => "Secrets Manager",
             Service::Sqs => "SQS",
         })

@@ -9,6 +9,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 use tracing::Instrument;
 
+use crate::incident_io::ingress::IncidentIoRequest;
+use crate::incident_io::signature::{self as svix, SignedHeaders};
 use crate::model::Job;
 use crate::pagerduty::{manual, signature};
 use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, Worker};
@@ -56,6 +58,18 @@ pub async fn handle_http(
                         kind,
                         token: header(manual::TOKEN_HEADER),
                         webhook_id: header(WEBHOOK_ID_HEADER),
+                        body,
+                    })
+                    .await
+            }
+            Route::IncidentIo => {
+                ingress
+                    .handle_incident_io(IncidentIoRequest {
+                        headers: SignedHeaders {
+                            id: header(svix::ID_HEADER),
+                            timestamp: header(svix::TIMESTAMP_HEADER),
+                            signature: header(svix::SIGNATURE_HEADER),
+                        },
                         body,
                     })
                     .await

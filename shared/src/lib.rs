@@ -10,6 +10,8 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod http;
+pub mod incident_io;
+pub mod incident_tool;
 pub mod lambda;
 pub mod metrics;
 pub mod model;

@@ -26,6 +26,12 @@ pub struct Incident {
     /// The bridge the incident already had when the webhook was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conference_bridge: Option<Bridge>,
+    /// The severity name, for tools that grade incidents by severity (incident.io: `SEV1`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The status name, for tools whose webhooks carry one (incident.io: `Investigating`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 impl Incident {
@@ -41,7 +47,39 @@ impl Incident {
             urgency: None,
             priority: None,
             conference_bridge: None,
+            severity: None,
+            status: None,
         }
+    }
+}
+
+/// The incident tools the relay posts bridges to. A job names its tool; old queue messages,
+/// written before there was a choice, are PagerDuty's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentToolKind {
+    #[default]
+    #[serde(rename = "pagerduty")]
+    PagerDuty,
+    IncidentIo,
+}
+
+impl IncidentToolKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentToolKind::PagerDuty => "pagerduty",
+            IncidentToolKind::IncidentIo => "incident_io",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == IncidentToolKind::default()
+    }
+}
+
+impl std::fmt::Display for IncidentToolKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -65,6 +103,9 @@ pub struct Job {
     /// Why the job was dead-lettered, on messages in the dead-letter queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The incident tool the incident lives in.
+    #[serde(default, skip_serializing_if = "IncidentToolKind::is_default")]
+    pub tool: IncidentToolKind,
 }
 
 impl Job {
@@ -74,6 +115,15 @@ impl Job {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a job always serializes")
+    }
+
+    /// The key of the incident in the idempotency store and the queue's message group:
+    /// PagerDuty's bare id, `<tool>:<id>` for other tools, so equal ids of two tools never meet.
+    pub fn incident_key(&self) -> String {
+        match self.tool {
+            IncidentToolKind::PagerDuty => self.incident.id.clone(),
+            other => format!("{}:{}", other.as_str(), self.incident.id),
+        }
     }
 }
 

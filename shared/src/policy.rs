@@ -7,12 +7,15 @@
 //!  "services": {"allow": [], "deny": ["PLOWPRI"]}, "teams": {"allow": [], "deny": []},
 //!  "requests": "always",
 //!  "meeting": {"topic": "[{priority}] #{number} {title}", "auto_recording": "cloud"},
-//!  "overrides": [{"services": ["checkout-api"], "meeting": {"host_user": "checkout-zoom@example.com"}}]}
+//!  "overrides": [{"services": ["checkout-api"], "meeting": {"host_user": "checkout-zoom@example.com"}}],
+//!  "incident_io": {"event_types": ["public_incident.incident_created_v2"],
+//!                  "severities": ["SEV1", "Critical"], "statuses": [], "include_private": false}}
 //! ```
 
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::incident_io::webhook::{INCIDENT_CREATED, IncidentIoEvent, PRIVATE_PREFIX};
 use crate::model::{Incident, MeetingOptions};
 use crate::pagerduty::webhook::WebhookEvent;
 
@@ -51,6 +54,29 @@ pub struct PolicyDocument {
     /// Per service or team, in order; each one that matches the incident overlays `meeting`.
     #[serde(default)]
     pub overrides: Vec<Override>,
+    /// Which incident.io webhooks open a bridge (incident.io has severities, not urgencies).
+    #[serde(default)]
+    pub incident_io: IncidentIoRules,
+}
+
+/// The rules for incident.io incidents. Severity and status names are compared without case;
+/// an empty list allows every value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentIoRules {
+    /// Default `["public_incident.incident_created_v2"]`.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// Severity names as incident.io shows them (`SEV1`, `Critical`, …).
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// Status names (`Investigating`, `Fixing`, …).
+    #[serde(default)]
+    pub statuses: Vec<String>,
+    /// Private incidents are skipped unless this is true: their webhooks carry only an id, and
+    /// a bridge posted by the relay would show who can join a call about them.
+    #[serde(default)]
+    pub include_private: bool,
 }
 
 /// Ids or names; an empty `allow` allows all, `deny` wins over `allow`.
@@ -96,6 +122,8 @@ pub struct BridgePolicy {
     requests: RequestRule,
     meeting: MeetingOptions,
     overrides: Vec<Override>,
+    incident_io: IncidentIoRules,
+    incident_io_events: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +227,10 @@ impl BridgePolicy {
                 &document.meeting.overlaid_with(&item.meeting),
             )?;
         }
+        let incident_io_events = check_incident_io(&document.incident_io)?;
         Ok(BridgePolicy {
+            incident_io: document.incident_io,
+            incident_io_events,
             event_types,
             urgencies,
             priorities: document.priorities,
@@ -228,6 +259,47 @@ impl BridgePolicy {
             Ok(()) => Decision::Bridge(Box::new(incident.clone())),
             Err(reason) => Decision::Ignore(reason),
         }
+    }
+
+    /// The incident.io event types that open a bridge (what the webhook endpoint should send).
+    pub fn incident_io_event_types(&self) -> &[String] {
+        &self.incident_io_events
+    }
+
+    /// Whether an incident.io webhook opens a bridge.
+    pub fn decide_incident_io(&self, event: &IncidentIoEvent) -> Decision {
+        let rules = &self.incident_io;
+        if !self.incident_io_events.contains(&event.event_type) {
+            return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
+        }
+        let Some(incident) = &event.incident else {
+            return Decision::Ignore(format!("{} names no incident", event.event_type));
+        };
+        let id = &incident.id;
+        if event.private && !rules.include_private {
+            return Decision::Ignore(format!(
+                "incident {id} is private; the policy skips private incidents (incident_io.include_private)"
+            ));
+        }
+        let listed = |wanted: &[String], value: Option<&str>| {
+            wanted.is_empty()
+                || value.is_some_and(|v| wanted.iter().any(|w| w.eq_ignore_ascii_case(v)))
+        };
+        if !listed(&rules.severities, incident.severity.as_deref()) {
+            return Decision::Ignore(format!(
+                "incident {id} has severity {}; the policy bridges severity {}",
+                incident.severity.as_deref().unwrap_or("none"),
+                rules.severities.join("/")
+            ));
+        }
+        if !listed(&rules.statuses, incident.status.as_deref()) {
+            return Decision::Ignore(format!(
+                "incident {id} has status {}; the policy bridges status {}",
+                incident.status.as_deref().unwrap_or("none"),
+                rules.statuses.join("/")
+            ));
+        }
+        Decision::Bridge(Box::new(incident.clone()))
     }
 
     /// Whether a person's request (a button click, a workflow step) opens a bridge.
@@ -344,6 +416,41 @@ fn check_event_types(event_types: &[String]) -> Result<(), PolicyError> {
         }
     }
     Ok(())
+}
+
+/// The incident.io event types the rules bridge, checked.
+fn check_incident_io(rules: &IncidentIoRules) -> Result<Vec<String>, PolicyError> {
+    let events = rules
+        .event_types
+        .clone()
+        .unwrap_or_else(|| vec![INCIDENT_CREATED.to_owned()]);
+    if events.is_empty() {
+        return Err(field_error(
+            "incident_io.event_types",
+            "no event type given",
+        ));
+    }
+    for (n, event_type) in events.iter().enumerate() {
+        let at = format!("incident_io.event_types[{n}]");
+        let private = event_type.starts_with(PRIVATE_PREFIX);
+        if !private && !event_type.starts_with("public_incident.") {
+            return Err(field_error(
+                at,
+                format!(
+                    "{event_type:?} is not an incident.io incident event (public_incident.incident_created_v2, …)"
+                ),
+            ));
+        }
+        if private && !rules.include_private {
+            return Err(field_error(
+                at,
+                "private incidents are skipped unless incident_io.include_private is true",
+            ));
+        }
+    }
+    check_names("incident_io.severities", &rules.severities)?;
+    check_names("incident_io.statuses", &rules.statuses)?;
+    Ok(events)
 }
 
 fn check_names(field: &str, names: &[String]) -> Result<(), PolicyError> {

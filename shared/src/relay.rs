@@ -1,5 +1,6 @@
 //! The use case, written once against the ports: accept a webhook, and turn a job into a bridge.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use crate::error::{JobError, Service, UpstreamError};
-use crate::model::{Job, Meeting};
+use crate::model::{IncidentToolKind, Job, Meeting};
 use crate::pagerduty::webhook::{self, ParseError};
 use crate::pagerduty::{IncidentTool, IncidentToolError, signature};
 use crate::policy::{BridgePolicy, Decision};
@@ -175,6 +176,7 @@ impl Ingress {
             requested_by: None,
             received_at_ms: Some(crate::telemetry::epoch_millis(SystemTime::now())),
             failure: None,
+            tool: Default::default(),
         };
         self.enqueue(job).await
     }
@@ -262,7 +264,8 @@ pub enum Settled {
 /// idempotency record whatever an earlier delivery finished.
 pub struct Worker {
     meetings: Arc<dyn MeetingProvider>,
-    incidents: Arc<dyn IncidentTool>,
+    /// The incident tools by kind; a job goes to the one it names.
+    tools: HashMap<IncidentToolKind, Arc<dyn IncidentTool>>,
     store: Arc<dyn IdempotencyStore>,
     dead_letters: Arc<dyn JobQueue>,
     settings: WorkerSettings,
@@ -278,11 +281,31 @@ impl Worker {
     ) -> Self {
         Worker {
             meetings,
-            incidents,
+            tools: HashMap::from([(IncidentToolKind::PagerDuty, incidents)]),
             store,
             dead_letters,
             settings,
         }
+    }
+
+    /// Adds (or replaces) the incident tool that jobs of `kind` are posted to.
+    pub fn with_incident_tool(
+        mut self,
+        kind: IncidentToolKind,
+        tool: Arc<dyn IncidentTool>,
+    ) -> Self {
+        self.tools.insert(kind, tool);
+        self
+    }
+
+    /// The tool a job is for; a job for a tool this worker was not given fails for good.
+    fn tool_for(&self, job: &Job) -> Result<&dyn IncidentTool, JobError> {
+        self.tools.get(&job.tool).map(Arc::as_ref).ok_or_else(|| {
+            JobError::Malformed(format!(
+                "the job is for {}, which this worker has no adapter for",
+                job.tool
+            ))
+        })
     }
 
     /// The delivery after which a failed job is dead-lettered.
@@ -322,17 +345,20 @@ impl Worker {
     }
 
     async fn note_failure(&self, job: &Job, error: &JobError) {
-        if let Err(e) = self
-            .incidents
-            .add_note(&job.incident.id, &failure_note(error))
-            .await
-        {
+        let Ok(tool) = self.tool_for(job) else {
+            tracing::error!(incident = %job.incident_key(), "no adapter to post the failure note with");
+            return;
+        };
+        if let Err(e) = tool.add_note(&job.incident.id, &failure_note(error)).await {
             tracing::error!(incident = %job.incident.id, error = %e, "could not post the failure note");
         }
     }
 
     pub async fn handle_job(&self, job: &Job, deadline: Instant) -> Result<JobReport, JobError> {
-        let incident_id = job.incident.id.as_str();
+        let tool = self.tool_for(job)?;
+        // The store and logs know the incident by its key (`<tool>:<id>` beyond PagerDuty).
+        let key = job.incident_key();
+        let incident_id = key.as_str();
         let owner = new_owner();
         let record = match self
             .store
@@ -348,7 +374,7 @@ impl Worker {
             Claim::Busy => return Err(JobError::Busy(incident_id.to_owned())),
             Claim::Acquired(record) => record,
         };
-        let result = self.resume(job, &owner, record, deadline).await;
+        let result = self.resume(job, tool, &owner, record, deadline).await;
         if result.is_err()
             && let Err(e) = self.store.release(incident_id, &owner).await
         {
@@ -360,12 +386,16 @@ impl Worker {
     async fn resume(
         &self,
         job: &Job,
+        tool: &dyn IncidentTool,
         owner: &str,
         record: IncidentRecord,
         deadline: Instant,
     ) -> Result<JobReport, JobError> {
         let incident = &job.incident;
-        let id = incident.id.as_str();
+        let key = job.incident_key();
+        // `id` is the store's key; the tool is called with the incident's own id.
+        let id = key.as_str();
+        let tool_id = incident.id.as_str();
         if record.stage == Stage::Claimed
             && incident.conference_bridge.is_some()
             && !self.settings.overwrite_existing_bridge
@@ -395,9 +425,7 @@ impl Worker {
         if record.stage < Stage::BridgeSet {
             let bridge = translate::bridge_with(&meeting, &job.meeting);
             retry
-                .run(deadline, "set bridge", || {
-                    self.incidents.set_bridge(id, &bridge)
-                })
+                .run(deadline, "set bridge", || tool.set_bridge(tool_id, &bridge))
                 .await
                 .map_err(|e| tool_error(e, JobError::Bridge))?;
             self.store
@@ -407,7 +435,8 @@ impl Worker {
         // An earlier attempt that set the bridge may have posted the note before it failed.
         let note = translate::note_with(&meeting, &job.meeting, job.requested_by.as_deref());
         self.post_note_once(
-            id,
+            tool,
+            tool_id,
             &meeting,
             &note,
             record.stage == Stage::BridgeSet,
@@ -426,6 +455,7 @@ impl Worker {
     /// the note (by the meeting's link) before posting again.
     async fn post_note_once(
         &self,
+        tool: &dyn IncidentTool,
         incident_id: &str,
         meeting: &Meeting,
         note: &str,
@@ -437,14 +467,11 @@ impl Worker {
             .retry
             .run(deadline, "add note", || async {
                 if maybe_posted.load(Ordering::Relaxed)
-                    && self
-                        .incidents
-                        .has_note(incident_id, &meeting.join_url)
-                        .await?
+                    && tool.has_note(incident_id, &meeting.join_url).await?
                 {
                     return Ok(());
                 }
-                let result = self.incidents.add_note(incident_id, note).await;
+                let result = tool.add_note(incident_id, note).await;
                 if result.as_ref().is_err_and(IncidentToolError::is_ambiguous) {
                     maybe_posted.store(true, Ordering::Relaxed);
                 }
@@ -463,7 +490,18 @@ impl Worker {
         stage: Stage,
         deadline: Instant,
     ) -> Result<Meeting, JobError> {
-        let incident = &job.incident;
+        // The meeting's agenda marker (how a lost meeting is found) carries the incident's key,
+        // so equal ids of two tools never find each other's meeting.
+        let keyed;
+        let incident = if job.tool == IncidentToolKind::PagerDuty {
+            &job.incident
+        } else {
+            keyed = crate::model::Incident {
+                id: job.incident_key(),
+                ..job.incident.clone()
+            };
+            &keyed
+        };
         let retry = &self.settings.retry;
         let mut maybe_created = stage == Stage::Creating;
         if stage == Stage::Claimed {

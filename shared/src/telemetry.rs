@@ -446,6 +446,7 @@ mod tests {
             meeting: Default::default(),
             received_at_ms: Some(epoch_millis(SystemTime::now()) - 1500),
             failure: None,
+            tool: Default::default(),
         }
     }
 

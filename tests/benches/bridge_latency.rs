@@ -34,6 +34,7 @@ fn job(n: usize) -> Job {
         received_at_ms: None,
         meeting: Default::default(),
         failure: None,
+        tool: Default::default(),
     }
 }
 

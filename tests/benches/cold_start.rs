@@ -181,6 +181,7 @@ fn worker_batch(run: usize) -> Value {
                 received_at_ms: None,
                 meeting: Default::default(),
                 failure: None,
+                tool: Default::default(),
             };
             json!({
                 "messageId": format!("m-{run}-{n}"),

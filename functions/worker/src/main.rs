@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use bridge_relay::config::process_env;
+use bridge_relay::incident_io::IncidentIoApi;
+use bridge_relay::model::IncidentToolKind;
 use bridge_relay::pagerduty::PagerDutyApi;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Worker;
@@ -27,17 +29,26 @@ async fn main() -> Result<(), Error> {
         config.zoom_host_user,
         secrets.clone(),
     );
-    let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets);
-    let worker = Arc::new(Worker::new(
-        Arc::new(zoom),
-        Arc::new(pagerduty),
-        Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
-        Arc::new(SqsJobQueue::from_sdk_config(
-            &aws,
-            config.dead_letter_queue_url,
-        )),
-        config.settings,
-    ));
+    let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
+    let incident_io = IncidentIoApi::new(
+        http,
+        &endpoints.incident_io_api,
+        secrets,
+        config.incident_io_notify_channel,
+    );
+    let worker = Arc::new(
+        Worker::new(
+            Arc::new(zoom),
+            Arc::new(pagerduty),
+            Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
+            Arc::new(SqsJobQueue::from_sdk_config(
+                &aws,
+                config.dead_letter_queue_url,
+            )),
+            config.settings,
+        )
+        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io)),
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         bridge_relay::lambda::handle_sqs(worker.clone(), event)
     }))

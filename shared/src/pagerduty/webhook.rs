@@ -219,6 +219,7 @@ fn incident_from_data(data: &RawFields) -> Result<Incident, ParseError> {
         conference_bridge: data
             .conference_bridge
             .filter(|b| b.conference_url.is_some() || b.conference_number.is_some()),
+        ..Incident::new(String::new())
     })
 }
 

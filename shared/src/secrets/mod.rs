@@ -3,7 +3,8 @@
 //!
 //! ```json
 //! {"zoom": {"account_id": "…", "client_id": "…", "client_secret": "…"},
-//!  "pagerduty": {"api_token": "…", "from_email": "bot@example.com", "webhook_secrets": ["…"]}}
+//!  "pagerduty": {"api_token": "…", "from_email": "bot@example.com", "webhook_secrets": ["…"]},
+//!  "incident_io": {"api_key": "…", "webhook_secrets": ["whsec_…"]}}
 //! ```
 
 mod aws;
@@ -27,6 +28,20 @@ use crate::error::SecretsError;
 pub struct RelaySecrets {
     pub zoom: ZoomCredentials,
     pub pagerduty: PagerDutyCredentials,
+    /// Only when incident.io incidents are bridged too.
+    #[serde(default)]
+    pub incident_io: Option<IncidentIoCredentials>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentIoCredentials {
+    /// The webhook endpoint's signing secrets (`whsec_…`); two while one is rotated.
+    #[serde(default)]
+    pub webhook_secrets: Vec<SecretString>,
+    /// The API key the relay sets call links and timeline items with.
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +131,25 @@ impl RelaySecrets {
             return Err(malformed(
                 "pagerduty.webhook_secrets holds an empty value".into(),
             ));
+        }
+        if let Some(incident_io) = &secrets.incident_io {
+            if incident_io
+                .webhook_secrets
+                .iter()
+                .any(|s| crate::incident_io::signature::decode_secret(s).is_none())
+            {
+                return Err(malformed(
+                    "incident_io.webhook_secrets holds a value that is not a whsec_<base64> secret"
+                        .into(),
+                ));
+            }
+            if incident_io
+                .api_key
+                .as_ref()
+                .is_some_and(|k| k.expose_secret().trim().is_empty())
+            {
+                return Err(malformed("incident_io.api_key is empty".into()));
+            }
         }
         Ok(secrets)
     }

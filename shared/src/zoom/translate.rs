@@ -153,8 +153,13 @@ fn agenda_first_line(incident: &Incident) -> String {
         .number
         .map(|n| format!(" #{n}"))
         .unwrap_or_default();
+    // Incidents of tools other than PagerDuty arrive keyed `<tool>:<id>` (PagerDuty ids have no colon).
+    let tool = match incident.id.split_once(':') {
+        Some(("incident_io", _)) => "incident.io",
+        _ => "PagerDuty",
+    };
     format!(
-        "Incident bridge for PagerDuty incident{number} {}",
+        "Incident bridge for {tool} incident{number} {}",
         agenda_marker(&incident.id)
     )
 }

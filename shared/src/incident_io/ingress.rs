@@ -1,0 +1,106 @@
+//! `POST /incident-io`: an incident.io webhook in, a job for the worker out. The same answers
+//! as the PagerDuty route: 202 queued, 200 ignored, 401 for a bad signature, 400 for a body
+//! that is not an incident.io webhook, 503 for the relay's own trouble (incident.io retries
+//! with backoff for a day, so nothing is lost).
+
+use std::time::SystemTime;
+
+use super::signature::{self, SignedHeaders};
+use super::webhook::{self, ParseError};
+use crate::model::{IncidentToolKind, Job};
+use crate::policy::Decision;
+use crate::relay::{Ingress, MAX_BODY_BYTES, Outcome, WebhookResponse};
+
+/// An incident.io webhook as any entry point hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentIoRequest<'a> {
+    pub headers: SignedHeaders<'a>,
+    pub body: &'a [u8],
+}
+
+impl Ingress {
+    pub async fn handle_incident_io(&self, request: IncidentIoRequest<'_>) -> WebhookResponse {
+        self.accept_incident_io(request, SystemTime::now()).await
+    }
+
+    /// `now` is the clock the signature's timestamp is checked against.
+    pub async fn accept_incident_io(
+        &self,
+        request: IncidentIoRequest<'_>,
+        now: SystemTime,
+    ) -> WebhookResponse {
+        if request.body.len() > MAX_BODY_BYTES {
+            return WebhookResponse::rejected(
+                413,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            );
+        }
+        let secrets = match self.secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot verify incident.io webhooks without the secret");
+                return unavailable("the relay cannot read its secret; retry later");
+            }
+        };
+        let configured = secrets
+            .incident_io
+            .as_ref()
+            .map(|section| section.webhook_secrets.as_slice())
+            .unwrap_or_default();
+        if configured.is_empty() {
+            // The relay's set-up, not the sender's mistake: answer so incident.io retries
+            // until the secret holds `incident_io.webhook_secrets`.
+            tracing::error!(
+                "an incident.io webhook arrived, but the secret has no incident_io.webhook_secrets"
+            );
+            return unavailable("the relay has no incident.io signing secret configured yet");
+        }
+        if let Err(e) = signature::verify(request.headers, request.body, configured, now) {
+            return WebhookResponse::rejected(e.status(), e.to_string());
+        }
+        if request.body.is_empty() {
+            return WebhookResponse::rejected(400, "the body is empty");
+        }
+        let event = match webhook::parse(request.body) {
+            Ok(event) => event,
+            Err(e @ (ParseError::NotJson(_) | ParseError::Shape(_))) => {
+                return WebhookResponse::rejected(400, e.to_string());
+            }
+        };
+        let incident = match self.policy.decide_incident_io(&event) {
+            Decision::Bridge(incident) => *incident,
+            Decision::Ignore(reason) => {
+                return WebhookResponse::new(
+                    200,
+                    Outcome::Ignored {
+                        event_type: event.event_type,
+                        reason,
+                    },
+                );
+            }
+        };
+        // Verified above, so present: the Svix message id stays the same on every retry.
+        let message_id = request.headers.id.unwrap_or_default().to_owned();
+        let job = Job {
+            webhook_id: message_id.clone(),
+            event_id: message_id,
+            event_type: event.event_type,
+            meeting: self.policy.meeting_for(&incident),
+            incident,
+            requested_by: None,
+            received_at_ms: Some(crate::telemetry::epoch_millis(now)),
+            failure: None,
+            tool: IncidentToolKind::IncidentIo,
+        };
+        self.enqueue(job).await
+    }
+}
+
+fn unavailable(reason: &str) -> WebhookResponse {
+    WebhookResponse::new(
+        503,
+        Outcome::Failed {
+            reason: reason.into(),
+        },
+    )
+}
