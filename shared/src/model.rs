@@ -241,3 +241,28 @@ pub struct Bridge {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conference_url: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_without_a_tool_are_pagerduty_jobs_and_keep_the_bare_key() {
+        let old = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.triggered","incident":{"id":"Q3B15VLMF3ASBD"}}"#;
+        let job = Job::from_json(old).unwrap();
+        assert_eq!(job.tool, IncidentToolKind::PagerDuty);
+        assert_eq!(job.incident_key(), "Q3B15VLMF3ASBD");
+        // Written back the same way, so an older worker still reads it.
+        assert!(!job.to_json().contains("tool"));
+
+        let incident_io = Job {
+            tool: IncidentToolKind::IncidentIo,
+            ..job
+        };
+        assert_eq!(incident_io.incident_key(), "incident_io:Q3B15VLMF3ASBD");
+        let json = incident_io.to_json();
+        assert!(json.contains(r#""tool":"incident_io""#), "{json}");
+        assert_eq!(Job::from_json(&json).unwrap(), incident_io);
+        assert!(Job::from_json(&old.replace('}', r#","tool":"opsgenie"}"#)).is_err());
+    }
+}

@@ -980,4 +980,128 @@ mod tests {
             "#PX Incident "
         );
     }
+
+    fn incident_io_event(
+        event_type: &str,
+        severity: &str,
+        status: &str,
+        private: bool,
+    ) -> IncidentIoEvent {
+        IncidentIoEvent {
+            event_type: event_type.into(),
+            private,
+            incident: Some(Incident {
+                severity: Some(severity.into()),
+                status: Some(status.into()),
+                ..Incident::new("01FDAG4SAP5TYPT98WGR2N7W91")
+            }),
+        }
+    }
+
+    fn bridges_incident_io(policy: &BridgePolicy, event: &IncidentIoEvent) -> bool {
+        matches!(policy.decide_incident_io(event), Decision::Bridge(_))
+    }
+
+    #[test]
+    fn incident_io_rules_match_severities_statuses_and_skip_private_incidents() {
+        let default = BridgePolicy::default();
+        let created = "public_incident.incident_created_v2";
+        assert_eq!(default.incident_io_event_types(), [created]);
+        // PagerDuty's urgency rule does not apply: incident.io incidents have none.
+        assert!(bridges_incident_io(
+            &default,
+            &incident_io_event(created, "Minor", "Triage", false)
+        ));
+        assert!(!bridges_incident_io(
+            &default,
+            &incident_io_event(
+                "public_incident.incident_updated_v2",
+                "Minor",
+                "Triage",
+                false
+            )
+        ));
+        match default.decide_incident_io(&incident_io_event(created, "SEV1", "Live", true)) {
+            Decision::Ignore(reason) => assert!(reason.contains("private"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+
+        let policy = BridgePolicy::from_json(
+            r#"{"incident_io": {"event_types": ["public_incident.incident_created_v2",
+                "public_incident.incident_status_updated_v2"],
+                "severities": ["sev1", "Critical"], "statuses": ["Investigating", "Fixing"]}}"#,
+            None,
+        )
+        .unwrap();
+        let status_updated = "public_incident.incident_status_updated_v2";
+        assert!(bridges_incident_io(
+            &policy,
+            &incident_io_event(created, "SEV1", "Investigating", false)
+        ));
+        assert!(bridges_incident_io(
+            &policy,
+            &incident_io_event(status_updated, "Critical", "fixing", false)
+        ));
+        match policy.decide_incident_io(&incident_io_event(created, "SEV3", "Investigating", false))
+        {
+            Decision::Ignore(reason) => {
+                assert!(reason.contains("severity SEV3"), "{reason}");
+                assert!(reason.contains("sev1/Critical"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match policy.decide_incident_io(&incident_io_event(created, "SEV1", "Closed", false)) {
+            Decision::Ignore(reason) => assert!(reason.contains("status Closed"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let none = IncidentIoEvent {
+            incident: None,
+            ..incident_io_event(created, "SEV1", "Live", false)
+        };
+        assert!(!bridges_incident_io(&policy, &none));
+
+        let private = BridgePolicy::from_json(
+            r#"{"incident_io": {"event_types": ["private_incident.incident_created_v2"], "include_private": true}}"#,
+            None,
+        )
+        .unwrap();
+        assert!(bridges_incident_io(
+            &private,
+            &incident_io_event("private_incident.incident_created_v2", "", "", true)
+        ));
+    }
+
+    #[test]
+    fn incident_io_rules_are_checked_and_errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"incident_io": {"event_types": []}}"#,
+                "incident_io.event_types",
+            ),
+            (
+                r#"{"incident_io": {"event_types": ["incident.triggered"]}}"#,
+                "incident_io.event_types[0]",
+            ),
+            (
+                r#"{"incident_io": {"event_types": ["public_incident.incident_created_v2", "private_incident.incident_created_v2"]}}"#,
+                "incident_io.event_types[1]",
+            ),
+            (
+                r#"{"incident_io": {"severities": ["SEV1", " "]}}"#,
+                "incident_io.severities[1]",
+            ),
+            (
+                r#"{"incident_io": {"statuses": [""]}}"#,
+                "incident_io.statuses[0]",
+            ),
+            (
+                r#"{"incident_io": {"severity": ["SEV1"]}}"#,
+                "incident_io.severity",
+            ),
+        ];
+        for (text, field) in cases {
+            let error = BridgePolicy::from_json(text, None).unwrap_err();
+            assert_eq!(error.field, field, "{text}: {error}");
+        }
+    }
 }

@@ -284,23 +284,25 @@ async fn an_incident_io_incident_gets_one_meeting_its_call_link_and_a_timeline_i
     aws.run_event_source(worker, Duration::from_secs(20)).await;
 
     let key = format!("incident_io:{INCIDENT}");
-    let state = apis.state();
-    let meetings = state.meetings_by_incident.get(&key).cloned().unwrap();
-    assert_eq!(meetings.len(), 1, "one meeting for the incident");
-    assert!(
-        !state.meetings_by_incident.contains_key(INCIDENT),
-        "the meeting is marked with the tool's key, not the bare id"
-    );
-    let meeting = &state.meetings[&meetings[0]];
-    let join_url = meeting["join_url"].as_str().unwrap().to_owned();
-    assert!(
-        meeting["agenda"].as_str().unwrap().starts_with(&format!(
-            "Incident bridge for incident.io incident #123 ({key})"
-        )),
-        "{meeting}"
-    );
-    assert!(state.bridges.is_empty(), "nothing went to PagerDuty");
-    drop(state);
+    let join_url = {
+        let state = apis.state();
+        let meetings = state.meetings_by_incident.get(&key).cloned().unwrap();
+        assert_eq!(meetings.len(), 1, "one meeting for the incident");
+        assert!(
+            !state.meetings_by_incident.contains_key(INCIDENT),
+            "the meeting is marked with the tool's key, not the bare id"
+        );
+        let meeting = &state.meetings[&meetings[0]];
+        let join_url = meeting["join_url"].as_str().unwrap().to_owned();
+        assert!(
+            meeting["agenda"].as_str().unwrap().starts_with(&format!(
+                "Incident bridge for incident.io incident #123 ({key})"
+            )),
+            "{meeting}"
+        );
+        assert!(state.bridges.is_empty(), "nothing went to PagerDuty");
+        join_url
+    };
 
     let edits = requests_to(&iio, "POST", "/v2/incidents/").await;
     assert_eq!(
@@ -663,6 +665,7 @@ async fn mixed_storm_one_meeting_per_incident_per_tool() {
         .collect();
     let edits = requests_to(&iio, "POST", "/v2/incidents/").await;
     let timeline = requests_to(&iio, "POST", "/v2/incident_timeline_items").await;
+    let incident_io_calls = iio.received_requests().await.unwrap().len();
     let state = apis.state();
     let mut bridged = 0;
     for i in 0..STORM_INCIDENTS {
@@ -738,7 +741,7 @@ async fn mixed_storm_one_meeting_per_incident_per_tool() {
          faults {:?}, {} incident.io calls, meetings {}, bridged {bridged}, dead-lettered {}, lost {lost}; {:.1} s",
         state.calls,
         state.faults,
-        iio.received_requests().await.unwrap().len(),
+        incident_io_calls,
         state.meetings.len(),
         dead.len(),
         started.elapsed().as_secs_f64()
