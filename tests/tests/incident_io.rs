@@ -748,3 +748,92 @@ async fn mixed_storm_one_meeting_per_incident_per_tool() {
     );
     assert_eq!(lost, 0);
 }
+
+/// The Lambda entry point routes `/incident-io` by path and reads the three Svix headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_url_routes_incident_io_webhooks() {
+    let aws = AwsStandIns::start(&[PD_SECRET]).await;
+    aws.put_secret(secret_with_incident_io()).await;
+    let ingress = aws.ingress(BridgePolicy::default());
+    let body = fixture("incident_created_v2.json");
+    let (id, timestamp, signature) = signed("msg_lambda_1", &body, IIO_SECRET, now_seconds());
+    let request = |path: &str, signature: &str| {
+        http::Request::builder()
+            .method("POST")
+            .uri(format!("https://relay.lambda-url.eu-west-1.on.aws{path}"))
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", &timestamp)
+            .header("webhook-signature", signature)
+            .body(lambda_http::Body::Binary(body.clone()))
+            .unwrap()
+    };
+    let forged = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", "v1,AAAA"))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // The PagerDuty route does not take incident.io's signature.
+    let wrong_route = bridge_relay::lambda::handle_http(&ingress, request("/webhook", &signature))
+        .await
+        .unwrap();
+    assert_eq!(wrong_route.status(), 401);
+    let accepted = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", &signature))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(aws.queue_depth().await, 1);
+    let job: Value = serde_json::from_str(&aws.drain(&aws.queue_url).await[0]).unwrap();
+    assert_eq!(job["tool"], "incident_io");
+    assert_eq!(job["webhook_id"], "msg_lambda_1");
+    assert_eq!(job["incident"]["severity"], "Minor");
+}
+
+/// `bridge-relay serve` answers on `/incident-io` and its worker posts to incident.io.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_runner_serves_incident_io() {
+    let apis = FaultyApis::start(4, 0.0, Duration::from_millis(100), PD_API_TOKEN).await;
+    let iio = incident_io_api().await;
+    let dir = std::env::temp_dir().join(format!("bridge-relay-iio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, secret_with_incident_io()).unwrap();
+    let port = free_port();
+    let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+    command
+        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .envs(apis.env())
+        .env("INCIDENT_IO_API_BASE", iio.uri())
+        .env("INCIDENT_IO_NOTIFY_CHANNEL", "false");
+    let mut process = Process::spawn("bridge-relay-incident-io", &mut command);
+    process.wait_for_port(port, Duration::from_secs(10));
+
+    let body = fixture("incident_created_v2.json");
+    let post = |headers: (String, String, String)| {
+        bridge_relay::http::client()
+            .post(format!("http://127.0.0.1:{port}/incident-io"))
+            .header("content-type", "application/json")
+            .header("webhook-id", headers.0)
+            .header("webhook-timestamp", headers.1)
+            .header("webhook-signature", headers.2)
+            .body(body.clone())
+            .send()
+    };
+    let stale = post(signed("msg_local", &body, IIO_SECRET, now_seconds() - 600))
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
+    let accepted = post(signed("msg_local", &body, IIO_SECRET, now_seconds()))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let edits = eventually(Duration::from_secs(15), || async {
+        let edits = requests_to(&iio, "POST", "/v2/incidents/").await;
+        (!edits.is_empty()).then_some(edits)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no call link set; runner output:\n{}", process.output()));
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0]["body"]["notify_incident_channel"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
