@@ -593,9 +593,9 @@ pub fn failure_note(error: &JobError) -> String {
         JobError::Bridge(UpstreamError::Status {
             status: 402 | 403, ..
         }) => {
-            "PagerDuty refused to set the conference bridge (plan or permissions); the meeting link is above if one was created."
+            "The incident tool refused to set the bridge (PagerDuty: plan or permissions; incident.io: the API key's scopes); the meeting link is above if one was created."
         }
-        _ => "Zoom or PagerDuty kept failing. Start a meeting by hand for now.",
+        _ => "Zoom or the incident tool kept failing. Start a meeting by hand for now.",
     };
     format!(
         "bridge-relay could not open a Zoom bridge for this incident: {error}\n{hint}\nThe job is kept in the relay's dead-letter queue and can be replayed once the cause is fixed."
