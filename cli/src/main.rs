@@ -409,7 +409,7 @@ async fn route(
     .await;
     bridge_relay::telemetry::WebhookReport {
         response: &response,
-        webhook_id: webhook_id.as_deref(),
+        webhook_id: webhook_id.as_deref().or(svix_id.as_deref()),
         calls,
     }
     .log(None);

@@ -80,7 +80,7 @@ pub async fn handle_http(
     let invocation = request.lambda_context_ref().map(Invocation::from_context);
     WebhookReport {
         response: &response,
-        webhook_id: header(WEBHOOK_ID_HEADER),
+        webhook_id: header(WEBHOOK_ID_HEADER).or_else(|| header(svix::ID_HEADER)),
         calls,
     }
     .report(invocation.as_ref());

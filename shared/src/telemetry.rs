@@ -312,7 +312,8 @@ impl<'a> JobOutcome<'a> {
 
     /// A sentence a person reads: "incident P1: bridge set, meeting 812…, 1.2 s after the webhook".
     pub fn summary(&self) -> String {
-        let incident = &self.job.incident.id;
+        // `incident_io:<id>` for incident.io, PagerDuty's bare id: which tool is plain in the line.
+        let incident = &self.job.incident_key();
         let calls = format!(
             "{} upstream calls, {} retries, delivery {}",
             self.calls.calls.len(),
@@ -360,7 +361,7 @@ impl<'a> JobOutcome<'a> {
         macro_rules! line {
             ($level:ident) => {
                 tracing::$level!(
-                    incident = %self.job.incident.id,
+                    incident = %self.job.incident_key(),
                     webhook_id = %self.job.webhook_id,
                     event_type = %self.job.event_type,
                     decision = self.decision_name(),
