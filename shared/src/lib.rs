@@ -2,8 +2,8 @@
 //!
 //! Layers, top to bottom: entry adapters ([`lambda`]) -> the use case ([`relay`]) -> ports
 //! ([`queue::JobQueue`], [`secrets::SecretSource`], [`zoom::MeetingProvider`],
-//! [`pagerduty::IncidentTool`]) -> adapters (SQS, Secrets Manager, Zoom, PagerDuty and their
-//! local twins) -> [`model`] and [`error`].
+//! [`incident_tool::IncidentTool`]) -> adapters (SQS, Secrets Manager, Zoom, PagerDuty,
+//! incident.io and their local twins) -> [`model`] and [`error`].
 
 pub mod aws;
 pub mod config;

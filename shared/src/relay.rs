@@ -8,9 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use crate::error::{JobError, Service, UpstreamError};
+use crate::incident_tool::{IncidentTool, IncidentToolError};
 use crate::model::{IncidentToolKind, Job, Meeting};
+use crate::pagerduty::signature;
 use crate::pagerduty::webhook::{self, ParseError};
-use crate::pagerduty::{IncidentTool, IncidentToolError, signature};
 use crate::policy::{BridgePolicy, Decision};
 use crate::queue::JobQueue;
 use crate::retry::RetryPolicy;
