@@ -2,6 +2,7 @@
 //!
 //!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
 //!   bridge-relay sign  --secrets-file FILE BODY_FILE
+//!   bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
 //!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
 //!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
@@ -47,6 +48,10 @@ const USAGE: &str = "usage:
   bridge-relay sign --secrets-file FILE BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
       pagerduty.webhook_secrets entry of FILE.
+  bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
+      Prints the webhook-id, webhook-timestamp and webhook-signature headers incident.io
+      would send for BODY_FILE now (as curl -H arguments), signed with the first
+      incident_io.webhook_secrets entry of FILE.
   bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE) [--webhook-url URL]
       Checks a deployment without creating anything: the secret parses, Zoom gives a token,
       the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
@@ -154,6 +159,7 @@ async fn main() -> ExitCode {
     let result = match args.command.as_str() {
         "serve" => serve(args).await,
         "sign" => sign(args).await,
+        "sign-incident-io" => sign_incident_io(args).await,
         "redrive" => redrive(args).await,
         "subscribe" => subscribe::command(args).await,
         "doctor" => doctor(args).await,
@@ -192,6 +198,37 @@ async fn sign(args: Args) -> Result<(), String> {
         .ok_or("the secrets file has no pagerduty.webhook_secrets")?;
     let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
     println!("{}", signature::sign(&body, secret));
+    Ok(())
+}
+
+async fn sign_incident_io(args: Args) -> Result<(), String> {
+    let body_file = args
+        .positional
+        .first()
+        .ok_or("sign-incident-io needs a BODY_FILE")?;
+    let secrets = secret_cache(&args, Duration::ZERO)?
+        .get()
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret = secrets
+        .incident_io
+        .as_ref()
+        .and_then(|section| section.webhook_secrets.first())
+        .ok_or("the secrets file has no incident_io.webhook_secrets")?;
+    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let id = format!("msg_local_{now}");
+    let signature = svix::sign(secret, &id, now, &body)
+        .ok_or("incident_io.webhook_secrets[0] is not a whsec_ secret")?;
+    println!(
+        "-H '{}: {id}' -H '{}: {now}' -H '{}: {signature}'",
+        svix::ID_HEADER,
+        svix::TIMESTAMP_HEADER,
+        svix::SIGNATURE_HEADER
+    );
     Ok(())
 }
 

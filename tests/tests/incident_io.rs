@@ -827,13 +827,44 @@ async fn the_local_runner_serves_incident_io() {
         .await
         .unwrap();
     assert_eq!(accepted.status(), 202);
+    // `bridge-relay sign-incident-io` prints the headers for a hand-made delivery.
+    let printed = std::process::Command::new(workspace_binary("bridge-relay"))
+        .args([
+            "sign-incident-io",
+            "--secrets-file",
+            secrets.to_str().unwrap(),
+        ])
+        .arg(workspace_root().join("tests/fixtures/incident-io/incident_created_v2.json"))
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    let values: Vec<&str> = printed
+        .trim()
+        .split("-H '")
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.trim()
+                .trim_end_matches('\'')
+                .split_once(": ")
+                .unwrap()
+                .1
+        })
+        .collect();
+    assert_eq!(values.len(), 3, "{printed}");
+    let by_hand = post((values[0].into(), values[1].into(), values[2].into()))
+        .await
+        .unwrap();
+    assert_eq!(by_hand.status(), 202, "{printed}");
     let edits = eventually(Duration::from_secs(15), || async {
         let edits = requests_to(&iio, "POST", "/v2/incidents/").await;
         (!edits.is_empty()).then_some(edits)
     })
     .await
     .unwrap_or_else(|| panic!("no call link set; runner output:\n{}", process.output()));
-    assert_eq!(edits.len(), 1);
     assert_eq!(edits[0]["body"]["notify_incident_channel"], false);
+    // The second delivery (another message id) finds the incident done.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(requests_to(&iio, "POST", "/v2/incidents/").await.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
