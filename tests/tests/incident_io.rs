@@ -777,6 +777,20 @@ async fn the_function_url_routes_incident_io_webhooks() {
         .await
         .unwrap();
     assert_eq!(wrong_route.status(), 401);
+    let stuffed = format!("{signature} {}", "v1,AAAA ".repeat(200));
+    let oversized = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", &stuffed))
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 431);
+    let huge = http::Request::builder()
+        .method("POST")
+        .uri("https://relay.lambda-url.eu-west-1.on.aws/incident-io")
+        .body(lambda_http::Body::Binary(vec![b' '; 256 * 1024 + 1]))
+        .unwrap();
+    let too_large = bridge_relay::lambda::handle_http(&ingress, huge)
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
     let accepted = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", &signature))
         .await
         .unwrap();
