@@ -882,3 +882,28 @@ async fn the_local_runner_serves_incident_io() {
     assert_eq!(requests_to(&iio, "POST", "/v2/incidents/").await.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A relay not set up for incident.io yet answers 503 (incident.io retries for a day) and
+/// queues nothing; it never takes an unsigned body for want of a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_incident_io_secret_the_route_answers_503_and_queues_nothing() {
+    let aws = AwsStandIns::start(&[PD_SECRET]).await;
+    let ingress = aws.ingress(BridgePolicy::default());
+    let body = fixture("incident_created_v2.json");
+    let response = deliver(
+        &ingress,
+        &signed("msg_early", &body, IIO_SECRET, now_seconds()),
+        &body,
+    )
+    .await;
+    assert_eq!(response.status, 503, "{:?}", response.body);
+    assert!(
+        response.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no incident.io signing secret"),
+        "{:?}",
+        response.body
+    );
+    assert_eq!(aws.queue_depth().await, 0);
+}

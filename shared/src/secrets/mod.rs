@@ -278,6 +278,36 @@ mod tests {
         assert!(err.to_string().contains("line"), "{err}");
     }
 
+    #[test]
+    fn the_incident_io_section_is_optional_and_checked_without_quoting() {
+        let parse = |doc: String| RelaySecrets::parse("test", &SecretString::from(doc));
+        assert!(parse(VALID.to_owned()).unwrap().incident_io.is_none());
+        let with = |section: &str| {
+            let mut doc: serde_json::Value = serde_json::from_str(VALID).unwrap();
+            doc["incident_io"] = serde_json::from_str(section).unwrap();
+            doc.to_string()
+        };
+        let parsed = parse(with(
+            r#"{"api_key": "iio-key-secret", "webhook_secrets": ["whsec_c2VjcmV0LWtleQ=="]}"#,
+        ))
+        .unwrap();
+        let section = parsed.incident_io.as_ref().unwrap();
+        assert_eq!(section.webhook_secrets.len(), 1);
+        assert!(!format!("{parsed:?}").contains("iio-key-secret"));
+        for (section, expected) in [
+            (
+                r#"{"webhook_secrets": ["whsec_not base64 secret-value"]}"#,
+                "incident_io.webhook_secrets holds a value that is not a whsec_<base64> secret",
+            ),
+            (r#"{"api_key": " "}"#, "incident_io.api_key is empty"),
+            (r#"{"api_token": "x"}"#, "unknown field `api_token`"),
+        ] {
+            let err = parse(with(section)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("secret-value"), "{err}");
+        }
+    }
+
     struct Counting {
         reads: AtomicUsize,
     }
