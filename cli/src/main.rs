@@ -56,7 +56,8 @@ const USAGE: &str = "usage:
       Checks a deployment without creating anything: the secret parses, Zoom gives a token,
       the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
       user, and a webhook subscription sends BRIDGE_EVENT_TYPES to URL (the stack's
-      WebhookUrl). One line per check, with a fix for each failure; exits 1 on a failure.
+      WebhookUrl); with an incident_io section, that incident.io accepts its API key.
+      One line per check, with a fix for each failure; exits 1 on a failure.
       Reads ZOOM_HOST_USER, ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE and
       BRIDGE_EVENT_TYPES as the worker does.
   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
@@ -252,7 +253,13 @@ async fn doctor(args: Args) -> Result<(), String> {
             config.zoom_host_user.clone(),
             secrets.clone(),
         ),
-        pagerduty: PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets.clone()),
+        pagerduty: PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone()),
+        incident_io: Some(IncidentIoApi::new(
+            http,
+            &endpoints.incident_io_api,
+            secrets.clone(),
+            config.incident_io_notify_channel,
+        )),
         secrets,
         host_user: config.zoom_host_user,
         webhook_url: args.webhook_url,

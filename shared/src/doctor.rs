@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{SecretsError, UpstreamError};
+use crate::incident_io::IncidentIoApi;
 use crate::pagerduty::{IncidentToolError, PagerDutyApi};
 use crate::secrets::{RelaySecrets, SecretCache};
 use crate::zoom::{MeetingError, ZoomApi};
@@ -91,6 +92,8 @@ pub struct Doctor {
     pub webhook_url: Option<String>,
     /// `BRIDGE_EVENT_TYPES`: the subscription must send at least these.
     pub bridge_events: Vec<String>,
+    /// Checked when the secret has an `incident_io` section.
+    pub incident_io: Option<IncidentIoApi>,
 }
 
 const SECRET: &str = "secret";
@@ -99,6 +102,7 @@ const ZOOM_HOST: &str = "zoom host user";
 const PAGERDUTY_TOKEN: &str = "pagerduty token";
 const PAGERDUTY_FROM: &str = "pagerduty from user";
 const SUBSCRIPTION: &str = "webhook subscription";
+const INCIDENT_IO: &str = "incident.io";
 
 impl Doctor {
     /// Runs every check, in order; a check whose prerequisite failed is skipped.
@@ -135,6 +139,9 @@ impl Doctor {
             }
         }
         checks.extend(self.check_pagerduty(&secrets).await);
+        if let (Some(section), Some(api)) = (&secrets.incident_io, &self.incident_io) {
+            checks.push(check_incident_io(api, section).await);
+        }
         checks
     }
 
@@ -304,6 +311,60 @@ fn describe_secret(secrets: &RelaySecrets) -> String {
     format!(
         "parsed: Zoom app {}, PagerDuty From {}, {hooks} webhook signing secret(s)",
         secrets.zoom.client_id, secrets.pagerduty.from_email
+    )
+}
+
+/// The incident.io section: a signing secret for the webhook, and an API key incident.io accepts.
+async fn check_incident_io(
+    api: &IncidentIoApi,
+    section: &crate::secrets::IncidentIoCredentials,
+) -> Check {
+    if section.api_key.is_none() {
+        return Check::fail(
+            INCIDENT_IO,
+            "the secret's incident_io section has no api_key",
+            "create an API key in incident.io (Settings > API keys) and put it in incident_io.api_key",
+        );
+    }
+    let identity = match api.identity().await {
+        Ok(identity) => identity,
+        Err(IncidentToolError::Upstream(e)) if e.status() == Some(401) => {
+            return Check::fail(
+                INCIDENT_IO,
+                format!("incident.io refused incident_io.api_key: {e}"),
+                "create a new API key in incident.io (Settings > API keys) and put it in incident_io.api_key",
+            );
+        }
+        Err(e) => {
+            return Check::fail(
+                INCIDENT_IO,
+                format!("asking incident.io who the key is failed: {e}"),
+                "check INCIDENT_IO_API_BASE and that the relay can reach it",
+            );
+        }
+    };
+    let detail = format!(
+        "incident.io accepted API key {:?} (roles: {})",
+        identity.name,
+        if identity.roles.is_empty() {
+            "none".to_owned()
+        } else {
+            identity.roles.join(", ")
+        }
+    );
+    if section.webhook_secrets.is_empty() {
+        return Check::warn(
+            INCIDENT_IO,
+            format!("{detail}; no webhook signing secret, so /incident-io answers 503"),
+            "copy the webhook endpoint's signing secret (whsec_…) into incident_io.webhook_secrets",
+        );
+    }
+    Check::ok(
+        INCIDENT_IO,
+        format!(
+            "{detail}; {} webhook signing secret(s)",
+            section.webhook_secrets.len()
+        ),
     )
 }
 

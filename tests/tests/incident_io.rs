@@ -907,3 +907,57 @@ async fn without_an_incident_io_secret_the_route_answers_503_and_queues_nothing(
     );
     assert_eq!(aws.queue_depth().await, 0);
 }
+
+/// `bridge-relay doctor` asks incident.io who the key is (`GET /v1/identity`, read only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_incident_io_key() {
+    let apis = FaultyApis::start(5, 0.0, Duration::from_millis(100), PD_API_TOKEN).await;
+    let iio = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/identity"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            format!("Bearer {IIO_API_KEY}").as_str(),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"identity": {
+            "name": "bridge-relay", "roles": ["viewer", "incident_editor"],
+            "dashboard_url": "https://app.incident.io/acme", "team_roles": [], "teams": []}})),
+        )
+        .mount(&iio)
+        .await;
+    let dir = std::env::temp_dir().join(format!("bridge-relay-iio-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |document: String| {
+        let secrets = dir.join("secrets.json");
+        std::fs::write(&secrets, document).unwrap();
+        let output = std::process::Command::new(workspace_binary("bridge-relay"))
+            .args(["doctor", "--secrets-file", secrets.to_str().unwrap()])
+            .envs(apis.env())
+            .env("INCIDENT_IO_API_BASE", iio.uri())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let report = run(secret_with_incident_io());
+    let line = report
+        .lines()
+        .find(|l| l.contains("incident.io"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        line.starts_with("ok ")
+            && line.contains(r#"accepted API key "bridge-relay" (roles: viewer, incident_editor)"#)
+            && line.contains("1 webhook signing secret(s)"),
+        "{line}"
+    );
+    let mut wrong_key: Value = serde_json::from_str(&secret_with_incident_io()).unwrap();
+    wrong_key["incident_io"]["api_key"] = json!("revoked-key");
+    let report = run(wrong_key.to_string());
+    let line = report.lines().find(|l| l.contains("incident.io")).unwrap();
+    assert!(line.starts_with("FAIL"), "{line}");
+    assert!(!report.contains("revoked-key"), "{report}");
+    // Without the section, no incident.io line at all.
+    let report = run(secret_document(&[PD_SECRET]));
+    assert!(!report.contains("incident.io"), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,7 +9,8 @@
 //!   title, description}`, a custom item on the incident's timeline; a repeat with the same
 //!   idempotency key returns the first item instead of adding another
 //!   (`incident_timeline_items_v2_api.rs`);
-//! - the note check: `GET /v2/incident_timeline_items?incident_id=…` (first page only).
+//! - the note check: `GET /v2/incident_timeline_items?incident_id=…` (first page only);
+//! - `bridge-relay doctor`'s key check: `GET /v1/identity` (`utilities_v1_api.rs`).
 
 pub mod ingress;
 pub mod signature;
@@ -122,6 +123,36 @@ impl IncidentIoApi {
             return Err(status_error(Service::IncidentIo, response).await.into());
         }
         Ok(response)
+    }
+}
+
+/// Who the API key is, as `GET /v1/identity` ("Test if your API key is valid, and which roles
+/// it has") says: its name and roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyIdentity {
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+impl IncidentIoApi {
+    /// For `bridge-relay doctor`: whether incident.io accepts the key. Reads only.
+    pub async fn identity(&self) -> Result<ApiKeyIdentity, IncidentToolError> {
+        let url = self.url(&["v1", "identity"])?;
+        let response = self.send(|| Ok(self.http.get(url.clone()))).await?;
+        let body: serde_json::Value = response.json().await.map_err(|e| UpstreamError::Decode {
+            service: Service::IncidentIo,
+            reason: e.without_url().to_string(),
+        })?;
+        let identity = &body["identity"];
+        Ok(ApiKeyIdentity {
+            name: identity["name"].as_str().unwrap_or("unnamed").to_owned(),
+            roles: identity["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|role| role.as_str().map(str::to_owned))
+                .collect(),
+        })
     }
 }
 
