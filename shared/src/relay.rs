@@ -225,6 +225,8 @@ pub struct WorkerSettings {
     pub overwrite_existing_bridge: bool,
     /// The queue's `maxReceiveCount`: the delivery after which a job is dead-lettered.
     pub max_receives: u32,
+    /// The Zoom hosts and their limits; `None`: every meeting on the configured host, untracked.
+    pub host_pool: Option<crate::hostpool::HostPool>,
 }
 
 impl Default for WorkerSettings {
@@ -234,6 +236,7 @@ impl Default for WorkerSettings {
             retry: RetryPolicy::default(),
             overwrite_existing_bridge: false,
             max_receives: 5,
+            host_pool: None,
         }
     }
 }
@@ -256,16 +259,21 @@ pub enum Settled {
     DeadLettered(JobError),
     /// Deliver it again later (SQS moves it to the dead-letter queue after its last receive).
     Retry(JobError),
+    /// Waits for a free Zoom host: a fresh copy is in the job queue already (so the wait does
+    /// not use up the receives): delete the message.
+    Requeued(JobError),
 }
 
 /// The worker: one Zoom meeting per incident, then the bridge, then the note, resuming from the
 /// idempotency record whatever an earlier delivery finished.
 pub struct Worker {
     meetings: Arc<dyn MeetingProvider>,
-    incidents: Arc<dyn IncidentTool>,
-    store: Arc<dyn IdempotencyStore>,
+    pub(crate) incidents: Arc<dyn IncidentTool>,
+    pub(crate) store: Arc<dyn IdempotencyStore>,
     dead_letters: Arc<dyn JobQueue>,
     settings: WorkerSettings,
+    /// The job queue itself, for jobs that wait for a free host past their receives.
+    requeue: Option<Arc<dyn JobQueue>>,
 }
 
 impl Worker {
@@ -282,7 +290,15 @@ impl Worker {
             store,
             dead_letters,
             settings,
+            requeue: None,
         }
+    }
+
+    /// Jobs that find every Zoom host busy on their last receive go back to `jobs` (the job
+    /// queue) as fresh messages instead of the dead-letter queue.
+    pub fn with_requeue(mut self, jobs: Arc<dyn JobQueue>) -> Self {
+        self.requeue = Some(jobs);
+        self
     }
 
     /// The delivery after which a failed job is dead-lettered.
@@ -299,6 +315,25 @@ impl Worker {
             Err(e) => e,
         };
         let incident = &job.incident.id;
+        if let JobError::PoolFull(full) = &error {
+            self.note_pool_full_once(job, full).await;
+            if delivery.receive_count >= self.settings.max_receives
+                && let Some(jobs) = &self.requeue
+            {
+                let mut fresh = job.clone();
+                // A new dedup id, or SQS drops the copy as a repeat of the first message.
+                fresh.webhook_id = format!("{}#wait-{}", job.webhook_id, new_owner());
+                match jobs.enqueue(&fresh).await {
+                    Ok(()) => {
+                        tracing::warn!(incident = %incident, "no free Zoom host on the last receive; the job is queued again");
+                        return Settled::Requeued(error);
+                    }
+                    Err(e) => {
+                        tracing::error!(incident = %incident, error = %e, "could not queue the waiting job again");
+                    }
+                }
+            }
+        }
         if !error.is_retryable() {
             tracing::error!(incident = %incident, error = %error, "job failed for good");
             self.note_failure(job, &error).await;
@@ -379,7 +414,16 @@ impl Worker {
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
-                let meeting = self.create_once(job, owner, record.stage, deadline).await?;
+                let meeting = match &self.settings.host_pool {
+                    Some(pool) => {
+                        self.create_in_pool(job, owner, record.stage, pool, deadline)
+                            .await?
+                    }
+                    None => self
+                        .create_once(job, owner, record.stage, None, deadline)
+                        .await
+                        .map_err(|failed| failed.error)?,
+                };
                 self.store
                     .advance(
                         id,
@@ -456,27 +500,38 @@ impl Worker {
 
     /// Creates the incident's meeting, never twice: after any attempt whose outcome is unknown
     /// (a timeout, a 5xx, a crash recorded as `Creating`), it looks for that meeting first.
-    async fn create_once(
+    /// `host` (a host of the pool) replaces the policy's host. A failure says whether a
+    /// meeting may exist all the same.
+    pub(crate) async fn create_once(
         &self,
         job: &Job,
         owner: &str,
         stage: Stage,
+        host: Option<&str>,
         deadline: Instant,
-    ) -> Result<Meeting, JobError> {
+    ) -> Result<Meeting, CreateFailed> {
         let incident = &job.incident;
         let retry = &self.settings.retry;
         let mut maybe_created = stage == Stage::Creating;
+        let failed = |error: JobError, maybe_created: bool| CreateFailed {
+            error,
+            maybe_created,
+        };
         if stage == Stage::Claimed {
             self.store
                 .advance(&incident.id, owner, Stage::Creating, None)
-                .await?;
+                .await
+                .map_err(|e| failed(e.into(), false))?;
         }
-        let request = translate::meeting_request_with(
+        let mut request = translate::meeting_request_with(
             incident,
             &job.meeting,
             &new_passcode(),
             SystemTime::now(),
         );
+        if let Some(host) = host {
+            request.host_user = Some(host.to_owned());
+        }
         let mut attempt = 1;
         loop {
             if maybe_created {
@@ -486,7 +541,7 @@ impl Worker {
                             .find_meeting(&incident.id, request.host_user.as_deref())
                     })
                     .await
-                    .map_err(meeting_error)?;
+                    .map_err(|e| failed(meeting_error(e), true))?;
                 if let Some(meeting) = found {
                     tracing::info!(incident = %incident.id, meeting_id = meeting.id, "found the meeting of an earlier attempt");
                     return Ok(meeting);
@@ -503,21 +558,38 @@ impl Worker {
                 {
                     let wait = retry.delay(attempt, e.retry_after());
                     if Instant::now() + wait >= deadline {
-                        return Err(JobError::Meeting(e));
+                        let maybe = maybe_created || reached_zoom(&e);
+                        return Err(failed(JobError::Meeting(e), maybe));
                     }
                     tracing::warn!(incident = %incident.id, attempt, error = %e, "create failed; retrying");
                     crate::telemetry::record_retry();
                     // A failed token fetch never reached the create call.
-                    if e.is_ambiguous() && e.service() != Service::ZoomOAuth {
+                    if reached_zoom(&e) {
                         maybe_created = true;
                     }
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(meeting_error(e)),
+                Err(e) => {
+                    let maybe =
+                        maybe_created || matches!(&e, MeetingError::Upstream(e) if reached_zoom(e));
+                    return Err(failed(meeting_error(e), maybe));
+                }
             }
         }
     }
+}
+
+/// A create that failed, and whether the meeting may exist all the same (an answer lost).
+#[derive(Debug)]
+pub(crate) struct CreateFailed {
+    pub error: JobError,
+    pub maybe_created: bool,
+}
+
+/// Whether a failed create may have made the meeting (a failed token fetch never reached it).
+fn reached_zoom(e: &UpstreamError) -> bool {
+    e.is_ambiguous() && e.service() != Service::ZoomOAuth
 }
 
 fn meeting_error(e: MeetingError) -> JobError {

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         secrets.clone(),
     );
     let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets);
-    let worker = Arc::new(Worker::new(
+    let mut worker = Worker::new(
         Arc::new(zoom),
         Arc::new(pagerduty),
         Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
@@ -37,7 +37,11 @@ async fn main() -> Result<(), Error> {
             config.dead_letter_queue_url,
         )),
         config.settings,
-    ));
+    );
+    if let Some(queue_url) = config.queue_url {
+        worker = worker.with_requeue(Arc::new(SqsJobQueue::from_sdk_config(&aws, queue_url)));
+    }
+    let worker = Arc::new(worker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         bridge_relay::lambda::handle_sqs(worker.clone(), event)
     }))

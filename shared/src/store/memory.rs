@@ -182,7 +182,7 @@ impl IdempotencyStore for InMemoryStore {
         slot: Option<&HostSlot>,
     ) -> Result<(), StoreError> {
         let entries = self.entries.lock().await;
-        if !entries.get(incident_id).is_some_and(|e| e.owner == owner) {
+        if entries.get(incident_id).is_none_or(|e| e.owner != owner) {
             return Err(StoreError::ClaimLost(incident_id.to_owned()));
         }
         let mut pool = self.pool.lock().await;
