@@ -673,19 +673,25 @@ impl AwsStandIns {
             &get("PAGERDUTY_API_BASE"),
             secrets,
         ));
-        let worker = Arc::new(bridge_relay::relay::Worker::new(
-            zoom.clone(),
-            pagerduty,
-            Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
+        let worker = Arc::new(
+            bridge_relay::relay::Worker::new(
+                zoom.clone(),
+                pagerduty,
+                Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
+                    &self.config,
+                    &self.table_name,
+                )),
+                Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
+                    &self.config,
+                    &self.dead_letter_queue_url,
+                )),
+                settings,
+            )
+            .with_requeue(Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
                 &self.config,
-                &self.table_name,
-            )),
-            Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
-                &self.config,
-                &self.dead_letter_queue_url,
-            )),
-            settings,
-        ));
+                &self.queue_url,
+            ))),
+        );
         (worker, zoom)
     }
 
