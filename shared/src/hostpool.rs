@@ -265,11 +265,24 @@ impl Worker {
     }
 
     /// Tells the incident, once, that it waits for a free host.
-    pub(crate) async fn note_pool_full_once(&self, job: &Job, full: &PoolFull) {
+    pub(crate) async fn note_pool_full_once(
+        &self,
+        job: &Job,
+        full: &PoolFull,
+        deadline: std::time::Instant,
+    ) {
         let id = job.incident.id.as_str();
         match self.store.first_pool_full_notice(id).await {
             Ok(true) => {
-                if let Err(e) = self.incidents.add_note(id, &pool_full_note(full)).await {
+                let note = pool_full_note(full);
+                let posted = self
+                    .settings
+                    .retry
+                    .run(deadline, "add pool-full note", || {
+                        self.incidents.add_note(id, &note)
+                    })
+                    .await;
+                if let Err(e) = posted {
                     tracing::error!(incident = %id, error = %e, "could not post the pool-full note");
                 }
             }

@@ -271,7 +271,7 @@ pub struct Worker {
     pub(crate) incidents: Arc<dyn IncidentTool>,
     pub(crate) store: Arc<dyn IdempotencyStore>,
     dead_letters: Arc<dyn JobQueue>,
-    settings: WorkerSettings,
+    pub(crate) settings: WorkerSettings,
     /// The job queue itself, for jobs that wait for a free host past their receives.
     requeue: Option<Arc<dyn JobQueue>>,
 }
@@ -316,7 +316,7 @@ impl Worker {
         };
         let incident = &job.incident.id;
         if let JobError::PoolFull(full) = &error {
-            self.note_pool_full_once(job, full).await;
+            self.note_pool_full_once(job, full, delivery.deadline).await;
             if delivery.receive_count >= self.settings.max_receives
                 && let Some(jobs) = &self.requeue
             {

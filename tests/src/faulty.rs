@@ -279,8 +279,11 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                 }
                 let answer = zoom(&mut s, method.as_str(), rest, &body);
                 let incident = incident_of(body["agenda"].as_str().unwrap_or_default());
-                let hang =
-                    method == "POST" && incident.is_some_and(|i| s.hang_create_for.remove(&i));
+                // Only a create that made the meeting hangs (not a refused one).
+                let made = answer.as_ref().is_ok_and(|r| r.status().is_success());
+                let hang = method == "POST"
+                    && made
+                    && incident.is_some_and(|i| s.hang_create_for.remove(&i));
                 (answer, hang)
             };
             if hang {
