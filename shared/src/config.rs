@@ -51,6 +51,8 @@ pub struct WorkerConfig {
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     pub zoom_host_user: String,
+    /// The Zoom hosts and their limits, tracked in the in-memory store.
+    pub host_pool: HostPool,
     pub endpoints: Endpoints,
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
@@ -274,8 +276,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn local(&self) -> Result<LocalConfig, ConfigError> {
+        let host_pool = self.host_pool()?;
         Ok(LocalConfig {
-            zoom_host_user: self.zoom_host_user()?,
+            zoom_host_user: host_pool.hosts[0].clone(),
+            host_pool,
             endpoints: self.endpoints()?,
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
