@@ -129,6 +129,13 @@ impl Worker {
             spent: Vec::new(),
         };
         let held = self.store.meeting_host(id).await?;
+        // A create recorded without a host (made before the pool was configured) may have made
+        // the meeting on the first host: look there first. Later hosts are fresh creates.
+        let mut next_stage = if held.is_none() {
+            stage
+        } else {
+            Stage::Claimed
+        };
         if let Some(held) = &held {
             // A create on that host may have made the meeting: look there first. Otherwise
             // keep the slot if it is still ours.
@@ -164,12 +171,13 @@ impl Worker {
                 full.spent.push(host.to_owned());
                 continue;
             }
-            self.store
-                .record_meeting_host(id, owner, Some(&slot))
-                .await?;
-            // A later host is a fresh create: nothing to look for there.
+            if let Err(e) = self.store.record_meeting_host(id, owner, Some(&slot)).await {
+                self.store.release_host_slot(host, slot.slot, id).await?;
+                return Err(e.into());
+            }
+            let attempt_stage = std::mem::replace(&mut next_stage, Stage::Claimed);
             match self
-                .attempt(job, owner, Stage::Claimed, &slot, &day, deadline)
+                .attempt(job, owner, attempt_stage, &slot, &day, deadline)
                 .await
             {
                 Ok(meeting) => return Ok(meeting),
