@@ -612,6 +612,9 @@ pub fn failure_note(error: &JobError) -> String {
         JobError::Meeting(UpstreamError::DailyLimit { .. }) => {
             "The Zoom host has reached Zoom's limit of 100 meeting creates a day (it resets at 00:00 UTC). Start a meeting by hand for now."
         }
+        JobError::PoolFull(_) => {
+            "Every Zoom host stayed busy or at its daily limit. Start a meeting by hand for now, or add hosts (ZOOM_HOST_USERS) or slots (ZOOM_HOST_MAX_MEETINGS)."
+        }
         JobError::Meeting(UpstreamError::Status { status: 404, .. }) => {
             "Zoom does not know the host user: check ZOOM_HOST_USER. Start a meeting by hand for now."
         }
@@ -663,5 +666,10 @@ mod tests {
             retry_after: None,
         });
         assert!(failure_note(&unknown_host).contains("check ZOOM_HOST_USER"));
+        let full = JobError::PoolFull(crate::hostpool::PoolFull {
+            busy: vec!["a@x".into()],
+            spent: vec![],
+        });
+        assert!(failure_note(&full).contains("add hosts (ZOOM_HOST_USERS)"));
     }
 }

@@ -673,25 +673,22 @@ impl AwsStandIns {
             &get("PAGERDUTY_API_BASE"),
             secrets,
         ));
-        let worker = Arc::new(
-            bridge_relay::relay::Worker::new(
-                zoom.clone(),
-                pagerduty,
-                Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
-                    &self.config,
-                    &self.table_name,
-                )),
-                Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
-                    &self.config,
-                    &self.dead_letter_queue_url,
-                )),
-                settings,
-            )
-            .with_requeue(Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
+        let worker = bridge_relay::relay::Worker::new(
+            zoom.clone(),
+            pagerduty,
+            Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
                 &self.config,
-                &self.queue_url,
-            ))),
+                &self.table_name,
+            )),
+            Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
+                &self.config,
+                &self.dead_letter_queue_url,
+            )),
+            settings,
         );
+        // Jobs waiting for a free Zoom host are queued again, as the deployed worker does.
+        let jobs = bridge_relay::queue::SqsJobQueue::from_sdk_config(&self.config, &self.queue_url);
+        let worker = Arc::new(worker.with_requeue(Arc::new(jobs)));
         (worker, zoom)
     }
 
