@@ -189,14 +189,13 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
+        // moto's server, with DynamoDB's conditional writes atomic as in AWS (see the script).
+        let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
         let mut process = Process::spawn(
             "moto",
-            Command::new(tool("venv/bin/moto_server", "moto_server")).args([
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ]),
+            Command::new(tool("venv/bin/python", "python3"))
+                .arg(launcher)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()]),
         );
         process.wait_for_port(port, Duration::from_secs(30));
         Moto {

@@ -235,12 +235,15 @@ async fn two_workers_never_give_the_last_slot_to_two_incidents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
+    // Long enough that the steps before the wait cannot outlast it on a busy machine.
+    const MAX_AGE: Duration = Duration::from_secs(5);
     let (aws, apis) = stand_ins().await;
     let mut short = settings(&["solo@x"], 1);
-    short.host_pool.as_mut().unwrap().slot_max_age = Duration::from_secs(2);
+    short.host_pool.as_mut().unwrap().slot_max_age = MAX_AGE;
     let (worker, _) = aws.worker(&apis.env(), short);
 
     let settled = worker.handle_delivery(&job("PS1"), delivery(1)).await;
+    let taken = Instant::now();
     assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
     let settled = worker.handle_delivery(&job("PS2"), delivery(1)).await;
     assert!(is_pool_full(&settled), "{settled:?}");
@@ -265,7 +268,9 @@ async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
     assert_eq!(aws.depth(&aws.dead_letter_queue_url).await, 0);
     assert_eq!(pool_full_notes(&apis, "PS2"), 1);
     // PS1 is never resolved; its slot ages out.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let aged =
+        (taken + MAX_AGE + Duration::from_millis(500)).saturating_duration_since(Instant::now());
+    tokio::time::sleep(aged).await;
     let settled = worker.handle_delivery(&fresh, delivery(1)).await;
     assert!(
         matches!(settled, Settled::Done(JobReport::Bridged { .. })),
