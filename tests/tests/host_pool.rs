@@ -481,3 +481,47 @@ async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_
         "the pool was full at times and those incidents were bridged later"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
+    let (aws, apis) = stand_ins().await;
+    let env = apis.env();
+    let get = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+    let http = bridge_relay::http::client();
+    let secrets = aws.secret_cache();
+    // The worker as `bridge-relay serve` builds it: the in-memory store, no job queue to
+    // requeue into.
+    let worker = Worker::new(
+        Arc::new(bridge_relay::zoom::ZoomApi::new(
+            http.clone(),
+            &get("ZOOM_API_BASE"),
+            &get("ZOOM_OAUTH_BASE"),
+            "solo@x",
+            secrets.clone(),
+        )),
+        Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(
+            http,
+            &get("PAGERDUTY_API_BASE"),
+            secrets,
+        )),
+        Arc::new(bridge_relay::store::InMemoryStore::new()),
+        Arc::new(bridge_relay::queue::DeadLetterLog::default()),
+        settings(&["solo@x"], 1),
+    );
+    let settled = worker.handle_delivery(&job("PM1"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    let settled = worker.handle_delivery(&job("PM2"), delivery(1)).await;
+    assert!(is_pool_full(&settled), "{settled:?}");
+    let meeting = apis.state().meetings_by_incident["PM1"][0];
+    apis.state().end_meeting(meeting);
+    assert!(worker.free_host_slot("PM1").await.unwrap().is_some());
+    let settled = worker.handle_delivery(&job("PM2"), delivery(2)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    assert_eq!(pool_full_notes(&apis, "PM2"), 1);
+    let state = apis.state();
+    assert_eq!(state.meetings_by_host["solo@x"].len(), 2);
+    assert_eq!(state.most_open_by_host["solo@x"], 1);
+}
