@@ -9,7 +9,8 @@
   shared/src/metrics.rs) and no metric of that namespace the code does not emit
 - least privilege: every IAM statement names its resources, no wildcard actions or resources,
   the ingress may only send to its queue, the worker only read the secret, use its table,
-  take its jobs and send to the dead-letter queue; no other role, IAM policy, NotAction,
+  take its jobs and send to the dead-letter queue (and its job queue, for jobs waiting for a
+  Zoom host); no other role, IAM policy, NotAction,
   NotResource or Deny-less escape hatch; only the two AWS managed Lambda execution policies
   SAM attaches (see SECURITY.md for what they grant)
 
@@ -176,8 +177,11 @@ def failures_of(sam):
                 acts = statement.get("Action", [])
                 acts = acts if isinstance(acts, list) else [acts]
                 if "sqs:SendMessage" in acts:
-                    check(statement.get("Resource") == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-                          "the worker may send only to the dead-letter queue")
+                    check(statement.get("Resource") in (
+                        {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                        {"Fn::GetAtt": ["JobQueue", "Arn"]},
+                    ), "the worker may send only to the dead-letter queue and (jobs waiting for a "
+                       "Zoom host) its job queue")
                 if any(a.startswith("dynamodb:") for a in acts):
                     check(statement.get("Resource") == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
                           "the worker may use only its table")
@@ -254,7 +258,8 @@ ALLOWED_GRANTS = {
         "secretsmanager:GetSecretValue": "RelaySecretArn",
         "dynamodb:GetItem": "IncidentTable",
         "dynamodb:UpdateItem": "IncidentTable",
-        "sqs:SendMessage": "DeadLetterQueue",
+        # The job queue too: a job waiting for a free Zoom host is queued again.
+        "sqs:SendMessage": ("DeadLetterQueue", "JobQueue"),
         "sqs:ReceiveMessage": "JobQueue",
         "sqs:DeleteMessage": "JobQueue",
         "sqs:GetQueueAttributes": "JobQueue",
@@ -302,8 +307,9 @@ def check_iam(resources):
                     target = grants.get(action)
                     check(target is not None, f"{where}: action {action} is not needed")
                     if target is not None:
-                        check(all(refers_to(r, target) for r in res),
-                              f"{where}: {action} may only name {target}, not {res}")
+                        targets = target if isinstance(target, tuple) else (target,)
+                        check(all(any(refers_to(r, t) for t in targets) for r in res),
+                              f"{where}: {action} may only name {' or '.join(targets)}, not {res}")
 
 
 def main():

@@ -42,6 +42,10 @@ BAD = [
     ("ingress sends to the dead-letter queue",
      lambda s: ingress_send(s).update(Resource={"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}),
      "sqs:SendMessage may only name JobQueue"),
+    ("worker sends to another queue",
+     lambda s: statements(s, "WorkerFunction")[0][-1].update(
+         Resource={"Fn::Sub": "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:other.fifo"}),
+     "sqs:SendMessage may only name DeadLetterQueue or JobQueue"),
     ("ingress may scan the table",
      lambda s: statements(s, "IngressFunction")[0].append(
          {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["IncidentTable", "Arn"]}}),

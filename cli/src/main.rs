@@ -41,10 +41,10 @@ const USAGE: &str = "usage:
       button), /workflow (Incident Workflow webhook step) and /incident-io (incident.io webhooks),
       and the worker in the same process.
       Settings come from the same environment variables as the Lambda functions:
-      ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
-      INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL,
-      POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
-      Idempotency records and dead letters are kept in memory.
+      ZOOM_HOST_USER and/or ZOOM_HOST_USERS (one required), ZOOM_HOST_MAX_MEETINGS,
+      ZOOM_HOST_DAILY_CREATES, ZOOM_HOST_SLOT_MAX_AGE_MINUTES, ZOOM_API_BASE, ZOOM_OAUTH_BASE,
+      PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL, POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS,
+      OVERWRITE_EXISTING_BRIDGE. Idempotency records, host slots and dead letters are kept in memory.
   bridge-relay sign --secrets-file FILE BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
       pagerduty.webhook_secrets entry of FILE.
@@ -335,6 +335,7 @@ async fn serve(args: Args) -> Result<(), String> {
             WorkerSettings {
                 overwrite_existing_bridge: config.overwrite_existing_bridge,
                 max_receives: LOCAL_DELIVERIES,
+                host_pool: Some(config.host_pool.clone()),
                 ..WorkerSettings::default()
             },
         )

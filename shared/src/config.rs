@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::hostpool::{
+    DEFAULT_CREATES_PER_DAY, DEFAULT_MEETINGS_PER_HOST, DEFAULT_SLOT_MAX_AGE, HostPool,
+};
 use crate::policy::{BridgePolicy, DEFAULT_BRIDGE_EVENTS};
 use crate::relay::WorkerSettings;
 
@@ -40,6 +43,9 @@ pub struct WorkerConfig {
     pub table_name: String,
     /// Where jobs that fail for good go at once (`DEAD_LETTER_QUEUE_URL`).
     pub dead_letter_queue_url: String,
+    /// The job queue (`QUEUE_URL`, optional): jobs that wait for a free Zoom host past their
+    /// last receive go back there instead of the dead-letter queue.
+    pub queue_url: Option<String>,
     pub settings: WorkerSettings,
     /// Whether incident.io announces the call link in the incident's channel
     /// (`INCIDENT_IO_NOTIFY_CHANNEL`, default true).
@@ -50,6 +56,8 @@ pub struct WorkerConfig {
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     pub zoom_host_user: String,
+    /// The Zoom hosts and their limits, tracked in the in-memory store.
+    pub host_pool: HostPool,
     pub endpoints: Endpoints,
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
@@ -158,6 +166,68 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(user)
     }
 
+    /// The Zoom hosts: `ZOOM_HOST_USER` (when set) first, then `ZOOM_HOST_USERS` (a comma
+    /// list), each once; at least one. Limits from `ZOOM_HOST_MAX_MEETINGS`,
+    /// `ZOOM_HOST_DAILY_CREATES` and `ZOOM_HOST_SLOT_MAX_AGE_MINUTES`.
+    pub fn host_pool(&self) -> Result<HostPool, ConfigError> {
+        let mut hosts: Vec<String> = Vec::new();
+        if self.optional("ZOOM_HOST_USER").is_some() {
+            hosts.push(self.zoom_host_user()?);
+        }
+        let mut listed: Vec<String> = Vec::new();
+        for user in self
+            .optional("ZOOM_HOST_USERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            let invalid = |reason: String| ConfigError::Invalid {
+                var: "ZOOM_HOST_USERS",
+                reason,
+            };
+            if user.eq_ignore_ascii_case("me") {
+                return Err(invalid(
+                    "Server-to-Server apps have no `me`; give each host's email or user id".into(),
+                ));
+            }
+            if user.contains(|c: char| c.is_whitespace() || c == '#' || c == '/') {
+                return Err(invalid(format!("{user:?} is not a Zoom email or user id")));
+            }
+            if listed.iter().any(|u| u == user) {
+                return Err(invalid(format!("{user:?} is listed twice")));
+            }
+            listed.push(user.to_owned());
+        }
+        for user in listed {
+            if !hosts.contains(&user) {
+                hosts.push(user);
+            }
+        }
+        if hosts.is_empty() {
+            return Err(ConfigError::Missing("ZOOM_HOST_USER"));
+        }
+        let max_age_minutes = self.whole_number(
+            "ZOOM_HOST_SLOT_MAX_AGE_MINUTES",
+            (DEFAULT_SLOT_MAX_AGE.as_secs() / 60) as u32,
+            1,
+        )?;
+        Ok(HostPool {
+            hosts,
+            meetings_per_host: self.whole_number(
+                "ZOOM_HOST_MAX_MEETINGS",
+                DEFAULT_MEETINGS_PER_HOST,
+                1,
+            )?,
+            creates_per_day: self.whole_number(
+                "ZOOM_HOST_DAILY_CREATES",
+                DEFAULT_CREATES_PER_DAY,
+                1,
+            )?,
+            slot_max_age: Duration::from_secs(u64::from(max_age_minutes) * 60),
+        })
+    }
+
     fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
         match self.optional(var).as_deref() {
             None | Some("false") | Some("0") => Ok(false),
@@ -201,16 +271,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn worker(&self) -> Result<WorkerConfig, ConfigError> {
+        let secret_id = self.required("SECRET_ID")?;
+        let host_pool = self.host_pool()?;
         Ok(WorkerConfig {
-            secret_id: self.required("SECRET_ID")?,
-            zoom_host_user: self.zoom_host_user()?,
+            secret_id,
+            zoom_host_user: host_pool.hosts[0].clone(),
             endpoints: self.endpoints()?,
             secret_ttl: self.secret_ttl()?,
             table_name: self.required("TABLE_NAME")?,
             dead_letter_queue_url: self.required("DEAD_LETTER_QUEUE_URL")?,
+            queue_url: self.optional("QUEUE_URL"),
             settings: WorkerSettings {
                 overwrite_existing_bridge: self.flag("OVERWRITE_EXISTING_BRIDGE")?,
                 max_receives: self.whole_number("MAX_RECEIVE_COUNT", 5, 1)?,
+                host_pool: Some(host_pool),
                 ..WorkerSettings::default()
             },
             incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
@@ -218,8 +292,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn local(&self) -> Result<LocalConfig, ConfigError> {
+        let host_pool = self.host_pool()?;
         Ok(LocalConfig {
-            zoom_host_user: self.zoom_host_user()?,
+            zoom_host_user: host_pool.hosts[0].clone(),
+            host_pool,
             endpoints: self.endpoints()?,
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
@@ -360,6 +436,77 @@ mod tests {
             .to_string();
         assert!(err.contains("not both"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_host_pool_is_the_single_host_and_the_list() {
+        let base = [
+            ("SECRET_ID", "s"),
+            ("TABLE_NAME", "t"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            env(&pairs).worker()
+        };
+        let single = with(&[("ZOOM_HOST_USER", "a@x")]).unwrap();
+        let pool = single.settings.host_pool.unwrap();
+        assert_eq!(pool, HostPool::new(vec!["a@x".into()]));
+        assert_eq!(pool.meetings_per_host, 1);
+        assert_eq!(pool.creates_per_day, 100);
+        assert_eq!(pool.slot_max_age, Duration::from_secs(24 * 3600));
+        assert_eq!(single.queue_url, None);
+        let both = with(&[
+            ("ZOOM_HOST_USER", "a@x"),
+            ("ZOOM_HOST_USERS", " b@x, a@x ,c-id "),
+            ("ZOOM_HOST_MAX_MEETINGS", "2"),
+            ("ZOOM_HOST_DAILY_CREATES", "90"),
+            ("ZOOM_HOST_SLOT_MAX_AGE_MINUTES", "120"),
+            ("QUEUE_URL", "q"),
+        ])
+        .unwrap();
+        assert_eq!(both.zoom_host_user, "a@x");
+        assert_eq!(both.queue_url.as_deref(), Some("q"));
+        let pool = both.settings.host_pool.unwrap();
+        assert_eq!(pool.hosts, ["a@x", "b@x", "c-id"]);
+        assert_eq!(pool.meetings_per_host, 2);
+        assert_eq!(pool.creates_per_day, 90);
+        assert_eq!(pool.slot_max_age, Duration::from_secs(7200));
+        let list_only = with(&[("ZOOM_HOST_USERS", "b@x,c@x")]).unwrap();
+        assert_eq!(list_only.zoom_host_user, "b@x");
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "ZOOM_HOST_USER is required"),
+            (&[("ZOOM_HOST_USERS", " , ")], "ZOOM_HOST_USER is required"),
+            (
+                &[("ZOOM_HOST_USERS", "a@x,me")],
+                "ZOOM_HOST_USERS is invalid",
+            ),
+            (&[("ZOOM_HOST_USERS", "a@x,a@x")], "listed twice"),
+            (&[("ZOOM_HOST_USERS", "a b")], "ZOOM_HOST_USERS is invalid"),
+            (
+                &[("ZOOM_HOST_USER", "a@x"), ("ZOOM_HOST_MAX_MEETINGS", "0")],
+                "ZOOM_HOST_MAX_MEETINGS is invalid",
+            ),
+            (
+                &[
+                    ("ZOOM_HOST_USER", "a@x"),
+                    ("ZOOM_HOST_DAILY_CREATES", "many"),
+                ],
+                "ZOOM_HOST_DAILY_CREATES is invalid",
+            ),
+            (
+                &[
+                    ("ZOOM_HOST_USER", "a@x"),
+                    ("ZOOM_HOST_SLOT_MAX_AGE_MINUTES", "-1"),
+                ],
+                "ZOOM_HOST_SLOT_MAX_AGE_MINUTES is invalid",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = with(extra).unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra:?}: {err}");
+        }
     }
 
     #[test]

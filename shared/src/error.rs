@@ -165,6 +165,9 @@ pub enum JobError {
     Store(#[from] crate::store::StoreError),
     #[error("another worker is handling incident {0}")]
     Busy(String),
+    /// No Zoom host has a free meeting slot and creates left today; a later delivery tries again.
+    #[error("{0}")]
+    PoolFull(crate::hostpool::PoolFull),
 }
 
 impl JobError {
@@ -173,7 +176,7 @@ impl JobError {
             JobError::Secrets(e) => e.is_retryable(),
             JobError::Meeting(e) | JobError::Bridge(e) | JobError::Note(e) => e.is_retryable(),
             JobError::Malformed(_) => false,
-            JobError::Store(_) | JobError::Busy(_) => true,
+            JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) => true,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod hostpool;
 pub mod http;
 pub mod incident_io;
 pub mod incident_tool;

@@ -43,6 +43,11 @@ pub mod names {
     pub const ZOOM_LATENCY: &str = "ZoomLatency";
     /// Milliseconds per PagerDuty API call.
     pub const PAGERDUTY_LATENCY: &str = "PagerDutyLatency";
+    /// Zoom hosts found at their daily create limit (Zoom's 429 or the relay's own count),
+    /// each sending the job on to the next host of the pool.
+    pub const HOSTS_SPENT: &str = "HostsSpent";
+    /// Deliveries that found every Zoom host of the pool busy or spent; the job waits.
+    pub const HOST_POOL_FULL: &str = "HostPoolFull";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -228,6 +228,8 @@ pub struct WorkerSettings {
     pub overwrite_existing_bridge: bool,
     /// The queue's `maxReceiveCount`: the delivery after which a job is dead-lettered.
     pub max_receives: u32,
+    /// The Zoom hosts and their limits; `None`: every meeting on the configured host, untracked.
+    pub host_pool: Option<crate::hostpool::HostPool>,
 }
 
 impl Default for WorkerSettings {
@@ -237,6 +239,7 @@ impl Default for WorkerSettings {
             retry: RetryPolicy::default(),
             overwrite_existing_bridge: false,
             max_receives: 5,
+            host_pool: None,
         }
     }
 }
@@ -259,6 +262,9 @@ pub enum Settled {
     DeadLettered(JobError),
     /// Deliver it again later (SQS moves it to the dead-letter queue after its last receive).
     Retry(JobError),
+    /// Waits for a free Zoom host: a fresh copy is in the job queue already (so the wait does
+    /// not use up the receives): delete the message.
+    Requeued(JobError),
 }
 
 /// The worker: one Zoom meeting per incident, then the bridge, then the note, resuming from the
@@ -267,9 +273,11 @@ pub struct Worker {
     meetings: Arc<dyn MeetingProvider>,
     /// The incident tools by kind; a job goes to the one it names.
     tools: HashMap<IncidentToolKind, Arc<dyn IncidentTool>>,
-    store: Arc<dyn IdempotencyStore>,
+    pub(crate) store: Arc<dyn IdempotencyStore>,
     dead_letters: Arc<dyn JobQueue>,
-    settings: WorkerSettings,
+    pub(crate) settings: WorkerSettings,
+    /// The job queue itself, for jobs that wait for a free host past their receives.
+    requeue: Option<Arc<dyn JobQueue>>,
 }
 
 impl Worker {
@@ -286,6 +294,7 @@ impl Worker {
             store,
             dead_letters,
             settings,
+            requeue: None,
         }
     }
 
@@ -300,13 +309,20 @@ impl Worker {
     }
 
     /// The tool a job is for; a job for a tool this worker was not given fails for good.
-    fn tool_for(&self, job: &Job) -> Result<&dyn IncidentTool, JobError> {
+    pub(crate) fn tool_for(&self, job: &Job) -> Result<&dyn IncidentTool, JobError> {
         self.tools.get(&job.tool).map(Arc::as_ref).ok_or_else(|| {
             JobError::Malformed(format!(
                 "the job is for {}, which this worker has no adapter for",
                 job.tool
             ))
         })
+    }
+
+    /// Jobs that find every Zoom host busy on their last receive go back to `jobs` (the job
+    /// queue) as fresh messages instead of the dead-letter queue.
+    pub fn with_requeue(mut self, jobs: Arc<dyn JobQueue>) -> Self {
+        self.requeue = Some(jobs);
+        self
     }
 
     /// The delivery after which a failed job is dead-lettered.
@@ -323,6 +339,25 @@ impl Worker {
             Err(e) => e,
         };
         let incident = &job.incident.id;
+        if let JobError::PoolFull(full) = &error {
+            self.note_pool_full_once(job, full, delivery.deadline).await;
+            if delivery.receive_count >= self.settings.max_receives
+                && let Some(jobs) = &self.requeue
+            {
+                let mut fresh = job.clone();
+                // A new dedup id, or SQS drops the copy as a repeat of the first message.
+                fresh.webhook_id = format!("{}#wait-{}", job.webhook_id, new_owner());
+                match jobs.enqueue(&fresh).await {
+                    Ok(()) => {
+                        tracing::warn!(incident = %incident, "no free Zoom host on the last receive; the job is queued again");
+                        return Settled::Requeued(error);
+                    }
+                    Err(e) => {
+                        tracing::error!(incident = %incident, error = %e, "could not queue the waiting job again");
+                    }
+                }
+            }
+        }
         if !error.is_retryable() {
             tracing::error!(incident = %incident, error = %error, "job failed for good");
             self.note_failure(job, &error).await;
@@ -410,7 +445,16 @@ impl Worker {
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
-                let meeting = self.create_once(job, owner, record.stage, deadline).await?;
+                let meeting = match &self.settings.host_pool {
+                    Some(pool) => {
+                        self.create_in_pool(job, owner, record.stage, pool, deadline)
+                            .await?
+                    }
+                    None => self
+                        .create_once(job, owner, record.stage, None, deadline)
+                        .await
+                        .map_err(|failed| failed.error)?,
+                };
                 self.store
                     .advance(
                         id,
@@ -484,13 +528,16 @@ impl Worker {
 
     /// Creates the incident's meeting, never twice: after any attempt whose outcome is unknown
     /// (a timeout, a 5xx, a crash recorded as `Creating`), it looks for that meeting first.
-    async fn create_once(
+    /// `host` (a host of the pool) replaces the policy's host. A failure says whether a
+    /// meeting may exist all the same.
+    pub(crate) async fn create_once(
         &self,
         job: &Job,
         owner: &str,
         stage: Stage,
+        host: Option<&str>,
         deadline: Instant,
-    ) -> Result<Meeting, JobError> {
+    ) -> Result<Meeting, CreateFailed> {
         // The meeting's agenda marker (how a lost meeting is found) carries the incident's key,
         // so equal ids of two tools never find each other's meeting.
         let keyed;
@@ -505,17 +552,25 @@ impl Worker {
         };
         let retry = &self.settings.retry;
         let mut maybe_created = stage == Stage::Creating;
+        let failed = |error: JobError, maybe_created: bool| CreateFailed {
+            error,
+            maybe_created,
+        };
         if stage == Stage::Claimed {
             self.store
                 .advance(&incident.id, owner, Stage::Creating, None)
-                .await?;
+                .await
+                .map_err(|e| failed(e.into(), false))?;
         }
-        let request = translate::meeting_request_with(
+        let mut request = translate::meeting_request_with(
             incident,
             &job.meeting,
             &new_passcode(),
             SystemTime::now(),
         );
+        if let Some(host) = host {
+            request.host_user = Some(host.to_owned());
+        }
         let mut attempt = 1;
         loop {
             if maybe_created {
@@ -525,7 +580,7 @@ impl Worker {
                             .find_meeting(&incident.id, request.host_user.as_deref())
                     })
                     .await
-                    .map_err(meeting_error)?;
+                    .map_err(|e| failed(meeting_error(e), true))?;
                 if let Some(meeting) = found {
                     tracing::info!(incident = %incident.id, meeting_id = meeting.id, "found the meeting of an earlier attempt");
                     return Ok(meeting);
@@ -542,21 +597,38 @@ impl Worker {
                 {
                     let wait = retry.delay(attempt, e.retry_after());
                     if Instant::now() + wait >= deadline {
-                        return Err(JobError::Meeting(e));
+                        let maybe = maybe_created || reached_zoom(&e);
+                        return Err(failed(JobError::Meeting(e), maybe));
                     }
                     tracing::warn!(incident = %incident.id, attempt, error = %e, "create failed; retrying");
                     crate::telemetry::record_retry();
                     // A failed token fetch never reached the create call.
-                    if e.is_ambiguous() && e.service() != Service::ZoomOAuth {
+                    if reached_zoom(&e) {
                         maybe_created = true;
                     }
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(meeting_error(e)),
+                Err(e) => {
+                    let maybe =
+                        maybe_created || matches!(&e, MeetingError::Upstream(e) if reached_zoom(e));
+                    return Err(failed(meeting_error(e), maybe));
+                }
             }
         }
     }
+}
+
+/// A create that failed, and whether the meeting may exist all the same (an answer lost).
+#[derive(Debug)]
+pub(crate) struct CreateFailed {
+    pub error: JobError,
+    pub maybe_created: bool,
+}
+
+/// Whether a failed create may have made the meeting (a failed token fetch never reached it).
+fn reached_zoom(e: &UpstreamError) -> bool {
+    e.is_ambiguous() && e.service() != Service::ZoomOAuth
 }
 
 fn meeting_error(e: MeetingError) -> JobError {
@@ -578,6 +650,9 @@ pub fn failure_note(error: &JobError) -> String {
     let hint = match error {
         JobError::Meeting(UpstreamError::DailyLimit { .. }) => {
             "The Zoom host has reached Zoom's limit of 100 meeting creates a day (it resets at 00:00 UTC). Start a meeting by hand for now."
+        }
+        JobError::PoolFull(_) => {
+            "Every Zoom host stayed busy or at its daily limit. Start a meeting by hand for now, or add hosts (ZOOM_HOST_USERS) or slots (ZOOM_HOST_MAX_MEETINGS)."
         }
         JobError::Meeting(UpstreamError::Status { status: 404, .. }) => {
             "Zoom does not know the host user: check ZOOM_HOST_USER. Start a meeting by hand for now."
@@ -630,5 +705,10 @@ mod tests {
             retry_after: None,
         });
         assert!(failure_note(&unknown_host).contains("check ZOOM_HOST_USER"));
+        let full = JobError::PoolFull(crate::hostpool::PoolFull {
+            busy: vec!["a@x".into()],
+            spent: vec![],
+        });
+        assert!(failure_note(&full).contains("add hosts (ZOOM_HOST_USERS)"));
     }
 }

@@ -40,6 +40,10 @@ impl Call {
 pub struct CallStats {
     pub calls: Vec<Call>,
     pub retries: u32,
+    /// Zoom hosts of the pool found spent for the day.
+    pub hosts_spent: u32,
+    /// Whether every host of the pool was busy or spent.
+    pub pool_full: bool,
 }
 
 impl CallStats {
@@ -102,6 +106,14 @@ pub fn record_call(service: Service, started: Instant, status: Option<u16>) {
 
 pub fn record_retry() {
     let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").retries += 1);
+}
+
+pub fn record_host_spent() {
+    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").hosts_spent += 1);
+}
+
+pub fn record_pool_full() {
+    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").pool_full = true);
 }
 
 /// The Lambda invocation a line belongs to (None in the local runner).
@@ -281,7 +293,7 @@ impl<'a> JobOutcome<'a> {
                     reason: error.to_string(),
                 }
             }
-            Settled::Retry(error) => JobDecision::Retry {
+            Settled::Retry(error) | Settled::Requeued(error) => JobDecision::Retry {
                 reason: error.to_string(),
             },
         };
@@ -408,6 +420,8 @@ impl<'a> JobOutcome<'a> {
             .count(names::PAGERDUTY_ERRORS, self.calls.errors(PAGERDUTY))
             .count(names::SECRETS_MANAGER_ERRORS, self.calls.errors(SECRETS))
             .count(names::RATE_LIMITED, self.calls.rate_limited())
+            .count(names::HOSTS_SPENT, u64::from(self.calls.hosts_spent))
+            .count(names::HOST_POOL_FULL, u64::from(self.calls.pool_full))
             .millis(names::ZOOM_LATENCY, &self.calls.millis(ZOOM))
             .millis(names::PAGERDUTY_LATENCY, &self.calls.millis(PAGERDUTY))
             .property("incident_id", self.job.incident.id.as_str())

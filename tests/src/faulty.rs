@@ -60,9 +60,24 @@ pub struct State {
     pub unauthorized: usize,
     /// 401s for a PagerDuty token that is no longer valid.
     pub pagerduty_unauthorized: usize,
+    /// The host pool as Zoom sees it: per host, the meetings made, the ones not yet ended (see
+    /// [`State::end_meeting`]), the most that were open at once, and its daily create limit.
+    pub meetings_by_host: HashMap<String, Vec<u64>>,
+    pub open_by_host: HashMap<String, HashSet<u64>>,
+    pub most_open_by_host: HashMap<String, usize>,
+    /// Creates a host may make before Zoom answers its daily-limit 429 (absent: no limit).
+    pub daily_limit_for: HashMap<String, usize>,
+    pub daily_limit_answers: HashMap<String, usize>,
 }
 
 impl State {
+    /// The meeting is over (its incident resolved): its host may hold another one.
+    pub fn end_meeting(&mut self, id: u64) {
+        for open in self.open_by_host.values_mut() {
+            open.remove(&id);
+        }
+    }
+
     fn random(&mut self) -> f64 {
         // xorshift64*: deterministic for a given seed, so a failing storm can be replayed.
         self.rng ^= self.rng >> 12;
@@ -264,8 +279,11 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                 }
                 let answer = zoom(&mut s, method.as_str(), rest, &body);
                 let incident = incident_of(body["agenda"].as_str().unwrap_or_default());
-                let hang =
-                    method == "POST" && incident.is_some_and(|i| s.hang_create_for.remove(&i));
+                // Only a create that made the meeting hangs (not a refused one).
+                let made = answer.as_ref().is_ok_and(|r| r.status().is_success());
+                let hang = method == "POST"
+                    && made
+                    && incident.is_some_and(|i| s.hang_create_for.remove(&i));
                 (answer, hang)
             };
             if hang {
@@ -361,7 +379,19 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
             json!({"code": 1001, "message": "User does not exist: nobody@example.com."}),
             &[],
         ),
-        ("POST", ["users", _, "meetings"]) => {
+        ("POST", ["users", user, "meetings"])
+            if s.daily_limit_for.get(*user).is_some_and(|limit| {
+                s.meetings_by_host.get(*user).map_or(0, Vec::len) >= *limit
+            }) =>
+        {
+            *s.daily_limit_answers.entry(user.to_string()).or_default() += 1;
+            reply(
+                429,
+                json!({"code": 429, "message": "You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this particular user. You may resume these requests at GMT 00:00:00."}),
+                &[],
+            )
+        }
+        ("POST", ["users", user, "meetings"]) => {
             let agenda = body["agenda"].as_str().unwrap_or_default();
             let incident = incident_of(agenda).unwrap_or_default();
             s.next_meeting += 1;
@@ -369,6 +399,7 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
             let passcode = body["password"].as_str().unwrap_or_default().to_owned();
             let meeting = json!({
                 "id": id, "topic": body["topic"], "agenda": agenda, "type": 2,
+                "host_email": user,
                 "join_url": format!("https://zoom.example/j/{id}?pwd=x{id}"),
                 "start_url": format!("https://zoom.example/s/{id}?zak=HOST-ONLY"),
                 "password": passcode, "h323_password": passcode,
@@ -378,12 +409,23 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
             });
             s.meetings.insert(id, meeting.clone());
             s.meetings_by_incident.entry(incident).or_default().push(id);
+            s.meetings_by_host
+                .entry(user.to_string())
+                .or_default()
+                .push(id);
+            let open = s.open_by_host.entry(user.to_string()).or_default();
+            open.insert(id);
+            let now_open = open.len();
+            let most = s.most_open_by_host.entry(user.to_string()).or_default();
+            *most = (*most).max(now_open);
             reply(201, meeting, &[])
         }
-        ("GET", ["users", _, "meetings"]) => {
+        ("GET", ["users", user, "meetings"]) => {
+            // Each host lists its own meetings only, as Zoom does.
             let listed: Vec<Value> = s
                 .meetings
                 .values()
+                .filter(|m| m["host_email"] == *user)
                 .map(|m| json!({"id": m["id"], "topic": m["topic"], "agenda": m["agenda"], "join_url": m["join_url"]}))
                 .collect();
             reply(

@@ -189,14 +189,13 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
+        // moto's server, with DynamoDB's conditional writes atomic as in AWS (see the script).
+        let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
         let mut process = Process::spawn(
             "moto",
-            Command::new(tool("venv/bin/moto_server", "moto_server")).args([
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ]),
+            Command::new(tool("venv/bin/python", "python3"))
+                .arg(launcher)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()]),
         );
         process.wait_for_port(port, Duration::from_secs(30));
         Moto {
@@ -673,7 +672,7 @@ impl AwsStandIns {
             &get("PAGERDUTY_API_BASE"),
             secrets,
         ));
-        let worker = Arc::new(bridge_relay::relay::Worker::new(
+        let worker = bridge_relay::relay::Worker::new(
             zoom.clone(),
             pagerduty,
             Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
@@ -685,7 +684,10 @@ impl AwsStandIns {
                 &self.dead_letter_queue_url,
             )),
             settings,
-        ));
+        );
+        // Jobs waiting for a free Zoom host are queued again, as the deployed worker does.
+        let jobs = bridge_relay::queue::SqsJobQueue::from_sdk_config(&self.config, &self.queue_url);
+        let worker = Arc::new(worker.with_requeue(Arc::new(jobs)));
         (worker, zoom)
     }
 

@@ -36,19 +36,21 @@ async fn main() -> Result<(), Error> {
         secrets,
         config.incident_io_notify_channel,
     );
-    let worker = Arc::new(
-        Worker::new(
-            Arc::new(zoom),
-            Arc::new(pagerduty),
-            Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
-            Arc::new(SqsJobQueue::from_sdk_config(
-                &aws,
-                config.dead_letter_queue_url,
-            )),
-            config.settings,
-        )
-        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io)),
-    );
+    let mut worker = Worker::new(
+        Arc::new(zoom),
+        Arc::new(pagerduty),
+        Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
+        Arc::new(SqsJobQueue::from_sdk_config(
+            &aws,
+            config.dead_letter_queue_url,
+        )),
+        config.settings,
+    )
+    .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io));
+    if let Some(queue_url) = config.queue_url {
+        worker = worker.with_requeue(Arc::new(SqsJobQueue::from_sdk_config(&aws, queue_url)));
+    }
+    let worker = Arc::new(worker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         bridge_relay::lambda::handle_sqs(worker.clone(), event)
     }))

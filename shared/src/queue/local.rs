@@ -86,7 +86,7 @@ pub async fn run_local_worker(
                 )
                 .log(None);
                 match settled {
-                    Settled::Done(_) | Settled::DeadLettered(_) => return,
+                    Settled::Done(_) | Settled::DeadLettered(_) | Settled::Requeued(_) => return,
                     Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {
                         tokio::time::sleep(redelivery_delay).await;
                     }

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{
-    Claim, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting, now_millis,
+    Claim, HostSlot, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting,
+    host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -35,6 +36,23 @@ impl DynamoDbStore {
 
     fn expires_at() -> AttributeValue {
         AttributeValue::N((now_millis() / 1000 + RECORD_TTL_SECONDS).to_string())
+    }
+}
+
+/// Host day counters are kept a little past their day.
+const HOST_DAY_TTL_SECONDS: u64 = 3 * 24 * 3600;
+
+impl DynamoDbStore {
+    /// An update of the item `pk` that counts a failed condition as `false`.
+    async fn conditional(
+        &self,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> Result<bool, StoreError> {
+        match update.table_name(&self.table).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 
@@ -193,5 +211,159 @@ impl IdempotencyStore for DynamoDbStore {
             .item
             .map(|item| record_from_item(incident_id, &item))
             .transpose()
+    }
+
+    async fn take_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+        max_age: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let stale_before = now.saturating_sub(max_age.as_millis() as u64);
+        let expires = (now + max_age.as_millis() as u64) / 1000 + RECORD_TTL_SECONDS;
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
+                .update_expression(
+                    "SET held_by = :incident, taken_at = :now, expires_at = :expires",
+                )
+                .condition_expression(
+                    "attribute_not_exists(held_by) OR held_by = :incident OR taken_at < :stale",
+                )
+                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":stale", AttributeValue::N(stale_before.to_string()))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
+        )
+        .await
+    }
+
+    async fn release_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
+                .update_expression("REMOVE held_by, taken_at")
+                .condition_expression("held_by = :incident")
+                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into())),
+        )
+        .await
+    }
+
+    async fn take_daily_create(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let expires = now_millis() / 1000 + HOST_DAY_TTL_SECONDS;
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_day_key(host, day)))
+                .update_expression("ADD create_count :one SET expires_at = :expires")
+                .condition_expression(
+                    "attribute_not_exists(limit_reached) AND (attribute_not_exists(create_count) OR create_count < :limit)",
+                )
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
+        )
+        .await
+    }
+
+    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {
+        let expires = now_millis() / 1000 + HOST_DAY_TTL_SECONDS;
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_day_key(host, day)))
+                .update_expression("SET limit_reached = :spent, expires_at = :expires")
+                .expression_attribute_values(":spent", AttributeValue::Bool(true))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn record_meeting_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        slot: Option<&HostSlot>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .key("pk", Self::key(incident_id))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()));
+        let update = match slot {
+            Some(slot) => update
+                .update_expression("SET meeting_host = :host, host_slot = :slot")
+                .expression_attribute_values(":host", AttributeValue::S(slot.host.clone()))
+                .expression_attribute_values(":slot", AttributeValue::N(slot.slot.to_string())),
+            None => update.update_expression("REMOVE meeting_host, host_slot"),
+        };
+        if self.conditional(update).await? {
+            Ok(())
+        } else {
+            Err(StoreError::ClaimLost(incident_id.to_owned()))
+        }
+    }
+
+    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .projection_expression("meeting_host, host_slot")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let host = item.get("meeting_host").and_then(|v| v.as_s().ok());
+        let slot = item
+            .get("host_slot")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u32>().ok());
+        match (host, slot) {
+            (Some(host), Some(slot)) => Ok(Some(HostSlot {
+                host: host.clone(),
+                slot,
+            })),
+            (None, None) => Ok(None),
+            _ => Err(StoreError::Corrupt {
+                incident_id: incident_id.to_owned(),
+                reason: "meeting_host and host_slot are not both set".into(),
+            }),
+        }
+    }
+
+    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError> {
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", Self::key(incident_id))
+                .update_expression("SET pool_full_noticed = :yes")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(pool_full_noticed)",
+                )
+                .expression_attribute_values(":yes", AttributeValue::Bool(true)),
+        )
+        .await
     }
 }

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    Claim, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting, now_millis,
+    Claim, HostSlot, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting,
+    host_day_key, host_slot_key, now_millis,
 };
 
 struct Entry {
@@ -18,6 +19,18 @@ struct Entry {
 #[derive(Default)]
 pub struct InMemoryStore {
     entries: Mutex<HashMap<String, Entry>>,
+    pool: Mutex<PoolState>,
+}
+
+/// The host pool's items, keyed as in DynamoDB.
+#[derive(Default)]
+struct PoolState {
+    /// Slot key -> (incident, taken at ms).
+    slots: HashMap<String, (String, u64)>,
+    /// Day key -> (creates counted, spent).
+    days: HashMap<String, (u32, bool)>,
+    meeting_hosts: HashMap<String, HostSlot>,
+    pool_full_noticed: std::collections::HashSet<String>,
 }
 
 impl InMemoryStore {
@@ -100,6 +113,105 @@ impl IdempotencyStore for InMemoryStore {
             .await
             .get(incident_id)
             .map(|e| e.record.clone()))
+    }
+
+    async fn take_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+        max_age: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut pool = self.pool.lock().await;
+        let now = now_millis();
+        let stale_before = now.saturating_sub(max_age.as_millis() as u64);
+        let key = host_slot_key(host, slot);
+        let free = match pool.slots.get(&key) {
+            None => true,
+            Some((holder, taken_at)) => holder == incident_id || *taken_at < stale_before,
+        };
+        if free {
+            pool.slots.insert(key, (incident_id.to_owned(), now));
+        }
+        Ok(free)
+    }
+
+    async fn release_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut pool = self.pool.lock().await;
+        let key = host_slot_key(host, slot);
+        let held = pool
+            .slots
+            .get(&key)
+            .is_some_and(|(holder, _)| holder == incident_id);
+        if held {
+            pool.slots.remove(&key);
+        }
+        Ok(held)
+    }
+
+    async fn take_daily_create(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let mut pool = self.pool.lock().await;
+        let (creates, spent) = pool.days.entry(host_day_key(host, day)).or_default();
+        if *spent || *creates >= limit {
+            return Ok(false);
+        }
+        *creates += 1;
+        Ok(true)
+    }
+
+    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {
+        let mut pool = self.pool.lock().await;
+        pool.days.entry(host_day_key(host, day)).or_default().1 = true;
+        Ok(())
+    }
+
+    async fn record_meeting_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        slot: Option<&HostSlot>,
+    ) -> Result<(), StoreError> {
+        let entries = self.entries.lock().await;
+        if entries.get(incident_id).is_none_or(|e| e.owner != owner) {
+            return Err(StoreError::ClaimLost(incident_id.to_owned()));
+        }
+        let mut pool = self.pool.lock().await;
+        match slot {
+            Some(slot) => pool
+                .meeting_hosts
+                .insert(incident_id.to_owned(), slot.clone()),
+            None => pool.meeting_hosts.remove(incident_id),
+        };
+        Ok(())
+    }
+
+    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+        Ok(self
+            .pool
+            .lock()
+            .await
+            .meeting_hosts
+            .get(incident_id)
+            .cloned())
+    }
+
+    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .pool
+            .lock()
+            .await
+            .pool_full_noticed
+            .insert(incident_id.to_owned()))
     }
 }
 

@@ -140,6 +140,90 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError>;
 
     async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
+
+    // The host pool (see `crate::hostpool`). Slots are items `host#<user>#slot#<n>`, daily
+    // counters items `host#<user>#<YYYY-MM-DD>`; every change is a conditional write.
+
+    /// Takes slot `slot` of `host` for `incident_id` if it is free, held by this incident
+    /// already, or held longer than `max_age` (a holder that never gave it back). True if taken.
+    async fn take_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+        max_age: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives slot `slot` of `host` back if `incident_id` still holds it. True if it did.
+    async fn release_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts one meeting create against `host` on `day` (`YYYY-MM-DD`, UTC) unless `limit`
+    /// creates are counted already or the host is marked spent for the day. True if counted.
+    async fn take_daily_create(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks `host` spent for `day` (Zoom answered its daily limit): no more creates that day.
+    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError>;
+
+    /// Records on the incident's record which host slot its meeting uses (`None`: none), if
+    /// `owner` still holds the claim.
+    async fn record_meeting_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        slot: Option<&HostSlot>,
+    ) -> Result<(), StoreError>;
+
+    /// The host slot recorded on the incident's record.
+    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
+
+    /// Marks that the incident was told the pool is full. True the first time only.
+    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError>;
+
+    /// Frees the host slot the incident's meeting holds (when the incident ends). Returns the
+    /// slot if this call freed it; `None` if the incident holds none any more (freed before,
+    /// expired and taken by another incident, or never taken). Safe to call more than once.
+    async fn free_host_slot(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+        match self.meeting_host(incident_id).await? {
+            Some(held)
+                if self
+                    .release_host_slot(&held.host, held.slot, incident_id)
+                    .await? =>
+            {
+                Ok(Some(held))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// One of a Zoom host's concurrent-meeting slots, held by an incident's meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HostSlot {
+    /// The Zoom user (email or id) who hosts the meeting.
+    pub host: String,
+    /// Which of the host's slots (0 up to the per-host meeting limit).
+    pub slot: u32,
+}
+
+/// The store key of a host's slot.
+pub(crate) fn host_slot_key(host: &str, slot: u32) -> String {
+    format!("host#{host}#slot#{slot}")
+}
+
+/// The store key of a host's counter for one UTC day; a new day is a new item, so the count
+/// starts again at 00:00 UTC by construction.
+pub(crate) fn host_day_key(host: &str, day: &str) -> String {
+    format!("host#{host}#{day}")
 }
 
 pub(crate) fn now_millis() -> u64 {

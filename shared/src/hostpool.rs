@@ -1,0 +1,341 @@
+//! The host pool: several Zoom users (robot accounts) host the incidents' meetings.
+//!
+//! Zoom lets a licensed user host one meeting at a time (two on Business and Enterprise) and
+//! make 100 meeting creates and updates a day. The worker picks a host with a free meeting slot
+//! and creates left today, both kept in the idempotency store and taken with conditional
+//! writes, so two workers never hand the last slot of a host to two incidents:
+//!
+//! - slots: items `host#<user>#slot#<n>` (n below the per-host meeting limit) that name the
+//!   incident holding them. The incident's resolution frees its slot
+//!   ([`Worker::free_host_slot`]); a slot held longer than the maximum age counts as free,
+//!   so an incident that is never resolved (or a worker that died holding a slot) cannot keep
+//!   it for ever.
+//! - daily creates: items `host#<user>#<YYYY-MM-DD>` (UTC), so the count starts again at
+//!   00:00 UTC by construction. A Zoom 429 "daily limit" marks the host spent for the day and
+//!   the job moves on to the next host in the same delivery.
+//!
+//! The incident's record names the slot its meeting holds: a later delivery that finds a
+//! create whose answer was lost looks for the meeting on that host, never makes a second one.
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::{JobError, UpstreamError};
+use crate::model::{Job, Meeting};
+use crate::relay::{CreateFailed, Worker};
+use crate::store::{HostSlot, Stage};
+
+pub const DEFAULT_MEETINGS_PER_HOST: u32 = 1;
+/// Zoom's limit: 100 meeting creates and updates per host and day.
+pub const DEFAULT_CREATES_PER_DAY: u32 = 100;
+pub const DEFAULT_SLOT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// The hosts and their limits (`ZOOM_HOST_USERS`, `ZOOM_HOST_MAX_MEETINGS`,
+/// `ZOOM_HOST_DAILY_CREATES`, `ZOOM_HOST_SLOT_MAX_AGE_MINUTES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPool {
+    /// In the order they are tried; never empty.
+    pub hosts: Vec<String>,
+    /// Meetings one host may hold at once.
+    pub meetings_per_host: u32,
+    /// Meeting creates one host may make per UTC day.
+    pub creates_per_day: u32,
+    /// After this long a slot counts as free even if nobody freed it.
+    pub slot_max_age: Duration,
+}
+
+impl HostPool {
+    pub fn new(hosts: Vec<String>) -> Self {
+        HostPool {
+            hosts,
+            meetings_per_host: DEFAULT_MEETINGS_PER_HOST,
+            creates_per_day: DEFAULT_CREATES_PER_DAY,
+            slot_max_age: DEFAULT_SLOT_MAX_AGE,
+        }
+    }
+
+    /// The hosts a job may use: the one the policy pins, else the pool.
+    pub fn candidates<'a>(&'a self, pinned: Option<&'a str>) -> Vec<&'a str> {
+        match pinned {
+            Some(host) => vec![host],
+            None => self.hosts.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Why no host could take the meeting now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolFull {
+    /// Hosts with every meeting slot taken.
+    pub busy: Vec<String>,
+    /// Hosts with no creates left today.
+    pub spent: Vec<String>,
+}
+
+impl std::fmt::Display for PoolFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |hosts: &[String]| {
+            if hosts.is_empty() {
+                "none".to_owned()
+            } else {
+                hosts.join(", ")
+            }
+        };
+        write!(
+            f,
+            "every Zoom host is busy or spent for the day (busy: {}; daily limit reached: {})",
+            list(&self.busy),
+            list(&self.spent)
+        )
+    }
+}
+
+/// The UTC day of `time` as `YYYY-MM-DD`.
+pub fn utc_day(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()[..10].to_owned()
+}
+
+/// What the incident's timeline says when every host is busy or spent (posted once).
+pub fn pool_full_note(full: &PoolFull) -> String {
+    format!(
+        "bridge-relay has no free Zoom host for this incident right now: {full}.\n\
+         The relay keeps trying and posts the bridge as soon as a host is free (a resolved \
+         incident frees its host; daily limits reset at 00:00 UTC). Start a meeting by hand if \
+         you cannot wait."
+    )
+}
+
+/// How one host's attempt ended, when it did not give a meeting.
+enum Attempt {
+    /// The host's daily limit is reached: try the next host.
+    Spent,
+    Failed(JobError),
+}
+
+impl Worker {
+    /// Creates the incident's meeting on a host of the pool with a free slot and creates left,
+    /// resuming with the slot an earlier delivery recorded.
+    pub(crate) async fn create_in_pool(
+        &self,
+        job: &Job,
+        owner: &str,
+        stage: Stage,
+        pool: &HostPool,
+        deadline: std::time::Instant,
+    ) -> Result<Meeting, JobError> {
+        let key = job.incident_key();
+        let id = key.as_str();
+        let day = utc_day(SystemTime::now());
+        let mut full = PoolFull {
+            busy: Vec::new(),
+            spent: Vec::new(),
+        };
+        let held = self.store.meeting_host(id).await?;
+        // A create recorded without a host (made before the pool was configured) may have made
+        // the meeting on the first host: look there first. Later hosts are fresh creates.
+        let mut next_stage = if held.is_none() {
+            stage
+        } else {
+            Stage::Claimed
+        };
+        if let Some(held) = &held {
+            // A create on that host may have made the meeting: look there first. Otherwise
+            // keep the slot if it is still ours.
+            if stage == Stage::Creating
+                || self
+                    .store
+                    .take_host_slot(&held.host, held.slot, id, pool.slot_max_age)
+                    .await?
+            {
+                match self.attempt(job, owner, stage, held, &day, deadline).await {
+                    Ok(meeting) => return Ok(meeting),
+                    Err(Attempt::Spent) => full.spent.push(held.host.clone()),
+                    Err(Attempt::Failed(e)) => return Err(e),
+                }
+            } else {
+                self.store.record_meeting_host(id, owner, None).await?;
+            }
+        }
+        for host in pool.candidates(job.meeting.host_user.as_deref()) {
+            if full.spent.iter().any(|h| h == host) {
+                continue;
+            }
+            let Some(slot) = self.take_free_slot(host, pool, id).await? else {
+                full.busy.push(host.to_owned());
+                continue;
+            };
+            if !self
+                .store
+                .take_daily_create(host, &day, pool.creates_per_day)
+                .await?
+            {
+                self.store.release_host_slot(host, slot.slot, id).await?;
+                full.spent.push(host.to_owned());
+                continue;
+            }
+            if let Err(e) = self.store.record_meeting_host(id, owner, Some(&slot)).await {
+                self.store.release_host_slot(host, slot.slot, id).await?;
+                return Err(e.into());
+            }
+            let attempt_stage = std::mem::replace(&mut next_stage, Stage::Claimed);
+            match self
+                .attempt(job, owner, attempt_stage, &slot, &day, deadline)
+                .await
+            {
+                Ok(meeting) => return Ok(meeting),
+                Err(Attempt::Spent) => full.spent.push(host.to_owned()),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        crate::telemetry::record_pool_full();
+        Err(JobError::PoolFull(full))
+    }
+
+    async fn take_free_slot(
+        &self,
+        host: &str,
+        pool: &HostPool,
+        incident_id: &str,
+    ) -> Result<Option<HostSlot>, JobError> {
+        for slot in 0..pool.meetings_per_host {
+            if self
+                .store
+                .take_host_slot(host, slot, incident_id, pool.slot_max_age)
+                .await?
+            {
+                return Ok(Some(HostSlot {
+                    host: host.to_owned(),
+                    slot,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One create on the slot's host. A create that surely made nothing gives the slot back;
+    /// one whose outcome is unknown keeps it (the meeting may exist and is looked for there).
+    async fn attempt(
+        &self,
+        job: &Job,
+        owner: &str,
+        stage: Stage,
+        slot: &HostSlot,
+        day: &str,
+        deadline: std::time::Instant,
+    ) -> Result<Meeting, Attempt> {
+        let key = job.incident_key();
+        let id = key.as_str();
+        let result = self
+            .create_once(job, owner, stage, Some(&slot.host), deadline)
+            .await;
+        let CreateFailed {
+            error,
+            maybe_created,
+        } = match result {
+            Ok(meeting) => return Ok(meeting),
+            Err(failed) => failed,
+        };
+        // A meeting that may exist keeps its slot and host: the next delivery looks there.
+        let made_nothing = !maybe_created;
+        let spent =
+            made_nothing && matches!(error, JobError::Meeting(UpstreamError::DailyLimit { .. }));
+        if spent {
+            tracing::warn!(incident = %id, host = %slot.host, "the Zoom host reached its daily limit; trying the next host");
+            crate::telemetry::record_host_spent();
+            if let Err(e) = self.store.mark_host_spent(&slot.host, day).await {
+                return Err(Attempt::Failed(e.into()));
+            }
+        }
+        if made_nothing {
+            let freed = async {
+                self.store
+                    .release_host_slot(&slot.host, slot.slot, id)
+                    .await?;
+                self.store.record_meeting_host(id, owner, None).await
+            };
+            if let Err(e) = freed.await {
+                return Err(Attempt::Failed(e.into()));
+            }
+        }
+        if spent {
+            Err(Attempt::Spent)
+        } else {
+            Err(Attempt::Failed(error))
+        }
+    }
+
+    /// Frees the host slot the incident's meeting holds, for the next incident; call it when
+    /// the incident ends. Returns the slot freed, or `None` when the incident holds none (no
+    /// pool, freed already, or expired). Safe to call more than once.
+    pub async fn free_host_slot(&self, incident_key: &str) -> Result<Option<HostSlot>, JobError> {
+        let freed = self.store.free_host_slot(incident_key).await?;
+        if let Some(slot) = &freed {
+            tracing::info!(incident = %incident_key, host = %slot.host, slot = slot.slot, "host slot freed");
+        }
+        Ok(freed)
+    }
+
+    /// Tells the incident, once, that it waits for a free host.
+    pub(crate) async fn note_pool_full_once(
+        &self,
+        job: &Job,
+        full: &PoolFull,
+        deadline: std::time::Instant,
+    ) {
+        let key = job.incident_key();
+        let id = key.as_str();
+        match self.store.first_pool_full_notice(id).await {
+            Ok(true) => {
+                let note = pool_full_note(full);
+                let Ok(tool) = self.tool_for(job) else {
+                    return;
+                };
+                let posted = self
+                    .settings
+                    .retry
+                    .run(deadline, "add pool-full note", || {
+                        tool.add_note(&job.incident.id, &note)
+                    })
+                    .await;
+                if let Err(e) = posted {
+                    tracing::error!(incident = %id, error = %e, "could not post the pool-full note");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(incident = %id, error = %e, "could not record the pool-full note")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_dates() {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_910_399);
+        assert_eq!(utc_day(time), "2026-11-28");
+        assert_eq!(utc_day(time + Duration::from_secs(1)), "2026-11-29");
+    }
+
+    #[test]
+    fn a_pinned_host_is_the_only_candidate() {
+        let pool = HostPool::new(vec!["a@x".into(), "b@x".into()]);
+        assert_eq!(pool.candidates(None), ["a@x", "b@x"]);
+        assert_eq!(pool.candidates(Some("c@x")), ["c@x"]);
+    }
+
+    #[test]
+    fn the_note_names_busy_and_spent_hosts() {
+        let note = pool_full_note(&PoolFull {
+            busy: vec!["a@x".into()],
+            spent: vec!["b@x".into()],
+        });
+        assert!(
+            note.contains("busy: a@x; daily limit reached: b@x"),
+            "{note}"
+        );
+        assert!(note.contains("keeps trying"), "{note}");
+    }
+}

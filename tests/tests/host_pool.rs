@@ -1,0 +1,527 @@
+//! The host pool end to end: the worker against DynamoDB, SQS and Secrets Manager in moto and
+//! the fault-injecting Zoom and PagerDuty stand-in, which counts what each host was asked for.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bridge_relay::hostpool::{HostPool, utc_day};
+use bridge_relay::model::Job;
+use bridge_relay::relay::{Delivery, JobReport, Settled, Worker, WorkerSettings};
+use bridge_relay::retry::RetryPolicy;
+use bridge_relay::store::{DynamoDbStore, HostSlot, IdempotencyStore};
+use bridge_relay::telemetry::observe;
+use bridge_relay::{JobError, UpstreamError};
+use bridge_relay_tests::faulty::FaultyApis;
+use bridge_relay_tests::*;
+use serde_json::json;
+
+const SECRET: &str = "pool-webhook-secret";
+
+fn settings(hosts: &[&str], meetings_per_host: u32) -> WorkerSettings {
+    WorkerSettings {
+        retry: RetryPolicy {
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(500),
+            max_attempts: 4,
+        },
+        max_receives: MAX_RECEIVES,
+        host_pool: Some(HostPool {
+            meetings_per_host,
+            ..HostPool::new(hosts.iter().map(|h| h.to_string()).collect())
+        }),
+        ..WorkerSettings::default()
+    }
+}
+
+/// A job as the ingress queues it (built from JSON, so fields added later keep their defaults).
+fn job(incident: &str) -> Job {
+    Job::from_json(
+        &json!({
+            "webhook_id": format!("pool-webhook-{incident}"),
+            "event_id": format!("pool-event-{incident}"),
+            "event_type": "incident.triggered",
+            "incident": {"id": incident, "number": 7, "title": format!("Pool incident {incident}")}
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn delivery(receive_count: u32) -> Delivery {
+    Delivery {
+        receive_count,
+        deadline: Instant::now() + Duration::from_secs(20),
+    }
+}
+
+async fn stand_ins() -> (AwsStandIns, FaultyApis) {
+    let aws = AwsStandIns::start_with_visibility(&[SECRET], 1).await;
+    let apis = FaultyApis::start(11, 0.0, Duration::ZERO, PD_API_TOKEN).await;
+    (aws, apis)
+}
+
+fn store(aws: &AwsStandIns) -> DynamoDbStore {
+    DynamoDbStore::from_sdk_config(&aws.config, &aws.table_name)
+}
+
+fn pool_full_notes(apis: &FaultyApis, incident: &str) -> usize {
+    apis.state()
+        .notes
+        .get(incident)
+        .into_iter()
+        .flatten()
+        .filter(|n| n.contains("no free Zoom host"))
+        .count()
+}
+
+fn is_pool_full(settled: &Settled) -> bool {
+    matches!(settled, Settled::Retry(JobError::PoolFull(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_daily_limit_sends_the_job_to_the_next_host_in_the_same_delivery() {
+    let (aws, apis) = stand_ins().await;
+    apis.state().daily_limit_for.insert("a@x".into(), 0);
+    let (worker, _) = aws.worker(&apis.env(), settings(&["a@x", "b@x"], 2));
+
+    let (settled, calls) = observe(worker.handle_delivery(&job("PD1"), delivery(1))).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    assert_eq!(calls.hosts_spent, 1, "the spent host is counted");
+    {
+        let state = apis.state();
+        assert_eq!(state.daily_limit_answers["a@x"], 1);
+        assert_eq!(state.meetings_by_host["b@x"].len(), 1);
+        assert!(!state.meetings_by_host.contains_key("a@x"));
+    }
+    let store = store(&aws);
+    assert_eq!(
+        store.meeting_host("PD1").await.unwrap(),
+        Some(HostSlot {
+            host: "b@x".into(),
+            slot: 0
+        }),
+        "the incident's record names its meeting's host"
+    );
+    assert!(
+        !store
+            .take_daily_create("a@x", &utc_day(std::time::SystemTime::now()), 100)
+            .await
+            .unwrap(),
+        "the host is spent for the rest of the UTC day"
+    );
+
+    // The next incident skips the spent host without asking Zoom.
+    let settled = worker.handle_delivery(&job("PD2"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    assert_eq!(apis.state().daily_limit_answers["a@x"], 1);
+    assert_eq!(apis.state().meetings_by_host["b@x"].len(), 2);
+
+    // b@x is full now, a@x spent: the third incident waits, with a note that says why.
+    let (settled, calls) = observe(worker.handle_delivery(&job("PD3"), delivery(1))).await;
+    assert!(is_pool_full(&settled), "{settled:?}");
+    assert!(calls.pool_full);
+    let notes = apis.state().notes["PD3"].clone();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("busy: b@x; daily limit reached: a@x"),
+        "{notes:?}"
+    );
+    assert!(!apis.state().bridges.contains_key("PD3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_create_answer_is_found_on_the_host_that_was_used() {
+    let (aws, apis) = stand_ins().await;
+    {
+        let mut state = apis.state();
+        state.daily_limit_for.insert("a@x".into(), 0);
+        state.hang_create_for.insert("PL1".into());
+    }
+    let mut one_try = settings(&["a@x", "b@x"], 1);
+    one_try.retry.max_attempts = 1;
+    let http = bridge_relay::http::client_with_timeout(Duration::from_millis(800));
+    let (worker, _) = aws.worker_with_client(&apis.env(), one_try, http);
+
+    // a@x is spent, b@x makes the meeting and the answer never comes.
+    let settled = worker.handle_delivery(&job("PL1"), delivery(1)).await;
+    assert!(
+        matches!(
+            settled,
+            Settled::Retry(JobError::Meeting(UpstreamError::Transport { .. }))
+        ),
+        "{settled:?}"
+    );
+    assert_eq!(apis.state().meetings_by_incident["PL1"].len(), 1);
+    let held = store(&aws).meeting_host("PL1").await.unwrap();
+    assert_eq!(
+        held.map(|s| s.host),
+        Some("b@x".to_owned()),
+        "a create whose outcome is unknown keeps its host and slot"
+    );
+
+    // The next delivery looks on b@x (a@x lists none of b@x's meetings) and finds it.
+    let settled = worker.handle_delivery(&job("PL1"), delivery(2)).await;
+    let made = apis.state().meetings_by_incident["PL1"].clone();
+    assert_eq!(made.len(), 1, "never a second meeting: {made:?}");
+    match settled {
+        Settled::Done(JobReport::Bridged { meeting_id, .. }) => assert_eq!(meeting_id, made[0]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_never_give_the_last_slot_to_two_incidents() {
+    let (aws, apis) = stand_ins().await;
+    // Separate workers, as separate Lambda containers, racing for one host with one slot.
+    let workers: Vec<Arc<Worker>> = (0..6)
+        .map(|_| aws.worker(&apis.env(), settings(&["solo@x"], 1)).0)
+        .collect();
+    let incidents: Vec<String> = (0..6).map(|i| format!("PR{i}")).collect();
+    let race = |receive_count: u32| {
+        futures::future::join_all(workers.iter().zip(&incidents).map(|(worker, incident)| {
+            let worker = worker.clone();
+            let job = job(incident);
+            async move { worker.handle_delivery(&job, delivery(receive_count)).await }
+        }))
+    };
+    let first = race(1).await;
+    let bridged: Vec<&String> = incidents
+        .iter()
+        .zip(&first)
+        .filter(|(_, s)| matches!(s, Settled::Done(JobReport::Bridged { .. })))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(bridged.len(), 1, "{first:?}");
+    assert_eq!(first.iter().filter(|s| is_pool_full(s)).count(), 5);
+    assert_eq!(apis.state().meetings_by_host["solo@x"].len(), 1);
+    let winner = bridged[0].clone();
+
+    // Delivered again while the slot is still held: still waiting, no second note.
+    let second = race(2).await;
+    assert_eq!(second.iter().filter(|s| is_pool_full(s)).count(), 5);
+    for incident in incidents.iter().filter(|i| **i != winner) {
+        assert_eq!(pool_full_notes(&apis, incident), 1, "{incident}: one note");
+    }
+
+    // The winner's incident ends: its meeting ends and its slot is freed, once.
+    let meeting = apis.state().meetings_by_incident[&winner][0];
+    apis.state().end_meeting(meeting);
+    let freed = workers[0].free_host_slot(&winner).await.unwrap();
+    assert_eq!(
+        freed,
+        Some(HostSlot {
+            host: "solo@x".into(),
+            slot: 0
+        })
+    );
+    assert_eq!(workers[1].free_host_slot(&winner).await.unwrap(), None);
+    let third = race(3).await;
+    let done = third
+        .iter()
+        .filter(|s| matches!(s, Settled::Done(_)))
+        .count();
+    assert_eq!(
+        done, 2,
+        "the winner's job is done already and one more got the freed slot: {third:?}"
+    );
+    let state = apis.state();
+    assert_eq!(state.meetings_by_host["solo@x"].len(), 2);
+    assert_eq!(state.most_open_by_host["solo@x"], 1, "never over its limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
+    // Long enough that the steps before the wait cannot outlast it on a busy machine.
+    const MAX_AGE: Duration = Duration::from_secs(5);
+    let (aws, apis) = stand_ins().await;
+    let mut short = settings(&["solo@x"], 1);
+    short.host_pool.as_mut().unwrap().slot_max_age = MAX_AGE;
+    let (worker, _) = aws.worker(&apis.env(), short);
+
+    let settled = worker.handle_delivery(&job("PS1"), delivery(1)).await;
+    let taken = Instant::now();
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    let settled = worker.handle_delivery(&job("PS2"), delivery(1)).await;
+    assert!(is_pool_full(&settled), "{settled:?}");
+    // Still waiting on its last receive: a fresh copy goes back to the job queue rather than
+    // the dead-letter queue, so the wait does not use up the job's receives.
+    let settled = worker
+        .handle_delivery(&job("PS2"), delivery(MAX_RECEIVES))
+        .await;
+    assert!(
+        matches!(settled, Settled::Requeued(JobError::PoolFull(_))),
+        "{settled:?}"
+    );
+    let queued = aws.drain(&aws.queue_url).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let fresh = Job::from_json(&queued[0]).unwrap();
+    assert!(
+        fresh.webhook_id.starts_with("pool-webhook-PS2#wait-"),
+        "a new dedup id: {}",
+        fresh.webhook_id
+    );
+    assert_eq!(fresh.incident, job("PS2").incident);
+    assert_eq!(aws.depth(&aws.dead_letter_queue_url).await, 0);
+    assert_eq!(pool_full_notes(&apis, "PS2"), 1);
+    // PS1 is never resolved; its slot ages out.
+    let aged =
+        (taken + MAX_AGE + Duration::from_millis(500)).saturating_duration_since(Instant::now());
+    tokio::time::sleep(aged).await;
+    let settled = worker.handle_delivery(&fresh, delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    assert_eq!(
+        worker.free_host_slot("PS1").await.unwrap(),
+        None,
+        "the expired holder no longer frees the slot PS2 holds now"
+    );
+    assert_eq!(
+        worker.free_host_slot("PS2").await.unwrap().map(|s| s.host),
+        Some("solo@x".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_that_surely_failed_gives_its_slot_back_and_a_pinned_host_is_used() {
+    let (aws, apis) = stand_ins().await;
+    let (worker, _) = aws.worker(&apis.env(), settings(&["solo@x"], 1));
+    // The policy pins a host Zoom does not know: the create fails for good.
+    let mut pinned = job("PP1");
+    pinned.meeting.host_user = Some(bridge_relay_tests::faulty::UNKNOWN_USER.into());
+    let settled = worker.handle_delivery(&pinned, delivery(1)).await;
+    assert!(matches!(settled, Settled::DeadLettered(_)), "{settled:?}");
+    let store = store(&aws);
+    assert_eq!(store.meeting_host("PP1").await.unwrap(), None);
+    assert!(
+        store
+            .take_host_slot(
+                bridge_relay_tests::faulty::UNKNOWN_USER,
+                0,
+                "PP2",
+                Duration::from_secs(60)
+            )
+            .await
+            .unwrap(),
+        "the failed create's slot was given back"
+    );
+    // A pinned host outside the pool hosts the meeting; the pool's own host stays free.
+    let mut pinned = job("PP3");
+    pinned.meeting.host_user = Some("pinned@x".into());
+    let settled = worker.handle_delivery(&pinned, delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    assert_eq!(apis.state().meetings_by_host["pinned@x"].len(), 1);
+    let settled = worker.handle_delivery(&job("PP4"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    assert_eq!(apis.state().meetings_by_host["solo@x"].len(), 1);
+}
+
+// The storm: more incidents than slots, through SQS as Lambda's event source delivers them.
+
+const STORM_INCIDENTS: usize = 24;
+const STORM_HOSTS: [&str; 3] = ["h1@x", "h2@x", "h3@x"];
+const STORM_SLOTS: u32 = 2;
+
+fn storm_webhook(i: usize) -> Vec<u8> {
+    let mut envelope =
+        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+    envelope["event"]["id"] = json!(format!("01POOLEVENT{i:05}"));
+    envelope["event"]["data"]["id"] = json!(storm_incident(i));
+    envelope["event"]["data"]["number"] = json!(2000 + i);
+    envelope["event"]["data"]["title"] = json!(format!("Pool storm incident {i}"));
+    envelope.to_string().into_bytes()
+}
+
+fn storm_incident(i: usize) -> String {
+    format!("Q{i:05}POOL")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_loses_none() {
+    let started = Instant::now();
+    // An invocation (8 s, of which 3 s for retries) ends before its messages become visible
+    // again, as the template's 60-second worker and 360-second visibility do.
+    let aws = AwsStandIns::start_with_visibility(&[SECRET], 6).await;
+    // Some Zoom and PagerDuty calls fail (500, 429, late answers, dropped connections).
+    let apis = FaultyApis::start(0x9001, 0.05, Duration::from_millis(900), PD_API_TOKEN).await;
+    let ingress = aws.ingress(bridge_relay::policy::BridgePolicy::default());
+    for i in 0..STORM_INCIDENTS {
+        let body = storm_webhook(i);
+        let signature = sign(&body, SECRET);
+        let response = ingress
+            .handle(bridge_relay::relay::WebhookRequest {
+                signature: Some(&signature),
+                webhook_id: Some(&format!("pool-storm-{i}")),
+                body: &body,
+            })
+            .await;
+        assert_eq!(response.status, 202);
+    }
+    let http = bridge_relay::http::client_with_timeout(Duration::from_millis(700));
+    let workers: Vec<Arc<Worker>> = (0..4)
+        .map(|_| {
+            aws.worker_with_client(
+                &apis.env(),
+                settings(&STORM_HOSTS, STORM_SLOTS),
+                http.clone(),
+            )
+            .0
+        })
+        .collect();
+
+    // Incidents resolve a while after their bridge is set: the meeting ends, the slot is freed.
+    let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resolver = {
+        let worker = workers[0].clone();
+        let state = apis.state.clone();
+        let drained = drained.clone();
+        async move {
+            let mut resolved: HashSet<String> = HashSet::new();
+            while !drained.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let due: Vec<(String, u64)> = {
+                    let state = state.lock().unwrap();
+                    state
+                        .bridged_at
+                        .iter()
+                        .filter(|(id, at)| {
+                            !resolved.contains(*id) && at.elapsed() > Duration::from_millis(400)
+                        })
+                        .filter_map(|(id, _)| {
+                            Some((id.clone(), *state.meetings_by_incident.get(id)?.first()?))
+                        })
+                        .collect()
+                };
+                for (incident, meeting) in due {
+                    state.lock().unwrap().end_meeting(meeting);
+                    worker.free_host_slot(&incident).await.unwrap();
+                    resolved.insert(incident);
+                }
+            }
+        }
+    };
+    let draining = async {
+        let invocations = futures::future::join_all(
+            workers
+                .iter()
+                .map(|worker| aws.run_event_source(worker.clone(), Duration::from_secs(8))),
+        )
+        .await;
+        drained.store(true, std::sync::atomic::Ordering::Relaxed);
+        invocations
+    };
+    let (invocations, ()) = tokio::time::timeout(Duration::from_secs(150), async {
+        tokio::join!(draining, resolver)
+    })
+    .await
+    .expect("the storm drains");
+
+    let dead_letters = aws.drain(&aws.dead_letter_queue_url).await;
+    assert!(
+        dead_letters.is_empty(),
+        "nothing dead-lettered: {dead_letters:?}"
+    );
+    let state = apis.state();
+    let mut waited = 0;
+    for i in 0..STORM_INCIDENTS {
+        let id = storm_incident(i);
+        let made = state
+            .meetings_by_incident
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(made.len(), 1, "{id}: one meeting each: {made:?}");
+        let bridges: HashSet<&str> = state.bridges[&id]
+            .iter()
+            .map(|b| b["conference_url"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            bridges,
+            HashSet::from([state.meetings[&made[0]]["join_url"].as_str().unwrap()]),
+            "{id}"
+        );
+        let notes = state.notes.get(&id).cloned().unwrap_or_default();
+        let full_notes = notes
+            .iter()
+            .filter(|n| n.contains("no free Zoom host"))
+            .count();
+        assert!(full_notes <= 1, "{id}: the pool-full note is posted once");
+        waited += full_notes;
+    }
+    for host in STORM_HOSTS {
+        let most = state.most_open_by_host.get(host).copied().unwrap_or(0);
+        assert!(
+            most <= STORM_SLOTS as usize,
+            "{host} held {most} meetings at once"
+        );
+    }
+    println!(
+        "pool storm: {STORM_INCIDENTS} incidents, {} hosts x {STORM_SLOTS} slots, {} API calls, faults {:?}, \
+         meetings per host {:?}, most open per host {:?}, incidents that waited for a host {waited}, \
+         worker invocations {invocations:?}, dead-lettered {}; {:.1} s",
+        STORM_HOSTS.len(),
+        state.calls,
+        state.faults,
+        state
+            .meetings_by_host
+            .iter()
+            .map(|(h, m)| (h.clone(), m.len()))
+            .collect::<Vec<_>>(),
+        state.most_open_by_host,
+        dead_letters.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        waited > 0,
+        "the pool was full at times and those incidents were bridged later"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
+    let (aws, apis) = stand_ins().await;
+    let env = apis.env();
+    let get = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+    let http = bridge_relay::http::client();
+    let secrets = aws.secret_cache();
+    // The worker as `bridge-relay serve` builds it: the in-memory store, no job queue to
+    // requeue into.
+    let worker = Worker::new(
+        Arc::new(bridge_relay::zoom::ZoomApi::new(
+            http.clone(),
+            &get("ZOOM_API_BASE"),
+            &get("ZOOM_OAUTH_BASE"),
+            "solo@x",
+            secrets.clone(),
+        )),
+        Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(
+            http,
+            &get("PAGERDUTY_API_BASE"),
+            secrets,
+        )),
+        Arc::new(bridge_relay::store::InMemoryStore::new()),
+        Arc::new(bridge_relay::queue::DeadLetterLog::default()),
+        settings(&["solo@x"], 1),
+    );
+    let settled = worker.handle_delivery(&job("PM1"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    let settled = worker.handle_delivery(&job("PM2"), delivery(1)).await;
+    assert!(is_pool_full(&settled), "{settled:?}");
+    let meeting = apis.state().meetings_by_incident["PM1"][0];
+    apis.state().end_meeting(meeting);
+    assert!(worker.free_host_slot("PM1").await.unwrap().is_some());
+    let settled = worker.handle_delivery(&job("PM2"), delivery(2)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    assert_eq!(pool_full_notes(&apis, "PM2"), 1);
+    let state = apis.state();
+    assert_eq!(state.meetings_by_host["solo@x"].len(), 2);
+    assert_eq!(state.most_open_by_host["solo@x"], 1);
+}

@@ -1,0 +1,192 @@
+//! The host pool's store operations, the same checks against both adapters: DynamoDB (in moto)
+//! and the local runner's in-memory store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_relay::store::{
+    Claim, DynamoDbStore, HostSlot, IdempotencyStore, InMemoryStore, StoreError,
+};
+use bridge_relay_tests::AwsStandIns;
+
+const DAY: &str = "2026-11-24";
+const NEXT_DAY: &str = "2026-11-25";
+const LONG: Duration = Duration::from_secs(3600);
+
+async fn slots_are_held_by_one_incident_at_a_time(store: &dyn IdempotencyStore) {
+    assert!(store.take_host_slot("a@x", 0, "P1", LONG).await.unwrap());
+    assert!(
+        !store.take_host_slot("a@x", 0, "P2", LONG).await.unwrap(),
+        "a held slot is not given to another incident"
+    );
+    assert!(
+        store.take_host_slot("a@x", 0, "P1", LONG).await.unwrap(),
+        "its holder may take it again (a later delivery)"
+    );
+    assert!(store.take_host_slot("a@x", 1, "P2", LONG).await.unwrap());
+    assert!(
+        store.take_host_slot("b@x", 0, "P2", LONG).await.unwrap(),
+        "hosts have their own slots"
+    );
+    assert!(
+        !store.release_host_slot("a@x", 0, "P2").await.unwrap(),
+        "only the holder frees a slot"
+    );
+    assert!(store.release_host_slot("a@x", 0, "P1").await.unwrap());
+    assert!(
+        !store.release_host_slot("a@x", 0, "P1").await.unwrap(),
+        "freeing twice frees once"
+    );
+    assert!(store.take_host_slot("a@x", 0, "P3", LONG).await.unwrap());
+}
+
+async fn a_slot_held_past_its_maximum_age_counts_as_free(store: &dyn IdempotencyStore) {
+    // Long enough that a slow call under load does not age the slot between two steps.
+    let max_age = Duration::from_secs(2);
+    assert!(
+        store
+            .take_host_slot("s@x", 0, "OLD", max_age)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_host_slot("s@x", 0, "NEW", max_age)
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert!(
+        store
+            .take_host_slot("s@x", 0, "NEW", max_age)
+            .await
+            .unwrap(),
+        "an expired slot is taken over"
+    );
+    assert!(
+        !store.release_host_slot("s@x", 0, "OLD").await.unwrap(),
+        "the old holder cannot free the new holder's slot"
+    );
+}
+
+async fn daily_creates_are_counted_per_host_and_utc_day(store: &dyn IdempotencyStore) {
+    for _ in 0..3 {
+        assert!(store.take_daily_create("d@x", DAY, 3).await.unwrap());
+    }
+    assert!(!store.take_daily_create("d@x", DAY, 3).await.unwrap());
+    assert!(
+        store.take_daily_create("d@x", NEXT_DAY, 3).await.unwrap(),
+        "a new UTC day starts again"
+    );
+    assert!(store.take_daily_create("e@x", DAY, 3).await.unwrap());
+    store.mark_host_spent("e@x", DAY).await.unwrap();
+    assert!(
+        !store.take_daily_create("e@x", DAY, 3).await.unwrap(),
+        "a host Zoom called spent has no creates left that day"
+    );
+    assert!(store.take_daily_create("e@x", NEXT_DAY, 3).await.unwrap());
+}
+
+async fn the_incident_record_names_its_slot_and_frees_it(store: &dyn IdempotencyStore) {
+    let slot = HostSlot {
+        host: "f@x".into(),
+        slot: 1,
+    };
+    assert!(matches!(
+        store.claim("PF1", "owner-a", LONG).await.unwrap(),
+        Claim::Acquired(_)
+    ));
+    assert!(matches!(
+        store
+            .record_meeting_host("PF1", "owner-b", Some(&slot))
+            .await,
+        Err(StoreError::ClaimLost(_))
+    ));
+    assert_eq!(store.meeting_host("PF1").await.unwrap(), None);
+    assert!(store.take_host_slot("f@x", 1, "PF1", LONG).await.unwrap());
+    store
+        .record_meeting_host("PF1", "owner-a", Some(&slot))
+        .await
+        .unwrap();
+    assert_eq!(store.meeting_host("PF1").await.unwrap(), Some(slot.clone()));
+    assert_eq!(
+        store.free_host_slot("PF1").await.unwrap(),
+        Some(slot.clone())
+    );
+    assert_eq!(
+        store.free_host_slot("PF1").await.unwrap(),
+        None,
+        "a second free does nothing"
+    );
+    assert!(store.take_host_slot("f@x", 1, "PF2", LONG).await.unwrap());
+    assert_eq!(
+        store.free_host_slot("PF1").await.unwrap(),
+        None,
+        "never frees a slot another incident holds now"
+    );
+    store
+        .record_meeting_host("PF1", "owner-a", None)
+        .await
+        .unwrap();
+    assert_eq!(store.meeting_host("PF1").await.unwrap(), None);
+    assert_eq!(store.free_host_slot("NEVER-SEEN").await.unwrap(), None);
+}
+
+async fn the_pool_full_notice_is_given_once(store: &dyn IdempotencyStore) {
+    store.claim("PN1", "owner", LONG).await.unwrap();
+    assert!(store.first_pool_full_notice("PN1").await.unwrap());
+    assert!(!store.first_pool_full_notice("PN1").await.unwrap());
+}
+
+/// Many workers reach for the last slot at once: exactly one gets it.
+async fn the_last_slot_goes_to_one_incident(store: Arc<dyn IdempotencyStore>) {
+    let takers = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .take_host_slot("race@x", 0, &format!("PR{i}"), LONG)
+                .await
+                .unwrap()
+        })
+    });
+    let won = futures::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(|taken| *taken.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1, "one slot, one holder");
+    let counters = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.take_daily_create("race@x", DAY, 5).await.unwrap() })
+    });
+    let counted = futures::future::join_all(counters)
+        .await
+        .into_iter()
+        .filter(|taken| *taken.as_ref().unwrap())
+        .count();
+    assert_eq!(counted, 5, "no more creates than the daily limit");
+}
+
+async fn contract(store: Arc<dyn IdempotencyStore>) {
+    slots_are_held_by_one_incident_at_a_time(store.as_ref()).await;
+    a_slot_held_past_its_maximum_age_counts_as_free(store.as_ref()).await;
+    daily_creates_are_counted_per_host_and_utc_day(store.as_ref()).await;
+    the_incident_record_names_its_slot_and_frees_it(store.as_ref()).await;
+    the_pool_full_notice_is_given_once(store.as_ref()).await;
+    the_last_slot_goes_to_one_incident(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_store_keeps_the_host_pool_rules() {
+    let aws = AwsStandIns::start(&["unused"]).await;
+    contract(Arc::new(DynamoDbStore::from_sdk_config(
+        &aws.config,
+        &aws.table_name,
+    )))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_memory_store_keeps_the_host_pool_rules() {
+    contract(Arc::new(InMemoryStore::new())).await;
+}
