@@ -119,7 +119,13 @@ async fn storm_one_meeting_one_bridge_nothing_lost() {
             .map(|worker| aws.run_event_source(worker.clone(), Duration::from_secs(20)))
             .collect::<Vec<_>>(),
     );
-    let (invocations, ()) = tokio::join!(draining, rotation);
+    // If the workers stop before a third is bridged, the counts below fail the test; the
+    // rotation must not keep it waiting forever.
+    tokio::pin!(draining);
+    let invocations = tokio::select! {
+        invocations = &mut draining => invocations,
+        () = rotation => draining.await,
+    };
 
     // Count what reached Zoom and PagerDuty.
     let dead_letters: HashSet<String> = aws
