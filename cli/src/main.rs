@@ -33,7 +33,8 @@ use tokio::net::TcpListener;
 const USAGE: &str = "usage:
   bridge-relay serve --secrets-file FILE [--policy-file FILE] [--listen 127.0.0.1:3000]
       Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
-      button) and /workflow (Incident Workflow webhook step), and the worker in the same process.
+      button), /workflow (Incident Workflow webhook step) and /zoom (Zoom event notifications),
+      and the worker in the same process (grace timers in process too).
       Settings come from the same environment variables as the Lambda functions:
       ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
       POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
@@ -270,26 +271,31 @@ async fn serve(args: Args) -> Result<(), String> {
     );
     let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets.clone());
     let dead_letters = Arc::new(DeadLetterLog::default());
-    let worker = Arc::new(Worker::new(
-        Arc::new(zoom),
-        Arc::new(pagerduty),
-        Arc::new(InMemoryStore::new()),
-        dead_letters.clone(),
-        WorkerSettings {
-            overwrite_existing_bridge: config.overwrite_existing_bridge,
-            max_receives: LOCAL_DELIVERIES,
-            ..WorkerSettings::default()
-        },
-    ));
+    let store = Arc::new(InMemoryStore::new());
     let (queue, jobs) = InProcessQueue::new();
-    let ingress = Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy));
+    let worker = Arc::new(
+        Worker::new(
+            Arc::new(zoom),
+            Arc::new(pagerduty),
+            store.clone(),
+            dead_letters.clone(),
+            WorkerSettings {
+                overwrite_existing_bridge: config.overwrite_existing_bridge,
+                max_receives: LOCAL_DELIVERIES,
+                ..WorkerSettings::default()
+            },
+        )
+        .with_timer(Arc::new(queue.timer())),
+    );
+    let ingress =
+        Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy).with_meeting_index(store));
 
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
-        "bridge-relay listening on http://{address}/webhook, /action and /workflow (zoom {}, pagerduty {})",
+        "bridge-relay listening on http://{address}/webhook, /action, /workflow and /zoom (zoom {}, pagerduty {})",
         endpoints.zoom_api,
         endpoints.pagerduty_api
     );
@@ -347,6 +353,8 @@ async fn route(
     let signature = header(signature::HEADER);
     let token = header(manual::TOKEN_HEADER);
     let webhook_id = header(bridge_relay::lambda::WEBHOOK_ID_HEADER);
+    let zoom_signature = header(bridge_relay::zoom::webhook::SIGNATURE_HEADER);
+    let zoom_timestamp = header(bridge_relay::zoom::webhook::TIMESTAMP_HEADER);
     // One byte over the limit is enough for the ingress to answer 413.
     let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
     let body = match Limited::new(request.into_body(), limit).collect().await {
@@ -370,6 +378,15 @@ async fn route(
                         kind,
                         token: token.as_deref(),
                         webhook_id: webhook_id.as_deref(),
+                        body: &body,
+                    })
+                    .await
+            }
+            Route::Zoom => {
+                ingress
+                    .handle_zoom(bridge_relay::lifecycle::ZoomRequest {
+                        signature: zoom_signature.as_deref(),
+                        timestamp: zoom_timestamp.as_deref(),
                         body: &body,
                     })
                     .await

@@ -26,6 +26,9 @@ pub struct IngressConfig {
     pub queue_url: String,
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
+    /// The idempotency table (`TABLE_NAME`), read to match Zoom events to incidents; without
+    /// it the ingress ignores Zoom meeting events.
+    pub table_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +42,9 @@ pub struct WorkerConfig {
     /// Where jobs that fail for good go at once (`DEAD_LETTER_QUEUE_URL`).
     pub dead_letter_queue_url: String,
     pub settings: WorkerSettings,
+    /// The standard queue that holds grace timers (`TIMER_QUEUE_URL`); without it a policy
+    /// that ends meetings after a grace period cannot be followed.
+    pub timer_queue_url: Option<String>,
 }
 
 /// The local runner: both halves in one process, the secret in a file given on the command line.
@@ -182,6 +188,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             queue_url: self.required("QUEUE_URL")?,
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
+            table_name: self.optional("TABLE_NAME"),
         })
     }
 
@@ -198,6 +205,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 max_receives: self.whole_number("MAX_RECEIVE_COUNT", 5, 1)?,
                 ..WorkerSettings::default()
             },
+            timer_queue_url: self.optional("TIMER_QUEUE_URL"),
         })
     }
 

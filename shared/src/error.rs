@@ -163,15 +163,22 @@ pub enum JobError {
     Store(#[from] crate::store::StoreError),
     #[error("another worker is handling incident {0}")]
     Busy(String),
+    #[error("ending the Zoom meeting failed: {0}")]
+    EndMeeting(UpstreamError),
+    #[error("scheduling the end of the Zoom meeting failed: {0}")]
+    Timer(String),
 }
 
 impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Secrets(e) => e.is_retryable(),
-            JobError::Meeting(e) | JobError::Bridge(e) | JobError::Note(e) => e.is_retryable(),
+            JobError::Meeting(e)
+            | JobError::Bridge(e)
+            | JobError::Note(e)
+            | JobError::EndMeeting(e) => e.is_retryable(),
             JobError::Malformed(_) => false,
-            JobError::Store(_) | JobError::Busy(_) => true,
+            JobError::Store(_) | JobError::Busy(_) | JobError::Timer(_) => true,
         }
     }
 }

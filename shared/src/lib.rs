@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod pagerduty;

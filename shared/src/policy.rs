@@ -370,6 +370,17 @@ fn check_meeting(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyErro
             check_template(template).map_err(|e| field_error(format!("{field}.{name}"), e))?;
         }
     }
+    if let Some(grace) = meeting.end_grace_seconds
+        && grace > crate::lifecycle::MAX_END_GRACE_SECONDS
+    {
+        return Err(field_error(
+            format!("{field}.end_grace_seconds"),
+            format!(
+                "{grace} is more than a day ({} seconds)",
+                crate::lifecycle::MAX_END_GRACE_SECONDS
+            ),
+        ));
+    }
     if let Some(countries) = &meeting.dial_in_countries {
         for (n, country) in countries.iter().enumerate() {
             if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -786,6 +797,18 @@ mod tests {
             (
                 r#"{"meeting": {"dial_in_countries": ["usa"]}}"#,
                 "field `meeting.dial_in_countries[0]`",
+            ),
+            (
+                r#"{"meeting": {"on_resolve": "delete"}}"#,
+                "field `meeting.on_resolve`",
+            ),
+            (
+                r#"{"overrides": [{"teams": ["a"], "meeting": {"end_grace_seconds": 90000}}]}"#,
+                "field `overrides[0].meeting.end_grace_seconds`: 90000 is more than a day",
+            ),
+            (
+                r#"{"meeting": {"end_grace_seconds": -1}}"#,
+                "field `meeting.end_grace_seconds`",
             ),
             (
                 r#"{"overrides": [{"meeting": {}}]}"#,

@@ -37,6 +37,8 @@ pub enum Route {
     /// A signed V3 webhook.
     Webhook,
     Request(RequestKind),
+    /// A Zoom event notification.
+    Zoom,
 }
 
 pub fn route(path: &str) -> Option<Route> {
@@ -44,12 +46,13 @@ pub fn route(path: &str) -> Option<Route> {
         "" | "/webhook" => Some(Route::Webhook),
         "/action" => Some(Route::Request(RequestKind::CustomAction)),
         "/workflow" => Some(Route::Request(RequestKind::Workflow)),
+        "/zoom" => Some(Route::Zoom),
         _ => None,
     }
 }
 
 /// The 404 body for any other path.
-pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow"}"#;
+pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow, Zoom event notifications to /zoom"}"#;
 
 /// A person's request as any entry point hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +157,9 @@ impl Ingress {
             requested_by,
             received_at_ms: Some(crate::telemetry::epoch_millis(std::time::SystemTime::now())),
             failure: None,
+            action: Default::default(),
+            zoom_event: None,
+            timer: None,
         };
         self.enqueue(job).await
     }
@@ -176,6 +182,7 @@ mod tests {
             route("/workflow"),
             Some(Route::Request(RequestKind::Workflow))
         );
+        assert_eq!(route("/zoom"), Some(Route::Zoom));
         assert_eq!(route("/other"), None);
     }
 }

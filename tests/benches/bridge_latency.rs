@@ -34,6 +34,9 @@ fn job(n: usize) -> Job {
         received_at_ms: None,
         meeting: Default::default(),
         failure: None,
+        action: Default::default(),
+        zoom_event: None,
+        timer: None,
     }
 }
 

@@ -181,6 +181,9 @@ fn worker_batch(run: usize) -> Value {
                 received_at_ms: None,
                 meeting: Default::default(),
                 failure: None,
+                action: Default::default(),
+                zoom_event: None,
+                timer: None,
             };
             json!({
                 "messageId": format!("m-{run}-{n}"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use bridge_relay::config::process_env;
 use bridge_relay::pagerduty::PagerDutyApi;
-use bridge_relay::queue::SqsJobQueue;
+use bridge_relay::queue::{SqsJobQueue, SqsTimerQueue};
 use bridge_relay::relay::Worker;
 use bridge_relay::secrets::SecretCache;
 use bridge_relay::store::DynamoDbStore;
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         secrets.clone(),
     );
     let pagerduty = PagerDutyApi::new(http, &endpoints.pagerduty_api, secrets);
-    let worker = Arc::new(Worker::new(
+    let mut worker = Worker::new(
         Arc::new(zoom),
         Arc::new(pagerduty),
         Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
@@ -37,7 +37,14 @@ async fn main() -> Result<(), Error> {
             config.dead_letter_queue_url,
         )),
         config.settings,
-    ));
+    );
+    if let Some(timer_queue_url) = config.timer_queue_url {
+        worker = worker.with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
+            &aws,
+            timer_queue_url,
+        )));
+    }
+    let worker = Arc::new(worker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         bridge_relay::lambda::handle_sqs(worker.clone(), event)
     }))

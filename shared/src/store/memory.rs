@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    Claim, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting, now_millis,
+    Claim, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError, StoredMeeting,
+    now_millis,
 };
 
 struct Entry {
@@ -18,6 +19,8 @@ struct Entry {
 #[derive(Default)]
 pub struct InMemoryStore {
     entries: Mutex<HashMap<String, Entry>>,
+    meetings: Mutex<HashMap<u64, String>>,
+    lifecycles: Mutex<HashMap<String, (MeetingLifecycle, u64)>>,
 }
 
 impl InMemoryStore {
@@ -100,6 +103,43 @@ impl IdempotencyStore for InMemoryStore {
             .await
             .get(incident_id)
             .map(|e| e.record.clone()))
+    }
+
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+        self.meetings
+            .lock()
+            .await
+            .insert(meeting_id, incident_id.to_owned());
+        Ok(())
+    }
+
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
+        Ok(self.meetings.lock().await.get(&meeting_id).cloned())
+    }
+
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+        Ok(self
+            .lifecycles
+            .lock()
+            .await
+            .get(incident_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut lifecycles = self.lifecycles.lock().await;
+        let current = lifecycles.get(incident_id).map_or(0, |(_, v)| *v);
+        if current != version {
+            return Ok(false);
+        }
+        lifecycles.insert(incident_id.to_owned(), (lifecycle.clone(), version + 1));
+        Ok(true)
     }
 }
 
