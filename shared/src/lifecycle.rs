@@ -309,13 +309,14 @@ impl Worker {
         };
         let now = now_ms();
         // A repeated resolved webhook keeps the resolution (and its timer) it found.
-        let (lifecycle, generation) = self
+        let (lifecycle, (generation, newly_resolved)) = self
             .update_lifecycle(id, |lifecycle| {
-                if lifecycle.resolved_at_ms.is_none() {
+                let newly_resolved = lifecycle.resolved_at_ms.is_none();
+                if newly_resolved {
                     lifecycle.resolved_at_ms = Some(now);
                     lifecycle.generation += 1;
                 }
-                lifecycle.generation
+                (lifecycle.generation, newly_resolved)
             })
             .await?;
         let resolved_at = lifecycle.resolved_at_ms.unwrap_or(now);
@@ -335,6 +336,9 @@ impl Worker {
                         .close_meeting(id, &meeting, generation, true, deadline)
                         .await;
                 }
+                if !newly_resolved {
+                    return Ok("resolved already; the end of the meeting is scheduled".into());
+                }
                 let mut timer_job = job.clone();
                 timer_job.action = JobAction::EndMeeting;
                 timer_job.timer = Some(EndTimer {
@@ -343,11 +347,15 @@ impl Worker {
                 });
                 timer_job.webhook_id = format!("{}#end-{generation}", job.webhook_id);
                 self.schedule(&timer_job, due_at_ms).await?;
-                let minutes = grace.div_ceil(60);
+                let wait = if grace < 60 {
+                    format!("{grace} s")
+                } else {
+                    format!("{} min", grace.div_ceil(60))
+                };
                 self.post(
                     id,
                     &format!(
-                        "Incident resolved. bridge-relay ends the Zoom meeting {} in {minutes} min if the incident stays resolved (a reopen keeps it open).",
+                        "Incident resolved. bridge-relay ends the Zoom meeting {} in {wait} if the incident stays resolved (a reopen keeps it open).",
                         meeting_number(meeting.id)
                     ),
                     deadline,

@@ -276,7 +276,8 @@ impl IdempotencyStore for DynamoDbStore {
         put = if version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("version = :version")
+            put.condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
         };
         match put.send().await {

@@ -233,7 +233,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
                 .map(|n| n.trim().chars().take(MAX_NAME_CHARS).collect::<String>())
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "someone".into());
-            let id = ["participant_user_id", "user_id", "id"]
+            let id = ["participant_uuid", "participant_user_id", "id", "user_id"]
                 .iter()
                 .find_map(|k| p.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
                 .map(|s| s.chars().take(MAX_NAME_CHARS).collect());
@@ -374,7 +374,10 @@ mod tests {
             Notification::Meeting(event) => {
                 assert_eq!(event.kind, MeetingEventKind::ParticipantJoined);
                 assert_eq!(event.participant.as_deref(), Some("Ada Lovelace"));
-                assert_eq!(event.participant_id.as_deref(), Some("16778240"));
+                assert_eq!(
+                    event.participant_id.as_deref(),
+                    Some("iFxeBPYun6SAiWUzBcEkX")
+                );
                 assert_eq!(event.at_ms, 1_795_428_120_000);
             }
             other => panic!("{other:?}"),
