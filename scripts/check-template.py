@@ -176,8 +176,10 @@ def failures_of(sam):
                 acts = statement.get("Action", [])
                 acts = acts if isinstance(acts, list) else [acts]
                 if "sqs:SendMessage" in acts:
-                    check(statement.get("Resource") == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-                          "the worker may send only to the dead-letter queue")
+                    check(statement.get("Resource") in (
+                              {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                              {"Fn::GetAtt": ["TimerQueue", "Arn"]}),
+                          "the worker may send only to the dead-letter and timer queues")
                 if any(a.startswith("dynamodb:") for a in acts):
                     check(statement.get("Resource") == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
                           "the worker may use only its table")
@@ -210,11 +212,19 @@ def failures_of(sam):
     check_dashboard(resources)
 
     mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
-    check(len(mappings) == 1, f"{len(mappings)} event source mappings")
+    # The job queue and the grace-timer queue.
+    check(len(mappings) == 2, f"{len(mappings)} event source mappings")
     for mapping in mappings:
         check("ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
               "the worker trigger must report partial batch failures")
         check(mapping.get("BatchSize", 10) <= 10, "FIFO batches are at most 10")
+
+    timer = resources.get("TimerQueue", {}).get("Properties", {})
+    check(not timer.get("FifoQueue"), "the timer queue is a standard queue (per-message delays)")
+    check(timer.get("VisibilityTimeout", 0) >= 6 * worker_timeout,
+          "the timer queue's visibility timeout is at least 6 x the worker's timeout")
+    check(str(timer.get("RedrivePolicy", {}).get("maxReceiveCount")) == str(worker_env.get("MAX_RECEIVE_COUNT")),
+          "the timer queue's maxReceiveCount equals the worker's MAX_RECEIVE_COUNT")
 
     check_iam(resources)
     return list(failures)
@@ -249,16 +259,18 @@ ALLOWED_GRANTS = {
     "IngressFunctionRole": {
         "sqs:SendMessage": "JobQueue",
         "secretsmanager:GetSecretValue": "RelaySecretArn",
+        "dynamodb:GetItem": "IncidentTable",
     },
     "WorkerFunctionRole": {
         "secretsmanager:GetSecretValue": "RelaySecretArn",
         "dynamodb:GetItem": "IncidentTable",
         "dynamodb:UpdateItem": "IncidentTable",
-        "sqs:SendMessage": "DeadLetterQueue",
-        "sqs:ReceiveMessage": "JobQueue",
-        "sqs:DeleteMessage": "JobQueue",
-        "sqs:GetQueueAttributes": "JobQueue",
-        "sqs:ChangeMessageVisibility": "JobQueue",
+        "dynamodb:PutItem": "IncidentTable",
+        "sqs:SendMessage": ("DeadLetterQueue", "TimerQueue"),
+        "sqs:ReceiveMessage": ("JobQueue", "TimerQueue"),
+        "sqs:DeleteMessage": ("JobQueue", "TimerQueue"),
+        "sqs:GetQueueAttributes": ("JobQueue", "TimerQueue"),
+        "sqs:ChangeMessageVisibility": ("JobQueue", "TimerQueue"),
     },
 }
 
@@ -302,8 +314,9 @@ def check_iam(resources):
                     target = grants.get(action)
                     check(target is not None, f"{where}: action {action} is not needed")
                     if target is not None:
-                        check(all(refers_to(r, target) for r in res),
-                              f"{where}: {action} may only name {target}, not {res}")
+                        targets = target if isinstance(target, tuple) else (target,)
+                        check(all(any(refers_to(r, t) for t in targets) for r in res),
+                              f"{where}: {action} may only name {' or '.join(targets)}, not {res}")
 
 
 def main():
