@@ -581,3 +581,83 @@ async fn zoom_events_are_refused_without_the_secret_token_and_lifecycle_events_o
     assert_eq!(stand.notes().await, Vec::<String>::new());
     assert_eq!(stand.end_calls().await, []);
 }
+
+/// An SQS event of one message from the timer queue (a standard queue: no message group).
+fn timer_delivery(job: &Value) -> aws_lambda_events::sqs::SqsEvent {
+    serde_json::from_value(json!({"Records": [{
+        "messageId": "timer-1", "receiptHandle": "r", "body": job.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bridge-relay-timers",
+        "awsRegion": "us-east-1"
+    }]}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grace_longer_than_one_sqs_delay_waits_in_hops() {
+    let stand = Stand::start().await;
+    let ingress = stand.ingress(end_policy(3600));
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    // The timer waits in the queue, delayed (SQS's 15-minute maximum), not receivable yet.
+    assert_eq!(stand.timers_waiting().await, 1);
+    assert_eq!(
+        stand.fire_timers(&worker, Duration::from_millis(500)).await,
+        0
+    );
+
+    // A hop arrives before the grace period is over: it goes back for another hop.
+    let now_ms = now_seconds() * 1000;
+    let hop = |due_at_ms: u64| {
+        json!({"webhook_id": "resolve-1#end-1", "event_id": "resolve-1",
+               "event_type": "incident.resolved", "incident": {"id": INCIDENT},
+               "meeting": {"on_resolve": "end", "end_grace_seconds": 3600},
+               "action": "end_meeting", "timer": {"due_at_ms": due_at_ms, "generation": 1}})
+    };
+    let response = handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(timer_delivery(&hop(now_ms + 2_700_000)), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stand.timers_waiting().await, 2);
+    assert_eq!(stand.end_calls().await, []);
+
+    // A timer of an older resolution never ends the meeting.
+    let mut stale = hop(now_ms - 1000);
+    stale["timer"]["generation"] = json!(0);
+    handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(timer_delivery(&stale), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stand.end_calls().await, []);
+
+    // The last hop, once due, ends it.
+    handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(timer_delivery(&hop(now_ms - 1000)), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stand.end_calls().await.len(), 1);
+    let notes = stand.notes().await;
+    assert!(
+        notes[1].contains("in 60 min if the incident stays resolved"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[2].starts_with("Incident resolved: bridge-relay ended the Zoom meeting"),
+        "{notes:#?}"
+    );
+}
