@@ -167,6 +167,8 @@ pub enum JobError {
     EndMeeting(UpstreamError),
     #[error("scheduling the end of the Zoom meeting failed: {0}")]
     Timer(String),
+    #[error("creating the post-incident review meeting failed: {0}")]
+    Review(UpstreamError),
 }
 
 impl JobError {
@@ -176,7 +178,8 @@ impl JobError {
             JobError::Meeting(e)
             | JobError::Bridge(e)
             | JobError::Note(e)
-            | JobError::EndMeeting(e) => e.is_retryable(),
+            | JobError::EndMeeting(e)
+            | JobError::Review(e) => e.is_retryable(),
             JobError::Malformed(_) => false,
             JobError::Store(_) | JobError::Busy(_) | JobError::Timer(_) => true,
         }

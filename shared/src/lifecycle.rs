@@ -320,6 +320,8 @@ impl Worker {
             })
             .await?;
         let resolved_at = lifecycle.resolved_at_ms.unwrap_or(now);
+        self.schedule_review(job, &lifecycle, resolved_at, deadline)
+            .await?;
         match job.meeting.on_resolve.unwrap_or(OnResolve::Keep) {
             OnResolve::Keep => {
                 self.close_meeting(id, &meeting, generation, false, deadline)
@@ -367,6 +369,91 @@ impl Worker {
                 ))
             }
         }
+    }
+
+    /// The optional post-incident review (`review_after_minutes`): one per incident, created
+    /// once (a create whose answer was lost is looked up first, like the bridge's), with the
+    /// people who joined the bridge invited by the email Zoom reported for them.
+    async fn schedule_review(
+        &self,
+        job: &Job,
+        lifecycle: &MeetingLifecycle,
+        resolved_at_ms: u64,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        let Some(after) = job.meeting.review_after_minutes else {
+            return Ok(());
+        };
+        if lifecycle.review_noted {
+            return Ok(());
+        }
+        let id = job.incident.id.as_str();
+        let invitees = invitees(lifecycle);
+        let review = match &lifecycle.review {
+            Some(review) => review.clone(),
+            None => {
+                let marker = crate::zoom::translate::review_marker_id(id);
+                let host = job.meeting.host_user.as_deref();
+                let mut found = None;
+                if lifecycle.review_creating {
+                    found = self
+                        .settings
+                        .retry
+                        .run(deadline, "find review meeting", || {
+                            self.meetings.find_meeting(&marker, host)
+                        })
+                        .await
+                        .map_err(review_error)?;
+                } else {
+                    self.update_lifecycle(id, |l| l.review_creating = true)
+                        .await?;
+                }
+                let meeting = match found {
+                    Some(meeting) => meeting,
+                    None => {
+                        let start = SystemTime::UNIX_EPOCH
+                            + Duration::from_millis(resolved_at_ms)
+                            + Duration::from_secs(u64::from(after) * 60);
+                        let request = crate::zoom::translate::review_request(
+                            &job.incident,
+                            &job.meeting,
+                            &crate::zoom::new_passcode(),
+                            start,
+                            &invitees,
+                        );
+                        // Not retried here: an unanswered create is looked up on the next delivery.
+                        self.meetings
+                            .create_meeting(&request)
+                            .await
+                            .map_err(review_error)?
+                    }
+                };
+                let stored = StoredMeeting::from(&meeting);
+                self.update_lifecycle(id, |l| l.review = Some(stored.clone()))
+                    .await?;
+                stored
+            }
+        };
+        let start = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(resolved_at_ms)
+            + Duration::from_secs(u64::from(after) * 60);
+        let mut note = format!(
+            "Post-incident review scheduled for {} (30 min): {}\nMeeting ID: {}",
+            day_and_clock(start),
+            review.join_url,
+            meeting_number(review.id)
+        );
+        if let Some(passcode) = &review.passcode {
+            note.push_str(&format!("\nPasscode: {passcode}"));
+        }
+        if invitees.is_empty() {
+            note.push_str("\nNo responder emails are known (Zoom reports them for people who join the bridge signed in); share the link with the team.");
+        } else {
+            note.push_str(&format!("\nInvited: {}", invitees.join(", ")));
+        }
+        self.post(id, &note, deadline).await?;
+        self.update_lifecycle(id, |l| l.review_noted = true).await?;
+        Ok(())
     }
 
     async fn schedule(&self, job: &Job, due_at_ms: u64) -> Result<(), JobError> {
@@ -479,6 +566,31 @@ impl Worker {
     }
 }
 
+/// Zoom's limit on `meeting_invitees` is not documented; a review needs far fewer.
+const MAX_INVITEES: usize = 100;
+
+/// The distinct emails of the people who joined the bridge, in the order they joined.
+fn invitees(lifecycle: &MeetingLifecycle) -> Vec<String> {
+    let mut emails: Vec<String> = Vec::new();
+    for email in lifecycle
+        .participants
+        .iter()
+        .filter_map(|p| p.email.as_ref())
+    {
+        if !emails.iter().any(|e| e.eq_ignore_ascii_case(email)) && emails.len() < MAX_INVITEES {
+            emails.push(email.clone());
+        }
+    }
+    emails
+}
+
+fn review_error(e: MeetingError) -> JobError {
+    match e {
+        MeetingError::Secrets(e) => JobError::Secrets(e),
+        MeetingError::Upstream(e) => JobError::Review(e),
+    }
+}
+
 /// Applies a Zoom event to the lifecycle; returns the note to post now, if the event is one the
 /// timeline shows live (the meeting started, the first person joined, the meeting ended).
 pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Option<String> {
@@ -510,13 +622,19 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                     None => p.name == name,
                 });
             match known {
-                Some(person) => person.present = true,
+                Some(person) => {
+                    person.present = true;
+                    if person.email.is_none() {
+                        person.email = event.participant_email.clone();
+                    }
+                }
                 None if tracked < MAX_TRACKED_PARTICIPANTS => {
                     lifecycle.participants.push(Attendance {
                         name: name.clone(),
                         id: event.participant_id.clone(),
                         first_joined_ms: event.at_ms,
                         last_left_ms: None,
+                        email: event.participant_email.clone(),
                         present: true,
                     })
                 }
@@ -641,6 +759,12 @@ fn meeting_number(id: u64) -> String {
     crate::zoom::translate::display_meeting_id(id)
 }
 
+/// `2026-11-24 10:02 UTC`.
+fn day_and_clock(time: SystemTime) -> String {
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
 /// `10:02 UTC`.
 fn clock(at_ms: u64) -> String {
     let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms);
@@ -674,6 +798,7 @@ mod tests {
             at_ms: T0 + at_min * 60_000,
             participant: who.map(|(name, _)| name.to_owned()),
             participant_id: who.map(|(_, id)| id.to_owned()),
+            participant_email: None,
         }
     }
 

@@ -199,6 +199,9 @@ pub struct MeetingOptions {
     /// How long the incident must stay resolved before its meeting is ended (`on_resolve: end`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_grace_seconds: Option<u32>,
+    /// Schedule a post-incident review meeting this long after the incident resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_after_minutes: Option<u32>,
 }
 
 impl MeetingOptions {
@@ -223,6 +226,7 @@ impl MeetingOptions {
                 .or_else(|| self.dial_in_countries.clone()),
             on_resolve: over.on_resolve.or(self.on_resolve),
             end_grace_seconds: over.end_grace_seconds.or(self.end_grace_seconds),
+            review_after_minutes: over.review_after_minutes.or(self.review_after_minutes),
         }
     }
 }

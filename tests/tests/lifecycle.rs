@@ -16,12 +16,13 @@ use bridge_relay::store::DynamoDbStore;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path_regex};
+use wiremock::matchers::{body_string_contains, method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 const MEETING_ID: u64 = 85012345678;
 const ZOOM_SECRET_TOKEN: &str = "zoom-webhook-secret-token-e2e";
 const INCIDENT: &str = "PFQZPSY";
+const REVIEW_ID: u64 = 86000000001;
 
 fn now_seconds() -> u64 {
     SystemTime::now()
@@ -516,7 +517,17 @@ async fn a_reopen_within_the_grace_cancels_the_end_and_a_later_resolve_ends_the_
 #[tokio::test(flavor = "multi_thread")]
 async fn keep_leaves_the_meeting_open_and_posts_the_closing_note_with_who_joined() {
     let stand = Stand::start().await;
-    let ingress = stand.ingress(BridgePolicy::default());
+    // Keep (the default), and a review meeting a day after the resolve.
+    let policy =
+        BridgePolicy::from_json(r#"{"meeting": {"review_after_minutes": 1440}}"#, None).unwrap();
+    let ingress = stand.ingress(policy);
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/users/[^/]+/meetings$"))
+        .and(body_string_contains("Post-incident review"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(zoom_meeting_created(REVIEW_ID)))
+        .with_priority(1)
+        .mount(&stand.apis.zoom_upstream)
+        .await;
     let worker = stand.worker();
     bridge(&stand, &ingress, &worker).await;
     let now = now_seconds();
@@ -548,6 +559,61 @@ async fn keep_leaves_the_meeting_open_and_posts_the_closing_note_with_who_joined
     );
     assert_eq!(stand.end_calls().await, []);
     assert_eq!(stand.timers_waiting().await, 0);
+
+    // The review: created once, a day after the resolve, with the person who joined invited.
+    let creates: Vec<Value> = ApiStandIns::requests(&stand.apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(creates.len(), 2, "the bridge and the review: {creates:#?}");
+    let review = &creates[1];
+    assert_eq!(
+        review["topic"],
+        "Post-incident review: [#9] Test Incident 3"
+    );
+    assert_eq!(review["duration"], 30);
+    assert_eq!(
+        review["settings"]["meeting_invitees"],
+        json!([{"email": "earline@example.com"}])
+    );
+    assert!(
+        review["agenda"]
+            .as_str()
+            .unwrap()
+            .starts_with("Post-incident review of PagerDuty incident #9 (review PFQZPSY)"),
+        "{review}"
+    );
+    let start = humantime::parse_rfc3339(review["start_time"].as_str().unwrap()).unwrap();
+    let in_a_day = start.duration_since(SystemTime::now()).unwrap().as_secs();
+    assert!((86_300..=86_400).contains(&in_a_day), "{in_a_day}");
+    let review_note = &notes[notes.len() - 2];
+    assert!(
+        review_note.starts_with("Post-incident review scheduled for "),
+        "{notes:#?}"
+    );
+    assert!(
+        review_note.ends_with(
+            " (30 min): https://us06web.zoom.us/j/86000000001?pwd=bGt5dFpvZ3FoTzRrcUFqZz09\nMeeting ID: 860 0000 0001\nPasscode: 48151623\nInvited: earline@example.com"
+        ),
+        "{review_note}"
+    );
+    // A repeated resolved webhook schedules no second review.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1b")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let posts = ApiStandIns::requests(&stand.apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 2);
+    assert_eq!(stand.notes().await.len(), notes.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]

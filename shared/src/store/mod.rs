@@ -199,6 +199,15 @@ pub struct MeetingLifecycle {
     /// The relay ended the meeting.
     #[serde(default)]
     pub ended_by_relay: bool,
+    /// A create of the review meeting was sent; its outcome is looked up before another.
+    #[serde(default)]
+    pub review_creating: bool,
+    /// The follow-up review meeting, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<StoredMeeting>,
+    /// The review's note is on the incident.
+    #[serde(default)]
+    pub review_noted: bool,
 }
 
 /// One person on the call.
@@ -210,6 +219,8 @@ pub struct Attendance {
     pub first_joined_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_left_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Whether they are on the call as far as the events tell.
     #[serde(default)]
     pub present: bool,

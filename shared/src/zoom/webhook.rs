@@ -65,8 +65,8 @@ pub fn verify(
     if signature.len() > MAX_SIGNATURE_BYTES {
         return Err(ZoomSignatureError::Malformed);
     }
+    // The MAC covers the header exactly as sent; so does the parse.
     let sent_at: u64 = timestamp
-        .trim()
         .parse()
         .map_err(|_| ZoomSignatureError::BadTimestamp)?;
     let expected = signature
@@ -74,7 +74,7 @@ pub fn verify(
         .strip_prefix("v0=")
         .and_then(|hex_sig| hex::decode(hex_sig).ok())
         .ok_or(ZoomSignatureError::Malformed)?;
-    mac(secret, timestamp.trim(), body)
+    mac(secret, timestamp, body)
         .verify_slice(&expected)
         .map_err(|_| ZoomSignatureError::Mismatch)?;
     if sent_at.abs_diff(now_seconds) > TIMESTAMP_TOLERANCE_SECONDS {
@@ -148,6 +148,9 @@ pub struct MeetingEvent {
     /// Zoom's participant id (or user id), to tell two people of the same name apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participant_id: Option<String>,
+    /// The participant's email, when Zoom gives one (signed-in users); the review's invitees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_email: Option<String>,
 }
 
 /// A parsed Zoom notification.
@@ -224,7 +227,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
         .map(crate::telemetry::epoch_millis)
         .or(event_ts)
         .ok_or_else(|| shape("the event has no time (`event_ts`)"))?;
-    let (participant, participant_id) = match kind {
+    let (participant, participant_id, participant_email) = match kind {
         MeetingEventKind::ParticipantJoined | MeetingEventKind::ParticipantLeft => {
             let p = participant.ok_or_else(|| shape("no `payload.object.participant`"))?;
             let name = p
@@ -237,9 +240,15 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
                 .iter()
                 .find_map(|k| p.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
                 .map(|s| s.chars().take(MAX_NAME_CHARS).collect());
-            (Some(name), id)
+            let email = p
+                .get("email")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|e| e.len() <= 254 && e.contains('@') && !e.contains(char::is_whitespace))
+                .map(str::to_owned);
+            (Some(name), id, email)
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     Ok(Notification::Meeting(MeetingEvent {
         kind,
@@ -247,6 +256,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
         at_ms,
         participant,
         participant_id,
+        participant_email,
     }))
 }
 
@@ -367,6 +377,7 @@ mod tests {
                 at_ms: 1_795_428_000_000,
                 participant: None,
                 participant_id: None,
+                participant_email: None,
             }))
         );
         let joined = br#"{"event":"meeting.participant_joined","event_ts":1,"payload":{"object":{"id":85012345678,"participant":{"user_id":"16778240","user_name":" Ada Lovelace ","id":"iFxeBPYun6SAiWUzBcEkX","join_time":"2026-11-23T10:02:00Z"}}}}"#;
