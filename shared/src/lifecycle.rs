@@ -320,8 +320,24 @@ impl Worker {
             })
             .await?;
         let resolved_at = lifecycle.resolved_at_ms.unwrap_or(now);
-        self.schedule_review(job, &lifecycle, resolved_at, deadline)
-            .await?;
+        match self
+            .schedule_review(job, &lifecycle, resolved_at, deadline)
+            .await
+        {
+            Ok(()) => {}
+            // A review Zoom refuses must not keep the meeting from being closed.
+            Err(e) if !e.is_retryable() => {
+                tracing::error!(incident = %id, error = %e, "no post-incident review");
+                self.post(
+                    id,
+                    &format!("bridge-relay could not schedule the post-incident review: {e}"),
+                    deadline,
+                )
+                .await?;
+                self.update_lifecycle(id, |l| l.review_noted = true).await?;
+            }
+            Err(e) => return Err(e),
+        }
         match job.meeting.on_resolve.unwrap_or(OnResolve::Keep) {
             OnResolve::Keep => {
                 self.close_meeting(id, &meeting, generation, false, deadline)

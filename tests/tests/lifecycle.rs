@@ -727,3 +727,44 @@ async fn a_grace_longer_than_one_sqs_delay_waits_in_hops() {
         "{notes:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_zoom_refuses_is_noted_and_the_meeting_is_still_closed() {
+    let stand = Stand::start().await;
+    let policy = BridgePolicy::from_json(
+        r#"{"meeting": {"review_after_minutes": 60, "on_resolve": "end", "end_grace_seconds": 0}}"#,
+        None,
+    )
+    .unwrap();
+    let ingress = stand.ingress(policy);
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/users/[^/]+/meetings$"))
+        .and(body_string_contains("Post-incident review"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"code": 3161, "message": "Meeting hosting and scheduling capabilities are not allowed for your user account."}),
+        ))
+        .with_priority(1)
+        .mount(&stand.apis.zoom_upstream)
+        .await;
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let notes = stand.notes().await;
+    assert_eq!(notes.len(), 3, "{notes:#?}");
+    assert!(
+        notes[1].starts_with("bridge-relay could not schedule the post-incident review: creating the post-incident review meeting failed:"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[2]
+            .starts_with("Incident resolved: bridge-relay ended the Zoom meeting 850 1234 5678."),
+        "{notes:#?}"
+    );
+    assert_eq!(stand.end_calls().await.len(), 1);
+}
