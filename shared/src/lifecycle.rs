@@ -493,12 +493,17 @@ impl Worker {
                 let was_resolved = lifecycle.resolved_at_ms.take().is_some();
                 if was_resolved {
                     lifecycle.generation += 1;
+                    // People may start the meeting again; the next resolve ends it again.
+                    lifecycle.ended_by_relay = false;
+                    lifecycle.end_refused = None;
                 }
                 was_resolved
             })
             .await?;
         let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
-        if was_resolved && pending_end && !lifecycle.ended_by_relay {
+        // The resolution just undone had not been closed yet: its end was still pending.
+        let end_was_pending = lifecycle.closed_generation != Some(lifecycle.generation - 1);
+        if was_resolved && pending_end && end_was_pending {
             self.post(
                 id,
                 "Incident reopened: the Zoom meeting stays open (its scheduled end is cancelled).",
@@ -552,20 +557,29 @@ impl Worker {
                     self.meetings.end_meeting(meeting.id)
                 })
                 .await;
+            let mut refused = None;
             match ended {
                 Ok(()) => summary = format!("meeting {} ended", meeting.id),
                 // Gone already (deleted, expired): nothing is left to end.
                 Err(MeetingError::Upstream(UpstreamError::Status { status: 404, .. })) => {
                     summary = format!("meeting {} was gone already", meeting.id)
                 }
-                Err(MeetingError::Upstream(e)) => return Err(JobError::EndMeeting(e)),
+                Err(MeetingError::Upstream(e)) if e.is_retryable() => {
+                    return Err(JobError::EndMeeting(e));
+                }
+                // Refused for good (not the host, not running, …): say so in the closing note.
+                Err(MeetingError::Upstream(e)) => {
+                    summary = format!("Zoom would not end meeting {}: {e}", meeting.id);
+                    refused = Some(e.to_string());
+                }
                 Err(MeetingError::Secrets(e)) => return Err(JobError::Secrets(e)),
             }
             let now = now_ms();
             (lifecycle, _) = self
                 .update_lifecycle(incident_id, |l| {
                     l.ended_by_relay = true;
-                    if l.ended_at_ms.is_none() {
+                    l.end_refused = refused.clone();
+                    if refused.is_none() && l.ended_at_ms.is_none() {
                         l.ended_at_ms = Some(now);
                     }
                 })
@@ -713,7 +727,11 @@ pub fn closing_note(
     now: u64,
 ) -> String {
     let number = meeting_number(meeting_id);
-    let mut note = if ended {
+    let mut note = if let (true, Some(reason)) = (ended, &lifecycle.end_refused) {
+        format!(
+            "Incident resolved, but Zoom would not end the meeting {number}: {reason}\nEnd it in Zoom if it is still running."
+        )
+    } else if ended {
         format!("Incident resolved: bridge-relay ended the Zoom meeting {number}.")
     } else {
         format!("Incident resolved: the Zoom meeting {number} stays open.")
@@ -887,6 +905,15 @@ mod tests {
             bridged_at_ms: Some(T0),
             ..MeetingLifecycle::default()
         };
+        let refused = MeetingLifecycle {
+            end_refused: Some("Zoom API answered HTTP 400: You're not the meeting host".into()),
+            ..without_events.clone()
+        };
+        assert!(
+            closing_note(85012345678, &refused, true, T0).starts_with(
+                "Incident resolved, but Zoom would not end the meeting 850 1234 5678: Zoom API answered HTTP 400: You're not the meeting host\nEnd it in Zoom if it is still running."
+            )
+        );
         assert_eq!(
             closing_note(85012345678, &without_events, false, T0 + 12 * 60_000),
             "Incident resolved: the Zoom meeting 850 1234 5678 stays open.\nThe bridge was open for 12 min (since 10:00 UTC)."

@@ -199,6 +199,9 @@ pub struct MeetingLifecycle {
     /// The relay ended the meeting.
     #[serde(default)]
     pub ended_by_relay: bool,
+    /// Why Zoom would not end the meeting, when it refused (not the host, on-premise, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_refused: Option<String>,
     /// A create of the review meeting was sent; its outcome is looked up before another.
     #[serde(default)]
     pub review_creating: bool,
