@@ -1,7 +1,7 @@
 //! `bridge-relay`: the relay on one machine, no AWS account and no Docker.
 //!
 //!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
-//!   bridge-relay sign  --secrets-file FILE BODY_FILE
+//!   bridge-relay sign  --secrets-file FILE [--zoom] BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
 //!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
 //!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
@@ -39,9 +39,10 @@ const USAGE: &str = "usage:
       ZOOM_HOST_USER (required), ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE,
       POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
       Idempotency records and dead letters are kept in memory.
-  bridge-relay sign --secrets-file FILE BODY_FILE
+  bridge-relay sign --secrets-file FILE [--zoom] BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
-      pagerduty.webhook_secrets entry of FILE.
+      pagerduty.webhook_secrets entry of FILE; with --zoom, the x-zm-request-timestamp (now)
+      and x-zm-signature headers Zoom would send, signed with zoom.webhook_secret_token.
   bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE) [--webhook-url URL]
       Checks a deployment without creating anything: the secret parses, Zoom gives a token,
       the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
@@ -74,6 +75,7 @@ struct Args {
     services: Vec<String>,
     teams: Vec<String>,
     events: Option<String>,
+    zoom: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -93,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         services: Vec::new(),
         teams: Vec::new(),
         events: None,
+        zoom: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -126,6 +129,7 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--listen {value}: {e}"))?;
             }
+            "--zoom" => parsed.zoom = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => parsed.positional.push(arg),
@@ -180,12 +184,28 @@ async fn sign(args: Args) -> Result<(), String> {
         .get()
         .await
         .map_err(|e| e.to_string())?;
+    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
+    if args.zoom {
+        let token = secrets
+            .zoom
+            .webhook_secret_token
+            .as_ref()
+            .ok_or("the secrets file has no zoom.webhook_secret_token")?;
+        let timestamp = (bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now())
+            / 1000)
+            .to_string();
+        println!("x-zm-request-timestamp: {timestamp}");
+        println!(
+            "x-zm-signature: {}",
+            bridge_relay::zoom::webhook::sign(&timestamp, &body, token)
+        );
+        return Ok(());
+    }
     let secret = secrets
         .pagerduty
         .webhook_secrets
         .first()
         .ok_or("the secrets file has no pagerduty.webhook_secrets")?;
-    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
     println!("{}", signature::sign(&body, secret));
     Ok(())
 }

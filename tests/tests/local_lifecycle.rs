@@ -159,3 +159,42 @@ async fn the_local_runner_records_the_call_and_ends_the_meeting_after_the_grace_
     assert_eq!(ends, [json!({"action": "end"})]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sign_zoom_prints_the_headers_zoom_would_send() {
+    let file = workspace_root().join("tests/fixtures/zoom-webhooks/meeting_started.json");
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["sign", "--zoom", "--secrets-file"])
+        .arg(workspace_root().join("examples/secrets.local.json"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let header = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .to_owned()
+    };
+    let timestamp = header("x-zm-request-timestamp");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        bridge_relay::zoom::webhook::verify(
+            Some(&header("x-zm-signature")),
+            Some(&timestamp),
+            &std::fs::read(&file).unwrap(),
+            &secrecy::SecretString::from("local-zoom-secret-token-change-me".to_owned()),
+            now,
+        ),
+        Ok(())
+    );
+}
