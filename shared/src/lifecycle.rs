@@ -286,8 +286,7 @@ impl Worker {
             .as_ref()
             .ok_or_else(|| JobError::Malformed("a zoom_event job without its event".into()))?;
         let id = job.incident.id.as_str();
-        let (current, _) = self.store.lifecycle(id).await?;
-        let mut preview = current.clone();
+        let (mut preview, _) = self.store.lifecycle(id).await?;
         if let Some(note) = apply_event(&mut preview, event) {
             self.post(id, &note, deadline).await?;
         }
