@@ -180,8 +180,9 @@ def failures_of(sam):
                     check(statement.get("Resource") in (
                         {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
                         {"Fn::GetAtt": ["JobQueue", "Arn"]},
-                    ), "the worker may send only to the dead-letter queue and (jobs waiting for a "
-                       "Zoom host) its job queue")
+                        {"Fn::GetAtt": ["TimerQueue", "Arn"]},
+                    ), "the worker may send only to the dead-letter queue, its job queue (jobs "
+                       "waiting for a Zoom host) and the timer queue")
                 if any(a.startswith("dynamodb:") for a in acts):
                     check(statement.get("Resource") == {"Fn::GetAtt": ["IncidentTable", "Arn"]},
                           "the worker may use only its table")
@@ -214,11 +215,19 @@ def failures_of(sam):
     check_dashboard(resources)
 
     mappings = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
-    check(len(mappings) == 1, f"{len(mappings)} event source mappings")
+    # The job queue and the grace-timer queue.
+    check(len(mappings) == 2, f"{len(mappings)} event source mappings")
     for mapping in mappings:
         check("ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
               "the worker trigger must report partial batch failures")
         check(mapping.get("BatchSize", 10) <= 10, "FIFO batches are at most 10")
+
+    timer = resources.get("TimerQueue", {}).get("Properties", {})
+    check(not timer.get("FifoQueue"), "the timer queue is a standard queue (per-message delays)")
+    check(timer.get("VisibilityTimeout", 0) >= 6 * worker_timeout,
+          "the timer queue's visibility timeout is at least 6 x the worker's timeout")
+    check(str(timer.get("RedrivePolicy", {}).get("maxReceiveCount")) == str(worker_env.get("MAX_RECEIVE_COUNT")),
+          "the timer queue's maxReceiveCount equals the worker's MAX_RECEIVE_COUNT")
 
     check_iam(resources)
     return list(failures)
@@ -253,17 +262,19 @@ ALLOWED_GRANTS = {
     "IngressFunctionRole": {
         "sqs:SendMessage": "JobQueue",
         "secretsmanager:GetSecretValue": "RelaySecretArn",
+        "dynamodb:GetItem": "IncidentTable",
     },
     "WorkerFunctionRole": {
         "secretsmanager:GetSecretValue": "RelaySecretArn",
         "dynamodb:GetItem": "IncidentTable",
         "dynamodb:UpdateItem": "IncidentTable",
+        "dynamodb:PutItem": "IncidentTable",
         # The job queue too: a job waiting for a free Zoom host is queued again.
-        "sqs:SendMessage": ("DeadLetterQueue", "JobQueue"),
-        "sqs:ReceiveMessage": "JobQueue",
-        "sqs:DeleteMessage": "JobQueue",
-        "sqs:GetQueueAttributes": "JobQueue",
-        "sqs:ChangeMessageVisibility": "JobQueue",
+        "sqs:SendMessage": ("DeadLetterQueue", "JobQueue", "TimerQueue"),
+        "sqs:ReceiveMessage": ("JobQueue", "TimerQueue"),
+        "sqs:DeleteMessage": ("JobQueue", "TimerQueue"),
+        "sqs:GetQueueAttributes": ("JobQueue", "TimerQueue"),
+        "sqs:ChangeMessageVisibility": ("JobQueue", "TimerQueue"),
     },
 }
 

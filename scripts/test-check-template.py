@@ -69,6 +69,15 @@ BAD = [
          "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
              {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["JobQueue", "Arn"]}}]}}]}}),
      "SpareRole: a role the relay does not use"),
+    ("ingress writes the table (it only reads meeting# items)",
+     lambda s: statements(s, "IngressFunction")[0][1].update(Action=["dynamodb:GetItem", "dynamodb:PutItem"]),
+     "action dynamodb:PutItem is not needed"),
+    ("worker sends timers to the timers' dead-letter queue",
+     lambda s: statements(s, "WorkerFunction")[0][2].update(Resource={"Fn::GetAtt": ["TimerDeadLetterQueue", "Arn"]}),
+     "sqs:SendMessage may only name DeadLetterQueue or JobQueue or TimerQueue"),
+    ("a FIFO timer queue (no per-message delay)",
+     lambda s: s["Resources"]["TimerQueue"]["Properties"].update(FifoQueue=True),
+     "the timer queue is a standard queue"),
     ("a stand-alone IAM policy",
      lambda s: s["Resources"].update(ExtraPolicy={"Type": "AWS::IAM::Policy", "Properties": {
          "PolicyName": "extra", "Roles": [{"Ref": "WorkerFunctionRole"}],

@@ -1,7 +1,7 @@
 //! `bridge-relay`: the relay on one machine, no AWS account and no Docker.
 //!
 //!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
-//!   bridge-relay sign  --secrets-file FILE BODY_FILE
+//!   bridge-relay sign  --secrets-file FILE [--zoom] BODY_FILE
 //!   bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
 //!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
@@ -38,16 +38,19 @@ use tokio::net::TcpListener;
 const USAGE: &str = "usage:
   bridge-relay serve --secrets-file FILE [--policy-file FILE] [--listen 127.0.0.1:3000]
       Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
-      button), /workflow (Incident Workflow webhook step) and /incident-io (incident.io webhooks),
-      and the worker in the same process.
+      button), /workflow (Incident Workflow webhook step), /incident-io (incident.io webhooks)
+      and /zoom (Zoom event notifications), and the worker in the same process (grace timers
+      in process too).
       Settings come from the same environment variables as the Lambda functions:
       ZOOM_HOST_USER and/or ZOOM_HOST_USERS (one required), ZOOM_HOST_MAX_MEETINGS,
       ZOOM_HOST_DAILY_CREATES, ZOOM_HOST_SLOT_MAX_AGE_MINUTES, ZOOM_API_BASE, ZOOM_OAUTH_BASE,
-      PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL, POLICY_FILE or POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS,
-      OVERWRITE_EXISTING_BRIDGE. Idempotency records, host slots and dead letters are kept in memory.
-  bridge-relay sign --secrets-file FILE BODY_FILE
+      PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL, POLICY_FILE or POLICY,
+      BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
+      Idempotency records, host slots and dead letters are kept in memory.
+  bridge-relay sign --secrets-file FILE [--zoom] BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
-      pagerduty.webhook_secrets entry of FILE.
+      pagerduty.webhook_secrets entry of FILE; with --zoom, the x-zm-request-timestamp (now)
+      and x-zm-signature headers Zoom would send, signed with zoom.webhook_secret_token.
   bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
       Prints the webhook-id, webhook-timestamp and webhook-signature headers incident.io
       would send for BODY_FILE now (as curl -H arguments), signed with the first
@@ -85,6 +88,7 @@ struct Args {
     services: Vec<String>,
     teams: Vec<String>,
     events: Option<String>,
+    zoom: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -104,6 +108,7 @@ fn parse_args() -> Result<Args, String> {
         services: Vec::new(),
         teams: Vec::new(),
         events: None,
+        zoom: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -137,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--listen {value}: {e}"))?;
             }
+            "--zoom" => parsed.zoom = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => parsed.positional.push(arg),
@@ -192,12 +198,28 @@ async fn sign(args: Args) -> Result<(), String> {
         .get()
         .await
         .map_err(|e| e.to_string())?;
+    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
+    if args.zoom {
+        let token = secrets
+            .zoom
+            .webhook_secret_token
+            .as_ref()
+            .ok_or("the secrets file has no zoom.webhook_secret_token")?;
+        let timestamp = (bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now())
+            / 1000)
+            .to_string();
+        println!("x-zm-request-timestamp: {timestamp}");
+        println!(
+            "x-zm-signature: {}",
+            bridge_relay::zoom::webhook::sign(&timestamp, &body, token)
+        );
+        return Ok(());
+    }
     let secret = secrets
         .pagerduty
         .webhook_secrets
         .first()
         .ok_or("the secrets file has no pagerduty.webhook_secrets")?;
-    let body = std::fs::read(body_file).map_err(|e| format!("{body_file}: {e}"))?;
     println!("{}", signature::sign(&body, secret));
     Ok(())
 }
@@ -326,11 +348,13 @@ async fn serve(args: Args) -> Result<(), String> {
         config.incident_io_notify_channel,
     );
     let dead_letters = Arc::new(DeadLetterLog::default());
+    let store = Arc::new(InMemoryStore::new());
+    let (queue, jobs) = InProcessQueue::new();
     let worker = Arc::new(
         Worker::new(
             Arc::new(zoom),
             Arc::new(pagerduty),
-            Arc::new(InMemoryStore::new()),
+            store.clone(),
             dead_letters.clone(),
             WorkerSettings {
                 overwrite_existing_bridge: config.overwrite_existing_bridge,
@@ -339,17 +363,18 @@ async fn serve(args: Args) -> Result<(), String> {
                 ..WorkerSettings::default()
             },
         )
-        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io)),
+        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io))
+        .with_timer(Arc::new(queue.timer())),
     );
-    let (queue, jobs) = InProcessQueue::new();
-    let ingress = Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy));
+    let ingress =
+        Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy).with_meeting_index(store));
 
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
-        "bridge-relay listening on http://{address}/webhook, /action, /workflow and /incident-io (zoom {}, pagerduty {})",
+        "bridge-relay listening on http://{address}/webhook, /action, /workflow, /incident-io and /zoom (zoom {}, pagerduty {})",
         endpoints.zoom_api,
         endpoints.pagerduty_api
     );
@@ -410,6 +435,8 @@ async fn route(
     let svix_id = header(svix::ID_HEADER);
     let svix_timestamp = header(svix::TIMESTAMP_HEADER);
     let svix_signature = header(svix::SIGNATURE_HEADER);
+    let zoom_signature = header(bridge_relay::zoom::webhook::SIGNATURE_HEADER);
+    let zoom_timestamp = header(bridge_relay::zoom::webhook::TIMESTAMP_HEADER);
     // One byte over the limit is enough for the ingress to answer 413.
     let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
     let body = match Limited::new(request.into_body(), limit).collect().await {
@@ -445,6 +472,15 @@ async fn route(
                             timestamp: svix_timestamp.as_deref(),
                             signature: svix_signature.as_deref(),
                         },
+                        body: &body,
+                    })
+                    .await
+            }
+            Route::Zoom => {
+                ingress
+                    .handle_zoom(bridge_relay::lifecycle::ZoomRequest {
+                        signature: zoom_signature.as_deref(),
+                        timestamp: zoom_timestamp.as_deref(),
                         body: &body,
                     })
                     .await

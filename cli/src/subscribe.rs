@@ -34,11 +34,19 @@ pub async fn command(args: Args) -> Result<(), String> {
                 .map(str::to_owned)
                 .collect()
         }
-        None => env
-            .policy()
-            .map_err(|e| e.to_string())?
-            .event_types()
-            .to_vec(),
+        None => {
+            let mut events = env
+                .policy()
+                .map_err(|e| e.to_string())?
+                .event_types()
+                .to_vec();
+            for lifecycle in bridge_relay::lifecycle::LIFECYCLE_EVENT_TYPES {
+                if !events.iter().any(|e| e == lifecycle) {
+                    events.push(lifecycle.to_owned());
+                }
+            }
+            events
+        }
     };
     let token = match std::env::var("PAGERDUTY_API_TOKEN")
         .ok()

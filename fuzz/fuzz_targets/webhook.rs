@@ -32,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
             received_at_ms: Some(1_795_428_000_000),
             failure: None,
             tool: Default::default(),
+            action: Default::default(),
+            zoom_event: None,
+            timer: None,
         };
         assert_eq!(
             Job::from_json(&job.to_json()).expect("a job reads back"),

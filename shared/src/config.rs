@@ -31,6 +31,9 @@ pub struct IngressConfig {
     pub queue_url: String,
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
+    /// The idempotency table (`TABLE_NAME`), read to match Zoom events to incidents; without
+    /// it the ingress ignores Zoom meeting events.
+    pub table_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +53,9 @@ pub struct WorkerConfig {
     /// Whether incident.io announces the call link in the incident's channel
     /// (`INCIDENT_IO_NOTIFY_CHANNEL`, default true).
     pub incident_io_notify_channel: bool,
+    /// The standard queue that holds grace timers (`TIMER_QUEUE_URL`); without it a policy
+    /// that ends meetings after a grace period cannot be followed.
+    pub timer_queue_url: Option<String>,
 }
 
 /// The local runner: both halves in one process, the secret in a file given on the command line.
@@ -267,6 +273,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             queue_url: self.required("QUEUE_URL")?,
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
+            table_name: self.optional("TABLE_NAME"),
         })
     }
 
@@ -288,6 +295,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 ..WorkerSettings::default()
             },
             incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
+            timer_queue_url: self.optional("TIMER_QUEUE_URL"),
         })
     }
 

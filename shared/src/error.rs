@@ -168,15 +168,27 @@ pub enum JobError {
     /// No Zoom host has a free meeting slot and creates left today; a later delivery tries again.
     #[error("{0}")]
     PoolFull(crate::hostpool::PoolFull),
+    #[error("ending the Zoom meeting failed: {0}")]
+    EndMeeting(UpstreamError),
+    #[error("scheduling the end of the Zoom meeting failed: {0}")]
+    Timer(String),
+    #[error("creating the post-incident review meeting failed: {0}")]
+    Review(UpstreamError),
 }
 
 impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Secrets(e) => e.is_retryable(),
-            JobError::Meeting(e) | JobError::Bridge(e) | JobError::Note(e) => e.is_retryable(),
+            JobError::Meeting(e)
+            | JobError::Bridge(e)
+            | JobError::Note(e)
+            | JobError::EndMeeting(e)
+            | JobError::Review(e) => e.is_retryable(),
             JobError::Malformed(_) => false,
-            JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) => true,
+            JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) | JobError::Timer(_) => {
+                true
+            }
         }
     }
 }

@@ -74,6 +74,15 @@ pub async fn handle_http(
                     })
                     .await
             }
+            Route::Zoom => {
+                ingress
+                    .handle_zoom(crate::lifecycle::ZoomRequest {
+                        signature: header(crate::zoom::webhook::SIGNATURE_HEADER),
+                        timestamp: header(crate::zoom::webhook::TIMESTAMP_HEADER),
+                        body,
+                    })
+                    .await
+            }
         }
     })
     .await;

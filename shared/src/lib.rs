@@ -14,6 +14,7 @@ pub mod http;
 pub mod incident_io;
 pub mod incident_tool;
 pub mod lambda;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod pagerduty;

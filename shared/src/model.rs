@@ -75,6 +75,17 @@ impl IncidentToolKind {
     fn is_default(&self) -> bool {
         *self == IncidentToolKind::default()
     }
+
+    /// The tool and the incident's own id from an incident key ([`Job::incident_key`]).
+    pub fn split_key(key: &str) -> (IncidentToolKind, String) {
+        [IncidentToolKind::IncidentIo]
+            .into_iter()
+            .find_map(|kind| {
+                let id = key.strip_prefix(kind.as_str())?.strip_prefix(':')?;
+                Some((kind, id.to_owned()))
+            })
+            .unwrap_or((IncidentToolKind::PagerDuty, key.to_owned()))
+    }
 }
 
 impl std::fmt::Display for IncidentToolKind {
@@ -106,6 +117,67 @@ pub struct Job {
     /// The incident tool the incident lives in.
     #[serde(default, skip_serializing_if = "IncidentToolKind::is_default")]
     pub tool: IncidentToolKind,
+    /// What to do; messages without it open the bridge.
+    #[serde(default, skip_serializing_if = "JobAction::is_bridge")]
+    pub action: JobAction,
+    /// The Zoom meeting event of a `zoom_event` job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoom_event: Option<crate::zoom::webhook::MeetingEvent>,
+    /// When an `end_meeting` job is due, and which resolution it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<EndTimer>,
+}
+
+/// What a job asks the worker to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobAction {
+    /// Open the incident's bridge.
+    #[default]
+    Bridge,
+    /// Record a Zoom meeting event and put it on the timeline.
+    ZoomEvent,
+    /// The incident was resolved: keep or (after the grace period) end its meeting.
+    Resolved,
+    /// The incident was reopened: a pending end is cancelled.
+    Reopened,
+    /// The grace period of a resolution is over: end the meeting if still resolved.
+    EndMeeting,
+}
+
+impl JobAction {
+    pub fn is_bridge(&self) -> bool {
+        *self == JobAction::Bridge
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Bridge => "bridge",
+            JobAction::ZoomEvent => "zoom_event",
+            JobAction::Resolved => "resolved",
+            JobAction::Reopened => "reopened",
+            JobAction::EndMeeting => "end_meeting",
+        }
+    }
+}
+
+/// The grace timer of an `end_meeting` job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndTimer {
+    /// When the meeting may be ended (ms since the Unix epoch).
+    pub due_at_ms: u64,
+    /// The resolution this end belongs to; a reopen (or a later resolve) moves it on.
+    pub generation: u64,
+}
+
+/// What happens to an incident's meeting when the incident resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnResolve {
+    /// The meeting stays open; only the closing note is posted.
+    Keep,
+    /// The meeting is ended once the incident has stayed resolved for the grace period.
+    End,
 }
 
 impl Job {
@@ -182,6 +254,15 @@ pub struct MeetingOptions {
     /// one that Zoom lists becomes the one-touch number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dial_in_countries: Option<Vec<String>>,
+    /// What happens to the meeting when the incident resolves (default: keep it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_resolve: Option<OnResolve>,
+    /// How long the incident must stay resolved before its meeting is ended (`on_resolve: end`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_grace_seconds: Option<u32>,
+    /// Schedule a post-incident review meeting this long after the incident resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_after_minutes: Option<u32>,
 }
 
 impl MeetingOptions {
@@ -204,6 +285,9 @@ impl MeetingOptions {
                 .dial_in_countries
                 .clone()
                 .or_else(|| self.dial_in_countries.clone()),
+            on_resolve: over.on_resolve.or(self.on_resolve),
+            end_grace_seconds: over.end_grace_seconds.or(self.end_grace_seconds),
+            review_after_minutes: over.review_after_minutes.or(self.review_after_minutes),
         }
     }
 }

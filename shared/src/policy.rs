@@ -20,6 +20,8 @@ use crate::model::{Incident, MeetingOptions};
 use crate::pagerduty::webhook::WebhookEvent;
 
 pub const DEFAULT_BRIDGE_EVENTS: &str = "incident.triggered";
+/// The latest a post-incident review may be scheduled after the resolve.
+pub const MAX_REVIEW_AFTER_MINUTES: u32 = 30 * 24 * 60;
 /// The urgencies bridged when the policy names none.
 pub const DEFAULT_URGENCIES: &[&str] = &["high"];
 /// Placeholders a topic or agenda template may use.
@@ -477,6 +479,25 @@ fn check_meeting(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyErro
             check_template(template).map_err(|e| field_error(format!("{field}.{name}"), e))?;
         }
     }
+    if let Some(grace) = meeting.end_grace_seconds
+        && grace > crate::lifecycle::MAX_END_GRACE_SECONDS
+    {
+        return Err(field_error(
+            format!("{field}.end_grace_seconds"),
+            format!(
+                "{grace} is more than a day ({} seconds)",
+                crate::lifecycle::MAX_END_GRACE_SECONDS
+            ),
+        ));
+    }
+    if let Some(after) = meeting.review_after_minutes
+        && !(1..=MAX_REVIEW_AFTER_MINUTES).contains(&after)
+    {
+        return Err(field_error(
+            format!("{field}.review_after_minutes"),
+            format!("{after} is not between 1 and {MAX_REVIEW_AFTER_MINUTES} (30 days)"),
+        ));
+    }
     if let Some(countries) = &meeting.dial_in_countries {
         for (n, country) in countries.iter().enumerate() {
             if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -893,6 +914,22 @@ mod tests {
             (
                 r#"{"meeting": {"dial_in_countries": ["usa"]}}"#,
                 "field `meeting.dial_in_countries[0]`",
+            ),
+            (
+                r#"{"meeting": {"on_resolve": "delete"}}"#,
+                "field `meeting.on_resolve`",
+            ),
+            (
+                r#"{"overrides": [{"teams": ["a"], "meeting": {"end_grace_seconds": 90000}}]}"#,
+                "field `overrides[0].meeting.end_grace_seconds`: 90000 is more than a day",
+            ),
+            (
+                r#"{"meeting": {"review_after_minutes": 0}}"#,
+                "field `meeting.review_after_minutes`: 0 is not between 1 and 43200",
+            ),
+            (
+                r#"{"meeting": {"end_grace_seconds": -1}}"#,
+                "field `meeting.end_grace_seconds`",
             ),
             (
                 r#"{"overrides": [{"meeting": {}}]}"#,

@@ -91,6 +91,8 @@ pub struct Ingress {
     pub(crate) secrets: Arc<SecretCache>,
     pub(crate) queue: Arc<dyn JobQueue>,
     pub(crate) policy: BridgePolicy,
+    /// Finds the incident of a Zoom meeting (`/zoom`); without it Zoom events are ignored.
+    pub(crate) meeting_index: Option<Arc<dyn IdempotencyStore>>,
 }
 
 impl Ingress {
@@ -99,7 +101,14 @@ impl Ingress {
             secrets,
             queue,
             policy,
+            meeting_index: None,
         }
+    }
+
+    /// Lets the ingress match Zoom events to incidents through the idempotency store (read only).
+    pub fn with_meeting_index(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.meeting_index = Some(store);
+        self
     }
 
     /// 202 queued, 200 ignored, 4xx for the sender's mistakes (PagerDuty does not retry those),
@@ -152,6 +161,11 @@ impl Ingress {
                 return WebhookResponse::rejected(400, e.to_string());
             }
         };
+        if let Some(action) = crate::lifecycle::lifecycle_action(&event.event_type) {
+            return self
+                .accept_lifecycle(event, action, request.webhook_id)
+                .await;
+        }
         let incident = match self.policy.decide(&event) {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
@@ -178,6 +192,9 @@ impl Ingress {
             received_at_ms: Some(crate::telemetry::epoch_millis(SystemTime::now())),
             failure: None,
             tool: Default::default(),
+            action: Default::default(),
+            zoom_event: None,
+            timer: None,
         };
         self.enqueue(job).await
     }
@@ -217,6 +234,11 @@ pub enum JobReport {
     AlreadyDone { incident_id: String },
     /// A person had set a bridge already, and the relay is told not to overwrite it.
     KeptExistingBridge { incident_id: String },
+    /// A lifecycle job (Zoom event, resolve, reopen, end) did what `summary` says.
+    Lifecycle {
+        incident_id: String,
+        summary: String,
+    },
 }
 
 /// How the worker behaves; defaults suit the template's 60-second worker.
@@ -270,7 +292,7 @@ pub enum Settled {
 /// The worker: one Zoom meeting per incident, then the bridge, then the note, resuming from the
 /// idempotency record whatever an earlier delivery finished.
 pub struct Worker {
-    meetings: Arc<dyn MeetingProvider>,
+    pub(crate) meetings: Arc<dyn MeetingProvider>,
     /// The incident tools by kind; a job goes to the one it names.
     tools: HashMap<IncidentToolKind, Arc<dyn IncidentTool>>,
     pub(crate) store: Arc<dyn IdempotencyStore>,
@@ -278,6 +300,8 @@ pub struct Worker {
     pub(crate) settings: WorkerSettings,
     /// The job queue itself, for jobs that wait for a free host past their receives.
     requeue: Option<Arc<dyn JobQueue>>,
+    /// Where grace timers wait (see [`crate::queue::TimerQueue`]).
+    pub(crate) timer: Option<Arc<dyn crate::queue::TimerQueue>>,
 }
 
 impl Worker {
@@ -295,6 +319,7 @@ impl Worker {
             dead_letters,
             settings,
             requeue: None,
+            timer: None,
         }
     }
 
@@ -322,6 +347,12 @@ impl Worker {
     /// queue) as fresh messages instead of the dead-letter queue.
     pub fn with_requeue(mut self, jobs: Arc<dyn JobQueue>) -> Self {
         self.requeue = Some(jobs);
+        self
+    }
+
+    /// The queue that holds grace timers (ending a meeting after a resolve).
+    pub fn with_timer(mut self, timer: Arc<dyn crate::queue::TimerQueue>) -> Self {
+        self.timer = Some(timer);
         self
     }
 
@@ -385,12 +416,20 @@ impl Worker {
             tracing::error!(incident = %job.incident_key(), "no adapter to post the failure note with");
             return;
         };
-        if let Err(e) = tool.add_note(&job.incident.id, &failure_note(error)).await {
+        let note = if job.action.is_bridge() {
+            failure_note(error)
+        } else {
+            crate::lifecycle::failure_note(job, error)
+        };
+        if let Err(e) = tool.add_note(&job.incident.id, &note).await {
             tracing::error!(incident = %job.incident.id, error = %e, "could not post the failure note");
         }
     }
 
     pub async fn handle_job(&self, job: &Job, deadline: Instant) -> Result<JobReport, JobError> {
+        if !job.action.is_bridge() {
+            return self.handle_lifecycle(job, deadline).await;
+        }
         let tool = self.tool_for(job)?;
         // The store and logs know the incident by its key (`<tool>:<id>` beyond PagerDuty).
         let key = job.incident_key();
@@ -466,6 +505,11 @@ impl Worker {
                 meeting
             }
         };
+        if record.stage < Stage::BridgeSet {
+            // Zoom events name the meeting; this index leads them to the incident.
+            self.store.index_meeting(meeting.id, id).await?;
+            self.note_bridged_at(id).await?;
+        }
         let retry = &self.settings.retry;
         if record.stage < Stage::BridgeSet {
             let bridge = translate::bridge_with(&meeting, &job.meeting);

@@ -39,6 +39,8 @@ pub enum Route {
     Request(RequestKind),
     /// An incident.io webhook (Svix-style signature).
     IncidentIo,
+    /// A Zoom event notification.
+    Zoom,
 }
 
 pub fn route(path: &str) -> Option<Route> {
@@ -47,12 +49,13 @@ pub fn route(path: &str) -> Option<Route> {
         "/action" => Some(Route::Request(RequestKind::CustomAction)),
         "/workflow" => Some(Route::Request(RequestKind::Workflow)),
         "/incident-io" => Some(Route::IncidentIo),
+        "/zoom" => Some(Route::Zoom),
         _ => None,
     }
 }
 
 /// The 404 body for any other path.
-pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow, incident.io webhooks to /incident-io"}"#;
+pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow, incident.io webhooks to /incident-io, Zoom event notifications to /zoom"}"#;
 
 /// A person's request as any entry point hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +161,9 @@ impl Ingress {
             received_at_ms: Some(crate::telemetry::epoch_millis(std::time::SystemTime::now())),
             failure: None,
             tool: Default::default(),
+            action: Default::default(),
+            zoom_event: None,
+            timer: None,
         };
         self.enqueue(job).await
     }
@@ -182,6 +188,7 @@ mod tests {
         );
         assert_eq!(route("/incident-io"), Some(Route::IncidentIo));
         assert_eq!(route("/incident-io/"), Some(Route::IncidentIo));
+        assert_eq!(route("/zoom"), Some(Route::Zoom));
         assert_eq!(route("/other"), None);
     }
 }

@@ -249,6 +249,10 @@ pub enum JobDecision {
     },
     AlreadyDone,
     KeptExistingBridge,
+    /// A lifecycle job (Zoom event, resolve, reopen, end of the meeting) did its work.
+    Lifecycle {
+        summary: String,
+    },
     /// Failed; the queue delivers it again.
     Retry {
         reason: String,
@@ -285,6 +289,9 @@ impl<'a> JobOutcome<'a> {
             },
             Settled::Done(JobReport::AlreadyDone { .. }) => JobDecision::AlreadyDone,
             Settled::Done(JobReport::KeptExistingBridge { .. }) => JobDecision::KeptExistingBridge,
+            Settled::Done(JobReport::Lifecycle { summary, .. }) => JobDecision::Lifecycle {
+                summary: summary.clone(),
+            },
             Settled::DeadLettered(error) => JobDecision::DeadLettered {
                 reason: error.to_string(),
             },
@@ -317,6 +324,7 @@ impl<'a> JobOutcome<'a> {
             JobDecision::Bridged { .. } => "bridge",
             JobDecision::AlreadyDone => "skipped: already bridged",
             JobDecision::KeptExistingBridge => "skipped: kept the existing bridge",
+            JobDecision::Lifecycle { .. } => "lifecycle",
             JobDecision::Retry { .. } => "retry",
             JobDecision::DeadLettered { .. } => "dead-lettered",
         }
@@ -347,6 +355,12 @@ impl<'a> JobOutcome<'a> {
             }
             JobDecision::KeptExistingBridge => {
                 format!("incident {incident}: kept the bridge a person set ({calls})")
+            }
+            JobDecision::Lifecycle { summary } => {
+                format!(
+                    "incident {incident}: {} job: {summary} ({calls})",
+                    self.job.action.as_str()
+                )
             }
             JobDecision::Retry { reason } => {
                 format!("incident {incident}: failed, will be delivered again: {reason} ({calls})")
@@ -462,6 +476,9 @@ mod tests {
             received_at_ms: Some(epoch_millis(SystemTime::now()) - 1500),
             failure: None,
             tool: Default::default(),
+            action: Default::default(),
+            zoom_event: None,
+            timer: None,
         }
     }
 

@@ -35,6 +35,9 @@ fn job(n: usize) -> Job {
         meeting: Default::default(),
         failure: None,
         tool: Default::default(),
+        action: Default::default(),
+        zoom_event: None,
+        timer: None,
     }
 }
 

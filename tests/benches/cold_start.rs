@@ -182,6 +182,9 @@ fn worker_batch(run: usize) -> Value {
                 meeting: Default::default(),
                 failure: None,
                 tool: Default::default(),
+                action: Default::default(),
+                zoom_event: None,
+                timer: None,
             };
             json!({
                 "messageId": format!("m-{run}-{n}"),

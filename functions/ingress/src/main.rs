@@ -6,6 +6,7 @@ use bridge_relay::config::process_env;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Ingress;
 use bridge_relay::secrets::SecretCache;
+use bridge_relay::store::DynamoDbStore;
 use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
@@ -15,7 +16,11 @@ async fn main() -> Result<(), Error> {
     let aws = bridge_relay::aws::sdk_config().await;
     let secrets = SecretCache::secrets_manager(&aws, config.secret_id, config.secret_ttl);
     let queue = Arc::new(SqsJobQueue::from_sdk_config(&aws, config.queue_url));
-    let ingress = &Ingress::new(secrets, queue, config.policy);
+    let mut ingress = Ingress::new(secrets, queue, config.policy);
+    if let Some(table) = config.table_name {
+        ingress = ingress.with_meeting_index(Arc::new(DynamoDbStore::from_sdk_config(&aws, table)));
+    }
+    let ingress = &ingress;
     lambda_http::run(service_fn(move |request: Request| async move {
         bridge_relay::lambda::handle_http(ingress, request).await
     }))

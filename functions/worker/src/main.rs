@@ -7,7 +7,7 @@ use bridge_relay::config::process_env;
 use bridge_relay::incident_io::IncidentIoApi;
 use bridge_relay::model::IncidentToolKind;
 use bridge_relay::pagerduty::PagerDutyApi;
-use bridge_relay::queue::SqsJobQueue;
+use bridge_relay::queue::{SqsJobQueue, SqsTimerQueue};
 use bridge_relay::relay::Worker;
 use bridge_relay::secrets::SecretCache;
 use bridge_relay::store::DynamoDbStore;
@@ -49,6 +49,12 @@ async fn main() -> Result<(), Error> {
     .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io));
     if let Some(queue_url) = config.queue_url {
         worker = worker.with_requeue(Arc::new(SqsJobQueue::from_sdk_config(&aws, queue_url)));
+    }
+    if let Some(timer_queue_url) = config.timer_queue_url {
+        worker = worker.with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
+            &aws,
+            timer_queue_url,
+        )));
     }
     let worker = Arc::new(worker);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -91,6 +91,9 @@ impl Ingress {
             received_at_ms: Some(crate::telemetry::epoch_millis(now)),
             failure: None,
             tool: IncidentToolKind::IncidentIo,
+            action: Default::default(),
+            zoom_event: None,
+            timer: None,
         };
         self.enqueue(job).await
     }

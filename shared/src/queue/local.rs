@@ -19,6 +19,13 @@ impl InProcessQueue {
         let (sender, receiver) = mpsc::unbounded_channel();
         (InProcessQueue { sender }, receiver)
     }
+
+    /// The grace timer for the local worker: delayed jobs come back through this queue.
+    pub fn timer(&self) -> super::LocalTimer {
+        super::LocalTimer {
+            sender: self.sender.clone(),
+        }
+    }
 }
 
 #[async_trait]

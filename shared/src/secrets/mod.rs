@@ -50,6 +50,10 @@ pub struct ZoomCredentials {
     pub account_id: String,
     pub client_id: String,
     pub client_secret: SecretString,
+    /// The secret token of the Zoom app's event subscription, which signs Zoom's event
+    /// notifications (`/zoom`); without it those are refused.
+    #[serde(default)]
+    pub webhook_secret_token: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +125,14 @@ impl RelaySecrets {
             return Err(malformed(
                 "pagerduty.action_secret is shorter than 16 characters".into(),
             ));
+        }
+        if secrets
+            .zoom
+            .webhook_secret_token
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().is_empty())
+        {
+            return Err(malformed("zoom.webhook_secret_token is empty".into()));
         }
         if secrets
             .pagerduty

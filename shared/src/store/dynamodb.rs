@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{
-    Claim, HostSlot, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting,
-    host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
+    StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -366,4 +366,99 @@ impl IdempotencyStore for DynamoDbStore {
         )
         .await
     }
+
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("meeting#{meeting_id}")))
+            .item("incident", AttributeValue::S(incident_id.to_owned()))
+            .item("expires_at", Self::expires_at())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("meeting#{meeting_id}")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .item
+            .and_then(|item| item.get("incident")?.as_s().ok().cloned()))
+    }
+
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", lifecycle_key(incident_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item else {
+            return Ok((MeetingLifecycle::default(), 0));
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            incident_id: incident_id.to_owned(),
+            reason,
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| corrupt("lifecycle without a version".into()))?;
+        let state = item
+            .get("state")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| corrupt("lifecycle without a state".into()))?;
+        let lifecycle =
+            serde_json::from_str(state).map_err(|e| corrupt(format!("lifecycle: {e}")))?;
+        Ok((lifecycle, version))
+    }
+
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", lifecycle_key(incident_id))
+            .item(
+                "state",
+                AttributeValue::S(
+                    serde_json::to_string(lifecycle).expect("a lifecycle serializes"),
+                ),
+            )
+            .item("version", AttributeValue::N((version + 1).to_string()))
+            .item("expires_at", Self::expires_at());
+        put = if version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn lifecycle_key(incident_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("lifecycle#{incident_id}"))
 }

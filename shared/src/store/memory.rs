@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{
-    Claim, HostSlot, IdempotencyStore, IncidentRecord, Stage, StoreError, StoredMeeting,
-    host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
+    StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 struct Entry {
@@ -20,6 +20,8 @@ struct Entry {
 pub struct InMemoryStore {
     entries: Mutex<HashMap<String, Entry>>,
     pool: Mutex<PoolState>,
+    meetings: Mutex<HashMap<u64, String>>,
+    lifecycles: Mutex<HashMap<String, (MeetingLifecycle, u64)>>,
 }
 
 /// The host pool's items, keyed as in DynamoDB.
@@ -212,6 +214,43 @@ impl IdempotencyStore for InMemoryStore {
             .await
             .pool_full_noticed
             .insert(incident_id.to_owned()))
+    }
+
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+        self.meetings
+            .lock()
+            .await
+            .insert(meeting_id, incident_id.to_owned());
+        Ok(())
+    }
+
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
+        Ok(self.meetings.lock().await.get(&meeting_id).cloned())
+    }
+
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+        Ok(self
+            .lifecycles
+            .lock()
+            .await
+            .get(incident_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut lifecycles = self.lifecycles.lock().await;
+        let current = lifecycles.get(incident_id).map_or(0, |(_, v)| *v);
+        if current != version {
+            return Ok(false);
+        }
+        lifecycles.insert(incident_id.to_owned(), (lifecycle.clone(), version + 1));
+        Ok(true)
     }
 }
 

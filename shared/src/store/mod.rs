@@ -141,6 +141,26 @@ pub trait IdempotencyStore: Send + Sync {
 
     async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
 
+    /// Records which incident owns Zoom meeting `meeting_id` (the `meeting#<id>` item), so a
+    /// Zoom event is matched to its incident without listing incidents.
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError>;
+
+    /// The incident that owns `meeting_id`, if the relay made that meeting.
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError>;
+
+    /// The incident's meeting lifecycle (the `lifecycle#<incident>` item) and its version;
+    /// version 0 and the default lifecycle when there is none yet.
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError>;
+
+    /// Saves the lifecycle if it is still at `version` (optimistic concurrency). `Ok(false)`:
+    /// another worker changed it since it was read; read it again and redo the change.
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError>;
+
     // The host pool (see `crate::hostpool`). Slots are items `host#<user>#slot#<n>`, daily
     // counters items `host#<user>#<YYYY-MM-DD>`; every change is a conditional write.
 
@@ -224,6 +244,73 @@ pub(crate) fn host_slot_key(host: &str, slot: u32) -> String {
 /// starts again at 00:00 UTC by construction.
 pub(crate) fn host_day_key(host: &str, day: &str) -> String {
     format!("host#{host}#{day}")
+}
+
+/// People tracked by name in one meeting's lifecycle; beyond this they are only counted, so
+/// the item stays far below DynamoDB's 400 KB.
+pub const MAX_TRACKED_PARTICIPANTS: usize = 200;
+
+/// What happened to an incident's meeting after the bridge: when it ran, who joined, and
+/// whether the incident is resolved (and which resolution a pending end belongs to).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingLifecycle {
+    /// When the bridge was posted (the meeting's length when Zoom events are not set up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridged_at_ms: Option<u64>,
+    /// From Zoom's `meeting.started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Attendance>,
+    /// Joins of people beyond [`MAX_TRACKED_PARTICIPANTS`].
+    #[serde(default)]
+    pub untracked_joins: u32,
+    /// The first join was put on the timeline.
+    #[serde(default)]
+    pub first_join_noted: bool,
+    /// Set while the incident is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at_ms: Option<u64>,
+    /// Moves on with every resolve and reopen; a grace timer only ends the meeting when its
+    /// generation is still the current one.
+    #[serde(default)]
+    pub generation: u64,
+    /// The generation whose closing note is posted (never twice for one resolution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_generation: Option<u64>,
+    /// The relay ended the meeting.
+    #[serde(default)]
+    pub ended_by_relay: bool,
+    /// Why Zoom would not end the meeting, when it refused (not the host, on-premise, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_refused: Option<String>,
+    /// A create of the review meeting was sent; its outcome is looked up before another.
+    #[serde(default)]
+    pub review_creating: bool,
+    /// The follow-up review meeting, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<StoredMeeting>,
+    /// The review's note is on the incident.
+    #[serde(default)]
+    pub review_noted: bool,
+}
+
+/// One person on the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendance {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub first_joined_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_left_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether they are on the call as far as the events tell.
+    #[serde(default)]
+    pub present: bool,
 }
 
 pub(crate) fn now_millis() -> u64 {

@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 pub mod translate;
+pub mod webhook;
 
 pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
@@ -31,6 +32,9 @@ pub trait MeetingProvider: Send + Sync {
         incident_id: &str,
         host_user: Option<&str>,
     ) -> Result<Option<Meeting>, MeetingError>;
+
+    /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
+    async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError>;
 }
 
 /// A failed call, with the secret read separated from the API call.
@@ -234,6 +238,14 @@ impl MeetingProvider for ZoomApi {
             }
         }
         Ok(None)
+    }
+
+    async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError> {
+        let url = self.url(&["meetings", &meeting_id.to_string(), "status"], &[])?;
+        let body = serde_json::json!({"action": "end"});
+        self.send(reqwest::Method::PUT, url, Some(&body))
+            .await
+            .map(drop)
     }
 }
 

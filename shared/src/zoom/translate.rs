@@ -53,6 +53,61 @@ pub struct MeetingSettings {
     pub meeting_authentication: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_dial_in_countries: Option<Vec<String>>,
+    /// Who Zoom invites (the follow-up review meeting only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub meeting_invitees: Vec<Invitee>,
+}
+
+/// One entry of `settings.meeting_invitees`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invitee {
+    pub email: String,
+}
+
+/// How long the follow-up review meeting is scheduled for.
+const REVIEW_MINUTES: u32 = 30;
+
+/// The marker a lost review meeting is found by: not the bridge's, so neither is mistaken for
+/// the other.
+pub fn review_marker_id(incident_id: &str) -> String {
+    format!("review {incident_id}")
+}
+
+/// The post-incident review meeting: the incident's meeting settings, starting at `start`,
+/// with the responders invited.
+pub fn review_request(
+    incident: &Incident,
+    options: &MeetingOptions,
+    passcode: &str,
+    start: SystemTime,
+    invitees: &[String],
+) -> MeetingRequest {
+    let mut request = meeting_request_with(incident, options, passcode, start);
+    let label = match incident.number {
+        Some(n) => format!("#{n}"),
+        None => incident.id.clone(),
+    };
+    let title = incident.title.as_deref().unwrap_or("Incident");
+    request.topic = truncate(
+        &format!("Post-incident review: [{label}] {title}"),
+        TOPIC_MAX_CHARS,
+    );
+    request.agenda = truncate(
+        &format!(
+            "Post-incident review of PagerDuty incident {label} {}\n{}",
+            agenda_marker(&review_marker_id(&incident.id)),
+            incident.html_url.as_deref().unwrap_or_default()
+        ),
+        AGENDA_MAX_CHARS,
+    );
+    request.duration = REVIEW_MINUTES;
+    request.settings.meeting_invitees = invitees
+        .iter()
+        .map(|email| Invitee {
+            email: email.clone(),
+        })
+        .collect();
+    request
 }
 
 /// The part of Zoom's create-meeting answer the relay keeps. `start_url`, the host's link,
@@ -126,6 +181,7 @@ pub fn meeting_request_with(
             mute_upon_entry: options.mute_upon_entry,
             meeting_authentication: options.meeting_authentication,
             global_dial_in_countries: options.dial_in_countries.clone(),
+            meeting_invitees: Vec::new(),
         },
         host_user: options.host_user.clone(),
     }

@@ -1,0 +1,937 @@
+//! The meeting after the bridge: Zoom events on the incident's timeline, and what happens to the
+//! meeting when the incident resolves (kept, or ended after a grace period; a reopen cancels).
+//!
+//! The ingress only verifies, looks the meeting's incident up and queues; the worker keeps the
+//! lifecycle in the idempotency table (`lifecycle#<incident>`) and posts the notes.
+//!
+//! Timeline noise: a big call would flood the incident with a note per join and leave, so only
+//! `meeting.started`, the first join and `meeting.ended` are posted as they happen; every join
+//! and leave is recorded and the closing notes (meeting ended, incident resolved) list who was
+//! on the call.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::{JobError, UpstreamError};
+use crate::model::{EndTimer, Incident, IncidentToolKind, Job, JobAction, OnResolve};
+use crate::pagerduty::IncidentToolError;
+use crate::pagerduty::webhook::WebhookEvent;
+use crate::queue::MAX_TIMER_HOP;
+use crate::relay::{Ingress, JobReport, MAX_BODY_BYTES, Outcome, WebhookResponse, Worker};
+use crate::store::{Attendance, MAX_TRACKED_PARTICIPANTS, MeetingLifecycle, StoredMeeting};
+use crate::zoom::MeetingError;
+use crate::zoom::webhook::{self, MeetingEvent, MeetingEventKind, Notification};
+
+/// How long an incident stays resolved before its meeting ends, when the policy says `end`
+/// and gives no `end_grace_seconds`.
+pub const DEFAULT_END_GRACE_SECONDS: u32 = 600;
+/// The longest grace period the policy accepts (a day).
+pub const MAX_END_GRACE_SECONDS: u32 = 86_400;
+/// Names listed in a closing note; the rest are counted.
+const MAX_NAMES_IN_NOTE: usize = 50;
+/// Read-modify-write attempts on a lifecycle before the job is retried later.
+const LIFECYCLE_ATTEMPTS: usize = 5;
+
+/// The V3 event types the relay follows after the bridge: they end meetings and free host
+/// slots, so a subscription the relay makes always includes them.
+pub const LIFECYCLE_EVENT_TYPES: [&str; 2] = ["incident.resolved", "incident.reopened"];
+
+/// The V3 event types that are lifecycle events rather than bridge triggers.
+pub fn lifecycle_action(event_type: &str) -> Option<JobAction> {
+    match event_type {
+        "incident.resolved" => Some(JobAction::Resolved),
+        "incident.reopened" => Some(JobAction::Reopened),
+        _ => None,
+    }
+}
+
+/// A Zoom event notification as any entry point hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct ZoomRequest<'a> {
+    /// `x-zm-signature`.
+    pub signature: Option<&'a str>,
+    /// `x-zm-request-timestamp`.
+    pub timestamp: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+fn now_ms() -> u64 {
+    crate::telemetry::epoch_millis(SystemTime::now())
+}
+
+fn ignored(event_type: &str, reason: impl Into<String>) -> WebhookResponse {
+    WebhookResponse::new(
+        200,
+        Outcome::Ignored {
+            event_type: event_type.to_owned(),
+            reason: reason.into(),
+        },
+    )
+}
+
+fn unavailable(reason: &str) -> WebhookResponse {
+    WebhookResponse::new(
+        503,
+        Outcome::Failed {
+            reason: reason.into(),
+        },
+    )
+}
+
+impl Ingress {
+    /// `/zoom`: 200 for the URL validation (with its answer) and for events the relay does not
+    /// record, 202 once a meeting event of one of the relay's meetings is queued, 401 for a
+    /// missing, wrong or stale signature, 400 for a body that is not a Zoom event, 503 when
+    /// the relay cannot decide now (Zoom delivers again).
+    pub async fn handle_zoom(&self, request: ZoomRequest<'_>) -> WebhookResponse {
+        if request.body.len() > MAX_BODY_BYTES {
+            return WebhookResponse::rejected(
+                413,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            );
+        }
+        let secrets = match self.secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot verify Zoom events without the secret");
+                return unavailable("the relay cannot read its secret; retry later");
+            }
+        };
+        let Some(secret_token) = secrets.zoom.webhook_secret_token.as_ref() else {
+            return WebhookResponse::rejected(
+                401,
+                "Zoom event notifications are not enabled: the secret has no zoom.webhook_secret_token",
+            );
+        };
+        let now_seconds = now_ms() / 1000;
+        if let Err(e) = webhook::verify(
+            request.signature,
+            request.timestamp,
+            request.body,
+            secret_token,
+            now_seconds,
+        ) {
+            return WebhookResponse::rejected(e.status(), e.to_string());
+        }
+        let notification = match webhook::parse(request.body) {
+            Ok(notification) => notification,
+            Err(e) => return WebhookResponse::rejected(400, e.to_string()),
+        };
+        let event = match notification {
+            Notification::UrlValidation { plain_token } => {
+                let mut response = ignored(
+                    "endpoint.url_validation",
+                    "answered Zoom's endpoint URL validation",
+                );
+                response.body = webhook::url_validation_answer(&plain_token, secret_token);
+                return response;
+            }
+            Notification::Other { event_type } => {
+                return ignored(&event_type, "the relay does not record this Zoom event");
+            }
+            Notification::Meeting(event) => event,
+        };
+        let event_type = zoom_event_type(&event.kind);
+        let Some(index) = &self.meeting_index else {
+            return ignored(
+                event_type,
+                "this ingress has no idempotency table to find the meeting's incident",
+            );
+        };
+        let (tool, incident_id) = match index.meeting_owner(event.meeting_id).await {
+            Ok(Some(key)) => IncidentToolKind::split_key(&key),
+            Ok(None) => {
+                return ignored(
+                    event_type,
+                    format!("meeting {} is not one of the relay's", event.meeting_id),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, meeting_id = event.meeting_id, "cannot look the meeting up");
+                return unavailable("the relay cannot look the meeting up; retry later");
+            }
+        };
+        // The same event delivered again (Zoom retries) carries the same content: one job.
+        let event_key = format!(
+            "zoom:{}:{}:{}:{}",
+            event.meeting_id,
+            event_type,
+            event.participant_id.as_deref().unwrap_or("-"),
+            event.at_ms
+        );
+        let job = Job {
+            webhook_id: event_key.clone(),
+            event_id: event_key,
+            event_type: event_type.into(),
+            incident: Incident::new(incident_id),
+            tool,
+            requested_by: None,
+            meeting: Default::default(),
+            received_at_ms: Some(now_ms()),
+            failure: None,
+            action: JobAction::ZoomEvent,
+            zoom_event: Some(event),
+            timer: None,
+        };
+        self.enqueue(job).await
+    }
+
+    /// `incident.resolved` and `incident.reopened`: queued for the worker, in the incident's
+    /// order (the FIFO group), with the meeting settings the policy gives the incident.
+    pub(crate) async fn accept_lifecycle(
+        &self,
+        event: WebhookEvent,
+        action: JobAction,
+        webhook_id: Option<&str>,
+    ) -> WebhookResponse {
+        let Some(incident) = event.incident else {
+            return ignored(&event.event_type, "the event names no incident");
+        };
+        let job = Job {
+            webhook_id: webhook_id
+                .filter(|id| !id.is_empty())
+                .unwrap_or(&event.id)
+                .to_owned(),
+            event_id: event.id,
+            event_type: event.event_type,
+            meeting: self.policy.meeting_for(&incident),
+            incident,
+            requested_by: None,
+            received_at_ms: Some(now_ms()),
+            failure: None,
+            tool: Default::default(),
+            action,
+            zoom_event: None,
+            timer: None,
+        };
+        self.enqueue(job).await
+    }
+}
+
+fn zoom_event_type(kind: &MeetingEventKind) -> &'static str {
+    match kind {
+        MeetingEventKind::Started => "meeting.started",
+        MeetingEventKind::Ended => "meeting.ended",
+        MeetingEventKind::ParticipantJoined => "meeting.participant_joined",
+        MeetingEventKind::ParticipantLeft => "meeting.participant_left",
+    }
+}
+
+impl Worker {
+    pub(crate) async fn handle_lifecycle(
+        &self,
+        job: &Job,
+        deadline: Instant,
+    ) -> Result<JobReport, JobError> {
+        let summary = match job.action {
+            JobAction::ZoomEvent => self.record_zoom_event(job, deadline).await?,
+            JobAction::Resolved => self.resolved(job, deadline).await?,
+            JobAction::Reopened => self.reopened(job, deadline).await?,
+            JobAction::EndMeeting => self.end_timer_fired(job, deadline).await?,
+            JobAction::Bridge => {
+                return Err(JobError::Malformed(
+                    "a bridge job reached the lifecycle path".into(),
+                ));
+            }
+        };
+        tracing::info!(incident = %job.incident_key(), action = job.action.as_str(), "{summary}");
+        Ok(JobReport::Lifecycle {
+            incident_id: job.incident.id.clone(),
+            summary,
+        })
+    }
+
+    /// Records when the bridge was posted, for the meeting's length without Zoom events.
+    pub(crate) async fn note_bridged_at(&self, incident_id: &str) -> Result<(), JobError> {
+        self.update_lifecycle(incident_id, |lifecycle| {
+            lifecycle.bridged_at_ms.get_or_insert_with(now_ms);
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Reads, changes and saves the incident's lifecycle, again from a fresh read when another
+    /// worker saved in between.
+    async fn update_lifecycle<T>(
+        &self,
+        incident_id: &str,
+        mut change: impl FnMut(&mut MeetingLifecycle) -> T,
+    ) -> Result<(MeetingLifecycle, T), JobError> {
+        for _ in 0..LIFECYCLE_ATTEMPTS {
+            let (mut lifecycle, version) = self.store.lifecycle(incident_id).await?;
+            let out = change(&mut lifecycle);
+            if self
+                .store
+                .save_lifecycle(incident_id, &lifecycle, version)
+                .await?
+            {
+                return Ok((lifecycle, out));
+            }
+        }
+        Err(JobError::Busy(incident_id.to_owned()))
+    }
+
+    /// Posts a note on the job's incident, in the incident tool the job names.
+    async fn post(&self, job: &Job, note: &str, deadline: Instant) -> Result<(), JobError> {
+        let tool = self.tool_for(job)?;
+        self.settings
+            .retry
+            .run(deadline, "add note", || {
+                tool.add_note(&job.incident.id, note)
+            })
+            .await
+            .map_err(|e| match e {
+                IncidentToolError::Secrets(e) => JobError::Secrets(e),
+                IncidentToolError::Upstream(e) => JobError::Note(e),
+            })
+    }
+
+    /// Started, first join and ended go on the timeline now; every join and leave is recorded
+    /// for the closing notes. The note is posted before the change is saved, so a failed post
+    /// is retried with the job (at worst a note appears twice, never not at all).
+    async fn record_zoom_event(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
+        let event = job
+            .zoom_event
+            .as_ref()
+            .ok_or_else(|| JobError::Malformed("a zoom_event job without its event".into()))?;
+        let key = job.incident_key();
+        let id = key.as_str();
+        let (mut preview, _) = self.store.lifecycle(id).await?;
+        if let Some(note) = apply_event(&mut preview, event) {
+            self.post(job, &note, deadline).await?;
+        }
+        self.update_lifecycle(id, |lifecycle| {
+            apply_event(lifecycle, event);
+        })
+        .await?;
+        Ok(format!(
+            "{} of meeting {} recorded",
+            zoom_event_type(&event.kind),
+            event.meeting_id
+        ))
+    }
+
+    async fn resolved(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
+        let key = job.incident_key();
+        let id = key.as_str();
+        let Some(meeting) = self.store.get(id).await?.and_then(|r| r.meeting) else {
+            return Ok("resolved; the relay made no meeting for it".into());
+        };
+        let now = now_ms();
+        // A repeated resolved webhook keeps the resolution (and its timer) it found.
+        let (lifecycle, (generation, newly_resolved)) = self
+            .update_lifecycle(id, |lifecycle| {
+                let newly_resolved = lifecycle.resolved_at_ms.is_none();
+                if newly_resolved {
+                    lifecycle.resolved_at_ms = Some(now);
+                    lifecycle.generation += 1;
+                }
+                (lifecycle.generation, newly_resolved)
+            })
+            .await?;
+        let resolved_at = lifecycle.resolved_at_ms.unwrap_or(now);
+        match self
+            .schedule_review(job, &lifecycle, resolved_at, deadline)
+            .await
+        {
+            Ok(()) => {}
+            // A review Zoom refuses must not keep the meeting from being closed.
+            Err(e) if !e.is_retryable() => {
+                tracing::error!(incident = %id, error = %e, "no post-incident review");
+                self.post(
+                    job,
+                    &format!("bridge-relay could not schedule the post-incident review: {e}"),
+                    deadline,
+                )
+                .await?;
+                self.update_lifecycle(id, |l| l.review_noted = true).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        match job.meeting.on_resolve.unwrap_or(OnResolve::Keep) {
+            OnResolve::Keep => {
+                self.close_meeting(job, &meeting, generation, false, deadline)
+                    .await
+            }
+            OnResolve::End => {
+                let grace = job
+                    .meeting
+                    .end_grace_seconds
+                    .unwrap_or(DEFAULT_END_GRACE_SECONDS);
+                let due_at_ms = resolved_at + u64::from(grace) * 1000;
+                if due_at_ms <= now_ms() {
+                    return self
+                        .close_meeting(job, &meeting, generation, true, deadline)
+                        .await;
+                }
+                if !newly_resolved {
+                    return Ok("resolved already; the end of the meeting is scheduled".into());
+                }
+                let mut timer_job = job.clone();
+                timer_job.action = JobAction::EndMeeting;
+                timer_job.timer = Some(EndTimer {
+                    due_at_ms,
+                    generation,
+                });
+                timer_job.webhook_id = format!("{}#end-{generation}", job.webhook_id);
+                self.schedule(&timer_job, due_at_ms).await?;
+                let wait = if grace < 60 {
+                    format!("{grace} s")
+                } else {
+                    format!("{} min", grace.div_ceil(60))
+                };
+                self.post(
+                    job,
+                    &format!(
+                        "Incident resolved. bridge-relay ends the Zoom meeting {} in {wait} if the incident stays resolved (a reopen keeps it open).",
+                        meeting_number(meeting.id)
+                    ),
+                    deadline,
+                )
+                .await?;
+                Ok(format!(
+                    "resolved; meeting {} ends in {grace} s unless reopened",
+                    meeting.id
+                ))
+            }
+        }
+    }
+
+    /// The optional post-incident review (`review_after_minutes`): one per incident, created
+    /// once (a create whose answer was lost is looked up first, like the bridge's), with the
+    /// people who joined the bridge invited by the email Zoom reported for them.
+    async fn schedule_review(
+        &self,
+        job: &Job,
+        lifecycle: &MeetingLifecycle,
+        resolved_at_ms: u64,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        let Some(after) = job.meeting.review_after_minutes else {
+            return Ok(());
+        };
+        if lifecycle.review_noted {
+            return Ok(());
+        }
+        let key = job.incident_key();
+        let id = key.as_str();
+        let invitees = invitees(lifecycle);
+        let review = match &lifecycle.review {
+            Some(review) => review.clone(),
+            None => {
+                let marker = crate::zoom::translate::review_marker_id(id);
+                let host = job.meeting.host_user.as_deref();
+                let mut found = None;
+                if lifecycle.review_creating {
+                    found = self
+                        .settings
+                        .retry
+                        .run(deadline, "find review meeting", || {
+                            self.meetings.find_meeting(&marker, host)
+                        })
+                        .await
+                        .map_err(review_error)?;
+                } else {
+                    self.update_lifecycle(id, |l| l.review_creating = true)
+                        .await?;
+                }
+                let meeting = match found {
+                    Some(meeting) => meeting,
+                    None => {
+                        let start = SystemTime::UNIX_EPOCH
+                            + Duration::from_millis(resolved_at_ms)
+                            + Duration::from_secs(u64::from(after) * 60);
+                        let request = crate::zoom::translate::review_request(
+                            &job.incident,
+                            &job.meeting,
+                            &crate::zoom::new_passcode(),
+                            start,
+                            &invitees,
+                        );
+                        // Not retried here: an unanswered create is looked up on the next delivery.
+                        self.meetings
+                            .create_meeting(&request)
+                            .await
+                            .map_err(review_error)?
+                    }
+                };
+                let stored = StoredMeeting::from(&meeting);
+                self.update_lifecycle(id, |l| l.review = Some(stored.clone()))
+                    .await?;
+                stored
+            }
+        };
+        let start = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(resolved_at_ms)
+            + Duration::from_secs(u64::from(after) * 60);
+        let mut note = format!(
+            "Post-incident review scheduled for {} (30 min): {}\nMeeting ID: {}",
+            day_and_clock(start),
+            review.join_url,
+            meeting_number(review.id)
+        );
+        if let Some(passcode) = &review.passcode {
+            note.push_str(&format!("\nPasscode: {passcode}"));
+        }
+        if invitees.is_empty() {
+            note.push_str("\nNo responder emails are known (Zoom reports them for people who join the bridge signed in); share the link with the team.");
+        } else {
+            note.push_str(&format!("\nInvited: {}", invitees.join(", ")));
+        }
+        self.post(job, &note, deadline).await?;
+        self.update_lifecycle(id, |l| l.review_noted = true).await?;
+        Ok(())
+    }
+
+    async fn schedule(&self, job: &Job, due_at_ms: u64) -> Result<(), JobError> {
+        let timer = self.timer.as_ref().ok_or_else(|| {
+            JobError::Timer("the worker has no timer queue (TIMER_QUEUE_URL)".into())
+        })?;
+        let wait = Duration::from_millis(due_at_ms.saturating_sub(now_ms()));
+        timer
+            .enqueue_after(job, wait.min(MAX_TIMER_HOP))
+            .await
+            .map_err(|e| JobError::Timer(e.to_string()))
+    }
+
+    async fn reopened(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
+        let key = job.incident_key();
+        let id = key.as_str();
+        if self.store.get(id).await?.and_then(|r| r.meeting).is_none() {
+            return Ok("reopened; the relay made no meeting for it".into());
+        }
+        let (lifecycle, was_resolved) = self
+            .update_lifecycle(id, |lifecycle| {
+                let was_resolved = lifecycle.resolved_at_ms.take().is_some();
+                if was_resolved {
+                    lifecycle.generation += 1;
+                    // People may start the meeting again; the next resolve ends it again.
+                    lifecycle.ended_by_relay = false;
+                    lifecycle.end_refused = None;
+                }
+                was_resolved
+            })
+            .await?;
+        let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
+        // The resolution just undone had not been closed yet: its end was still pending.
+        let end_was_pending = lifecycle.closed_generation != Some(lifecycle.generation - 1);
+        if was_resolved && pending_end && end_was_pending {
+            self.post(
+                job,
+                "Incident reopened: the Zoom meeting stays open (its scheduled end is cancelled).",
+                deadline,
+            )
+            .await?;
+            return Ok("reopened; the pending end of the meeting is cancelled".into());
+        }
+        Ok("reopened".into())
+    }
+
+    async fn end_timer_fired(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
+        let timer = job
+            .timer
+            .ok_or_else(|| JobError::Malformed("an end_meeting job without its timer".into()))?;
+        let key = job.incident_key();
+        let id = key.as_str();
+        if now_ms() < timer.due_at_ms {
+            // SQS delays at most 15 minutes: wait another hop.
+            self.schedule(job, timer.due_at_ms).await?;
+            return Ok("the end of the meeting is not due yet; waiting another hop".into());
+        }
+        let (lifecycle, _) = self.store.lifecycle(id).await?;
+        if lifecycle.resolved_at_ms.is_none() || lifecycle.generation != timer.generation {
+            return Ok("the incident was reopened since; the meeting stays open".into());
+        }
+        let Some(meeting) = self.store.get(id).await?.and_then(|r| r.meeting) else {
+            return Ok("no meeting to end".into());
+        };
+        self.close_meeting(job, &meeting, timer.generation, true, deadline)
+            .await
+    }
+
+    /// The one place where the relay lets go of an incident's meeting at resolution: ends it
+    /// when asked (once), posts the closing note (once per resolution), and frees the host's
+    /// meeting slot. Every resolve path (keep, end at once, end after the grace) comes here.
+    async fn close_meeting(
+        &self,
+        job: &Job,
+        meeting: &StoredMeeting,
+        generation: u64,
+        end: bool,
+        deadline: Instant,
+    ) -> Result<String, JobError> {
+        let key = job.incident_key();
+        let incident_id = key.as_str();
+        let (mut lifecycle, _) = self.store.lifecycle(incident_id).await?;
+        let mut summary = format!("meeting {} kept open", meeting.id);
+        if end && !lifecycle.ended_by_relay {
+            let ended = self
+                .settings
+                .retry
+                .run(deadline, "end meeting", || {
+                    self.meetings.end_meeting(meeting.id)
+                })
+                .await;
+            let mut refused = None;
+            match ended {
+                Ok(()) => summary = format!("meeting {} ended", meeting.id),
+                // Gone already (deleted, expired): nothing is left to end.
+                Err(MeetingError::Upstream(UpstreamError::Status { status: 404, .. })) => {
+                    summary = format!("meeting {} was gone already", meeting.id)
+                }
+                Err(MeetingError::Upstream(e)) if e.is_retryable() => {
+                    return Err(JobError::EndMeeting(e));
+                }
+                // Refused for good (not the host, not running, …): say so in the closing note.
+                Err(MeetingError::Upstream(e)) => {
+                    summary = format!("Zoom would not end meeting {}: {e}", meeting.id);
+                    refused = Some(e.to_string());
+                }
+                Err(MeetingError::Secrets(e)) => return Err(JobError::Secrets(e)),
+            }
+            let now = now_ms();
+            (lifecycle, _) = self
+                .update_lifecycle(incident_id, |l| {
+                    l.ended_by_relay = true;
+                    l.end_refused = refused.clone();
+                    if refused.is_none() && l.ended_at_ms.is_none() {
+                        l.ended_at_ms = Some(now);
+                    }
+                })
+                .await?;
+        }
+        if lifecycle.closed_generation != Some(generation) {
+            let note = closing_note(meeting.id, &lifecycle, end, now_ms());
+            self.post(job, &note, deadline).await?;
+            self.update_lifecycle(incident_id, |l| l.closed_generation = Some(generation))
+                .await?;
+        }
+        // The meeting is ended or let go: its host slot is free for the next incident.
+        self.free_host_slot(incident_id).await?;
+        Ok(summary)
+    }
+}
+
+/// Zoom's limit on `meeting_invitees` is not documented; a review needs far fewer.
+const MAX_INVITEES: usize = 100;
+
+/// The distinct emails of the people who joined the bridge, in the order they joined.
+fn invitees(lifecycle: &MeetingLifecycle) -> Vec<String> {
+    let mut emails: Vec<String> = Vec::new();
+    for email in lifecycle
+        .participants
+        .iter()
+        .filter_map(|p| p.email.as_ref())
+    {
+        if !emails.iter().any(|e| e.eq_ignore_ascii_case(email)) && emails.len() < MAX_INVITEES {
+            emails.push(email.clone());
+        }
+    }
+    emails
+}
+
+fn review_error(e: MeetingError) -> JobError {
+    match e {
+        MeetingError::Secrets(e) => JobError::Secrets(e),
+        MeetingError::Upstream(e) => JobError::Review(e),
+    }
+}
+
+/// Applies a Zoom event to the lifecycle; returns the note to post now, if the event is one the
+/// timeline shows live (the meeting started, the first person joined, the meeting ended).
+pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Option<String> {
+    let number = meeting_number(event.meeting_id);
+    match event.kind {
+        MeetingEventKind::Started => {
+            let first = lifecycle.started_at_ms.is_none();
+            if first || lifecycle.ended_at_ms.is_some_and(|end| event.at_ms > end) {
+                lifecycle.started_at_ms = Some(event.at_ms);
+                lifecycle.ended_at_ms = None;
+                return Some(format!(
+                    "Zoom meeting {number} started at {}.",
+                    clock(event.at_ms)
+                ));
+            }
+            None
+        }
+        MeetingEventKind::ParticipantJoined => {
+            let name = event
+                .participant
+                .clone()
+                .unwrap_or_else(|| "someone".into());
+            let tracked = lifecycle.participants.len();
+            let known = lifecycle
+                .participants
+                .iter_mut()
+                .find(|p| match &event.participant_id {
+                    Some(id) => p.id.as_deref() == Some(id),
+                    None => p.name == name,
+                });
+            match known {
+                Some(person) => {
+                    person.present = true;
+                    if person.email.is_none() {
+                        person.email = event.participant_email.clone();
+                    }
+                }
+                None if tracked < MAX_TRACKED_PARTICIPANTS => {
+                    lifecycle.participants.push(Attendance {
+                        name: name.clone(),
+                        id: event.participant_id.clone(),
+                        first_joined_ms: event.at_ms,
+                        last_left_ms: None,
+                        email: event.participant_email.clone(),
+                        present: true,
+                    })
+                }
+                None => lifecycle.untracked_joins += 1,
+            }
+            if lifecycle.first_join_noted {
+                return None;
+            }
+            lifecycle.first_join_noted = true;
+            Some(format!(
+                "{name} joined the Zoom meeting {number} at {}, the first on the call. Later joins are listed when the meeting ends.",
+                clock(event.at_ms)
+            ))
+        }
+        MeetingEventKind::ParticipantLeft => {
+            if let Some(person) =
+                lifecycle
+                    .participants
+                    .iter_mut()
+                    .find(|p| match &event.participant_id {
+                        Some(id) => p.id.as_deref() == Some(id),
+                        None => Some(&p.name) == event.participant.as_ref(),
+                    })
+            {
+                person.present = false;
+                person.last_left_ms = Some(event.at_ms);
+            }
+            None
+        }
+        MeetingEventKind::Ended => {
+            if lifecycle.ended_at_ms.is_some_and(|end| end >= event.at_ms) {
+                return None;
+            }
+            lifecycle.ended_at_ms = Some(event.at_ms);
+            for person in &mut lifecycle.participants {
+                if person.present {
+                    person.present = false;
+                    person.last_left_ms = Some(event.at_ms);
+                }
+            }
+            let mut note = format!("Zoom meeting {number} ended at {}", clock(event.at_ms));
+            if let Some(length) = length_minutes(lifecycle, event.at_ms) {
+                note.push_str(&format!(" after {length} min"));
+            }
+            note.push('.');
+            if let Some(who) = who_joined(lifecycle) {
+                note.push_str(&format!("\n{who}"));
+            }
+            Some(note)
+        }
+    }
+}
+
+/// The note posted when the incident resolves: what happened to the meeting, how long it ran,
+/// and who joined (when Zoom event notifications are set up).
+pub fn closing_note(
+    meeting_id: u64,
+    lifecycle: &MeetingLifecycle,
+    ended: bool,
+    now: u64,
+) -> String {
+    let number = meeting_number(meeting_id);
+    let mut note = if let (true, Some(reason)) = (ended, &lifecycle.end_refused) {
+        format!(
+            "Incident resolved, but Zoom would not end the meeting {number}: {reason}\nEnd it in Zoom if it is still running."
+        )
+    } else if ended {
+        format!("Incident resolved: bridge-relay ended the Zoom meeting {number}.")
+    } else {
+        format!("Incident resolved: the Zoom meeting {number} stays open.")
+    };
+    let until = lifecycle.ended_at_ms.unwrap_or(now);
+    match (lifecycle.started_at_ms, lifecycle.bridged_at_ms) {
+        (Some(started), _) => {
+            let minutes = length_minutes(lifecycle, until).unwrap_or(0);
+            note.push_str(&format!(
+                "\nThe meeting ran for {minutes} min (started {}).",
+                clock(started)
+            ));
+        }
+        (None, Some(bridged)) => {
+            note.push_str(&format!(
+                "\nThe bridge was open for {} min (since {}).",
+                until.saturating_sub(bridged) / 60_000,
+                clock(bridged)
+            ));
+        }
+        (None, None) => {}
+    }
+    match who_joined(lifecycle) {
+        Some(who) => note.push_str(&format!("\n{who}")),
+        None if lifecycle.started_at_ms.is_some() => note.push_str("\nNobody joined."),
+        None => {}
+    }
+    note
+}
+
+fn length_minutes(lifecycle: &MeetingLifecycle, until: u64) -> Option<u64> {
+    lifecycle
+        .started_at_ms
+        .map(|started| until.saturating_sub(started).div_ceil(60_000))
+}
+
+fn who_joined(lifecycle: &MeetingLifecycle) -> Option<String> {
+    let total = lifecycle.participants.len() + lifecycle.untracked_joins as usize;
+    if total == 0 {
+        return None;
+    }
+    let names: Vec<&str> = lifecycle
+        .participants
+        .iter()
+        .take(MAX_NAMES_IN_NOTE)
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut line = format!("On the call ({total}): {}", names.join(", "));
+    let more = total - names.len();
+    if more > 0 {
+        line.push_str(&format!(" and {more} more"));
+    }
+    line.push('.');
+    Some(line)
+}
+
+/// `850 1234 5678`, as Zoom shows meeting ids.
+fn meeting_number(id: u64) -> String {
+    crate::zoom::translate::display_meeting_id(id)
+}
+
+/// `2026-11-24 10:02 UTC`.
+fn day_and_clock(time: SystemTime) -> String {
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
+/// `10:02 UTC`.
+fn clock(at_ms: u64) -> String {
+    let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms);
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} UTC", &text[11..16])
+}
+
+/// The note on the incident when a lifecycle job fails for good (or on its last delivery).
+pub fn failure_note(job: &Job, error: &JobError) -> String {
+    match job.action {
+        JobAction::Resolved | JobAction::EndMeeting => format!(
+            "bridge-relay could not close the Zoom meeting of this incident: {error}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue."
+        ),
+        _ => format!(
+            "bridge-relay could not record a Zoom meeting event ({}) for this incident: {error}",
+            job.event_type
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
+
+    fn event(kind: MeetingEventKind, at_min: u64, who: Option<(&str, &str)>) -> MeetingEvent {
+        MeetingEvent {
+            kind,
+            meeting_id: 85012345678,
+            at_ms: T0 + at_min * 60_000,
+            participant: who.map(|(name, _)| name.to_owned()),
+            participant_id: who.map(|(_, id)| id.to_owned()),
+            participant_email: None,
+        }
+    }
+
+    #[test]
+    fn only_start_first_join_and_end_are_posted_live() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle::default();
+        let started = apply_event(&mut lifecycle, &event(Started, 0, None));
+        assert_eq!(
+            started.as_deref(),
+            Some("Zoom meeting 850 1234 5678 started at 10:00 UTC.")
+        );
+        assert_eq!(apply_event(&mut lifecycle, &event(Started, 0, None)), None);
+        let first = apply_event(
+            &mut lifecycle,
+            &event(ParticipantJoined, 2, Some(("Ada", "u1"))),
+        );
+        assert!(
+            first
+                .unwrap()
+                .starts_with("Ada joined the Zoom meeting 850 1234 5678 at 10:02 UTC, the first")
+        );
+        for n in 0..300 {
+            let id = format!("p{n}");
+            assert_eq!(
+                apply_event(
+                    &mut lifecycle,
+                    &event(ParticipantJoined, 3, Some(("Bob", &id)))
+                ),
+                None
+            );
+        }
+        assert_eq!(lifecycle.participants.len(), MAX_TRACKED_PARTICIPANTS);
+        assert_eq!(lifecycle.untracked_joins, 101);
+        assert_eq!(
+            apply_event(
+                &mut lifecycle,
+                &event(ParticipantLeft, 10, Some(("Ada", "u1")))
+            ),
+            None
+        );
+        assert_eq!(lifecycle.participants[0].last_left_ms, Some(T0 + 600_000));
+        let ended = apply_event(&mut lifecycle, &event(Ended, 42, None)).unwrap();
+        assert!(
+            ended.starts_with("Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (301): Ada, Bob,"),
+            "{ended}"
+        );
+        assert!(ended.ends_with(" and 251 more."), "{ended}");
+        assert_eq!(apply_event(&mut lifecycle, &event(Ended, 42, None)), None);
+    }
+
+    #[test]
+    fn closing_notes_give_length_and_who_joined() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle::default();
+        apply_event(&mut lifecycle, &event(Started, 0, None));
+        apply_event(
+            &mut lifecycle,
+            &event(ParticipantJoined, 1, Some(("Ada", "u1"))),
+        );
+        apply_event(
+            &mut lifecycle,
+            &event(ParticipantJoined, 5, Some(("Grace", "u2"))),
+        );
+        assert_eq!(
+            closing_note(85012345678, &lifecycle, true, T0 + 30 * 60_000),
+            "Incident resolved: bridge-relay ended the Zoom meeting 850 1234 5678.\nThe meeting ran for 30 min (started 10:00 UTC).\nOn the call (2): Ada, Grace."
+        );
+        let without_events = MeetingLifecycle {
+            bridged_at_ms: Some(T0),
+            ..MeetingLifecycle::default()
+        };
+        let refused = MeetingLifecycle {
+            end_refused: Some("Zoom API answered HTTP 400: You're not the meeting host".into()),
+            ..without_events.clone()
+        };
+        assert!(
+            closing_note(85012345678, &refused, true, T0).starts_with(
+                "Incident resolved, but Zoom would not end the meeting 850 1234 5678: Zoom API answered HTTP 400: You're not the meeting host\nEnd it in Zoom if it is still running."
+            )
+        );
+        assert_eq!(
+            closing_note(85012345678, &without_events, false, T0 + 12 * 60_000),
+            "Incident resolved: the Zoom meeting 850 1234 5678 stays open.\nThe bridge was open for 12 min (since 10:00 UTC)."
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! The grace timer of the meeting lifecycle. The job queue is FIFO, and FIFO queues have no
+//! per-message delay, so a job that must wait (end the meeting N minutes after a resolve) goes
+//! to a second, standard queue with `DelaySeconds`, which the same worker consumes. SQS delays a
+//! message by at most 15 minutes; longer waits take several hops (the worker sends a job that is
+//! not yet due back with the time that is left). Locally a sleeping task plays that queue.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use tokio::sync::mpsc;
+
+use crate::error::QueueError;
+use crate::model::Job;
+
+/// SQS's longest `DelaySeconds`: one hop of the timer.
+pub const MAX_TIMER_HOP: Duration = Duration::from_secs(900);
+
+#[async_trait]
+pub trait TimerQueue: Send + Sync {
+    /// Hands `job` to the worker after `delay` (cut to [`MAX_TIMER_HOP`]); returns once queued.
+    async fn enqueue_after(&self, job: &Job, delay: Duration) -> Result<(), QueueError>;
+}
+
+fn hop(delay: Duration) -> Duration {
+    delay.min(MAX_TIMER_HOP)
+}
+
+/// A standard SQS queue with a per-message delay.
+pub struct SqsTimerQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsTimerQueue {
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        SqsTimerQueue {
+            client: Client::new(config),
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl TimerQueue for SqsTimerQueue {
+    async fn enqueue_after(&self, job: &Job, delay: Duration) -> Result<(), QueueError> {
+        // Rounded up, so a job never arrives before it is due and hops once more for nothing.
+        let seconds = hop(delay).as_millis().div_ceil(1000) as i32;
+        let started = std::time::Instant::now();
+        let sent = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(job.to_json())
+            .delay_seconds(seconds)
+            .send()
+            .await;
+        crate::telemetry::record_call(
+            crate::Service::Sqs,
+            started,
+            sent.as_ref().ok().map(|_| 200),
+        );
+        sent.map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// The local runner's timer: a task sleeps, then puts the job on the in-process job queue.
+pub struct LocalTimer {
+    pub(crate) sender: mpsc::UnboundedSender<Job>,
+}
+
+#[async_trait]
+impl TimerQueue for LocalTimer {
+    async fn enqueue_after(&self, job: &Job, delay: Duration) -> Result<(), QueueError> {
+        if self.sender.is_closed() {
+            return Err(QueueError("the local worker has stopped".into()));
+        }
+        let (sender, job) = (self.sender.clone(), job.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(hop(delay)).await;
+            if sender.send(job).is_err() {
+                tracing::warn!("the local worker stopped before a timer fired");
+            }
+        });
+        Ok(())
+    }
+}

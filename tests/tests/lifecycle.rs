@@ -1,0 +1,770 @@
+//! The meeting after the bridge, end to end: signed Zoom event notifications through the
+//! ingress handler (`/zoom`) and the job queue (SQS in moto) to notes on the owning incident
+//! (PagerDuty behind a Prism proxy of its official spec), and the incident's resolution: the
+//! meeting kept, or ended through Zoom's `PUT /meetings/{id}/status` (Prism proxy of Zoom's
+//! spec) once the grace timer (a standard SQS queue with a delay, in moto) fires, unless a
+//! reopen came first.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bridge_relay::lambda::{handle_http, handle_sqs};
+use bridge_relay::policy::BridgePolicy;
+use bridge_relay::queue::{SqsJobQueue, SqsTimerQueue};
+use bridge_relay::relay::{Ingress, WebhookRequest, Worker, WorkerSettings};
+use bridge_relay::store::DynamoDbStore;
+use bridge_relay_tests::*;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_string_contains, method, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+const MEETING_ID: u64 = 85012345678;
+const ZOOM_SECRET_TOKEN: &str = "zoom-webhook-secret-token-e2e";
+const INCIDENT: &str = "PFQZPSY";
+const REVIEW_ID: u64 = 86000000001;
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn zoom_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        workspace_root()
+            .join("tests/fixtures/zoom-webhooks")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A Function URL request to `/zoom` as Zoom sends it.
+fn zoom_request(body: &[u8], timestamp: u64, signature: Option<String>) -> lambda_http::Request {
+    let timestamp = timestamp.to_string();
+    let signature = signature.unwrap_or_else(|| {
+        bridge_relay::zoom::webhook::sign(
+            &timestamp,
+            body,
+            &secrecy::SecretString::from(ZOOM_SECRET_TOKEN.to_owned()),
+        )
+    });
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("https://abcdefghij.lambda-url.us-east-1.on.aws/zoom")
+        .header("content-type", "application/json")
+        .header("x-zm-request-timestamp", timestamp)
+        .header("x-zm-signature", signature)
+        .body(lambda_http::Body::Binary(body.to_vec()))
+        .unwrap()
+}
+
+async fn call(ingress: &Ingress, request: lambda_http::Request) -> (u16, Value) {
+    let response = handle_http(ingress, request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, body)
+}
+
+/// The secret with the Zoom app's event-subscription secret token.
+fn secret_with_zoom_token() -> String {
+    let mut document: Value = serde_json::from_str(&secret_document(&[EXAMPLE_WEBHOOK_SECRET]))
+        .expect("the test secret is JSON");
+    document["zoom"]["webhook_secret_token"] = json!(ZOOM_SECRET_TOKEN);
+    document.to_string()
+}
+
+struct Stand {
+    aws: AwsStandIns,
+    apis: ApiStandIns,
+    timer_queue_url: String,
+}
+
+impl Stand {
+    async fn start() -> Stand {
+        let (aws, apis) = tokio::join!(
+            AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]),
+            ApiStandIns::start(MEETING_ID)
+        );
+        aws.put_secret(secret_with_zoom_token()).await;
+        let timer_queue_url = aws_sdk_sqs::Client::new(&aws.config)
+            .create_queue()
+            .queue_name("bridge-relay-timers")
+            .send()
+            .await
+            .expect("create the timer queue in moto")
+            .queue_url
+            .unwrap();
+        Mock::given(method("PUT"))
+            .and(path_regex(r"^/meetings/\d+/status$"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&apis.zoom_upstream)
+            .await;
+        Stand {
+            aws,
+            apis,
+            timer_queue_url,
+        }
+    }
+
+    fn store(&self) -> Arc<DynamoDbStore> {
+        Arc::new(DynamoDbStore::from_sdk_config(
+            &self.aws.config,
+            &self.aws.table_name,
+        ))
+    }
+
+    fn ingress(&self, policy: BridgePolicy) -> Ingress {
+        self.aws.ingress(policy).with_meeting_index(self.store())
+    }
+
+    /// The worker as the Lambda builds it, with the timer queue.
+    fn worker(&self) -> Arc<Worker> {
+        let env = self.apis.env();
+        let get = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+        let http = bridge_relay::http::client();
+        let secrets = self.aws.secret_cache();
+        let zoom = bridge_relay::zoom::ZoomApi::new(
+            http.clone(),
+            &get("ZOOM_API_BASE"),
+            &get("ZOOM_OAUTH_BASE"),
+            HOST_USER,
+            secrets.clone(),
+        );
+        let pagerduty =
+            bridge_relay::pagerduty::PagerDutyApi::new(http, &get("PAGERDUTY_API_BASE"), secrets);
+        Arc::new(
+            Worker::new(
+                Arc::new(zoom),
+                Arc::new(pagerduty),
+                self.store(),
+                Arc::new(SqsJobQueue::from_sdk_config(
+                    &self.aws.config,
+                    &self.aws.dead_letter_queue_url,
+                )),
+                WorkerSettings::default(),
+            )
+            .with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
+                &self.aws.config,
+                &self.timer_queue_url,
+            ))),
+        )
+    }
+
+    /// A signed PagerDuty V3 webhook about the incident, of the given type, through the ingress.
+    async fn pagerduty(&self, ingress: &Ingress, event_type: &str, id: &str) -> u16 {
+        let mut body =
+            read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+        body["event"]["event_type"] = json!(event_type);
+        body["event"]["id"] = json!(id);
+        let body = serde_json::to_vec(&body).unwrap();
+        let signature = sign(&body, EXAMPLE_WEBHOOK_SECRET);
+        ingress
+            .handle(WebhookRequest {
+                signature: Some(&signature),
+                webhook_id: Some(id),
+                body: &body,
+            })
+            .await
+            .status
+    }
+
+    /// Runs the worker on the job queue until it is empty.
+    async fn work(&self, worker: &Arc<Worker>) {
+        self.aws
+            .run_event_source(worker.clone(), Duration::from_secs(30))
+            .await;
+        assert_eq!(
+            self.aws.depth(&self.aws.dead_letter_queue_url).await,
+            0,
+            "a job was dead-lettered\nzoom prism:\n{}\npagerduty prism:\n{}",
+            self.apis.zoom_prism.output(),
+            self.apis.pagerduty_prism.output()
+        );
+    }
+
+    /// Waits for the timer queue to hand out its (delayed) messages and runs the worker on them.
+    async fn fire_timers(&self, worker: &Arc<Worker>, within: Duration) -> usize {
+        let client = aws_sdk_sqs::Client::new(&self.aws.config);
+        let messages = eventually(within, || async {
+            let messages = client
+                .receive_message()
+                .queue_url(&self.timer_queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            (!messages.is_empty()).then_some(messages)
+        })
+        .await
+        .unwrap_or_default();
+        let count = messages.len();
+        let receipts: Vec<String> = messages
+            .iter()
+            .map(|m| m.receipt_handle.clone().unwrap())
+            .collect();
+        let response = handle_sqs(
+            worker.clone(),
+            LambdaEvent::new(sqs_event(messages), Context::default()),
+        )
+        .await
+        .unwrap();
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "a timer job failed"
+        );
+        for receipt in receipts {
+            client
+                .delete_message()
+                .queue_url(&self.timer_queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .unwrap();
+        }
+        count
+    }
+
+    /// Messages in the timer queue, delayed ones included.
+    async fn timers_waiting(&self) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as Q;
+        let attributes = aws_sdk_sqs::Client::new(&self.aws.config)
+            .get_queue_attributes()
+            .queue_url(&self.timer_queue_url)
+            .attribute_names(Q::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        [
+            Q::ApproximateNumberOfMessages,
+            Q::ApproximateNumberOfMessagesNotVisible,
+            Q::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .filter_map(|name| attributes.get(name)?.parse::<usize>().ok())
+        .sum()
+    }
+
+    async fn notes(&self) -> Vec<String> {
+        ApiStandIns::requests(&self.apis.pagerduty_upstream)
+            .await
+            .iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/notes"))
+            .map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                body["note"]["content"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    async fn end_calls(&self) -> Vec<(String, Value)> {
+        ApiStandIns::requests(&self.apis.zoom_upstream)
+            .await
+            .iter()
+            .filter(|r| r.url.path().ends_with("/status"))
+            .map(|r| {
+                (
+                    format!("{} {}", r.method, r.url.path()),
+                    serde_json::from_slice(&r.body).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Opens the bridge of the incident the usual way; returns the notes count after it.
+async fn bridge(stand: &Stand, ingress: &Ingress, worker: &Arc<Worker>) {
+    assert_eq!(
+        stand
+            .pagerduty(ingress, "incident.triggered", "trigger-1")
+            .await,
+        202
+    );
+    stand.work(worker).await;
+    let notes = stand.notes().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].starts_with("Zoom bridge opened"), "{notes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_zoom_events_become_notes_on_the_owning_incident() {
+    let stand = Stand::start().await;
+    let ingress = stand.ingress(BridgePolicy::default());
+    let worker = stand.worker();
+    let now = now_seconds();
+
+    // Zoom's URL validation, answered with the HMAC of the plain token (computed independently:
+    // python3 -c "import hmac,hashlib; print(hmac.new(b'zoom-webhook-secret-token-e2e',
+    // b'qgg8vlvZRS6UYooatFL8Aw', hashlib.sha256).hexdigest())").
+    let validation = zoom_fixture("endpoint_url_validation.json");
+    assert_eq!(
+        call(&ingress, zoom_request(&validation, now, None)).await,
+        (
+            200,
+            json!({"plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+                   "encryptedToken": "bd99c7e138f00d47ff47ceefb6de5bf09562df55bb6496f2d8e30e10e5329e98"})
+        )
+    );
+
+    // Before the relay made the meeting, its events are not the relay's: 200, ignored.
+    let started = zoom_fixture("meeting_started.json");
+    let (status, body) = call(&ingress, zoom_request(&started, now, None)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")));
+    assert_eq!(
+        body["reason"],
+        "meeting 85012345678 is not one of the relay's"
+    );
+
+    bridge(&stand, &ingress, &worker).await;
+
+    // Refused: tampered body, stale timestamp, a signature from another secret, none at all,
+    // and a signed body that is no Zoom event. None of them queues anything.
+    let mut tampered = started.clone();
+    tampered.extend_from_slice(b" ");
+    let good_signature = bridge_relay::zoom::webhook::sign(
+        &now.to_string(),
+        &started,
+        &secrecy::SecretString::from(ZOOM_SECRET_TOKEN.to_owned()),
+    );
+    let (status, body) = call(
+        &ingress,
+        zoom_request(&tampered, now, Some(good_signature.clone())),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("x-zm-signature does not match the body"))
+    );
+    let (status, body) = call(&ingress, zoom_request(&started, now - 600, None)).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 300 s away"),
+        "{body}"
+    );
+    let other_secret = bridge_relay::zoom::webhook::sign(
+        &now.to_string(),
+        &started,
+        &secrecy::SecretString::from("not-the-token".to_owned()),
+    );
+    assert_eq!(
+        call(&ingress, zoom_request(&started, now, Some(other_secret)))
+            .await
+            .0,
+        401
+    );
+    let mut unsigned = zoom_request(&started, now, None);
+    unsigned.headers_mut().remove("x-zm-signature");
+    assert_eq!(call(&ingress, unsigned).await.0, 401);
+    let (status, body) = call(&ingress, zoom_request(b"{\"event\": 1}", now, None)).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no `event` string"),
+        "{body}"
+    );
+    let (status, _) = call(&ingress, zoom_request(b"<xml/>", now, None)).await;
+    assert_eq!(status, 400);
+    assert_eq!(stand.aws.queue_depth().await, 0);
+
+    // The meeting's events: started, two joins, a leave, ended.
+    let joined = zoom_fixture("meeting_participant_joined.json");
+    let mut second: Value = serde_json::from_slice(&joined).unwrap();
+    let person = &mut second["payload"]["object"]["participant"];
+    person["user_name"] = json!("Grace Hopper");
+    person["participant_uuid"] = json!("8B4D6F10-2C3E-4F5A-9B8C-7D6E5F4A3B21");
+    person["participant_user_id"] = json!("");
+    person["id"] = json!("");
+    person["join_time"] = json!("2026-11-23T10:05:00Z");
+    let second = serde_json::to_vec(&second).unwrap();
+    for body in [
+        started.clone(),
+        joined,
+        second,
+        zoom_fixture("meeting_participant_left.json"),
+        zoom_fixture("meeting_ended.json"),
+    ] {
+        let (status, response) = call(&ingress, zoom_request(&body, now, None)).await;
+        assert_eq!(
+            (status, response),
+            (202, json!({"status": "accepted", "incident": INCIDENT}))
+        );
+    }
+    // Zoom delivering an event again is one job (same content, same FIFO dedup id).
+    assert_eq!(
+        call(&ingress, zoom_request(&started, now + 1, None))
+            .await
+            .0,
+        202
+    );
+    stand.work(&worker).await;
+
+    let notes = stand.notes().await;
+    assert_eq!(
+        notes[1..],
+        [
+            "Zoom meeting 850 1234 5678 started at 10:00 UTC.".to_owned(),
+            "Earline Greenholt joined the Zoom meeting 850 1234 5678 at 10:02 UTC, the first on the call. Later joins are listed when the meeting ends.".to_owned(),
+            "Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (2): Earline Greenholt, Grace Hopper.".to_owned(),
+        ],
+        "all notes: {notes:#?}"
+    );
+    let pd = ApiStandIns::requests(&stand.apis.pagerduty_upstream).await;
+    assert!(
+        pd.iter()
+            .filter(|r| r.url.path().ends_with("/notes"))
+            .all(|r| r.url.path() == "/incidents/PFQZPSY/notes")
+    );
+}
+
+fn end_policy(grace_seconds: u32) -> BridgePolicy {
+    BridgePolicy::from_json(
+        &json!({"meeting": {"on_resolve": "end", "end_grace_seconds": grace_seconds}}).to_string(),
+        None,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reopen_within_the_grace_cancels_the_end_and_a_later_resolve_ends_the_meeting() {
+    let stand = Stand::start().await;
+    let ingress = stand.ingress(end_policy(2));
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+
+    // Resolved: a timer is set and the timeline says so; nothing ends yet.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.timers_waiting().await, 1);
+    // Reopened within the grace period: the end is cancelled.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.reopened", "reopen-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let notes = stand.notes().await;
+    assert_eq!(
+        notes[1..],
+        [
+            "Incident resolved. bridge-relay ends the Zoom meeting 850 1234 5678 in 2 s if the incident stays resolved (a reopen keeps it open).".to_owned(),
+            "Incident reopened: the Zoom meeting stays open (its scheduled end is cancelled).".to_owned(),
+        ],
+        "{notes:#?}"
+    );
+    // The timer fires after the grace period and finds the incident reopened.
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    assert_eq!(stand.end_calls().await, []);
+    assert_eq!(stand.notes().await.len(), 3);
+
+    // Resolved again, and it stays resolved: the meeting is ended once the timer fires.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-2")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    assert_eq!(
+        stand.end_calls().await,
+        [(
+            "PUT /meetings/85012345678/status".to_owned(),
+            json!({"action": "end"})
+        )],
+        "zoom prism:\n{}",
+        stand.apis.zoom_prism.output()
+    );
+    let notes = stand.notes().await;
+    assert_eq!(notes.len(), 5, "{notes:#?}");
+    assert!(
+        notes[4].starts_with(
+            "Incident resolved: bridge-relay ended the Zoom meeting 850 1234 5678.\nThe bridge was open for 0 min (since "
+        ),
+        "{notes:#?}"
+    );
+    // A repeated resolved webhook after the end changes nothing.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-2b")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.end_calls().await.len(), 1);
+    assert_eq!(stand.notes().await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_leaves_the_meeting_open_and_posts_the_closing_note_with_who_joined() {
+    let stand = Stand::start().await;
+    // Keep (the default), and a review meeting a day after the resolve.
+    let policy =
+        BridgePolicy::from_json(r#"{"meeting": {"review_after_minutes": 1440}}"#, None).unwrap();
+    let ingress = stand.ingress(policy);
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/users/[^/]+/meetings$"))
+        .and(body_string_contains("Post-incident review"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(zoom_meeting_created(REVIEW_ID)))
+        .with_priority(1)
+        .mount(&stand.apis.zoom_upstream)
+        .await;
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    let now = now_seconds();
+    for fixture in ["meeting_started.json", "meeting_participant_joined.json"] {
+        let body = zoom_fixture(fixture);
+        assert_eq!(call(&ingress, zoom_request(&body, now, None)).await.0, 202);
+    }
+    stand.work(&worker).await;
+
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let notes = stand.notes().await;
+    let closing = notes.last().unwrap();
+    assert!(
+        closing.starts_with(
+            "Incident resolved: the Zoom meeting 850 1234 5678 stays open.\nThe meeting ran for "
+        ),
+        "{notes:#?}"
+    );
+    assert!(closing.contains("min (started 10:00 UTC)."), "{closing}");
+    assert!(
+        closing.ends_with("\nOn the call (1): Earline Greenholt."),
+        "{closing}"
+    );
+    assert_eq!(stand.end_calls().await, []);
+    assert_eq!(stand.timers_waiting().await, 0);
+
+    // The review: created once, a day after the resolve, with the person who joined invited.
+    let creates: Vec<Value> = ApiStandIns::requests(&stand.apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(creates.len(), 2, "the bridge and the review: {creates:#?}");
+    let review = &creates[1];
+    assert_eq!(
+        review["topic"],
+        "Post-incident review: [#9] Test Incident 3"
+    );
+    assert_eq!(review["duration"], 30);
+    assert_eq!(
+        review["settings"]["meeting_invitees"],
+        json!([{"email": "earline@example.com"}])
+    );
+    assert!(
+        review["agenda"]
+            .as_str()
+            .unwrap()
+            .starts_with("Post-incident review of PagerDuty incident #9 (review PFQZPSY)"),
+        "{review}"
+    );
+    let start = humantime::parse_rfc3339(review["start_time"].as_str().unwrap()).unwrap();
+    let in_a_day = start.duration_since(SystemTime::now()).unwrap().as_secs();
+    assert!((86_300..=86_400).contains(&in_a_day), "{in_a_day}");
+    let review_note = &notes[notes.len() - 2];
+    assert!(
+        review_note.starts_with("Post-incident review scheduled for "),
+        "{notes:#?}"
+    );
+    assert!(
+        review_note.ends_with(
+            " (30 min): https://us06web.zoom.us/j/86000000001?pwd=bGt5dFpvZ3FoTzRrcUFqZz09\nMeeting ID: 860 0000 0001\nPasscode: 48151623\nInvited: earline@example.com"
+        ),
+        "{review_note}"
+    );
+    // A repeated resolved webhook schedules no second review.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1b")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let posts = ApiStandIns::requests(&stand.apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 2);
+    assert_eq!(stand.notes().await.len(), notes.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zoom_events_are_refused_without_the_secret_token_and_lifecycle_events_of_unknown_incidents_do_nothing()
+ {
+    let stand = Stand::start().await;
+    stand
+        .aws
+        .put_secret(secret_document(&[EXAMPLE_WEBHOOK_SECRET]))
+        .await;
+    let ingress = stand.ingress(BridgePolicy::default());
+    let body = zoom_fixture("meeting_started.json");
+    let (status, response) = call(&ingress, zoom_request(&body, now_seconds(), None)).await;
+    assert_eq!(status, 401);
+    assert!(
+        response["error"]
+            .as_str()
+            .unwrap()
+            .contains("zoom.webhook_secret_token"),
+        "{response}"
+    );
+    // A resolve of an incident the relay never bridged is queued and does nothing.
+    let worker = stand.worker();
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-x")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.notes().await, Vec::<String>::new());
+    assert_eq!(stand.end_calls().await, []);
+}
+
+/// An SQS event of one message from the timer queue (a standard queue: no message group).
+fn timer_delivery(job: &Value) -> aws_lambda_events::sqs::SqsEvent {
+    serde_json::from_value(json!({"Records": [{
+        "messageId": "timer-1", "receiptHandle": "r", "body": job.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bridge-relay-timers",
+        "awsRegion": "us-east-1"
+    }]}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grace_longer_than_one_sqs_delay_waits_in_hops() {
+    let stand = Stand::start().await;
+    let ingress = stand.ingress(end_policy(3600));
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    // The timer waits in the queue, delayed (SQS's 15-minute maximum), not receivable yet.
+    assert_eq!(stand.timers_waiting().await, 1);
+    assert_eq!(
+        stand.fire_timers(&worker, Duration::from_millis(500)).await,
+        0
+    );
+
+    // A hop arrives before the grace period is over: it goes back for another hop.
+    let now_ms = now_seconds() * 1000;
+    let hop = |due_at_ms: u64| {
+        json!({"webhook_id": "resolve-1#end-1", "event_id": "resolve-1",
+               "event_type": "incident.resolved", "incident": {"id": INCIDENT},
+               "meeting": {"on_resolve": "end", "end_grace_seconds": 3600},
+               "action": "end_meeting", "timer": {"due_at_ms": due_at_ms, "generation": 1}})
+    };
+    let response = handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(timer_delivery(&hop(now_ms + 2_700_000)), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stand.timers_waiting().await, 2);
+    assert_eq!(stand.end_calls().await, []);
+
+    // A timer of an older resolution never ends the meeting.
+    let mut stale = hop(now_ms - 1000);
+    stale["timer"]["generation"] = json!(0);
+    handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(timer_delivery(&stale), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stand.end_calls().await, []);
+
+    // The last hop, once due, ends it.
+    handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(timer_delivery(&hop(now_ms - 1000)), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stand.end_calls().await.len(), 1);
+    let notes = stand.notes().await;
+    assert!(
+        notes[1].contains("in 60 min if the incident stays resolved"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[2].starts_with("Incident resolved: bridge-relay ended the Zoom meeting"),
+        "{notes:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_zoom_refuses_is_noted_and_the_meeting_is_still_closed() {
+    let stand = Stand::start().await;
+    let policy = BridgePolicy::from_json(
+        r#"{"meeting": {"review_after_minutes": 60, "on_resolve": "end", "end_grace_seconds": 0}}"#,
+        None,
+    )
+    .unwrap();
+    let ingress = stand.ingress(policy);
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/users/[^/]+/meetings$"))
+        .and(body_string_contains("Post-incident review"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"code": 3161, "message": "Meeting hosting and scheduling capabilities are not allowed for your user account."}),
+        ))
+        .with_priority(1)
+        .mount(&stand.apis.zoom_upstream)
+        .await;
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let notes = stand.notes().await;
+    assert_eq!(notes.len(), 3, "{notes:#?}");
+    assert!(
+        notes[1].starts_with("bridge-relay could not schedule the post-incident review: creating the post-incident review meeting failed:"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[2]
+            .starts_with("Incident resolved: bridge-relay ended the Zoom meeting 850 1234 5678."),
+        "{notes:#?}"
+    );
+    assert_eq!(stand.end_calls().await.len(), 1);
+}
