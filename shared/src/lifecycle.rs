@@ -186,25 +186,50 @@ impl Ingress {
         let Some(incident) = event.incident else {
             return ignored(&event.event_type, "the event names no incident");
         };
-        let job = Job {
-            webhook_id: webhook_id
-                .filter(|id| !id.is_empty())
-                .unwrap_or(&event.id)
-                .to_owned(),
+        let webhook_id = webhook_id
+            .filter(|id| !id.is_empty())
+            .unwrap_or(&event.id)
+            .to_owned();
+        self.enqueue_lifecycle(LifecycleEvent {
+            tool: IncidentToolKind::PagerDuty,
+            incident,
+            webhook_id,
             event_id: event.id,
             event_type: event.event_type,
-            meeting: self.policy.meeting_for(&incident),
-            incident,
+            action,
+        })
+        .await
+    }
+
+    /// Queues a lifecycle job of any incident tool.
+    pub(crate) async fn enqueue_lifecycle(&self, event: LifecycleEvent) -> WebhookResponse {
+        let job = Job {
+            webhook_id: event.webhook_id,
+            event_id: event.event_id,
+            event_type: event.event_type,
+            meeting: self.policy.meeting_for(&event.incident),
+            incident: event.incident,
             requested_by: None,
             received_at_ms: Some(now_ms()),
             failure: None,
-            tool: Default::default(),
-            action,
+            tool: event.tool,
+            action: event.action,
             zoom_event: None,
             timer: None,
         };
         self.enqueue(job).await
     }
+}
+
+/// An incident tool's word that an incident resolved or reopened.
+pub(crate) struct LifecycleEvent {
+    pub tool: IncidentToolKind,
+    pub incident: Incident,
+    /// The sender's delivery id (the queue's dedup key).
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub action: JobAction,
 }
 
 fn zoom_event_type(kind: &MeetingEventKind) -> &'static str {

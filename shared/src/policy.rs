@@ -1032,6 +1032,8 @@ mod tests {
                 status: Some(status.into()),
                 ..Incident::new("01FDAG4SAP5TYPT98WGR2N7W91")
             }),
+            previous_category: None,
+            category: None,
         }
     }
 

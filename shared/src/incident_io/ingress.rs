@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::signature::{self, SignedHeaders};
 use super::webhook::{self, ParseError};
+use crate::lifecycle::LifecycleEvent;
 use crate::model::{IncidentToolKind, Job};
 use crate::policy::Decision;
 use crate::relay::{Ingress, MAX_BODY_BYTES, Outcome, WebhookResponse};
@@ -67,6 +68,22 @@ impl Ingress {
                 return WebhookResponse::rejected(400, e.to_string());
             }
         };
+        // Verified above, so present: the Svix message id stays the same on every retry.
+        let message_id = request.headers.id.unwrap_or_default().to_owned();
+        if let Some(action) = event.lifecycle_action()
+            && let Some(incident) = event.incident.clone()
+        {
+            return self
+                .enqueue_lifecycle(LifecycleEvent {
+                    tool: IncidentToolKind::IncidentIo,
+                    incident,
+                    webhook_id: message_id.clone(),
+                    event_id: message_id,
+                    event_type: event.event_type,
+                    action,
+                })
+                .await;
+        }
         let incident = match self.policy.decide_incident_io(&event) {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
@@ -79,8 +96,6 @@ impl Ingress {
                 );
             }
         };
-        // Verified above, so present: the Svix message id stays the same on every retry.
-        let message_id = request.headers.id.unwrap_or_default().to_owned();
         let job = Job {
             webhook_id: message_id.clone(),
             event_id: message_id,

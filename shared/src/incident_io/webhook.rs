@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{Bridge, Incident};
+use crate::model::{Bridge, Incident, JobAction};
 
 pub const INCIDENT_CREATED: &str = "public_incident.incident_created_v2";
 pub const INCIDENT_UPDATED: &str = "public_incident.incident_updated_v2";
@@ -25,6 +25,34 @@ pub struct IncidentIoEvent {
     pub private: bool,
     /// The incident, for incident events; `None` for other events (follow-ups, alerts, …).
     pub incident: Option<Incident>,
+    /// The status category (`triage`, `live`, `learning`, `closed`, …) of a status update,
+    /// before and after it.
+    pub previous_category: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Status categories in which the incident is over for its responders (incident.io's
+/// `IncidentStatusV1.category`, official SDK `incident-io/sdk-rust`): the call can end.
+const ENDED_CATEGORIES: [&str; 5] = ["learning", "closed", "declined", "merged", "canceled"];
+
+impl IncidentIoEvent {
+    /// What a status update means for the meeting: entering an ended category resolves the
+    /// incident, leaving one reopens it. Other events are not lifecycle events.
+    pub fn lifecycle_action(&self) -> Option<JobAction> {
+        if self.private || self.event_type != INCIDENT_STATUS_UPDATED {
+            return None;
+        }
+        let ended = |category: &Option<String>| {
+            category
+                .as_deref()
+                .is_some_and(|c| ENDED_CATEGORIES.contains(&c))
+        };
+        match (ended(&self.previous_category), ended(&self.category)) {
+            (false, true) => Some(JobAction::Resolved),
+            (true, false) if self.category.is_some() => Some(JobAction::Reopened),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,11 +87,17 @@ struct IncidentV2 {
 struct Named {
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct StatusUpdated {
     incident: IncidentV2,
+    #[serde(default)]
+    previous_status: Option<Named>,
+    #[serde(default)]
+    new_status: Option<Named>,
 }
 
 #[derive(Deserialize)]
@@ -105,14 +139,21 @@ pub fn parse(body: &[u8]) -> Result<IncidentIoEvent, ParseError> {
             event_type,
             private: true,
             incident,
+            previous_category: None,
+            category: None,
         });
     }
+    let mut previous_category = None;
+    let mut new_category = None;
     let data = match event_type.as_str() {
         INCIDENT_CREATED | INCIDENT_UPDATED => {
             Some(decode::<IncidentV2>(needs_payload()?, &event_type)?)
         }
         INCIDENT_STATUS_UPDATED => {
-            Some(decode::<StatusUpdated>(needs_payload()?, &event_type)?.incident)
+            let update = decode::<StatusUpdated>(needs_payload()?, &event_type)?;
+            previous_category = update.previous_status.and_then(|s| s.category);
+            new_category = update.new_status.and_then(|s| s.category);
+            Some(update.incident)
         }
         _ => None,
     };
@@ -121,6 +162,8 @@ pub fn parse(body: &[u8]) -> Result<IncidentIoEvent, ParseError> {
             event_type,
             private: false,
             incident: None,
+            previous_category: None,
+            category: None,
         });
     };
     let private = data
@@ -140,13 +183,15 @@ pub fn parse(body: &[u8]) -> Result<IncidentIoEvent, ParseError> {
                 conference_url: Some(url),
             }),
         severity: data.severity.and_then(|s| s.name),
-        status: data.incident_status.and_then(|s| s.name),
+        status: data.incident_status.as_ref().and_then(|s| s.name.clone()),
         ..Incident::new(id)
     };
     Ok(IncidentIoEvent {
         event_type,
         private,
         incident: Some(incident),
+        previous_category,
+        category: new_category.or_else(|| data.incident_status.and_then(|s| s.category)),
     })
 }
 
@@ -207,6 +252,41 @@ mod tests {
         assert_eq!(incident.severity.as_deref(), Some("Minor"));
         assert_eq!(incident.status.as_deref(), Some("Investigating"));
         assert_eq!(incident.conference_bridge, None);
+    }
+
+    /// The status-update fixture moved from `previous` to `new` (status categories).
+    fn status_moved(previous: &str, new: &str) -> IncidentIoEvent {
+        let mut body: Value =
+            serde_json::from_slice(&fixture("incident_status_updated_v2.json")).unwrap();
+        let payload = &mut body[INCIDENT_STATUS_UPDATED];
+        payload["previous_status"]["category"] = previous.into();
+        payload["new_status"]["category"] = new.into();
+        payload["incident"]["incident_status"]["category"] = new.into();
+        parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn entering_an_ended_status_category_resolves_and_leaving_it_reopens() {
+        let fixture_event = parse(&fixture("incident_status_updated_v2.json")).unwrap();
+        assert_eq!(fixture_event.previous_category.as_deref(), Some("live"));
+        assert_eq!(fixture_event.category.as_deref(), Some("live"));
+        assert_eq!(fixture_event.lifecycle_action(), None, "live to live");
+        for ended in ["learning", "closed", "declined", "merged", "canceled"] {
+            assert_eq!(
+                status_moved("live", ended).lifecycle_action(),
+                Some(JobAction::Resolved),
+                "{ended}"
+            );
+            assert_eq!(
+                status_moved(ended, "live").lifecycle_action(),
+                Some(JobAction::Reopened),
+                "{ended}"
+            );
+        }
+        assert_eq!(status_moved("learning", "closed").lifecycle_action(), None);
+        assert_eq!(status_moved("triage", "paused").lifecycle_action(), None);
+        let created = parse(&fixture("incident_created_v2.json")).unwrap();
+        assert_eq!(created.lifecycle_action(), None, "only status updates count");
     }
 
     #[test]
