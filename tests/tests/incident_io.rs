@@ -961,3 +961,82 @@ async fn doctor_checks_the_incident_io_key() {
     assert!(!report.contains("incident.io"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// incident.io's status update into a closed category resolves the incident: the closing note
+/// is a timeline item on incident.io (not PagerDuty) and the host's one slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
+    use bridge_relay::hostpool::HostPool;
+    let aws = AwsStandIns::start(&[PD_SECRET]).await;
+    aws.put_secret(secret_with_incident_io()).await;
+    let apis = FaultyApis::start(1, 0.0, Duration::from_millis(100), PD_API_TOKEN).await;
+    let iio = incident_io_api().await;
+    let ingress = aws.ingress(BridgePolicy::default());
+    let settings = WorkerSettings {
+        host_pool: Some(HostPool::new(vec![HOST_USER.to_owned()])),
+        ..fast_settings()
+    };
+    let worker = worker(
+        &aws,
+        &apis,
+        &iio.uri(),
+        settings,
+        bridge_relay::http::client(),
+    );
+    let now = now_seconds();
+    let created = fixture("incident_created_v2.json");
+    let queued = deliver(
+        &ingress,
+        &signed("msg_open", &created, IIO_SECRET, now),
+        &created,
+    )
+    .await;
+    assert_eq!(queued.status, 202, "{:?}", queued.body);
+    aws.run_event_source(worker.clone(), Duration::from_secs(10))
+        .await;
+    let key = format!("incident_io:{INCIDENT}");
+    let store = store(&aws);
+    assert!(
+        !store
+            .take_host_slot(HOST_USER, 0, "another", Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        "the bridged incident holds the host's only slot"
+    );
+
+    let mut closed: Value =
+        serde_json::from_slice(&fixture("incident_status_updated_v2.json")).unwrap();
+    let update = &mut closed["public_incident.incident_status_updated_v2"];
+    update["new_status"]["category"] = json!("closed");
+    update["new_status"]["name"] = json!("Closed");
+    update["incident"]["incident_status"] = update["new_status"].clone();
+    let closed = closed.to_string().into_bytes();
+    let resolved = deliver(
+        &ingress,
+        &signed("msg_closed", &closed, IIO_SECRET, now),
+        &closed,
+    )
+    .await;
+    assert_eq!(resolved.status, 202, "{:?}", resolved.body);
+    aws.run_event_source(worker, Duration::from_secs(10)).await;
+
+    let items = requests_to(&iio, "POST", "/v2/incident_timeline_items").await;
+    let closing: Vec<_> = items
+        .iter()
+        .filter(|item| {
+            item["body"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Incident resolved: the Zoom meeting"))
+        })
+        .collect();
+    assert_eq!(closing.len(), 1, "one closing note: {items:?}");
+    assert_eq!(closing[0]["body"]["incident_id"], INCIDENT);
+    assert!(apis.state().notes.is_empty(), "nothing went to PagerDuty");
+    assert!(
+        store
+            .take_host_slot(HOST_USER, 0, "another", Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        "the slot of {key} is free after the resolve"
+    );
+}

@@ -286,7 +286,11 @@ mod tests {
         assert_eq!(status_moved("learning", "closed").lifecycle_action(), None);
         assert_eq!(status_moved("triage", "paused").lifecycle_action(), None);
         let created = parse(&fixture("incident_created_v2.json")).unwrap();
-        assert_eq!(created.lifecycle_action(), None, "only status updates count");
+        assert_eq!(
+            created.lifecycle_action(),
+            None,
+            "only status updates count"
+        );
     }
 
     #[test]
