@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
             meeting: Default::default(),
             received_at_ms: None,
             failure: None,
+            tool: Default::default(),
             action: JobAction::ZoomEvent,
             zoom_event: Some(event),
             timer: None,
