@@ -16,7 +16,7 @@ use crate::model::{EndTimer, Incident, IncidentToolKind, Job, JobAction, OnResol
 use crate::pagerduty::IncidentToolError;
 use crate::pagerduty::webhook::WebhookEvent;
 use crate::queue::MAX_TIMER_HOP;
-use crate::relay::{Ingress, JobReport, MAX_BODY_BYTES, Outcome, WebhookResponse, Worker};
+use crate::relay::{Ingress, JobReport, MAX_BODY_BYTES, WebhookResponse, Worker};
 use crate::store::{Attendance, MAX_TRACKED_PARTICIPANTS, MeetingLifecycle, StoredMeeting};
 use crate::zoom::MeetingError;
 use crate::zoom::webhook::{self, MeetingEvent, MeetingEventKind, Notification};
@@ -58,25 +58,6 @@ fn now_ms() -> u64 {
     crate::telemetry::epoch_millis(SystemTime::now())
 }
 
-fn ignored(event_type: &str, reason: impl Into<String>) -> WebhookResponse {
-    WebhookResponse::new(
-        200,
-        Outcome::Ignored {
-            event_type: event_type.to_owned(),
-            reason: reason.into(),
-        },
-    )
-}
-
-fn unavailable(reason: &str) -> WebhookResponse {
-    WebhookResponse::new(
-        503,
-        Outcome::Failed {
-            reason: reason.into(),
-        },
-    )
-}
-
 impl Ingress {
     /// `/zoom`: 200 for the URL validation (with its answer) and for events the relay does not
     /// record, 202 once a meeting event of one of the relay's meetings is queued, 401 for a
@@ -84,16 +65,15 @@ impl Ingress {
     /// the relay cannot decide now (Zoom delivers again).
     pub async fn handle_zoom(&self, request: ZoomRequest<'_>) -> WebhookResponse {
         if request.body.len() > MAX_BODY_BYTES {
-            return WebhookResponse::rejected(
-                413,
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            );
+            return WebhookResponse::body_too_large();
         }
         let secrets = match self.secrets.get().await {
             Ok(secrets) => secrets,
             Err(e) => {
                 tracing::error!(error = %e, "cannot verify Zoom events without the secret");
-                return unavailable("the relay cannot read its secret; retry later");
+                return WebhookResponse::unavailable(
+                    "the relay cannot read its secret; retry later",
+                );
             }
         };
         let Some(secret_token) = secrets.zoom.webhook_secret_token.as_ref() else {
@@ -118,7 +98,7 @@ impl Ingress {
         };
         let event = match notification {
             Notification::UrlValidation { plain_token } => {
-                let mut response = ignored(
+                let mut response = WebhookResponse::ignored(
                     "endpoint.url_validation",
                     "answered Zoom's endpoint URL validation",
                 );
@@ -126,13 +106,16 @@ impl Ingress {
                 return response;
             }
             Notification::Other { event_type } => {
-                return ignored(&event_type, "the relay does not record this Zoom event");
+                return WebhookResponse::ignored(
+                    &event_type,
+                    "the relay does not record this Zoom event",
+                );
             }
             Notification::Meeting(event) => event,
         };
         let event_type = zoom_event_type(&event.kind);
         let Some(index) = &self.meeting_index else {
-            return ignored(
+            return WebhookResponse::ignored(
                 event_type,
                 "this ingress has no idempotency table to find the meeting's incident",
             );
@@ -140,14 +123,16 @@ impl Ingress {
         let (tool, incident_id) = match index.meeting_owner(event.meeting_id).await {
             Ok(Some(key)) => IncidentToolKind::split_key(&key),
             Ok(None) => {
-                return ignored(
+                return WebhookResponse::ignored(
                     event_type,
                     format!("meeting {} is not one of the relay's", event.meeting_id),
                 );
             }
             Err(e) => {
                 tracing::error!(error = %e, meeting_id = event.meeting_id, "cannot look the meeting up");
-                return unavailable("the relay cannot look the meeting up; retry later");
+                return WebhookResponse::unavailable(
+                    "the relay cannot look the meeting up; retry later",
+                );
             }
         };
         // The same event delivered again (Zoom retries) carries the same content: one job.
@@ -184,7 +169,7 @@ impl Ingress {
         webhook_id: Option<&str>,
     ) -> WebhookResponse {
         let Some(incident) = event.incident else {
-            return ignored(&event.event_type, "the event names no incident");
+            return WebhookResponse::ignored(&event.event_type, "the event names no incident");
         };
         let webhook_id = webhook_id
             .filter(|id| !id.is_empty())

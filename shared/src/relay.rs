@@ -76,6 +76,35 @@ impl WebhookResponse {
         }
     }
 
+    /// 200: the sender's event is fine, but not one the relay acts on.
+    pub(crate) fn ignored(event_type: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(
+            200,
+            Outcome::Ignored {
+                event_type: event_type.into(),
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// 503: the relay's own trouble; the sender delivers again later.
+    pub(crate) fn unavailable(reason: impl Into<String>) -> Self {
+        Self::new(
+            503,
+            Outcome::Failed {
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// 413 for a body over [`MAX_BODY_BYTES`].
+    pub(crate) fn body_too_large() -> Self {
+        Self::rejected(
+            413,
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    }
+
     pub(crate) fn rejected(status: u16, reason: impl Into<String>) -> Self {
         Self::new(
             status,
@@ -115,10 +144,7 @@ impl Ingress {
     /// 5xx only for the relay's own trouble, so PagerDuty retries and nothing is lost.
     pub async fn handle(&self, request: WebhookRequest<'_>) -> WebhookResponse {
         if request.body.len() > MAX_BODY_BYTES {
-            return WebhookResponse::rejected(
-                413,
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            );
+            return WebhookResponse::body_too_large();
         }
         if request
             .webhook_id
@@ -136,11 +162,8 @@ impl Ingress {
             Ok(secrets) => secrets,
             Err(e) => {
                 tracing::error!(error = %e, "cannot verify webhooks without the secret");
-                return WebhookResponse::new(
-                    503,
-                    Outcome::Failed {
-                        reason: "the relay cannot read its secret; retry later".into(),
-                    },
+                return WebhookResponse::unavailable(
+                    "the relay cannot read its secret; retry later",
                 );
             }
         };
@@ -169,13 +192,7 @@ impl Ingress {
         let incident = match self.policy.decide(&event) {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
-                return WebhookResponse::new(
-                    200,
-                    Outcome::Ignored {
-                        event_type: event.event_type,
-                        reason,
-                    },
-                );
+                return WebhookResponse::ignored(event.event_type, reason);
             }
         };
         let job = Job {
@@ -211,12 +228,7 @@ impl Ingress {
             ),
             Err(e) => {
                 tracing::error!(error = %e, incident = %job.incident.id, "enqueue failed");
-                WebhookResponse::new(
-                    503,
-                    Outcome::Failed {
-                        reason: "the relay could not queue the job; retry later".into(),
-                    },
-                )
+                WebhookResponse::unavailable("the relay could not queue the job; retry later")
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::model::Job;
 use crate::pagerduty::manual::{self, BridgeRequest, RequestError};
 use crate::policy::Decision;
-use crate::relay::{Ingress, MAX_BODY_BYTES, Outcome, WebhookResponse};
+use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
 
 /// PagerDuty waits 16 s for a button's answer; the ingress function stops at 5 s. Answering
 /// 503 after 4 s beats a function timeout, and tells the clicking person to try again.
@@ -76,11 +76,8 @@ impl Ingress {
             Ok(response) => response,
             Err(_) => {
                 tracing::error!(kind = ?request.kind, "request not accepted within its budget");
-                WebhookResponse::new(
-                    503,
-                    Outcome::Failed {
-                        reason: "the relay could not accept the request in time; try again".into(),
-                    },
+                WebhookResponse::unavailable(
+                    "the relay could not accept the request in time; try again",
                 )
             }
         }
@@ -88,20 +85,14 @@ impl Ingress {
 
     async fn accept_request(&self, request: ManualRequest<'_>) -> WebhookResponse {
         if request.body.len() > MAX_BODY_BYTES {
-            return WebhookResponse::rejected(
-                413,
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            );
+            return WebhookResponse::body_too_large();
         }
         let secrets = match self.secrets.get().await {
             Ok(secrets) => secrets,
             Err(e) => {
                 tracing::error!(error = %e, "cannot check requests without the secret");
-                return WebhookResponse::new(
-                    503,
-                    Outcome::Failed {
-                        reason: "the relay cannot read its secret; retry later".into(),
-                    },
+                return WebhookResponse::unavailable(
+                    "the relay cannot read its secret; retry later",
                 );
             }
         };
@@ -125,26 +116,14 @@ impl Ingress {
         } = match parsed {
             Ok(parsed) => parsed,
             Err(RequestError::NotACustomAction(reason)) => {
-                return WebhookResponse::new(
-                    200,
-                    Outcome::Ignored {
-                        event_type: event_type.into(),
-                        reason,
-                    },
-                );
+                return WebhookResponse::ignored(event_type, reason);
             }
             Err(e) => return WebhookResponse::rejected(400, e.to_string()),
         };
         let incident = match self.policy.decide_request(&incident) {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
-                return WebhookResponse::new(
-                    200,
-                    Outcome::Ignored {
-                        event_type: event_type.into(),
-                        reason,
-                    },
-                );
+                return WebhookResponse::ignored(event_type, reason);
             }
         };
         let job = Job {

@@ -10,7 +10,7 @@ use super::webhook::{self, ParseError};
 use crate::lifecycle::LifecycleEvent;
 use crate::model::{IncidentToolKind, Job};
 use crate::policy::Decision;
-use crate::relay::{Ingress, MAX_BODY_BYTES, Outcome, WebhookResponse};
+use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
 
 /// An incident.io webhook as any entry point hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -31,16 +31,15 @@ impl Ingress {
         now: SystemTime,
     ) -> WebhookResponse {
         if request.body.len() > MAX_BODY_BYTES {
-            return WebhookResponse::rejected(
-                413,
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            );
+            return WebhookResponse::body_too_large();
         }
         let secrets = match self.secrets.get().await {
             Ok(secrets) => secrets,
             Err(e) => {
                 tracing::error!(error = %e, "cannot verify incident.io webhooks without the secret");
-                return unavailable("the relay cannot read its secret; retry later");
+                return WebhookResponse::unavailable(
+                    "the relay cannot read its secret; retry later",
+                );
             }
         };
         let configured = secrets
@@ -54,7 +53,9 @@ impl Ingress {
             tracing::error!(
                 "an incident.io webhook arrived, but the secret has no incident_io.webhook_secrets"
             );
-            return unavailable("the relay has no incident.io signing secret configured yet");
+            return WebhookResponse::unavailable(
+                "the relay has no incident.io signing secret configured yet",
+            );
         }
         if let Err(e) = signature::verify(request.headers, request.body, configured, now) {
             return WebhookResponse::rejected(e.status(), e.to_string());
@@ -87,13 +88,7 @@ impl Ingress {
         let incident = match self.policy.decide_incident_io(&event) {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
-                return WebhookResponse::new(
-                    200,
-                    Outcome::Ignored {
-                        event_type: event.event_type,
-                        reason,
-                    },
-                );
+                return WebhookResponse::ignored(event.event_type, reason);
             }
         };
         let job = Job {
@@ -112,13 +107,4 @@ impl Ingress {
         };
         self.enqueue(job).await
     }
-}
-
-fn unavailable(reason: &str) -> WebhookResponse {
-    WebhookResponse::new(
-        503,
-        Outcome::Failed {
-            reason: reason.into(),
-        },
-    )
 }
