@@ -341,12 +341,20 @@ mod tests {
 
         let incident_io = Job {
             tool: IncidentToolKind::IncidentIo,
-            ..job
+            ..job.clone()
         };
         assert_eq!(incident_io.incident_key(), "incident_io:Q3B15VLMF3ASBD");
         let json = incident_io.to_json();
         assert!(json.contains(r#""tool":"incident_io""#), "{json}");
         assert_eq!(Job::from_json(&json).unwrap(), incident_io);
         assert!(Job::from_json(&old.replace('}', r#","tool":"opsgenie"}"#)).is_err());
+
+        // Zoom events find the tool and id back from the key the meeting index holds.
+        for job in [&job, &incident_io] {
+            assert_eq!(
+                IncidentToolKind::split_key(&job.incident_key()),
+                (job.tool, job.incident.id.clone())
+            );
+        }
     }
 }
