@@ -323,8 +323,20 @@ impl Worker {
     async fn resolved(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
-        let Some(meeting) = self.store.get(id).await?.and_then(|r| r.meeting) else {
+        let Some(record) = self.store.get(id).await? else {
             return Ok("resolved; the relay made no meeting for it".into());
+        };
+        let Some(meeting) = record.meeting else {
+            // Its bridge job may still wait (for a free host): the resolution it will find
+            // keeps it from making a meeting nobody needs, which would hold a host slot.
+            self.update_lifecycle(id, |lifecycle| {
+                if lifecycle.resolved_at_ms.is_none() {
+                    lifecycle.resolved_at_ms = Some(now_ms());
+                    lifecycle.generation += 1;
+                }
+            })
+            .await?;
+            return Ok("resolved before its meeting was made; none will be".into());
         };
         let now = now_ms();
         // A repeated resolved webhook keeps the resolution (and its timer) it found.
@@ -506,7 +518,17 @@ impl Worker {
     async fn reopened(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
-        if self.store.get(id).await?.and_then(|r| r.meeting).is_none() {
+        let Some(record) = self.store.get(id).await? else {
+            return Ok("reopened; the relay made no meeting for it".into());
+        };
+        if record.meeting.is_none() {
+            // A bridge job still waiting may make the meeting again.
+            self.update_lifecycle(id, |lifecycle| {
+                if lifecycle.resolved_at_ms.take().is_some() {
+                    lifecycle.generation += 1;
+                }
+            })
+            .await?;
             return Ok("reopened; the relay made no meeting for it".into());
         }
         let (lifecycle, was_resolved) = self

@@ -234,6 +234,16 @@ impl Ingress {
     }
 }
 
+/// How old a job must be before the worker asks whether its incident resolved meanwhile.
+const WAITED_MS: u64 = 60_000;
+
+/// Whether the job has waited since its webhook (or is too old to say).
+fn has_waited(job: &Job) -> bool {
+    let now = crate::telemetry::epoch_millis(SystemTime::now());
+    job.received_at_ms
+        .is_none_or(|received| now.saturating_sub(received) > WAITED_MS)
+}
+
 /// What a finished job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobReport {
@@ -491,6 +501,21 @@ impl Worker {
             self.store.advance(id, owner, Stage::Done, None).await?;
             return Ok(JobReport::KeptExistingBridge {
                 incident_id: id.to_owned(),
+            });
+        }
+        // A job that waited (for a free host, or through an outage) past the incident's
+        // resolution makes no meeting; nothing has been sent to Zoom yet at this stage. A job
+        // fresh from the webhook skips the read: its incident cannot have resolved yet.
+        if record.stage == Stage::Claimed
+            && record.meeting.is_none()
+            && has_waited(job)
+            && self.store.lifecycle(id).await?.0.resolved_at_ms.is_some()
+        {
+            tracing::info!(incident = %id, "the incident resolved before its meeting was made; making none");
+            self.store.advance(id, owner, Stage::Done, None).await?;
+            return Ok(JobReport::Lifecycle {
+                incident_id: id.to_owned(),
+                summary: "the incident resolved before its meeting was made; none is made".into(),
             });
         }
         let meeting: Meeting = match record.meeting {

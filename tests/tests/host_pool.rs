@@ -344,9 +344,10 @@ fn storm_incident(i: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_loses_none() {
     let started = Instant::now();
-    // An invocation (8 s, of which 3 s for retries) ends before its messages become visible
-    // again, as the template's 60-second worker and 360-second visibility do.
-    let aws = AwsStandIns::start_with_visibility(&[SECRET], 6).await;
+    // An invocation (at most 8 s) ends before its messages become visible again (10 s), as
+    // the template's 60-second worker and 360-second visibility do; a slower machine must not
+    // let a second worker receive a message the first still works on.
+    let aws = AwsStandIns::start_with_visibility(&[SECRET], 10).await;
     // Some Zoom and PagerDuty calls fail (500, 429, late answers, dropped connections).
     let apis = FaultyApis::start(0x9001, 0.05, Duration::from_millis(900), PD_API_TOKEN).await;
     let ingress = aws.ingress(bridge_relay::policy::BridgePolicy::default());
@@ -524,4 +525,56 @@ async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
     let state = apis.state();
     assert_eq!(state.meetings_by_host["solo@x"].len(), 2);
     assert_eq!(state.most_open_by_host["solo@x"], 1);
+}
+
+/// A lifecycle job as the ingress queues it for a V3 `incident.resolved`.
+fn resolved_job(incident: &str) -> Job {
+    let mut job = job(incident);
+    job.webhook_id = format!("pool-resolved-{incident}");
+    job.event_type = "incident.resolved".into();
+    job.action = bridge_relay::model::JobAction::Resolved;
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_incident_that_resolves_while_waiting_for_a_host_gets_no_meeting_later() {
+    let (aws, apis) = stand_ins().await;
+    let (worker, _) = aws.worker(&apis.env(), settings(&["a@x"], 1));
+
+    let settled = worker.handle_delivery(&job("PHOLDS"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
+    let settled = worker.handle_delivery(&job("PWAITS"), delivery(1)).await;
+    assert!(is_pool_full(&settled), "{settled:?}");
+    assert_eq!(pool_full_notes(&apis, "PWAITS"), 1);
+
+    // The waiting incident resolves, then the one holding the slot.
+    for incident in ["PWAITS", "PHOLDS"] {
+        let settled = worker
+            .handle_delivery(&resolved_job(incident), delivery(1))
+            .await;
+        assert!(
+            matches!(settled, Settled::Done(JobReport::Lifecycle { .. })),
+            "{incident}: {settled:?}"
+        );
+    }
+    // The host is free now, but the waiting job's incident is over: no meeting for it.
+    let settled = worker.handle_delivery(&job("PWAITS"), delivery(2)).await;
+    match settled {
+        Settled::Done(JobReport::Lifecycle { summary, .. }) => {
+            assert!(summary.contains("resolved before"), "{summary}")
+        }
+        other => panic!("expected no meeting, got {other:?}"),
+    }
+    {
+        let state = apis.state();
+        assert!(!state.meetings_by_incident.contains_key("PWAITS"));
+        assert_eq!(state.meetings_by_host["a@x"].len(), 1);
+    }
+    assert!(
+        store(&aws)
+            .take_host_slot("a@x", 0, "PNEXT", Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        "the slot stays free for the next incident"
+    );
 }
