@@ -189,14 +189,38 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
-        // moto's server, with DynamoDB's conditional writes atomic as in AWS (see the script).
+        Self::wait_for(
+            port,
+            Process::spawn(
+                "moto",
+                Command::new(tool("venv/bin/moto_server", "moto_server")).args([
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ]),
+            ),
+        )
+    }
+
+    /// moto's server with DynamoDB's conditional writes atomic as in AWS (see the script), for
+    /// the tests whose workers race for the same item (host slots). It handles DynamoDB calls
+    /// one at a time, so the other tests keep the plain server.
+    pub fn start_with_atomic_dynamodb() -> Moto {
+        let port = free_port();
         let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
-        let mut process = Process::spawn(
-            "moto",
-            Command::new(tool("venv/bin/python", "python3"))
-                .arg(launcher)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()]),
-        );
+        Self::wait_for(
+            port,
+            Process::spawn(
+                "moto",
+                Command::new(tool("venv/bin/python", "python3"))
+                    .arg(launcher)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+            ),
+        )
+    }
+
+    fn wait_for(port: u16, mut process: Process) -> Moto {
         process.wait_for_port(port, Duration::from_secs(30));
         Moto {
             url: format!("http://127.0.0.1:{port}"),
@@ -441,8 +465,29 @@ impl AwsStandIns {
         webhook_secrets: &[&str],
         visibility_seconds: u32,
     ) -> AwsStandIns {
+        Self::start_on(Moto::start(), webhook_secrets, visibility_seconds).await
+    }
+
+    /// The stand-ins for workers that race for host slots: DynamoDB's conditional writes are
+    /// atomic, as in AWS.
+    pub async fn start_for_host_pool(
+        webhook_secrets: &[&str],
+        visibility_seconds: u32,
+    ) -> AwsStandIns {
+        Self::start_on(
+            Moto::start_with_atomic_dynamodb(),
+            webhook_secrets,
+            visibility_seconds,
+        )
+        .await
+    }
+
+    async fn start_on(
+        moto: Moto,
+        webhook_secrets: &[&str],
+        visibility_seconds: u32,
+    ) -> AwsStandIns {
         use aws_sdk_sqs::types::QueueAttributeName as Q;
-        let moto = Moto::start();
         let config = moto.sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let dead_letter_queue_url = sqs

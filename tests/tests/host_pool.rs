@@ -56,7 +56,7 @@ fn delivery(receive_count: u32) -> Delivery {
 }
 
 async fn stand_ins() -> (AwsStandIns, FaultyApis) {
-    let aws = AwsStandIns::start_with_visibility(&[SECRET], 1).await;
+    let aws = AwsStandIns::start_for_host_pool(&[SECRET], 1).await;
     let apis = FaultyApis::start(11, 0.0, Duration::ZERO, PD_API_TOKEN).await;
     (aws, apis)
 }
@@ -347,7 +347,7 @@ async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_
     // An invocation (at most 8 s) ends before its messages become visible again (10 s), as
     // the template's 60-second worker and 360-second visibility do; a slower machine must not
     // let a second worker receive a message the first still works on.
-    let aws = AwsStandIns::start_with_visibility(&[SECRET], 10).await;
+    let aws = AwsStandIns::start_for_host_pool(&[SECRET], 10).await;
     // Some Zoom and PagerDuty calls fail (500, 429, late answers, dropped connections).
     let apis = FaultyApis::start(0x9001, 0.05, Duration::from_millis(900), PD_API_TOKEN).await;
     let ingress = aws.ingress(bridge_relay::policy::BridgePolicy::default());

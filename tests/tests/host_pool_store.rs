@@ -178,7 +178,7 @@ async fn contract(store: Arc<dyn IdempotencyStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_store_keeps_the_host_pool_rules() {
-    let aws = AwsStandIns::start(&["unused"]).await;
+    let aws = AwsStandIns::start_for_host_pool(&["unused"], 360).await;
     contract(Arc::new(DynamoDbStore::from_sdk_config(
         &aws.config,
         &aws.table_name,
