@@ -298,3 +298,32 @@ async fn the_local_runner_caps_headers_and_bodies() {
     assert_eq!(response.status().as_u16(), 401);
     assert!(!runner.output().contains(SECRET));
 }
+
+/// A token answer claiming a lifetime beyond any clock is used, capped, and never panics.
+#[tokio::test]
+async fn a_zoom_token_with_an_absurd_lifetime_is_capped() {
+    use bridge_relay::secrets::ZoomCredentials;
+    use bridge_relay::zoom::TokenCache;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let oauth = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "absurd-lifetime-token", "token_type": "bearer",
+            "expires_in": u64::MAX
+        })))
+        .mount(&oauth)
+        .await;
+    let cache = TokenCache::new(bridge_relay::http::client(), &oauth.uri());
+    let creds = ZoomCredentials {
+        account_id: "acct".into(),
+        client_id: "client".into(),
+        client_secret: "client-secret".to_owned().into(),
+        webhook_secret_token: None,
+    };
+    cache.token(&creds).await.expect("first fetch");
+    cache.token(&creds).await.expect("cached");
+    assert_eq!(cache.fetches(), 1);
+}

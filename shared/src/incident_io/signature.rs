@@ -101,12 +101,9 @@ pub fn verify(
         }
         _ => return Err(SignatureError::BadTimestamp),
     };
-    let sent = UNIX_EPOCH + Duration::from_secs(seconds);
-    let skew = match now.duration_since(sent) {
-        Ok(age) => age,
-        Err(ahead) => ahead.duration(),
-    };
-    if skew > TOLERANCE {
+    // In whole seconds, so a timestamp far beyond any clock (up to u64::MAX) cannot overflow.
+    let now_seconds = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if seconds.abs_diff(now_seconds) > TOLERANCE.as_secs() {
         return Err(SignatureError::OutsideTolerance);
     }
     let signatures: Vec<Vec<u8>> = header
@@ -351,6 +348,20 @@ mod tests {
                 verify(headers("msg_1", bad_ts, &sig), BODY, &s, at(NOW)),
                 Err(SignatureError::BadTimestamp),
                 "{bad_ts:?}"
+            );
+        }
+        // Found by fuzzing: a 20-digit timestamp beyond any clock is refused, not a panic.
+        for far in [u64::MAX, 17_954_911_111_111_111_111] {
+            let far_sig = signed(OURS, far, BODY);
+            assert_eq!(
+                verify(
+                    headers("msg_1", &far.to_string(), &far_sig),
+                    BODY,
+                    &s,
+                    at(NOW)
+                ),
+                Err(SignatureError::OutsideTolerance),
+                "{far}"
             );
         }
         for bad_sig in ["", "v1", "v1,", "v1,!!!notbase64", "v1=abcd", "g0hM9SsE"] {

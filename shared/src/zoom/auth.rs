@@ -40,6 +40,8 @@ struct TokenResponse {
     expires_in: u64,
 }
 
+const MAX_TOKEN_LIFETIME_SECONDS: u64 = 24 * 3600;
+
 fn default_expires_in() -> u64 {
     3600
 }
@@ -121,7 +123,9 @@ impl TokenCache {
             service: Service::ZoomOAuth,
             reason: e.without_url().to_string(),
         })?;
-        let expires_at = Instant::now() + Duration::from_secs(body.expires_in);
+        // Zoom says 3600; a wild value must neither overflow the clock nor pin a token for days.
+        let lifetime = Duration::from_secs(body.expires_in.min(MAX_TOKEN_LIFETIME_SECONDS));
+        let expires_at = Instant::now() + lifetime;
         tracing::info!(expires_in = body.expires_in, "zoom token fetched");
         Ok((AccessToken(Arc::new(body.access_token)), expires_at))
     }
