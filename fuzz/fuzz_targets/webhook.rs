@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
             action: Default::default(),
             zoom_event: None,
             timer: None,
+            requeued_after_waiting: false,
         };
         assert_eq!(
             Job::from_json(&job.to_json()).expect("a job reads back"),

@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
             action: JobAction::ZoomEvent,
             zoom_event: Some(event),
             timer: None,
+            requeued_after_waiting: false,
         };
         assert_eq!(Job::from_json(&job.to_json()).expect("a job reads back"), job);
     }

@@ -156,6 +156,7 @@ impl Ingress {
             action: JobAction::ZoomEvent,
             zoom_event: Some(event),
             timer: None,
+            requeued_after_waiting: false,
         };
         self.enqueue(job).await
     }
@@ -201,6 +202,7 @@ impl Ingress {
             action: event.action,
             zoom_event: None,
             timer: None,
+            requeued_after_waiting: false,
         };
         self.enqueue(job).await
     }

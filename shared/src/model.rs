@@ -126,6 +126,10 @@ pub struct Job {
     /// When an `end_meeting` job is due, and which resolution it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer: Option<EndTimer>,
+    /// The job was queued again with fresh retries because its earlier deliveries went to
+    /// waiting for a host; it gets that once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requeued_after_waiting: bool,
 }
 
 /// What a job asks the worker to do.

@@ -212,6 +212,7 @@ impl Ingress {
             action: Default::default(),
             zoom_event: None,
             timer: None,
+            requeued_after_waiting: false,
         };
         self.enqueue(job).await
     }
@@ -394,20 +395,18 @@ impl Worker {
         let incident = &job.incident.id;
         if let JobError::PoolFull(full) = &error {
             self.note_pool_full_once(job, full, delivery.deadline).await;
-            if delivery.receive_count >= self.settings.max_receives
-                && let Some(jobs) = &self.requeue
-            {
-                let mut fresh = job.clone();
-                // A new dedup id, or SQS drops the copy as a repeat of the first message.
-                fresh.webhook_id = format!("{}#wait-{}", job.webhook_id, new_owner());
-                match jobs.enqueue(&fresh).await {
-                    Ok(()) => {
-                        tracing::warn!(incident = %incident, "no free Zoom host on the last receive; the job is queued again");
-                        return Settled::Requeued(error);
-                    }
-                    Err(e) => {
-                        tracing::error!(incident = %incident, error = %e, "could not queue the waiting job again");
-                    }
+        }
+        if delivery.receive_count >= self.settings.max_receives
+            && let Some(jobs) = &self.requeue
+            && let Some(fresh) = self.requeue_on_last_receive(job, &error).await
+        {
+            match jobs.enqueue(&fresh).await {
+                Ok(()) => {
+                    tracing::warn!(incident = %incident, error = %error, "the job's receives went to waiting for a host; it is queued again");
+                    return Settled::Requeued(error);
+                }
+                Err(e) => {
+                    tracing::error!(incident = %incident, error = %e, "could not queue the waiting job again");
                 }
             }
         }
@@ -431,6 +430,30 @@ impl Worker {
             tracing::warn!(incident = %incident, error = %error, receives = delivery.receive_count, "job failed; it will be delivered again");
         }
         Settled::Retry(error)
+    }
+
+    /// Waiting for a free host uses up receives without a failure, so on the last receive a
+    /// job still waiting, or one that found its host only now and failed, goes back to the queue
+    /// as a new message (the latter once) instead of to the dead-letter queue.
+    async fn requeue_on_last_receive(&self, job: &Job, error: &JobError) -> Option<Job> {
+        let still_waiting = matches!(error, JobError::PoolFull(_));
+        let first_failure_after_waiting = !still_waiting
+            && error.is_retryable()
+            && !job.requeued_after_waiting
+            && self
+                .store
+                .waited_for_host(&job.incident_key())
+                .await
+                .unwrap_or(false);
+        if !still_waiting && !first_failure_after_waiting {
+            return None;
+        }
+        let mut fresh = job.clone();
+        // A new dedup id, or SQS drops the copy as a repeat of the first message.
+        let original = job.webhook_id.split("#wait-").next().unwrap_or_default();
+        fresh.webhook_id = format!("{original}#wait-{}", new_owner());
+        fresh.requeued_after_waiting |= first_failure_after_waiting;
+        Some(fresh)
     }
 
     async fn note_failure(&self, job: &Job, error: &JobError) {

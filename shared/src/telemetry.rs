@@ -479,6 +479,7 @@ mod tests {
             action: Default::default(),
             zoom_event: None,
             timer: None,
+            requeued_after_waiting: false,
         }
     }
 

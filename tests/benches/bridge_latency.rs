@@ -38,6 +38,7 @@ fn job(n: usize) -> Job {
         action: Default::default(),
         zoom_event: None,
         timer: None,
+        requeued_after_waiting: false,
     }
 }
 

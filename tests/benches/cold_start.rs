@@ -185,6 +185,7 @@ fn worker_batch(run: usize) -> Value {
                 action: Default::default(),
                 zoom_event: None,
                 timer: None,
+                requeued_after_waiting: false,
             };
             json!({
                 "messageId": format!("m-{run}-{n}"),

@@ -233,6 +233,81 @@ async fn two_workers_never_give_the_last_slot_to_two_incidents() {
     assert_eq!(state.most_open_by_host["solo@x"], 1, "never over its limit");
 }
 
+/// Deliveries spent waiting for a host are not failures: a job that finds its host on its last
+/// receive and then fails is queued again with fresh retries, once; a job that never waited,
+/// or already had its fresh retries, goes the usual way to the dead-letter queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_for_a_host_does_not_use_up_a_jobs_retries() {
+    let (aws, apis) = stand_ins().await;
+    let (worker, _) = aws.worker(&apis.env(), settings(&["solo@x"], 1));
+    // The same deployment while Zoom cannot be reached (nothing listens on port 9).
+    let mut unreachable = apis.env();
+    unreachable.retain(|(name, _)| *name != "ZOOM_API_BASE");
+    unreachable.push(("ZOOM_API_BASE", "http://127.0.0.1:9/v2".into()));
+    let (zoom_down, _) = aws.worker(&unreachable, settings(&["solo@x"], 1));
+    let fails_for_good_now =
+        |settled: &Settled| matches!(settled, Settled::Retry(JobError::Meeting(_)));
+
+    let never_waited = zoom_down
+        .handle_delivery(&job("PW0"), delivery(MAX_RECEIVES))
+        .await;
+    assert!(fails_for_good_now(&never_waited), "{never_waited:?}");
+    // Its create's fate is unknown, so it kept its slot; its incident's resolve frees it.
+    zoom_down.free_host_slot("PW0").await.unwrap();
+    let settled = worker.handle_delivery(&job("PW1"), delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    assert!(is_pool_full(
+        &worker.handle_delivery(&job("PW2"), delivery(1)).await
+    ));
+    worker.free_host_slot("PW1").await.unwrap();
+
+    // PW2's host is free on its last receive, and Zoom cannot be reached throughout it.
+    let settled = zoom_down
+        .handle_delivery(&job("PW2"), delivery(MAX_RECEIVES))
+        .await;
+    assert!(
+        matches!(settled, Settled::Requeued(JobError::Meeting(_))),
+        "{settled:?}"
+    );
+    let queued = aws.drain(&aws.queue_url).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let fresh = Job::from_json(&queued[0]).unwrap();
+    assert!(fresh.requeued_after_waiting);
+    assert!(fresh.webhook_id.starts_with("pool-webhook-PW2#wait-"));
+    let failure_notes = |incident: &str| {
+        apis.state()
+            .notes
+            .get(incident)
+            .into_iter()
+            .flatten()
+            .filter(|n| !n.contains("no free Zoom host"))
+            .count()
+    };
+    assert_eq!(
+        failure_notes("PW2"),
+        0,
+        "no failure note for a job queued again"
+    );
+
+    // The fresh copy fails through its own receives: now it is a failure.
+    let settled = zoom_down
+        .handle_delivery(&fresh, delivery(MAX_RECEIVES))
+        .await;
+    assert!(fails_for_good_now(&settled), "{settled:?}");
+    assert_eq!(failure_notes("PW2"), 1);
+    assert!(aws.drain(&aws.queue_url).await.is_empty());
+
+    // Zoom is back: the job still in the queue makes its meeting.
+    let settled = worker.handle_delivery(&fresh, delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
     // Long enough that the steps before the wait cannot outlast it on a busy machine.

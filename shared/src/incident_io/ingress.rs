@@ -104,6 +104,7 @@ impl Ingress {
             action: Default::default(),
             zoom_event: None,
             timer: None,
+            requeued_after_waiting: false,
         };
         self.enqueue(job).await
     }

@@ -367,6 +367,22 @@ impl IdempotencyStore for DynamoDbStore {
         .await
     }
 
+    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .projection_expression("pool_full_noticed")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .item
+            .is_some_and(|item| item.contains_key("pool_full_noticed")))
+    }
+
     async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
         self.client
             .put_item()

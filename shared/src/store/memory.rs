@@ -216,6 +216,15 @@ impl IdempotencyStore for InMemoryStore {
             .insert(incident_id.to_owned()))
     }
 
+    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .pool
+            .lock()
+            .await
+            .pool_full_noticed
+            .contains(incident_id))
+    }
+
     async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
         self.meetings
             .lock()

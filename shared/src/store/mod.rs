@@ -209,6 +209,9 @@ pub trait IdempotencyStore: Send + Sync {
     /// Marks that the incident was told the pool is full. True the first time only.
     async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError>;
 
+    /// Whether the incident ever waited for a free host (its pool-full note is marked).
+    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError>;
+
     /// Frees the host slot the incident's meeting holds (when the incident ends). Returns the
     /// slot if this call freed it; `None` if the incident holds none any more (freed before,
     /// expired and taken by another incident, or never taken). Safe to call more than once.
