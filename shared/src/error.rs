@@ -192,3 +192,17 @@ impl JobError {
         }
     }
 }
+
+/// The longest reason a parse error gives: serde quotes offending values, and the answer to
+/// the sender should say where the body is wrong, not hand its content back.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// `reason` cut to [`MAX_REASON_CHARS`] (on a char boundary), marked with `…` when cut.
+pub(crate) fn bounded_reason(reason: String) -> String {
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason;
+    }
+    let mut cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    cut.push('…');
+    cut
+}

@@ -7,15 +7,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::error::bounded_reason as bounded;
 use crate::model::{Bridge, Incident, JobAction};
 
 pub const INCIDENT_CREATED: &str = "public_incident.incident_created_v2";
 pub const INCIDENT_UPDATED: &str = "public_incident.incident_updated_v2";
 pub const INCIDENT_STATUS_UPDATED: &str = "public_incident.incident_status_updated_v2";
 pub const PRIVATE_PREFIX: &str = "private_incident.";
-
-/// The longest reason a parse error gives (serde quotes offending values).
-const MAX_REASON_CHARS: usize = 200;
 
 /// One parsed incident.io webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,15 +211,6 @@ fn non_empty(id: String, event_type: &str) -> Result<String, ParseError> {
 
 fn shape(reason: impl Into<String>) -> ParseError {
     ParseError::Shape(bounded(reason.into()))
-}
-
-fn bounded(reason: String) -> String {
-    if reason.chars().count() <= MAX_REASON_CHARS {
-        return reason;
-    }
-    let mut cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
-    cut.push('…');
-    cut
 }
 
 #[cfg(test)]

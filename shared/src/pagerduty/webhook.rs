@@ -7,6 +7,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::error::bounded_reason as bounded;
 use crate::model::{Bridge, Incident, TeamRef};
 
 /// One parsed V3 webhook.
@@ -75,9 +76,7 @@ pub(crate) fn team_refs(teams: Option<Vec<Reference>>) -> Vec<TeamRef> {
         .collect()
 }
 
-/// The longest reason a parse error gives: serde quotes offending values, and the answer to
-/// the sender should say where the body is wrong, not hand its content back.
-pub const MAX_REASON_CHARS: usize = 200;
+pub use crate::error::MAX_REASON_CHARS;
 
 /// One pass over the body: the envelope's small fields are read, every field of `data` is kept
 /// as a borrowed slice of raw JSON, and only the fields the relay uses are then decoded. Large
@@ -267,15 +266,6 @@ fn string_field(value: Option<&Value>, name: &str) -> Result<String, ParseError>
 
 fn shape(reason: impl Into<String>) -> ParseError {
     ParseError::Shape(bounded(reason.into()))
-}
-
-fn bounded(reason: String) -> String {
-    if reason.chars().count() <= MAX_REASON_CHARS {
-        return reason;
-    }
-    let mut cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
-    cut.push('…');
-    cut
 }
 
 #[cfg(test)]

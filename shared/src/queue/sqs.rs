@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
 use sha2::{Digest, Sha256};
 
 use super::JobQueue;
@@ -30,24 +31,33 @@ impl SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
-        let started = std::time::Instant::now();
-        let sent = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(job.to_json())
-            .message_group_id(fifo_id(&job.incident_key()))
-            .message_deduplication_id(fifo_id(&job.webhook_id))
-            .send()
-            .await;
-        crate::telemetry::record_call(
-            crate::Service::Sqs,
-            started,
-            sent.as_ref().ok().map(|_| 200),
-        );
-        sent.map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
-        Ok(())
+        send(
+            self.client
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(job.to_json())
+                .message_group_id(fifo_id(&job.incident_key()))
+                .message_deduplication_id(fifo_id(&job.webhook_id)),
+        )
+        .await
     }
+}
+
+/// Sends one message, counted as an SQS call of the job.
+pub(crate) async fn send(message: SendMessageFluentBuilder) -> Result<(), QueueError> {
+    let started = std::time::Instant::now();
+    let sent = message.send().await;
+    crate::telemetry::record_call(
+        crate::Service::Sqs,
+        started,
+        sent.as_ref().ok().map(|_| 200),
+    );
+    sent.map_err(queue_error)?;
+    Ok(())
+}
+
+fn queue_error(e: impl std::error::Error) -> QueueError {
+    QueueError(DisplayErrorContext(&e).to_string())
 }
 
 /// Moves every message of the dead-letter queue `from` back to the job queue `to`, each as a
@@ -65,7 +75,7 @@ pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Vec<Job>, 
             .visibility_timeout(60)
             .send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?
+            .map_err(queue_error)?
             .messages
             .unwrap_or_default();
         if messages.is_empty() {
@@ -87,7 +97,7 @@ pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Vec<Job>, 
                 .receipt_handle(message.receipt_handle().unwrap_or_default())
                 .send()
                 .await
-                .map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
+                .map_err(queue_error)?;
             moved.push(job);
         }
     }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use tokio::sync::mpsc;
 
 use crate::error::QueueError;
@@ -47,22 +46,14 @@ impl TimerQueue for SqsTimerQueue {
     async fn enqueue_after(&self, job: &Job, delay: Duration) -> Result<(), QueueError> {
         // Rounded up, so a job never arrives before it is due and hops once more for nothing.
         let seconds = hop(delay).as_millis().div_ceil(1000) as i32;
-        let started = std::time::Instant::now();
-        let sent = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(job.to_json())
-            .delay_seconds(seconds)
-            .send()
-            .await;
-        crate::telemetry::record_call(
-            crate::Service::Sqs,
-            started,
-            sent.as_ref().ok().map(|_| 200),
-        );
-        sent.map_err(|e| QueueError(DisplayErrorContext(&e).to_string()))?;
-        Ok(())
+        super::sqs::send(
+            self.client
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(job.to_json())
+                .delay_seconds(seconds),
+        )
+        .await
     }
 }
 
