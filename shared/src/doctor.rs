@@ -1,9 +1,12 @@
 //! `bridge-relay doctor`: checks a deployment's configuration end to end, reading only, creating
 //! nothing: the secret, the Zoom credentials and host, the PagerDuty token and `From` user, and
-//! the webhook subscription. Each check ends as one line, with a fix when it fails.
+//! the webhook subscription, the Zoom event token, incident.io. Each check ends as one line, with
+//! a fix when it fails.
 
 use std::fmt;
 use std::sync::Arc;
+
+use secrecy::ExposeSecret;
 
 use crate::error::{SecretsError, UpstreamError};
 use crate::incident_io::IncidentIoApi;
@@ -103,6 +106,7 @@ const PAGERDUTY_TOKEN: &str = "pagerduty token";
 const PAGERDUTY_FROM: &str = "pagerduty from user";
 const SUBSCRIPTION: &str = "webhook subscription";
 const INCIDENT_IO: &str = "incident.io";
+const ZOOM_EVENTS: &str = "zoom events";
 
 impl Doctor {
     /// Runs every check, in order; a check whose prerequisite failed is skipped.
@@ -115,6 +119,7 @@ impl Doctor {
                     secret_failure(&e),
                     Check::skipped(ZOOM_CREDENTIALS, because),
                     Check::skipped(ZOOM_HOST, because),
+                    Check::skipped(ZOOM_EVENTS, because),
                     Check::skipped(PAGERDUTY_TOKEN, because),
                     Check::skipped(PAGERDUTY_FROM, because),
                     Check::skipped(SUBSCRIPTION, because),
@@ -138,6 +143,7 @@ impl Doctor {
                 checks.push(Check::skipped(ZOOM_HOST, "Zoom gave no token"));
             }
         }
+        checks.push(check_zoom_events(&secrets));
         checks.extend(self.check_pagerduty(&secrets).await);
         if let (Some(section), Some(api)) = (&secrets.incident_io, &self.incident_io) {
             checks.push(check_incident_io(api, section).await);
@@ -312,6 +318,27 @@ fn describe_secret(secrets: &RelaySecrets) -> String {
         "parsed: Zoom app {}, PagerDuty From {}, {hooks} webhook signing secret(s)",
         secrets.zoom.client_id, secrets.pagerduty.from_email
     )
+}
+
+/// Zoom's meeting events (started, joined, ended) reach `/zoom` only with the secret token
+/// of the Zoom app's event subscription; without them the relay still bridges.
+fn check_zoom_events(secrets: &RelaySecrets) -> Check {
+    match &secrets.zoom.webhook_secret_token {
+        Some(token) if !token.expose_secret().trim().is_empty() => Check::ok(
+            ZOOM_EVENTS,
+            "meeting events sent to /zoom are verified with the app's secret token",
+        ),
+        Some(_) => Check::fail(
+            ZOOM_EVENTS,
+            "zoom.webhook_secret_token is empty",
+            "paste the Secret Token from the Zoom app's Feature page (Event Subscriptions), or remove the field",
+        ),
+        None => Check::warn(
+            ZOOM_EVENTS,
+            "no zoom.webhook_secret_token: meeting started/joined/ended events are refused, so notes do not say who joined",
+            "add the Secret Token from the Zoom app's Feature page as zoom.webhook_secret_token and send the app's meeting events to the stack's ZoomEventUrl",
+        ),
+    }
 }
 
 /// The incident.io section: a signing secret for the webhook, and an API key incident.io accepts.

@@ -170,7 +170,8 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
     mount_account(&apis).await;
     let dir = std::env::temp_dir().join(format!("bridge-relay-doctor-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let good: Value = serde_json::from_str(&secret_document(&["hook-secret"])).unwrap();
+    let mut good: Value = serde_json::from_str(&secret_document(&["hook-secret"])).unwrap();
+    good["zoom"]["webhook_secret_token"] = json!("zoom-event-secret-token");
     let file = |name: &str, edit: &dyn Fn(&mut Value)| {
         let mut document = good.clone();
         edit(&mut document);
@@ -192,9 +193,18 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         &moto_env,
     );
     assert!(healthy.ok, "{}", healthy.stdout);
-    assert_eq!(healthy.stdout.lines().count(), 6, "{}", healthy.stdout);
+    assert_eq!(healthy.stdout.lines().count(), 7, "{}", healthy.stdout);
+    // This secret has no Zoom event token: a warning with the fix, still healthy.
+    healthy.assert_line(
+        "zoom events",
+        "warn",
+        &["no zoom.webhook_secret_token", "fix: add the Secret Token"],
+    );
     assert!(
-        healthy.stdout.lines().all(|l| l.starts_with("ok ")),
+        healthy
+            .stdout
+            .lines()
+            .all(|l| l.starts_with("ok ") || l.contains("zoom events")),
         "{}",
         healthy.stdout
     );
@@ -212,6 +222,26 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
     );
     let from_file = doctor(&apis, HOST_USER, &["--secrets-file", &good_file], &[]);
     assert!(from_file.ok, "{}", from_file.stdout);
+    assert!(
+        from_file.stdout.lines().all(|l| l.starts_with("ok ")),
+        "{}",
+        from_file.stdout
+    );
+    from_file.assert_line(
+        "zoom events",
+        "ok",
+        &["verified with the app's secret token"],
+    );
+    let empty_token = file("empty-zoom-token", &|d| {
+        d["zoom"]["webhook_secret_token"] = json!(" ")
+    });
+    let empty_token = doctor(&apis, HOST_USER, &["--secrets-file", &empty_token], &[]);
+    assert!(!empty_token.ok, "{}", empty_token.stdout);
+    empty_token.assert_line(
+        "zoom events",
+        "FAIL",
+        &["is empty", "fix: paste the Secret Token"],
+    );
     // It only looked: nothing was created or changed anywhere.
     for server in [
         &apis.zoom_upstream,
