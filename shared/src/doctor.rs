@@ -1,7 +1,7 @@
 //! `bridge-relay doctor`: checks a deployment's configuration end to end, reading only, creating
-//! nothing: the secret, the Zoom credentials and host, the PagerDuty token and `From` user, and
-//! the webhook subscription, the Zoom event token, incident.io. Each check ends as one line, with
-//! a fix when it fails.
+//! nothing: the secret, the Zoom credentials, host and event token, the PagerDuty token, `From`
+//! user and webhook subscription, and incident.io's key. Each check ends as one line, with a fix
+//! when it fails.
 
 use std::fmt;
 use std::sync::Arc;
