@@ -35,14 +35,18 @@ pub mod names {
     pub const ZOOM_ERRORS: &str = "ZoomErrors";
     /// Failed PagerDuty API calls (not 429).
     pub const PAGERDUTY_ERRORS: &str = "PagerDutyErrors";
+    /// Failed incident.io API calls (not 429).
+    pub const INCIDENT_IO_ERRORS: &str = "IncidentIoErrors";
     /// Failed Secrets Manager reads.
     pub const SECRETS_MANAGER_ERRORS: &str = "SecretsManagerErrors";
-    /// Zoom or PagerDuty answers of 429 (rate limited).
+    /// Zoom, PagerDuty or incident.io answers of 429 (rate limited).
     pub const RATE_LIMITED: &str = "RateLimited";
     /// Milliseconds per Zoom API and OAuth call.
     pub const ZOOM_LATENCY: &str = "ZoomLatency";
     /// Milliseconds per PagerDuty API call.
     pub const PAGERDUTY_LATENCY: &str = "PagerDutyLatency";
+    /// Milliseconds per incident.io API call.
+    pub const INCIDENT_IO_LATENCY: &str = "IncidentIoLatency";
     /// Zoom hosts found at their daily create limit (Zoom's 429 or the relay's own count),
     /// each sending the job on to the next host of the pool.
     pub const HOSTS_SPENT: &str = "HostsSpent";

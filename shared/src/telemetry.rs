@@ -75,6 +75,7 @@ impl CallStats {
 
 const ZOOM: &[Service] = &[Service::Zoom, Service::ZoomOAuth];
 const PAGERDUTY: &[Service] = &[Service::PagerDuty];
+const INCIDENT_IO: &[Service] = &[Service::IncidentIo];
 const SECRETS: &[Service] = &[Service::SecretsManager];
 const SQS: &[Service] = &[Service::Sqs];
 
@@ -381,6 +382,7 @@ impl<'a> JobOutcome<'a> {
         };
         let (zoom_calls, zoom_ms) = self.calls.total(ZOOM);
         let (pagerduty_calls, pagerduty_ms) = self.calls.total(PAGERDUTY);
+        let (incident_io_calls, incident_io_ms) = self.calls.total(INCIDENT_IO);
         let (secrets_calls, secrets_ms) = self.calls.total(SECRETS);
         let request_id = invocation.map(|i| i.request_id.as_str());
         let trace_id = invocation.and_then(|i| i.trace_id.as_deref());
@@ -400,6 +402,8 @@ impl<'a> JobOutcome<'a> {
                     zoom_ms = zoom_ms,
                     pagerduty_calls = pagerduty_calls,
                     pagerduty_ms = pagerduty_ms,
+                    incident_io_calls = incident_io_calls,
+                    incident_io_ms = incident_io_ms,
                     secrets_manager_calls = secrets_calls,
                     secrets_manager_ms = secrets_ms,
                     request_id = request_id,
@@ -432,12 +436,14 @@ impl<'a> JobOutcome<'a> {
             .count(names::UPSTREAM_RETRIES, u64::from(self.calls.retries))
             .count(names::ZOOM_ERRORS, self.calls.errors(ZOOM))
             .count(names::PAGERDUTY_ERRORS, self.calls.errors(PAGERDUTY))
+            .count(names::INCIDENT_IO_ERRORS, self.calls.errors(INCIDENT_IO))
             .count(names::SECRETS_MANAGER_ERRORS, self.calls.errors(SECRETS))
             .count(names::RATE_LIMITED, self.calls.rate_limited())
             .count(names::HOSTS_SPENT, u64::from(self.calls.hosts_spent))
             .count(names::HOST_POOL_FULL, u64::from(self.calls.pool_full))
             .millis(names::ZOOM_LATENCY, &self.calls.millis(ZOOM))
             .millis(names::PAGERDUTY_LATENCY, &self.calls.millis(PAGERDUTY))
+            .millis(names::INCIDENT_IO_LATENCY, &self.calls.millis(INCIDENT_IO))
             .property("incident_id", self.job.incident.id.as_str())
             .property("webhook_id", self.job.webhook_id.as_str())
             .property("event_type", self.job.event_type.as_str())
@@ -509,9 +515,11 @@ mod tests {
             record_call(Service::Zoom, Instant::now(), Some(201));
             record_call(Service::PagerDuty, Instant::now(), None);
             record_call(Service::SecretsManager, Instant::now(), Some(400));
+            record_call(Service::IncidentIo, Instant::now(), Some(500));
+            record_call(Service::IncidentIo, Instant::now(), Some(200));
         })
         .await;
-        assert_eq!(stats.calls.len(), 5);
+        assert_eq!(stats.calls.len(), 7);
         assert_eq!(stats.retries, 1);
         let job = job();
         let outcome = JobOutcome::new(&job, delivery(2), &Settled::Retry(zoom_429()), 5, stats);
@@ -519,6 +527,11 @@ mod tests {
         assert_eq!(metrics.value(names::RATE_LIMITED), Some(&[1.0][..]));
         assert_eq!(metrics.value(names::ZOOM_ERRORS), Some(&[0.0][..]));
         assert_eq!(metrics.value(names::PAGERDUTY_ERRORS), Some(&[1.0][..]));
+        assert_eq!(metrics.value(names::INCIDENT_IO_ERRORS), Some(&[1.0][..]));
+        assert_eq!(
+            metrics.value(names::INCIDENT_IO_LATENCY).map(<[f64]>::len),
+            Some(2)
+        );
         assert_eq!(
             metrics.value(names::SECRETS_MANAGER_ERRORS),
             Some(&[1.0][..])
