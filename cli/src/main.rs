@@ -7,6 +7,7 @@
 //!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
 //!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,14 +18,12 @@ mod subscribe;
 use bridge_relay::config::{Env, process_env};
 use bridge_relay::doctor::Doctor;
 use bridge_relay::incident_io::IncidentIoApi;
-use bridge_relay::incident_io::ingress::IncidentIoRequest;
-use bridge_relay::incident_io::signature::{self as svix, SignedHeaders};
+use bridge_relay::incident_io::signature as svix;
 use bridge_relay::model::IncidentToolKind;
-use bridge_relay::pagerduty::manual;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
 use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
-use bridge_relay::relay::{Ingress, WebhookRequest, Worker, WorkerSettings};
-use bridge_relay::requests::{self, ManualRequest, Route};
+use bridge_relay::relay::{Ingress, Worker, WorkerSettings};
+use bridge_relay::requests;
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
 use bridge_relay::store::InMemoryStore;
 use bridge_relay::zoom::ZoomApi;
@@ -422,75 +421,24 @@ async fn route(
             return Ok(json(StatusCode::NOT_FOUND, requests::UNKNOWN_PATH.into()));
         }
     };
-    let header = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let signature = header(signature::HEADER);
-    let token = header(manual::TOKEN_HEADER);
-    let webhook_id = header(bridge_relay::lambda::WEBHOOK_ID_HEADER);
-    let svix_id = header(svix::ID_HEADER);
-    let svix_timestamp = header(svix::TIMESTAMP_HEADER);
-    let svix_signature = header(svix::SIGNATURE_HEADER);
-    let zoom_signature = header(bridge_relay::zoom::webhook::SIGNATURE_HEADER);
-    let zoom_timestamp = header(bridge_relay::zoom::webhook::TIMESTAMP_HEADER);
+    let headers: HashMap<String, String> = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
     // One byte over the limit is enough for the ingress to answer 413.
     let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::from(vec![0; limit]),
     };
-    let (response, calls) = bridge_relay::telemetry::observe(async {
-        match route {
-            Route::Webhook => {
-                ingress
-                    .handle(WebhookRequest {
-                        signature: signature.as_deref(),
-                        webhook_id: webhook_id.as_deref(),
-                        body: &body,
-                    })
-                    .await
-            }
-            Route::Request(kind) => {
-                ingress
-                    .handle_request(ManualRequest {
-                        kind,
-                        token: token.as_deref(),
-                        webhook_id: webhook_id.as_deref(),
-                        body: &body,
-                    })
-                    .await
-            }
-            Route::IncidentIo => {
-                ingress
-                    .handle_incident_io(IncidentIoRequest {
-                        headers: SignedHeaders {
-                            id: svix_id.as_deref(),
-                            timestamp: svix_timestamp.as_deref(),
-                            signature: svix_signature.as_deref(),
-                        },
-                        body: &body,
-                    })
-                    .await
-            }
-            Route::Zoom => {
-                ingress
-                    .handle_zoom(bridge_relay::lifecycle::ZoomRequest {
-                        signature: zoom_signature.as_deref(),
-                        timestamp: zoom_timestamp.as_deref(),
-                        body: &body,
-                    })
-                    .await
-            }
-        }
-    })
-    .await;
+    let (response, calls) =
+        bridge_relay::telemetry::observe(ingress.handle_route(route, &headers, &body)).await;
     bridge_relay::telemetry::WebhookReport {
         response: &response,
-        webhook_id: webhook_id.as_deref().or(svix_id.as_deref()),
+        webhook_id: requests::delivery_id(&headers),
         calls,
     }
     .log(None);

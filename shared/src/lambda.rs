@@ -5,98 +5,147 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_http::{Body, Request, RequestExt, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::incident_io::ingress::IncidentIoRequest;
-use crate::incident_io::signature::{self as svix, SignedHeaders};
 use crate::model::Job;
-use crate::pagerduty::{manual, signature};
-use crate::relay::{Delivery, Ingress, Settled, WebhookRequest, Worker};
-use crate::requests::{self, ManualRequest, Route};
+use crate::relay::{Delivery, Ingress, Settled, WebhookResponse, Worker};
+use crate::requests::{self, Headers};
 use crate::telemetry::{Invocation, JobOutcome, WebhookReport, observe};
 
-pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
+/// The Function URL's event (payload format 2.0), only the fields the ingress reads. It is read
+/// raw rather than through lambda_http, whose conversion to an `http::Request` panics on values
+/// the relay never reads (a query string with a space, a `Host` that is not a host).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FunctionUrlRequest {
+    pub raw_path: String,
+    /// Lowercase names (AWS lowercases them); repeated headers joined with commas.
+    pub headers: HashMap<String, String>,
+    pub body: Option<String>,
+    pub is_base64_encoded: bool,
+    pub request_context: RequestContext,
+}
 
-/// A Function URL / HTTP API request to the ingress. lambda_http has already decoded a
-/// base64-encoded body, so the signature is checked over the bytes PagerDuty sent.
-pub async fn handle_http(
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestContext {
+    pub http: HttpContext,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpContext {
+    pub method: String,
+}
+
+impl FunctionUrlRequest {
+    /// A POST as AWS hands it over (for tests and tools).
+    pub fn post(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Self {
+        let (body, is_base64_encoded) = match std::str::from_utf8(body) {
+            Ok(text) => (text.to_owned(), false),
+            Err(_) => (STANDARD.encode(body), true),
+        };
+        FunctionUrlRequest {
+            raw_path: path.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), (*value).to_owned()))
+                .collect(),
+            body: Some(body),
+            is_base64_encoded,
+            request_context: RequestContext {
+                http: HttpContext {
+                    method: "POST".into(),
+                },
+            },
+        }
+    }
+}
+
+impl Headers for FunctionUrlRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.header(name)
+    }
+}
+
+/// What the Function URL sends back to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionUrlResponse {
+    pub status_code: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+impl FunctionUrlResponse {
+    fn json(status_code: u16, body: String) -> Self {
+        FunctionUrlResponse {
+            status_code,
+            headers: HashMap::from([("content-type".to_owned(), "application/json".to_owned())]),
+            body,
+            is_base64_encoded: false,
+        }
+    }
+}
+
+/// A Function URL request to the ingress. The signature is checked over the bytes the sender
+/// sent: a body AWS delivered base64-encoded is decoded first (and one that does not decode is
+/// the sender's 400).
+pub async fn handle_function_url(
     ingress: &Ingress,
-    request: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let body: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
-    let route = match requests::route(request.uri().path()) {
-        Some(route) => route,
-        None => {
-            return Ok(Response::builder()
-                .status(404)
-                .header("content-type", "application/json")
-                .body(Body::Text(requests::UNKNOWN_PATH.into()))?);
+    event: LambdaEvent<FunctionUrlRequest>,
+) -> Result<FunctionUrlResponse, std::convert::Infallible> {
+    let request = &event.payload;
+    let route = match requests::route(&request.raw_path) {
+        Some(route)
+            if request
+                .request_context
+                .http
+                .method
+                .eq_ignore_ascii_case("POST") =>
+        {
+            route
+        }
+        _ => {
+            return Ok(FunctionUrlResponse::json(
+                404,
+                requests::UNKNOWN_PATH.into(),
+            ));
         }
     };
-    let (response, calls) = observe(async {
-        match route {
-            Route::Webhook => {
-                ingress
-                    .handle(WebhookRequest {
-                        signature: header(signature::HEADER),
-                        webhook_id: header(WEBHOOK_ID_HEADER),
-                        body,
-                    })
-                    .await
+    let text = request.body.as_deref().unwrap_or_default();
+    let decoded;
+    let body: &[u8] = if request.is_base64_encoded {
+        match STANDARD.decode(text) {
+            Ok(bytes) => {
+                decoded = bytes;
+                &decoded
             }
-            Route::Request(kind) => {
-                ingress
-                    .handle_request(ManualRequest {
-                        kind,
-                        token: header(manual::TOKEN_HEADER),
-                        webhook_id: header(WEBHOOK_ID_HEADER),
-                        body,
-                    })
-                    .await
-            }
-            Route::IncidentIo => {
-                ingress
-                    .handle_incident_io(IncidentIoRequest {
-                        headers: SignedHeaders {
-                            id: header(svix::ID_HEADER),
-                            timestamp: header(svix::TIMESTAMP_HEADER),
-                            signature: header(svix::SIGNATURE_HEADER),
-                        },
-                        body,
-                    })
-                    .await
-            }
-            Route::Zoom => {
-                ingress
-                    .handle_zoom(crate::lifecycle::ZoomRequest {
-                        signature: header(crate::zoom::webhook::SIGNATURE_HEADER),
-                        timestamp: header(crate::zoom::webhook::TIMESTAMP_HEADER),
-                        body,
-                    })
-                    .await
+            Err(_) => {
+                let response =
+                    WebhookResponse::rejected(400, "the body is marked base64 but is not base64");
+                return Ok(FunctionUrlResponse::json(400, response.body.to_string()));
             }
         }
-    })
-    .await;
-    let invocation = request.lambda_context_ref().map(Invocation::from_context);
+    } else {
+        text.as_bytes()
+    };
+    let (response, calls) = observe(ingress.handle_route(route, request, body)).await;
     WebhookReport {
         response: &response,
-        webhook_id: header(WEBHOOK_ID_HEADER).or_else(|| header(svix::ID_HEADER)),
+        webhook_id: requests::delivery_id(request),
         calls,
     }
-    .report(invocation.as_ref());
-    Ok(Response::builder()
-        .status(response.status)
-        .header("content-type", "application/json")
-        .body(Body::Text(response.body.to_string()))?)
+    .report(Some(&Invocation::from_context(&event.context)));
+    Ok(FunctionUrlResponse::json(
+        response.status,
+        response.body.to_string(),
+    ))
 }
 
 /// A batch from the FIFO queue. Groups (incidents) run concurrently, a group's messages in

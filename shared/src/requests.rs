@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::incident_io::signature as svix;
 use crate::model::Job;
 use crate::pagerduty::manual::{self, BridgeRequest, RequestError};
 use crate::policy::Decision;
@@ -55,6 +56,83 @@ pub fn route(path: &str) -> Option<Route> {
 }
 
 /// The 404 body for any other path.
+/// The headers a route reads, looked up by lowercase name.
+pub trait Headers {
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+impl Ingress {
+    /// One request on `route`, from either entry point (the Lambda's Function URL event, the
+    /// local runner's HTTP server): the headers that route reads, then its handler.
+    pub async fn handle_route(
+        &self,
+        route: Route,
+        headers: &impl Headers,
+        body: &[u8],
+    ) -> WebhookResponse {
+        let header = |name: &str| headers.header(name);
+        match route {
+            Route::Webhook => {
+                self.handle(crate::relay::WebhookRequest {
+                    signature: header(crate::pagerduty::signature::HEADER),
+                    webhook_id: header(WEBHOOK_ID_HEADER),
+                    body,
+                })
+                .await
+            }
+            Route::Request(kind) => {
+                self.handle_request(ManualRequest {
+                    kind,
+                    token: header(manual::TOKEN_HEADER),
+                    webhook_id: header(WEBHOOK_ID_HEADER),
+                    body,
+                })
+                .await
+            }
+            Route::IncidentIo => {
+                self.handle_incident_io(crate::incident_io::ingress::IncidentIoRequest {
+                    headers: svix::SignedHeaders {
+                        id: header(svix::ID_HEADER),
+                        timestamp: header(svix::TIMESTAMP_HEADER),
+                        signature: header(svix::SIGNATURE_HEADER),
+                    },
+                    body,
+                })
+                .await
+            }
+            Route::Zoom => {
+                self.handle_zoom(crate::lifecycle::ZoomRequest {
+                    signature: header(crate::zoom::webhook::SIGNATURE_HEADER),
+                    timestamp: header(crate::zoom::webhook::TIMESTAMP_HEADER),
+                    body,
+                })
+                .await
+            }
+        }
+    }
+}
+
+impl Headers for std::collections::HashMap<String, String> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .or_else(|| {
+                self.iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .map(|(_, value)| value)
+            })
+            .map(String::as_str)
+    }
+}
+
+/// The id a sender gave its delivery, for the log line: PagerDuty's or incident.io's.
+pub fn delivery_id(headers: &impl Headers) -> Option<&str> {
+    headers
+        .header(WEBHOOK_ID_HEADER)
+        .or_else(|| headers.header(svix::ID_HEADER))
+}
+
+pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
+
 pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow, incident.io webhooks to /incident-io, Zoom event notifications to /zoom"}"#;
 
 /// A person's request as any entry point hands it over.

@@ -641,10 +641,36 @@ pub fn sqs_event(messages: Vec<aws_sdk_sqs::types::Message>) -> aws_lambda_event
     serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
-/// A Lambda test event from `events/`, as lambda_http decodes it.
-pub fn http_event(file: &str) -> lambda_http::Request {
+/// A Lambda test event from `events/`, as the ingress function receives it.
+pub fn http_event(file: &str) -> bridge_relay::lambda::FunctionUrlRequest {
     let text = std::fs::read_to_string(workspace_root().join("events").join(file)).unwrap();
-    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The ingress function's answer to one Function URL request.
+pub async fn invoke_ingress(
+    ingress: &bridge_relay::relay::Ingress,
+    request: bridge_relay::lambda::FunctionUrlRequest,
+) -> bridge_relay::lambda::FunctionUrlResponse {
+    let event = lambda_runtime::LambdaEvent::new(request, lambda_runtime::Context::default());
+    let Ok(response) = bridge_relay::lambda::handle_function_url(ingress, event).await;
+    response
+}
+
+/// A JSON POST to `path` through the ingress function: the status and the JSON answer.
+pub async fn post_json(
+    ingress: &bridge_relay::relay::Ingress,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut headers = headers.to_vec();
+    headers.push(("content-type", "application/json"));
+    let request = bridge_relay::lambda::FunctionUrlRequest::post(path, &headers, body);
+    let response = invoke_ingress(ingress, request).await;
+    let answer =
+        serde_json::from_str(&response.body).unwrap_or_else(|e| panic!("{}: {e}", response.body));
+    (response.status_code, answer)
 }
 
 impl AwsStandIns {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridge_relay::lambda::handle_http;
+use bridge_relay::lambda::FunctionUrlRequest;
 use bridge_relay::model::Job;
 use bridge_relay::pagerduty::signature::{MAX_HEADER_BYTES, MAX_SIGNATURES};
 use bridge_relay::policy::BridgePolicy;
@@ -51,25 +51,18 @@ fn relay(name: &str) -> Relay {
     }
 }
 
-fn request(body: &[u8], headers: &[(&str, String)]) -> lambda_http::Request {
-    let mut builder = http::Request::builder()
-        .method("POST")
-        .uri("https://example.lambda-url.us-east-1.on.aws/");
-    for (name, value) in headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    builder
-        .body(lambda_http::Body::Binary(body.to_vec()))
-        .unwrap()
+fn request(body: &[u8], headers: &[(&str, String)]) -> FunctionUrlRequest {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    FunctionUrlRequest::post("/", &headers, body)
 }
 
-async fn send(relay: &mut Relay, request: lambda_http::Request) -> (u16, Value) {
-    let response = handle_http(&relay.ingress, request).await.unwrap();
-    let text = match response.body() {
-        lambda_http::Body::Text(text) => text.clone(),
-        other => panic!("{other:?}"),
-    };
-    let status = response.status().as_u16();
+async fn send(relay: &mut Relay, request: FunctionUrlRequest) -> (u16, Value) {
+    let response = invoke_ingress(&relay.ingress, request).await;
+    let text = response.body;
+    let status = response.status_code;
     assert!(status < 500, "{status} {text}");
     if status != 202 {
         assert!(relay.jobs.try_recv().is_err(), "{status} queued a job");
@@ -105,6 +98,58 @@ async fn a_body_over_the_limit_is_413_before_anything_else() {
         send(&mut relay, request(&body, &signed(&body))).await.0,
         202
     );
+}
+
+/// Function URL events the event libraries used to panic on (found by fuzzing, SECURITY.md):
+/// the ingress reads the raw event, so each is an ordinary answer.
+#[tokio::test]
+async fn odd_function_url_events_get_ordinary_answers() {
+    let mut relay = relay("odd-events");
+    let body = triggered();
+
+    // A body marked base64 that is not base64: the sender's 400, with the reason.
+    let mut not_base64 = request(&body, &signed(&body));
+    not_base64.body = Some("not base64 at all!".into());
+    not_base64.is_base64_encoded = true;
+    let (status, answer) = send(&mut relay, not_base64).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("the body is marked base64 but is not base64"))
+    );
+
+    // A binary body AWS encoded is checked over its decoded bytes.
+    let mut encoded = request(&body, &signed(&body));
+    encoded.body = Some(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        &body,
+    ));
+    encoded.is_base64_encoded = true;
+    assert_eq!(send(&mut relay, encoded).await.0, 202);
+    assert!(relay.jobs.try_recv().is_ok(), "one job queued");
+
+    // A query string with spaces and quotes, a Host that is no host name, header names in
+    // capitals: none of it is read, and the webhook is taken.
+    let event = serde_json::to_value(request(&body, &signed(&body))).unwrap();
+    let odd: FunctionUrlRequest = serde_json::from_value(json!({
+        "rawPath": "/webhook",
+        "rawQueryString": "a b=\"<c>\"",
+        "headers": {
+            "Host": "not a host",
+            "X-Forwarded-Proto": "gopher",
+            "X-PagerDuty-Signature": event["headers"]["x-pagerduty-signature"],
+        },
+        "body": event["body"],
+        "isBase64Encoded": false,
+        "requestContext": {"http": {"method": "POST"}, "domainName": "::"}
+    }))
+    .unwrap();
+    assert_eq!(send(&mut relay, odd).await.0, 202);
+    assert!(relay.jobs.try_recv().is_ok(), "one job queued");
+
+    // Only POST reaches a handler.
+    let mut get = request(&body, &signed(&body));
+    get.request_context.http.method = "GET".into();
+    assert_eq!(send(&mut relay, get).await.0, 404);
 }
 
 #[tokio::test]

@@ -757,44 +757,26 @@ async fn the_function_url_routes_incident_io_webhooks() {
     let ingress = aws.ingress(BridgePolicy::default());
     let body = fixture("incident_created_v2.json");
     let (id, timestamp, signature) = signed("msg_lambda_1", &body, IIO_SECRET, now_seconds());
-    let request = |path: &str, signature: &str| {
-        http::Request::builder()
-            .method("POST")
-            .uri(format!("https://relay.lambda-url.eu-west-1.on.aws{path}"))
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", &timestamp)
-            .header("webhook-signature", signature)
-            .body(lambda_http::Body::Binary(body.clone()))
-            .unwrap()
+    let post = |path: &'static str, signature: String| {
+        let (ingress, id, timestamp, body) =
+            (&ingress, id.clone(), timestamp.clone(), body.clone());
+        async move {
+            let headers = [
+                ("webhook-id", id.as_str()),
+                ("webhook-timestamp", timestamp.as_str()),
+                ("webhook-signature", signature.as_str()),
+            ];
+            post_json(ingress, path, &headers, &body).await.0
+        }
     };
-    let forged = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", "v1,AAAA"))
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 401);
+    assert_eq!(post("/incident-io", "v1,AAAA".into()).await, 401);
     // The PagerDuty route does not take incident.io's signature.
-    let wrong_route = bridge_relay::lambda::handle_http(&ingress, request("/webhook", &signature))
-        .await
-        .unwrap();
-    assert_eq!(wrong_route.status(), 401);
+    assert_eq!(post("/webhook", signature.clone()).await, 401);
     let stuffed = format!("{signature} {}", "v1,AAAA ".repeat(200));
-    let oversized = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", &stuffed))
-        .await
-        .unwrap();
-    assert_eq!(oversized.status(), 431);
-    let huge = http::Request::builder()
-        .method("POST")
-        .uri("https://relay.lambda-url.eu-west-1.on.aws/incident-io")
-        .body(lambda_http::Body::Binary(vec![b' '; 256 * 1024 + 1]))
-        .unwrap();
-    let too_large = bridge_relay::lambda::handle_http(&ingress, huge)
-        .await
-        .unwrap();
-    assert_eq!(too_large.status(), 413);
-    let accepted = bridge_relay::lambda::handle_http(&ingress, request("/incident-io", &signature))
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 202);
+    assert_eq!(post("/incident-io", stuffed).await, 431);
+    let huge = post_json(&ingress, "/incident-io", &[], &[b' '; 256 * 1024 + 1]).await;
+    assert_eq!(huge.0, 413);
+    assert_eq!(post("/incident-io", signature.clone()).await, 202);
     assert_eq!(aws.queue_depth().await, 1);
     let job: Value = serde_json::from_str(&aws.drain(&aws.queue_url).await[0]).unwrap();
     assert_eq!(job["tool"], "incident_io");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridge_relay::lambda::{handle_http, handle_sqs};
+use bridge_relay::lambda::handle_sqs;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::{Ingress, WorkerSettings};
@@ -17,13 +17,9 @@ use serde_json::{Value, json};
 const MEETING_ID: u64 = 85012345678;
 
 async fn invoke(ingress: &Ingress, event_file: &str) -> (u16, Value) {
-    let response = handle_http(ingress, http_event(event_file)).await.unwrap();
-    let status = response.status().as_u16();
-    let body = match response.body() {
-        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (status, body)
+    let response = invoke_ingress(ingress, http_event(event_file)).await;
+    let answer = serde_json::from_str(&response.body).unwrap();
+    (response.status_code, answer)
 }
 
 fn body_json(request: &wiremock::Request) -> Value {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use bridge_relay::lambda::{handle_http, handle_sqs};
+use bridge_relay::lambda::{FunctionUrlRequest, handle_sqs};
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::{Ingress, WorkerSettings};
 use bridge_relay::zoom::MeetingProvider;
@@ -97,28 +97,23 @@ impl CapturedLogs {
     }
 }
 
-fn webhook(body: &[u8], signature: Option<&str>, webhook_id: &str) -> lambda_http::Request {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri("https://example.lambda-url.us-east-1.on.aws/")
-        .header("content-type", "application/json")
-        .header("x-webhook-id", webhook_id);
+fn webhook(body: &[u8], signature: Option<&str>, webhook_id: &str) -> FunctionUrlRequest {
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-webhook-id", webhook_id),
+    ];
     if let Some(signature) = signature {
-        request = request.header("x-pagerduty-signature", signature);
+        headers.push(("x-pagerduty-signature", signature));
     }
-    request
-        .body(lambda_http::Body::Binary(body.to_vec()))
-        .unwrap()
+    FunctionUrlRequest::post("/", &headers, body)
 }
 
-async fn answer(ingress: &Ingress, request: lambda_http::Request) -> (u16, String) {
-    let response = handle_http(ingress, request).await.unwrap();
-    let headers = format!("{:?}", response.headers());
-    let body = match response.body() {
-        lambda_http::Body::Text(text) => text.clone(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (response.status().as_u16(), format!("{headers}\n{body}"))
+async fn answer(ingress: &Ingress, request: FunctionUrlRequest) -> (u16, String) {
+    let response = invoke_ingress(ingress, request).await;
+    (
+        response.status_code,
+        format!("{:?}\n{}", response.headers, response.body),
+    )
 }
 
 /// The captured triggered webhook for another incident.

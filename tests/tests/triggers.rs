@@ -5,7 +5,6 @@
 //! Incident Workflow "Send a Webhook POST" step. Per-service meeting settings reach the exact
 //! Zoom request.
 
-use bridge_relay::lambda::handle_http;
 use bridge_relay::pagerduty::manual::WORKFLOW_BODY_TEMPLATE;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::{Ingress, WorkerSettings};
@@ -54,23 +53,7 @@ async fn post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Value) {
-    let mut builder = http::Request::builder()
-        .method("POST")
-        .uri(format!("https://abc123.lambda-url.us-east-1.on.aws{path}"))
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let request = builder
-        .body(lambda_http::Body::Binary(body.to_vec()))
-        .unwrap();
-    let response = handle_http(ingress, request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = match response.body() {
-        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (status, body)
+    post_json(ingress, path, headers, body).await
 }
 
 async fn post_v3(ingress: &Ingress, fixture: &str, webhook_id: &str) -> (u16, Value) {

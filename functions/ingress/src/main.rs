@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use bridge_relay::config::process_env;
+use bridge_relay::lambda::FunctionUrlRequest;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Ingress;
 use bridge_relay::secrets::SecretCache;
 use bridge_relay::store::DynamoDbStore;
-use lambda_http::{Error, Request, service_fn};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,8 +22,10 @@ async fn main() -> Result<(), Error> {
         ingress = ingress.with_meeting_index(Arc::new(DynamoDbStore::from_sdk_config(&aws, table)));
     }
     let ingress = &ingress;
-    lambda_http::run(service_fn(move |request: Request| async move {
-        bridge_relay::lambda::handle_http(ingress, request).await
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<FunctionUrlRequest>| async move {
+            bridge_relay::lambda::handle_function_url(ingress, event).await
+        },
+    ))
     .await
 }
