@@ -196,7 +196,11 @@ impl Worker {
         pool: &HostPool,
         incident_id: &str,
     ) -> Result<Option<HostSlot>, JobError> {
-        for slot in 0..pool.meetings_per_host {
+        // Each incident starts at its own slot, so jobs arriving together mostly take
+        // different slots at the first write instead of all racing up from slot 0.
+        let slots = pool.meetings_per_host;
+        let first = first_slot(incident_id, slots);
+        for slot in (0..slots).map(|n| (first + n) % slots) {
             if self
                 .store
                 .take_host_slot(host, slot, incident_id, pool.slot_max_age)
@@ -308,9 +312,29 @@ impl Worker {
     }
 }
 
+/// Where an incident's slot search starts among `slots` (FNV-1a of its key, stable).
+fn first_slot(incident_id: &str, slots: u32) -> u32 {
+    let hash = incident_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % u64::from(slots.max(1))) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incidents_start_their_slot_search_spread_over_the_slots() {
+        let starts: std::collections::HashSet<u32> = (0..200)
+            .map(|n| first_slot(&format!("Q{n}ABCDEF"), 10))
+            .collect();
+        assert_eq!(starts.len(), 10, "{starts:?}");
+        assert_eq!(first_slot("PXYZ", 1), 0);
+        assert_eq!(first_slot("PXYZ", 10), first_slot("PXYZ", 10));
+    }
 
     #[test]
     fn days_are_utc_dates() {

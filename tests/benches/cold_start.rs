@@ -163,10 +163,14 @@ async fn cold_run(function: &str, event: &Value, env: &[(&'static str, String)])
     }
 }
 
+fn cold_incident(run: usize, n: usize) -> String {
+    format!("PCOLD{run:03}{n:02}")
+}
+
 fn worker_batch(run: usize) -> Value {
     let records: Vec<Value> = (0..BATCH)
         .map(|n| {
-            let id = format!("PCOLD{run:03}{n:02}");
+            let id = cold_incident(run, n);
             let job = Job {
                 webhook_id: format!("cold-{run}-{n}"),
                 event_id: format!("cold-event-{run}-{n}"),
@@ -280,8 +284,11 @@ async fn main() {
 
     let mut worker_env = aws.worker_env();
     worker_env.extend(apis.env());
-    // Every job of every run holds a slot of the one host: room for all of them.
-    worker_env.push(("ZOOM_HOST_MAX_MEETINGS", "1000".to_owned()));
+    // One host with a slot per job of a run, and creates enough for every run today. Each
+    // run's incidents resolve before the next run, freeing their slots, as in a deployment.
+    worker_env.push(("ZOOM_HOST_MAX_MEETINGS", BATCH.to_string()));
+    worker_env.push(("ZOOM_HOST_DAILY_CREATES", "1000".to_owned()));
+    let store = bridge_relay::store::DynamoDbStore::from_sdk_config(&aws.config, &aws.table_name);
     let mut worker_runs = Vec::new();
     for run in 0..runs {
         let result = cold_run("bridge-relay-worker", &worker_batch(run), &worker_env).await;
@@ -291,6 +298,11 @@ async fn main() {
             "worker run {run}"
         );
         worker_runs.push(result);
+        for n in 0..BATCH {
+            use bridge_relay::store::IdempotencyStore;
+            let freed = store.free_host_slot(&cold_incident(run, n)).await.unwrap();
+            assert!(freed.is_some(), "run {run} job {n} held a slot");
+        }
     }
     report(
         "bridge-relay-worker",
