@@ -438,6 +438,7 @@ impl Worker {
     async fn requeue_on_last_receive(&self, job: &Job, error: &JobError) -> Option<Job> {
         let still_waiting = matches!(error, JobError::PoolFull(_));
         let first_failure_after_waiting = !still_waiting
+            && job.action.is_bridge()
             && error.is_retryable()
             && !job.requeued_after_waiting
             && self
