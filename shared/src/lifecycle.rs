@@ -443,7 +443,23 @@ impl Worker {
             Some(review) => review.clone(),
             None => {
                 let marker = crate::zoom::translate::review_marker_id(id);
-                let host = job.meeting.host_user.as_deref();
+                let mut options = job.meeting.clone();
+                if lifecycle.review_host.is_some() {
+                    options.host_user = lifecycle.review_host.clone();
+                } else if !lifecycle.review_creating
+                    && let Some(pool) = &self.settings.host_pool
+                {
+                    let Some(host) = self.take_review_create(job, pool).await? else {
+                        let note = "Post-incident review not scheduled: every Zoom host of the pool has used its meeting creates for today.";
+                        self.post(job, note, deadline).await?;
+                        self.update_lifecycle(id, |l| l.review_noted = true).await?;
+                        return Ok(());
+                    };
+                    self.update_lifecycle(id, |l| l.review_host = Some(host.clone()))
+                        .await?;
+                    options.host_user = Some(host);
+                }
+                let host = options.host_user.as_deref();
                 let mut found = None;
                 if lifecycle.review_creating {
                     found = self
@@ -466,7 +482,7 @@ impl Worker {
                             + Duration::from_secs(u64::from(after) * 60);
                         let request = crate::zoom::translate::review_request(
                             &job.incident,
-                            &job.meeting,
+                            &options,
                             &crate::zoom::new_passcode(),
                             start,
                             &invitees,
@@ -504,6 +520,27 @@ impl Worker {
         self.post(job, &note, deadline).await?;
         self.update_lifecycle(id, |l| l.review_noted = true).await?;
         Ok(())
+    }
+
+    /// Counts the review's create against the first pool host (the policy's, when it pins one)
+    /// with creates left today: a review takes no meeting slot now, but it is one of the host's
+    /// 100 creates. `None`: every host has used them.
+    async fn take_review_create(
+        &self,
+        job: &Job,
+        pool: &crate::hostpool::HostPool,
+    ) -> Result<Option<String>, JobError> {
+        let day = crate::hostpool::utc_day(SystemTime::now());
+        for host in pool.candidates(job.meeting.host_user.as_deref()) {
+            if self
+                .store
+                .take_daily_create(host, &day, pool.creates_per_day)
+                .await?
+            {
+                return Ok(Some(host.to_owned()));
+            }
+        }
+        Ok(None)
     }
 
     async fn schedule(&self, job: &Job, due_at_ms: u64) -> Result<(), JobError> {

@@ -308,6 +308,73 @@ async fn waiting_for_a_host_does_not_use_up_a_jobs_retries() {
     );
 }
 
+/// A post-incident review takes no slot, but it is one of its host's creates for the day: it
+/// goes to a pool host with creates left, and is skipped with a note when none has any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_review_meeting_counts_against_a_pool_hosts_daily_creates() {
+    let (aws, apis) = stand_ins().await;
+    let mut two_creates_a_day = settings(&["a@x", "b@x"], 2);
+    two_creates_a_day
+        .host_pool
+        .as_mut()
+        .unwrap()
+        .creates_per_day = 2;
+    let (worker, _) = aws.worker(&apis.env(), two_creates_a_day);
+    let resolved = |incident: &str| {
+        Job::from_json(
+            &json!({
+                "webhook_id": format!("pool-resolved-{incident}"),
+                "event_id": format!("pool-resolved-event-{incident}"),
+                "event_type": "incident.resolved",
+                "action": "resolved",
+                "incident": {"id": incident, "number": 7, "title": format!("Pool incident {incident}")},
+                "meeting": {"review_after_minutes": 60}
+            })
+            .to_string(),
+        )
+        .unwrap()
+    };
+    for incident in ["PR1", "PR2"] {
+        let settled = worker.handle_delivery(&job(incident), delivery(1)).await;
+        assert!(
+            matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+            "{settled:?}"
+        );
+    }
+    // a@x has used its two creates today; b@x has both left.
+    assert_eq!(apis.state().meetings_by_host["a@x"].len(), 2);
+    let store = store(&aws);
+    let today = utc_day(std::time::SystemTime::now());
+
+    let settled = worker.handle_delivery(&resolved("PR1"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(_)), "{settled:?}");
+    {
+        let state = apis.state();
+        assert_eq!(state.meetings_by_host["b@x"].len(), 1, "the review, on b@x");
+        assert_eq!(state.meetings_by_host["a@x"].len(), 2);
+        assert!(
+            state.notes["PR1"]
+                .iter()
+                .any(|n| n.starts_with("Post-incident review scheduled for ")),
+            "{:?}",
+            state.notes["PR1"]
+        );
+    }
+    // The review was counted: b@x has one create left, taken here; the next review finds none.
+    assert!(store.take_daily_create("b@x", &today, 2).await.unwrap());
+    let settled = worker.handle_delivery(&resolved("PR2"), delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(_)), "{settled:?}");
+    let state = apis.state();
+    assert_eq!(state.meetings_by_host["b@x"].len(), 1, "no second review");
+    assert!(
+        state.notes["PR2"]
+            .iter()
+            .any(|n| n.starts_with("Post-incident review not scheduled: every Zoom host")),
+        "{:?}",
+        state.notes["PR2"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
     // Long enough that the steps before the wait cannot outlast it on a busy machine.

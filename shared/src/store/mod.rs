@@ -292,6 +292,9 @@ pub struct MeetingLifecycle {
     /// A create of the review meeting was sent; its outcome is looked up before another.
     #[serde(default)]
     pub review_creating: bool,
+    /// The pool host the review meeting is created on (one of its creates that day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_host: Option<String>,
     /// The follow-up review meeting, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<StoredMeeting>,
