@@ -55,7 +55,6 @@ pub fn route(path: &str) -> Option<Route> {
     }
 }
 
-/// The 404 body for any other path.
 /// The headers a route reads, looked up by lowercase name.
 pub trait Headers {
     fn header(&self, name: &str) -> Option<&str>;
@@ -131,8 +130,10 @@ pub fn delivery_id(headers: &impl Headers) -> Option<&str> {
         .or_else(|| headers.header(svix::ID_HEADER))
 }
 
+/// PagerDuty's delivery id (`X-Webhook-Id`); the button and workflow routes read it too.
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
+/// The 404 body for any other path.
 pub const UNKNOWN_PATH: &str = r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow, incident.io webhooks to /incident-io, Zoom event notifications to /zoom"}"#;
 
 /// A person's request as any entry point hands it over.
