@@ -4,7 +4,7 @@
 //!   bridge-relay sign  --secrets-file FILE [--zoom] BODY_FILE
 //!   bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
-//!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--webhook-url URL]
+//!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--table-name TABLE] [--webhook-url URL]
 //!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
 
 use std::collections::HashMap;
@@ -54,8 +54,11 @@ const USAGE: &str = "usage:
       Prints the webhook-id, webhook-timestamp and webhook-signature headers incident.io
       would send for BODY_FILE now (as curl -H arguments), signed with the first
       incident_io.webhook_secrets entry of FILE.
-  bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE) [--webhook-url URL]
-      Checks a deployment without creating anything: the secret parses, Zoom gives a token,
+  bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE) [--table-name TABLE]
+                      [--webhook-url URL]
+      Checks a deployment without creating anything: the secret parses, Zoom gives a token
+      (with --table-name or TABLE_NAME, the stack's TableName, the token the deployment's
+      workers share, so none of theirs is voided; without it one of its own),
       the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
       user, and a webhook subscription sends BRIDGE_EVENT_TYPES to URL (the stack's
       WebhookUrl); with an incident_io section, that incident.io accepts its API key.
@@ -88,6 +91,7 @@ struct Args {
     teams: Vec<String>,
     events: Option<String>,
     zoom: bool,
+    table_name: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -108,6 +112,7 @@ fn parse_args() -> Result<Args, String> {
         teams: Vec::new(),
         events: None,
         zoom: false,
+        table_name: std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -142,6 +147,9 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--listen {value}: {e}"))?;
             }
             "--zoom" => parsed.zoom = true,
+            "--table-name" => {
+                parsed.table_name = Some(args.next().ok_or("--table-name needs the table's name")?)
+            }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => parsed.positional.push(arg),
@@ -266,14 +274,24 @@ async fn doctor(args: Args) -> Result<(), String> {
     };
     let http = bridge_relay::http::client();
     let endpoints = &config.endpoints;
+    let mut zoom = ZoomApi::new(
+        http.clone(),
+        &endpoints.zoom_api,
+        &endpoints.zoom_oauth,
+        config.zoom_host_user.clone(),
+        secrets.clone(),
+    );
+    // With the deployment's table, doctor uses the token the workers share instead of fetching
+    // one of its own (which would void theirs).
+    if let Some(table) = &args.table_name {
+        let aws = bridge_relay::aws::sdk_config().await;
+        zoom = zoom.with_shared_token(Arc::new(
+            bridge_relay::store::DynamoDbStore::from_sdk_config(&aws, table),
+        ));
+    }
     let doctor = Doctor {
-        zoom: ZoomApi::new(
-            http.clone(),
-            &endpoints.zoom_api,
-            &endpoints.zoom_oauth,
-            config.zoom_host_user.clone(),
-            secrets.clone(),
-        ),
+        shares_token: args.table_name.is_some(),
+        zoom,
         pagerduty: PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone()),
         incident_io: Some(IncidentIoApi::new(
             http,
@@ -332,13 +350,15 @@ async fn serve(args: Args) -> Result<(), String> {
 
     let http = bridge_relay::http::client();
     let endpoints = &config.endpoints;
+    let store = Arc::new(InMemoryStore::new());
     let zoom = ZoomApi::new(
         http.clone(),
         &endpoints.zoom_api,
         &endpoints.zoom_oauth,
         config.zoom_host_user.clone(),
         secrets.clone(),
-    );
+    )
+    .with_shared_token(store.clone());
     let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
     let incident_io = IncidentIoApi::new(
         http,
@@ -347,7 +367,6 @@ async fn serve(args: Args) -> Result<(), String> {
         config.incident_io_notify_channel,
     );
     let dead_letters = Arc::new(DeadLetterLog::default());
-    let store = Arc::new(InMemoryStore::new());
     let (queue, jobs) = InProcessQueue::new();
     let worker = Arc::new(
         Worker::new(

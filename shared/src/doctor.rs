@@ -97,6 +97,9 @@ pub struct Doctor {
     pub bridge_events: Vec<String>,
     /// Checked when the secret has an `incident_io` section.
     pub incident_io: Option<IncidentIoApi>,
+    /// Whether `zoom` uses the deployment's shared token (else a token of its own, which voids
+    /// the one the deployment's workers use).
+    pub shares_token: bool,
 }
 
 const SECRET: &str = "secret";
@@ -127,12 +130,23 @@ impl Doctor {
             }
         };
         let mut checks = vec![Check::ok(SECRET, describe_secret(&secrets))];
+        let fetches_before = self.zoom.token_fetches();
         match self.zoom.check_credentials().await {
             Ok(()) => {
+                let how = match (
+                    self.shares_token,
+                    self.zoom.token_fetches() > fetches_before,
+                ) {
+                    (true, false) => "the deployment's shared token works",
+                    (true, true) => "Zoom issued a token, shared with the deployment",
+                    (false, _) => {
+                        "Zoom issued a token (of doctor's own: it voids the deployment's current one; pass --table-name to share it)"
+                    }
+                };
                 checks.push(Check::ok(
                     ZOOM_CREDENTIALS,
                     format!(
-                        "Zoom issued a token to app {} of account {}",
+                        "{how}: app {} of account {}",
                         secrets.zoom.client_id, secrets.zoom.account_id
                     ),
                 ));

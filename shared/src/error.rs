@@ -12,6 +12,8 @@ pub enum Service {
     IncidentIo,
     SecretsManager,
     Sqs,
+    /// Where the deployment's one Zoom token is kept (the table).
+    TokenStore,
 }
 
 impl fmt::Display for Service {
@@ -23,6 +25,7 @@ impl fmt::Display for Service {
             Service::IncidentIo => "incident.io API",
             Service::SecretsManager => "Secrets Manager",
             Service::Sqs => "SQS",
+            Service::TokenStore => "the shared Zoom token store",
         })
     }
 }
@@ -53,6 +56,11 @@ pub enum UpstreamError {
     DailyLimit { service: Service, message: String },
     #[error("{service} answered with a body the relay could not read: {reason}")]
     Decode { service: Service, reason: String },
+    /// Zoom refused the access token again right after the relay took a newer one: something
+    /// else voids it (another holder of the app's credentials). Nothing was done; a later try
+    /// with the fleet's next token can pass, so it is retried, never dead-lettered at once.
+    #[error("{service} refused the relay's access token twice: {message}")]
+    TokenRefused { service: Service, message: String },
 }
 
 impl UpstreamError {
@@ -62,7 +70,7 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }
-            UpstreamError::Transport { .. } => true,
+            UpstreamError::Transport { .. } | UpstreamError::TokenRefused { .. } => true,
             UpstreamError::Decode { .. } | UpstreamError::DailyLimit { .. } => false,
         }
     }
@@ -73,7 +81,7 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => *status >= 500 || *status == 408,
             UpstreamError::Transport { .. } => true,
             UpstreamError::Decode { .. } => true,
-            UpstreamError::DailyLimit { .. } => false,
+            UpstreamError::DailyLimit { .. } | UpstreamError::TokenRefused { .. } => false,
         }
     }
 
@@ -82,7 +90,8 @@ impl UpstreamError {
             UpstreamError::Status { service, .. }
             | UpstreamError::Transport { service, .. }
             | UpstreamError::DailyLimit { service, .. }
-            | UpstreamError::Decode { service, .. } => *service,
+            | UpstreamError::Decode { service, .. }
+            | UpstreamError::TokenRefused { service, .. } => *service,
         }
     }
 
@@ -97,6 +106,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Status { status, .. } => Some(*status),
             UpstreamError::DailyLimit { .. } => Some(429),
+            UpstreamError::TokenRefused { .. } => Some(401),
             _ => None,
         }
     }

@@ -26,6 +26,7 @@ pub mod retry;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod token_store;
 pub mod zoom;
 
 pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};

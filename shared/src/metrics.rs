@@ -52,6 +52,11 @@ pub mod names {
     pub const HOSTS_SPENT: &str = "HostsSpent";
     /// Deliveries that found every Zoom host of the pool busy or spent; the job waits.
     pub const HOST_POOL_FULL: &str = "HostPoolFull";
+    /// Zoom OAuth token requests: the whole deployment shares one token, so about one an hour.
+    pub const ZOOM_TOKEN_FETCHES: &str = "ZoomTokenFetches";
+    /// Zoom API calls refused with 401 (a voided or expired token); more than a few an hour
+    /// means something else uses the app's credentials and voids the deployment's token.
+    pub const ZOOM_TOKENS_REFUSED: &str = "ZoomTokensRefused";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

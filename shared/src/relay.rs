@@ -733,7 +733,7 @@ pub(crate) struct CreateFailed {
 
 /// Whether a failed create may have made the meeting (a failed token fetch never reached it).
 fn reached_zoom(e: &UpstreamError) -> bool {
-    e.is_ambiguous() && e.service() != Service::ZoomOAuth
+    e.is_ambiguous() && !matches!(e.service(), Service::ZoomOAuth | Service::TokenStore)
 }
 
 fn meeting_error(e: MeetingError) -> JobError {

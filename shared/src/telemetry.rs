@@ -44,6 +44,8 @@ pub struct CallStats {
     pub hosts_spent: u32,
     /// Whether every host of the pool was busy or spent.
     pub pool_full: bool,
+    /// Zoom API calls refused with 401 (a voided or expired token).
+    pub tokens_refused: u32,
 }
 
 impl CallStats {
@@ -111,6 +113,10 @@ pub fn record_retry() {
 
 pub fn record_host_spent() {
     let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").hosts_spent += 1);
+}
+
+pub fn record_token_refused() {
+    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").tokens_refused += 1);
 }
 
 pub fn record_pool_full() {
@@ -441,6 +447,14 @@ impl<'a> JobOutcome<'a> {
             .count(names::RATE_LIMITED, self.calls.rate_limited())
             .count(names::HOSTS_SPENT, u64::from(self.calls.hosts_spent))
             .count(names::HOST_POOL_FULL, u64::from(self.calls.pool_full))
+            .count(
+                names::ZOOM_TOKEN_FETCHES,
+                self.calls.of(&[Service::ZoomOAuth]).count() as u64,
+            )
+            .count(
+                names::ZOOM_TOKENS_REFUSED,
+                u64::from(self.calls.tokens_refused),
+            )
             .millis(names::ZOOM_LATENCY, &self.calls.millis(ZOOM))
             .millis(names::PAGERDUTY_LATENCY, &self.calls.millis(PAGERDUTY))
             .millis(names::INCIDENT_IO_LATENCY, &self.calls.millis(INCIDENT_IO))

@@ -37,6 +37,14 @@ pub struct State {
     next_meeting: u64,
     issued_tokens: HashSet<String>,
     revoked_tokens: HashSet<String>,
+    /// As Zoom does: a newly issued token voids every token issued before it.
+    pub newest_token_only: bool,
+    /// The `expires_in` of issued tokens (Zoom's 3599 s unless a test wants renewals).
+    pub token_lifetime_seconds: u64,
+    /// 401s for a token that a newer one voided (newest-token-only mode).
+    pub voided_token_refusals: usize,
+    /// Every Zoom API call is answered 401 code 124, whatever the token.
+    pub refuse_every_token: bool,
     /// The PagerDuty API token the stand-in accepts now.
     pub pagerduty_token: String,
     /// Incidents whose next bridge PUT never answers (the crash test).
@@ -133,6 +141,7 @@ impl FaultyApis {
             slow_for,
             next_meeting: 80_000_000_000,
             pagerduty_token: pagerduty_token.to_owned(),
+            token_lifetime_seconds: 3599,
             ..State::default()
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -248,10 +257,15 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
             let mut s = state.lock().unwrap();
             s.token_fetches += 1;
             let token = format!("token-{}", s.token_fetches);
+            if s.newest_token_only {
+                let voided: Vec<String> = s.issued_tokens.iter().cloned().collect();
+                s.revoked_tokens.extend(voided);
+            }
             s.issued_tokens.insert(token.clone());
+            let expires_in = s.token_lifetime_seconds;
             reply(
                 200,
-                json!({"access_token": token, "token_type": "bearer", "expires_in": 3599}),
+                json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in}),
                 &[],
             )
         }
@@ -259,8 +273,14 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
             let (answer, hang) = {
                 let token = auth.strip_prefix("Bearer ").unwrap_or_default().to_owned();
                 let mut s = state.lock().unwrap();
-                if !s.issued_tokens.contains(&token) || s.revoked_tokens.contains(&token) {
+                if s.refuse_every_token
+                    || !s.issued_tokens.contains(&token)
+                    || s.revoked_tokens.contains(&token)
+                {
                     s.unauthorized += 1;
+                    if s.newest_token_only && s.issued_tokens.contains(&token) {
+                        s.voided_token_refusals += 1;
+                    }
                     return reply(
                         401,
                         json!({"code": 124, "message": "Invalid access token."}),
@@ -268,7 +288,7 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                     );
                 }
                 // Now and then Zoom voids a token early (another app instance asked for a new one).
-                if s.fault_rate > 0.0 && s.random() < 0.02 {
+                if s.fault_rate > 0.0 && !s.newest_token_only && s.random() < 0.02 {
                     s.revoked_tokens.insert(token);
                     s.unauthorized += 1;
                     return reply(

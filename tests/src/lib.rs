@@ -468,8 +468,8 @@ impl AwsStandIns {
         Self::start_on(Moto::start(), webhook_secrets, visibility_seconds).await
     }
 
-    /// The stand-ins for workers that race for host slots: DynamoDB's conditional writes are
-    /// atomic, as in AWS.
+    /// The stand-ins for workers that race for the same item (host slots, the Zoom token's
+    /// lease): DynamoDB's conditional writes are atomic, as in AWS.
     pub async fn start_for_host_pool(
         webhook_secrets: &[&str],
         visibility_seconds: u32,
@@ -731,13 +731,21 @@ impl AwsStandIns {
                 .unwrap()
         };
         let secrets = self.secret_cache();
-        let zoom = Arc::new(bridge_relay::zoom::ZoomApi::new(
-            http.clone(),
-            &get("ZOOM_API_BASE"),
-            &get("ZOOM_OAUTH_BASE"),
-            host_user,
-            secrets.clone(),
+        // Each worker is a container of its own: its own caches, the table shared.
+        let store = Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
+            &self.config,
+            &self.table_name,
         ));
+        let zoom = Arc::new(
+            bridge_relay::zoom::ZoomApi::new(
+                http.clone(),
+                &get("ZOOM_API_BASE"),
+                &get("ZOOM_OAUTH_BASE"),
+                host_user,
+                secrets.clone(),
+            )
+            .with_shared_token(store.clone()),
+        );
         let pagerduty = Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(
             http,
             &get("PAGERDUTY_API_BASE"),
@@ -746,10 +754,7 @@ impl AwsStandIns {
         let worker = bridge_relay::relay::Worker::new(
             zoom.clone(),
             pagerduty,
-            Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
-                &self.config,
-                &self.table_name,
-            )),
+            store,
             Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
                 &self.config,
                 &self.dead_letter_queue_url,

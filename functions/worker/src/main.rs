@@ -22,13 +22,16 @@ async fn main() -> Result<(), Error> {
     let secrets = SecretCache::secrets_manager(&aws, config.secret_id, config.secret_ttl);
     let http = bridge_relay::http::client();
     let endpoints = &config.endpoints;
+    // One table for the claims and for the Zoom token every container shares.
+    let store = Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name));
     let zoom = ZoomApi::new(
         http.clone(),
         &endpoints.zoom_api,
         &endpoints.zoom_oauth,
         config.zoom_host_user,
         secrets.clone(),
-    );
+    )
+    .with_shared_token(store.clone());
     let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
     let incident_io = IncidentIoApi::new(
         http,
@@ -39,7 +42,7 @@ async fn main() -> Result<(), Error> {
     let mut worker = Worker::new(
         Arc::new(zoom),
         Arc::new(pagerduty),
-        Arc::new(DynamoDbStore::from_sdk_config(&aws, config.table_name)),
+        store,
         Arc::new(SqsJobQueue::from_sdk_config(
             &aws,
             config.dead_letter_queue_url,

@@ -6,6 +6,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::token_store::{SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
+
 use super::{
     Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
     StoredMeeting, host_day_key, host_slot_key, now_millis,
@@ -477,4 +481,146 @@ impl IdempotencyStore for DynamoDbStore {
 
 fn lifecycle_key(incident_id: &str) -> AttributeValue {
     AttributeValue::S(format!("lifecycle#{incident_id}"))
+}
+
+/// The shared token's item outlives the token by a day, then DynamoDB's TTL removes it.
+const TOKEN_ITEM_TTL_SECONDS: u64 = 24 * 3600;
+
+/// The shared Zoom token lives in the same table (item `zoom-token#<account>`): one read per
+/// container and token lifetime, conditional writes for the lease, encrypted at rest with the
+/// table, readable by the worker role only (the ingress may read `meeting#` items alone).
+#[async_trait]
+impl SharedTokenStore for DynamoDbStore {
+    async fn read_token(&self, key: &str) -> Result<TokenItem, TokenStoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(token_store_error)?;
+        let Some(item) = output.item else {
+            return Ok(TokenItem::default());
+        };
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        let token = match (
+            item.get("token").and_then(|v| v.as_s().ok()),
+            number("renew_after"),
+            number("token_expires_at"),
+        ) {
+            (Some(token), Some(renew_after_ms), Some(expires_at_ms)) => Some(SharedToken {
+                token: SecretString::from(token.as_str()),
+                renew_after_ms,
+                expires_at_ms,
+            }),
+            _ => None,
+        };
+        Ok(TokenItem {
+            token,
+            version: number("token_version").unwrap_or_default(),
+            lease_until_ms: number("lease_until"),
+        })
+    }
+
+    async fn take_token_lease(
+        &self,
+        key: &str,
+        owner: &str,
+        seen_version: u64,
+        lease: Duration,
+    ) -> Result<bool, TokenStoreError> {
+        let now = now_millis();
+        let lease_until = now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
+        // Version 0 is an item that was never published (or does not exist yet).
+        let version_seen = if seen_version == 0 {
+            "attribute_not_exists(token_version)"
+        } else {
+            "token_version = :seen"
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET lease_owner = :owner, lease_until = :lease_until, expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .condition_expression(format!(
+                "{version_seen} AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner)"
+            ))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":lease_until", AttributeValue::N(lease_until.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((now / 1000 + TOKEN_ITEM_TTL_SECONDS).to_string()),
+            );
+        if seen_version != 0 {
+            update = update
+                .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()));
+        }
+        self.conditional(update)
+            .await
+            .map_err(|e| TokenStoreError(e.to_string()))
+    }
+
+    async fn release_token_lease(
+        &self,
+        key: &str,
+        owner: &str,
+        update: &TokenUpdate,
+    ) -> Result<bool, TokenStoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let next_version = "token_version = if_not_exists(token_version, :zero) + :one";
+        request = match update {
+            TokenUpdate::Publish(token) => {
+                let ttl = token.expires_at_ms / 1000 + TOKEN_ITEM_TTL_SECONDS;
+                request
+                    .update_expression(format!(
+                        "SET {next_version}, #token = :token, renew_after = :renew_after, token_expires_at = :token_expires_at, expires_at = :expires REMOVE lease_owner, lease_until"
+                    ))
+                    .expression_attribute_names("#token", "token")
+                    .expression_attribute_values(
+                        ":token",
+                        AttributeValue::S(token.token.expose_secret().to_owned()),
+                    )
+                    .expression_attribute_values(
+                        ":renew_after",
+                        AttributeValue::N(token.renew_after_ms.to_string()),
+                    )
+                    .expression_attribute_values(
+                        ":token_expires_at",
+                        AttributeValue::N(token.expires_at_ms.to_string()),
+                    )
+                    .expression_attribute_values(":expires", AttributeValue::N(ttl.to_string()))
+            }
+            TokenUpdate::Remove => request
+                .update_expression(format!(
+                    "SET {next_version} REMOVE #token, renew_after, token_expires_at, lease_owner, lease_until"
+                ))
+                .expression_attribute_names("#token", "token"),
+            TokenUpdate::Keep => request.update_expression(format!(
+                "SET {next_version} REMOVE lease_owner, lease_until"
+            )),
+        };
+        self.conditional(request)
+            .await
+            .map_err(|e| TokenStoreError(e.to_string()))
+    }
+}
+
+fn token_store_error<E: std::error::Error + 'static>(e: SdkError<E>) -> TokenStoreError {
+    TokenStoreError(DisplayErrorContext(&e).to_string())
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
+use crate::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
+
 use super::{
     Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
     StoredMeeting, host_day_key, host_slot_key, now_millis,
@@ -22,6 +24,14 @@ pub struct InMemoryStore {
     pool: Mutex<PoolState>,
     meetings: Mutex<HashMap<u64, String>>,
     lifecycles: Mutex<HashMap<String, (MeetingLifecycle, u64)>>,
+    tokens: Mutex<HashMap<String, TokenEntry>>,
+}
+
+/// The shared Zoom token's item and the owner of its lease.
+#[derive(Default)]
+struct TokenEntry {
+    item: TokenItem,
+    lease_owner: Option<String>,
 }
 
 /// The host pool's items, keyed as in DynamoDB.
@@ -261,6 +271,65 @@ impl IdempotencyStore for InMemoryStore {
         lifecycles.insert(incident_id.to_owned(), (lifecycle.clone(), version + 1));
         Ok(true)
     }
+}
+
+#[async_trait]
+impl SharedTokenStore for InMemoryStore {
+    async fn read_token(&self, key: &str) -> Result<TokenItem, TokenStoreError> {
+        let tokens = self.tokens.lock().await;
+        Ok(tokens
+            .get(key)
+            .map(|entry| entry.item.clone())
+            .unwrap_or_default())
+    }
+
+    async fn take_token_lease(
+        &self,
+        key: &str,
+        owner: &str,
+        seen_version: u64,
+        lease: Duration,
+    ) -> Result<bool, TokenStoreError> {
+        let mut tokens = self.tokens.lock().await;
+        let entry = tokens.entry(key.to_owned()).or_default();
+        let now = now_millis();
+        let lease_free = entry.item.lease_until_ms.is_none_or(|until| until < now)
+            || entry.lease_owner.as_deref() == Some(owner);
+        if entry.item.version != seen_version || !lease_free {
+            return Ok(false);
+        }
+        entry.item.lease_until_ms = Some(now.saturating_add(millis(lease)));
+        entry.lease_owner = Some(owner.to_owned());
+        Ok(true)
+    }
+
+    async fn release_token_lease(
+        &self,
+        key: &str,
+        owner: &str,
+        update: &TokenUpdate,
+    ) -> Result<bool, TokenStoreError> {
+        let mut tokens = self.tokens.lock().await;
+        let Some(entry) = tokens.get_mut(key) else {
+            return Ok(false);
+        };
+        if entry.lease_owner.as_deref() != Some(owner) {
+            return Ok(false);
+        }
+        match update {
+            TokenUpdate::Publish(token) => entry.item.token = Some(token.clone()),
+            TokenUpdate::Remove => entry.item.token = None,
+            TokenUpdate::Keep => {}
+        }
+        entry.item.version = entry.item.version.saturating_add(1);
+        entry.item.lease_until_ms = None;
+        entry.lease_owner = None;
+        Ok(true)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

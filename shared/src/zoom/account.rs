@@ -19,7 +19,8 @@ pub struct ZoomUser {
 }
 
 impl ZoomApi {
-    /// Fetches a token with the secret's credentials as they are (no re-read, no cache reuse).
+    /// Takes a token with the secret's credentials as they are (no re-read): the deployment's
+    /// shared token when this API shares one and it is good, else a fetched one.
     pub async fn check_credentials(&self) -> Result<(), MeetingError> {
         let secrets = self.secrets.get().await?;
         self.tokens.token(&secrets.zoom).await?;

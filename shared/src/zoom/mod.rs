@@ -105,6 +105,15 @@ impl ZoomApi {
         }
     }
 
+    /// Shares the app's token with every other holder of `store` (see [`TokenCache`]): the
+    /// deployment's worker containers, `doctor`, the local runner.
+    pub fn with_shared_token(self, store: Arc<dyn crate::token_store::SharedTokenStore>) -> Self {
+        ZoomApi {
+            tokens: self.tokens.shared_through(store),
+            ..self
+        }
+    }
+
     pub fn token_fetches(&self) -> usize {
         self.tokens.fetches()
     }
@@ -141,8 +150,10 @@ impl ZoomApi {
         Ok(url)
     }
 
-    /// Sends with the cached token; a 401 means another process's newer token voided ours,
-    /// so the token is fetched again, once. Non-2xx answers become errors.
+    /// Sends with the fleet's token. A 401 means the token was voided (a newer one was issued,
+    /// or Zoom dropped it): the next token is taken (a newer shared one, else one fetched under
+    /// the lease), once. A 401 after that is transient for the job: it is tried again later.
+    /// Non-2xx answers become errors.
     async fn send<B: serde::Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
@@ -167,10 +178,19 @@ impl ZoomApi {
                 response.as_ref().ok().map(|r| r.status().as_u16()),
             );
             let response = response.map_err(|e| UpstreamError::transport(Service::Zoom, e))?;
-            if response.status() == reqwest::StatusCode::UNAUTHORIZED && !retried {
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+                crate::telemetry::record_token_refused();
                 self.tokens.invalidate(&token).await;
-                retried = true;
-                continue;
+                if !retried {
+                    retried = true;
+                    continue;
+                }
+                let refused = status_error(Service::Zoom, response).await;
+                return Err(UpstreamError::TokenRefused {
+                    service: Service::Zoom,
+                    message: refused.to_string(),
+                }
+                .into());
             }
             if !response.status().is_success() {
                 return Err(status_error(Service::Zoom, response).await.into());
