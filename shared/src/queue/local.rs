@@ -200,3 +200,30 @@ async fn deliver(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(incident: &str, webhook_id: &str) -> Job {
+        Job::from_json(&format!(
+            r#"{{"webhook_id":"{webhook_id}","event_id":"e","event_type":"incident.triggered","incident":{{"id":"{incident}"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_repeated_webhook_id_is_dropped_and_jobs_carry_the_sqs_group() {
+        let (queue, mut jobs) = InProcessQueue::new();
+        queue.enqueue(&job("P1", "w1")).await.unwrap();
+        queue.enqueue(&job("P1", "w1")).await.unwrap();
+        queue.enqueue(&job("P1", "w2")).await.unwrap();
+        let spaced = "an id with spaces";
+        queue.enqueue(&job(spaced, "w3")).await.unwrap();
+        let received: Vec<LocalMessage> = std::iter::from_fn(|| jobs.try_recv().ok()).collect();
+        let ids: Vec<&str> = received.iter().map(|m| m.job.webhook_id.as_str()).collect();
+        assert_eq!(ids, ["w1", "w2", "w3"], "the repeat of w1 is dropped");
+        assert_eq!(received[0].group.as_deref(), Some("P1"));
+        assert_eq!(received[2].group, Some(fifo_id(spaced)));
+    }
+}
