@@ -135,6 +135,8 @@ pub async fn run_local_worker(
     let waiting: Waiting = Arc::default();
     let mut running = tokio::task::JoinSet::new();
     while let Some(LocalMessage { job, group }) = jobs.recv().await {
+        // Settled tasks are reaped as jobs come in, so a long-running runner holds no results.
+        while running.try_join_next().is_some() {}
         let (worker, dead_letters) = (worker.clone(), dead_letters.clone());
         let Some(group) = group else {
             running.spawn(async move {
@@ -164,8 +166,6 @@ pub async fn run_local_worker(
                 }
             }
         });
-        // Settled tasks are reaped as jobs come in, so a long-running runner holds no results.
-        while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
 }
