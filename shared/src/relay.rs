@@ -235,6 +235,10 @@ impl Ingress {
     }
 }
 
+/// Marks the webhook id of a job queued again because another delivery held its incident
+/// through every receive; such a job is not queued again a second time.
+const BUSY_REQUEUE_MARK: &str = "#busy-";
+
 /// How old a job must be before the worker asks whether its incident resolved meanwhile.
 const WAITED_MS: u64 = 60_000;
 
@@ -396,6 +400,9 @@ impl Worker {
         if let JobError::PoolFull(full) = &error {
             self.note_pool_full_once(job, full, delivery.deadline).await;
         }
+        if matches!(error, JobError::Busy(_)) && job.action.is_bridge() {
+            return self.settle_busy(job, delivery, error).await;
+        }
         if delivery.receive_count >= self.settings.max_receives
             && let Some(jobs) = &self.requeue
             && let Some(fresh) = self.requeue_on_last_receive(job, &error).await
@@ -432,6 +439,38 @@ impl Worker {
         Settled::Retry(error)
     }
 
+    /// Another delivery of the incident holds its claim: a slow one, or one that crashed with
+    /// its lease still running. It may yet finish, so meeting its claim is no failure and gets
+    /// no failure note: the job is delivered again, and on its last receive goes back to the
+    /// queue as a fresh message (once) to finish after the holder. A job that still meets a
+    /// claim after that is dead-lettered for replay without a note; the holder, which is
+    /// plainly at work, posts its own if it fails.
+    async fn settle_busy(&self, job: &Job, delivery: Delivery, error: JobError) -> Settled {
+        let incident = &job.incident.id;
+        if delivery.receive_count < self.settings.max_receives {
+            tracing::warn!(incident = %incident, receives = delivery.receive_count, "another delivery holds the incident; this one is delivered again later");
+            return Settled::Retry(error);
+        }
+        if !job.webhook_id.contains(BUSY_REQUEUE_MARK)
+            && let Some(jobs) = &self.requeue
+        {
+            let mut fresh = job.clone();
+            // A new dedup id, or SQS drops the copy as a repeat of the first message.
+            fresh.webhook_id = format!("{}{BUSY_REQUEUE_MARK}{}", job.webhook_id, new_owner());
+            match jobs.enqueue(&fresh).await {
+                Ok(()) => {
+                    tracing::warn!(incident = %incident, "another delivery held the incident through every receive; the job is queued again to finish after it");
+                    return Settled::Requeued(error);
+                }
+                Err(e) => {
+                    tracing::error!(incident = %incident, error = %e, "could not queue the job again");
+                }
+            }
+        }
+        tracing::error!(incident = %incident, receives = delivery.receive_count, "another delivery held the incident through every receive; the job goes to the dead-letter queue without a failure note");
+        Settled::Retry(error)
+    }
+
     /// Waiting for a free host uses up receives without a failure, so on the last receive a
     /// job still waiting, or one that found its host only now and failed, goes back to the queue
     /// as a new message (the latter once) instead of to the dead-letter queue.
@@ -462,6 +501,14 @@ impl Worker {
             tracing::error!(incident = %job.incident_key(), "no adapter to post the failure note with");
             return;
         };
+        if job.action.is_bridge()
+            && let Ok(Some(record)) = self.store.get(&job.incident_key()).await
+            && record.stage >= Stage::BridgeSet
+        {
+            // The bridge is on the incident: "could not open a Zoom bridge" would be false.
+            tracing::error!(incident = %job.incident_key(), error = %error, "the job failed after its bridge was set; no failure note");
+            return;
+        }
         let note = if job.action.is_bridge() {
             failure_note(error)
         } else {
@@ -492,7 +539,19 @@ impl Worker {
                     incident_id: incident_id.to_owned(),
                 });
             }
-            Claim::Busy => return Err(JobError::Busy(incident_id.to_owned())),
+            Claim::Busy => {
+                // Another delivery holds the claim. Once it has set the bridge, what is left
+                // (the note) is its work, and this delivery has nothing to do.
+                if let Some(record) = self.store.get(incident_id).await?
+                    && record.stage >= Stage::BridgeSet
+                {
+                    tracing::info!(incident = %incident_id, stage = record.stage.as_str(), "another delivery has set the bridge; nothing to do");
+                    return Ok(JobReport::AlreadyDone {
+                        incident_id: incident_id.to_owned(),
+                    });
+                }
+                return Err(JobError::Busy(incident_id.to_owned()));
+            }
             Claim::Acquired(record) => record,
         };
         let result = self.resume(job, tool, &owner, record, deadline).await;

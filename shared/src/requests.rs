@@ -10,8 +10,9 @@ use crate::pagerduty::manual::{self, BridgeRequest, RequestError};
 use crate::policy::Decision;
 use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
 
-/// PagerDuty waits 16 s for a button's answer; the ingress function stops at 5 s. Answering
-/// 503 after 4 s beats a function timeout, and tells the clicking person to try again.
+/// The time the ingress gives any request, on every route. The function stops at 5 s (and
+/// PagerDuty waits 16 s for a button's answer): answering 503 after 4 s beats a function
+/// timeout, which has no log line and no metric, and tells the sender to try again.
 pub const REQUEST_BUDGET: Duration = Duration::from_secs(4);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +63,27 @@ pub trait Headers {
 
 impl Ingress {
     /// One request on `route`, from either entry point (the Lambda's Function URL event, the
-    /// local runner's HTTP server): the headers that route reads, then its handler.
+    /// local runner's HTTP server): the headers that route reads, then its handler, within
+    /// [`REQUEST_BUDGET`]: a request not accepted in time (a hung Secrets Manager or SQS call)
+    /// is answered 503, so the sender delivers it again.
     pub async fn handle_route(
         &self,
         route: Route,
         headers: &impl Headers,
         body: &[u8],
     ) -> WebhookResponse {
+        match tokio::time::timeout(REQUEST_BUDGET, self.dispatch(route, headers, body)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(route = ?route, budget = ?REQUEST_BUDGET, "request not accepted within its budget");
+                WebhookResponse::unavailable(
+                    "the relay could not accept the request in time; try again",
+                )
+            }
+        }
+    }
+
+    async fn dispatch(&self, route: Route, headers: &impl Headers, body: &[u8]) -> WebhookResponse {
         let header = |name: &str| headers.header(name);
         match route {
             Route::Webhook => {

@@ -228,8 +228,18 @@ impl Moto {
         }
     }
 
+    /// The relay's SDK configuration pointed at moto, with looser time limits than the relay's
+    /// own: moto loads each service on its first call, which takes seconds on a busy machine,
+    /// and is no AWS endpoint whose latency the limits are for (`hung_aws` tests those).
     pub async fn sdk_config(&self) -> SdkConfig {
         bridge_relay::aws::config_loader()
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
             .endpoint_url(&self.url)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "moto"))

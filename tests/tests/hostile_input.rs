@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_relay::lambda::FunctionUrlRequest;
-use bridge_relay::model::Job;
 use bridge_relay::pagerduty::signature::{MAX_HEADER_BYTES, MAX_SIGNATURES};
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::queue::InProcessQueue;
+use bridge_relay::queue::{InProcessQueue, LocalMessage};
 use bridge_relay::relay::{Ingress, MAX_BODY_BYTES, MAX_WEBHOOK_ID_BYTES};
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
 use bridge_relay_tests::*;
@@ -22,7 +21,7 @@ const CANARY: &str = "ECHO-CANARY-9b2f";
 
 struct Relay {
     ingress: Ingress,
-    jobs: UnboundedReceiver<Job>,
+    jobs: UnboundedReceiver<LocalMessage>,
     _dir: TempDir,
 }
 
@@ -128,7 +127,8 @@ async fn odd_function_url_events_get_ordinary_answers() {
     assert!(relay.jobs.try_recv().is_ok(), "one job queued");
 
     // A query string with spaces and quotes, a Host that is no host name, header names in
-    // capitals: none of it is read, and the webhook is taken.
+    // capitals: none of it is read, and the webhook is taken. It has a delivery id of its own,
+    // or the queue drops it as a repeat of the one before (SQS FIFO's deduplication).
     let event = serde_json::to_value(request(&body, &signed(&body))).unwrap();
     let odd: FunctionUrlRequest = serde_json::from_value(json!({
         "rawPath": "/webhook",
@@ -137,6 +137,7 @@ async fn odd_function_url_events_get_ordinary_answers() {
             "Host": "not a host",
             "X-Forwarded-Proto": "gopher",
             "X-PagerDuty-Signature": event["headers"]["x-pagerduty-signature"],
+            "X-Webhook-Id": "odd-event-delivery",
         },
         "body": event["body"],
         "isBase64Encoded": false,

@@ -1,23 +1,47 @@
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::JobQueue;
+use super::sqs::fifo_id;
 use crate::error::QueueError;
 use crate::model::Job;
 use crate::relay::{Delivery, Settled, Worker};
 
-/// The local runner's queue: jobs go to a worker task in the same process.
+/// SQS FIFO's deduplication window: a message with a dedup id sent in the last 5 minutes is
+/// accepted and dropped.
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+
+/// A job on its way to the local worker. `group` is the FIFO message group of a job from the
+/// job queue; jobs of the grace timer (a standard queue in AWS) have none.
+#[derive(Debug, Clone)]
+pub struct LocalMessage {
+    pub job: Job,
+    pub group: Option<String>,
+}
+
+/// The local runner's queue: jobs go to a worker task in the same process, with the FIFO
+/// semantics of the SQS job queue (see [`super::SqsJobQueue`]): a redelivery with the same
+/// webhook id within [`DEDUP_WINDOW`] is dropped, and [`run_local_worker`] runs one job of an
+/// incident (its message group) at a time. Without them, PagerDuty's duplicate deliveries ran
+/// at once, met each other's claim, and gave up with a false failure note.
 pub struct InProcessQueue {
-    sender: mpsc::UnboundedSender<Job>,
+    sender: mpsc::UnboundedSender<LocalMessage>,
+    /// Dedup ids and when they were first sent.
+    sent: Mutex<HashMap<String, Instant>>,
 }
 
 impl InProcessQueue {
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Job>) {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<LocalMessage>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (InProcessQueue { sender }, receiver)
+        let queue = InProcessQueue {
+            sender,
+            sent: Mutex::new(HashMap::new()),
+        };
+        (queue, receiver)
     }
 
     /// The grace timer for the local worker: delayed jobs come back through this queue.
@@ -26,14 +50,45 @@ impl InProcessQueue {
             sender: self.sender.clone(),
         }
     }
+
+    /// Whether `dedup_id` was sent within the window; records it when not. Ids older than the
+    /// window are forgotten, as SQS forgets them.
+    fn is_repeat(&self, dedup_id: String) -> bool {
+        // The map holds no invariant a panicking holder could break; go on with it.
+        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        sent.retain(|_, at| now.saturating_duration_since(*at) < DEDUP_WINDOW);
+        if sent.contains_key(&dedup_id) {
+            return true;
+        }
+        sent.insert(dedup_id, now);
+        false
+    }
 }
 
 #[async_trait]
 impl JobQueue for InProcessQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
-        self.sender
-            .send(job.clone())
-            .map_err(|_| QueueError("the local worker has stopped".into()))
+        if self.sender.is_closed() {
+            return Err(QueueError("the local worker has stopped".into()));
+        }
+        // The same ids the SQS adapter sends as MessageDeduplicationId and MessageGroupId.
+        if self.is_repeat(fifo_id(&job.webhook_id)) {
+            tracing::info!(incident = %job.incident.id, webhook_id = %job.webhook_id, "a repeat of a queued job; dropped as SQS FIFO drops it");
+            return Ok(());
+        }
+        let message = LocalMessage {
+            job: job.clone(),
+            group: Some(fifo_id(&job.incident_key())),
+        };
+        self.sender.send(message).map_err(|_| {
+            // Not queued, so a later send of the same job is no repeat.
+            self.sent
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&fifo_id(&job.webhook_id));
+            QueueError("the local worker has stopped".into())
+        })
     }
 }
 
@@ -63,48 +118,112 @@ impl JobQueue for DeadLetterLog {
     }
 }
 
-/// Runs each job as it arrives, concurrently, delivering it again after a transient failure the
-/// way SQS would. Returns when every sender is gone and the jobs have finished.
+/// The jobs waiting behind the running one, per message group with a job at work.
+type Waiting = Arc<Mutex<HashMap<String, VecDeque<Job>>>>;
+
+/// Runs the jobs as they arrive, delivering a job again after a transient failure the way SQS
+/// would. Like a FIFO queue's consumer it runs one job of a message group at a time, in the
+/// order they were sent, while other groups (other incidents) and timer jobs run concurrently:
+/// a group's next job starts once the one before it is settled. Returns when every sender is
+/// gone and the jobs have finished.
 pub async fn run_local_worker(
     worker: Arc<Worker>,
     dead_letters: Arc<DeadLetterLog>,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    mut jobs: mpsc::UnboundedReceiver<LocalMessage>,
     redelivery_delay: Duration,
 ) {
+    let waiting: Waiting = Arc::default();
     let mut running = tokio::task::JoinSet::new();
-    while let Some(job) = jobs.recv().await {
-        let worker = worker.clone();
-        let dead_letters = dead_letters.clone();
+    while let Some(LocalMessage { job, group }) = jobs.recv().await {
+        // Settled tasks are reaped as jobs come in, so a long-running runner holds no results.
+        while running.try_join_next().is_some() {}
+        let (worker, dead_letters) = (worker.clone(), dead_letters.clone());
+        let Some(group) = group else {
+            running.spawn(async move {
+                deliver(&worker, &dead_letters, &job, redelivery_delay).await;
+            });
+            continue;
+        };
+        {
+            let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(queued) = waiting.get_mut(&group) {
+                queued.push_back(job);
+                continue;
+            }
+            waiting.insert(group.clone(), VecDeque::new());
+        }
+        let waiting = waiting.clone();
         running.spawn(async move {
-            for receive_count in 1..=LOCAL_DELIVERIES {
-                let delivery = Delivery {
-                    receive_count,
-                    deadline: Instant::now() + LOCAL_DELIVERY_BUDGET,
-                };
-                let (settled, calls) =
-                    crate::telemetry::observe(worker.handle_delivery(&job, delivery)).await;
-                // The local runner's readable line per job; metrics are for CloudWatch only.
-                crate::telemetry::JobOutcome::new(
-                    &job,
-                    delivery,
-                    &settled,
-                    LOCAL_DELIVERIES,
-                    calls,
-                )
-                .log(None);
-                match settled {
-                    Settled::Done(_) | Settled::DeadLettered(_) | Settled::Requeued(_) => return,
-                    Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {
-                        tokio::time::sleep(redelivery_delay).await;
-                    }
-                    Settled::Retry(error) => {
-                        let mut dead = job.clone();
-                        dead.failure = Some(error.to_string());
-                        let _ = dead_letters.enqueue(&dead).await;
-                    }
+            let mut next = Some(job);
+            while let Some(job) = next {
+                deliver(&worker, &dead_letters, &job, redelivery_delay).await;
+                let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                next = waiting.get_mut(&group).and_then(VecDeque::pop_front);
+                if next.is_none() {
+                    // Removed under the same lock the receiver checks: a job sent from now on
+                    // starts the group again.
+                    waiting.remove(&group);
                 }
             }
         });
     }
     while running.join_next().await.is_some() {}
+}
+
+/// One job through its deliveries: settled, or dead-lettered after the last.
+async fn deliver(
+    worker: &Worker,
+    dead_letters: &DeadLetterLog,
+    job: &Job,
+    redelivery_delay: Duration,
+) {
+    for receive_count in 1..=LOCAL_DELIVERIES {
+        let delivery = Delivery {
+            receive_count,
+            deadline: Instant::now() + LOCAL_DELIVERY_BUDGET,
+        };
+        let (settled, calls) =
+            crate::telemetry::observe(worker.handle_delivery(job, delivery)).await;
+        // The local runner's readable line per job; metrics are for CloudWatch only.
+        crate::telemetry::JobOutcome::new(job, delivery, &settled, LOCAL_DELIVERIES, calls)
+            .log(None);
+        match settled {
+            Settled::Done(_) | Settled::DeadLettered(_) | Settled::Requeued(_) => return,
+            Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {
+                tokio::time::sleep(redelivery_delay).await;
+            }
+            Settled::Retry(error) => {
+                let mut dead = job.clone();
+                dead.failure = Some(error.to_string());
+                let _ = dead_letters.enqueue(&dead).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(incident: &str, webhook_id: &str) -> Job {
+        Job::from_json(&format!(
+            r#"{{"webhook_id":"{webhook_id}","event_id":"e","event_type":"incident.triggered","incident":{{"id":"{incident}"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_repeated_webhook_id_is_dropped_and_jobs_carry_the_sqs_group() {
+        let (queue, mut jobs) = InProcessQueue::new();
+        queue.enqueue(&job("P1", "w1")).await.unwrap();
+        queue.enqueue(&job("P1", "w1")).await.unwrap();
+        queue.enqueue(&job("P1", "w2")).await.unwrap();
+        let spaced = "an id with spaces";
+        queue.enqueue(&job(spaced, "w3")).await.unwrap();
+        let received: Vec<LocalMessage> = std::iter::from_fn(|| jobs.try_recv().ok()).collect();
+        let ids: Vec<&str> = received.iter().map(|m| m.job.webhook_id.as_str()).collect();
+        assert_eq!(ids, ["w1", "w2", "w3"], "the repeat of w1 is dropped");
+        assert_eq!(received[0].group.as_deref(), Some("P1"));
+        assert_eq!(received[2].group, Some(fifo_id(spaced)));
+    }
 }

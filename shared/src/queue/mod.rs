@@ -4,7 +4,9 @@ mod local;
 mod sqs;
 mod timer;
 
-pub use local::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
+pub use local::{
+    DEDUP_WINDOW, DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, LocalMessage, run_local_worker,
+};
 pub use sqs::{SqsJobQueue, redrive};
 pub use timer::{LocalTimer, MAX_TIMER_HOP, SqsTimerQueue, TimerQueue};
 

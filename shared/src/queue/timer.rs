@@ -59,7 +59,7 @@ impl TimerQueue for SqsTimerQueue {
 
 /// The local runner's timer: a task sleeps, then puts the job on the in-process job queue.
 pub struct LocalTimer {
-    pub(crate) sender: mpsc::UnboundedSender<Job>,
+    pub(crate) sender: mpsc::UnboundedSender<super::LocalMessage>,
 }
 
 #[async_trait]
@@ -71,7 +71,10 @@ impl TimerQueue for LocalTimer {
         let (sender, job) = (self.sender.clone(), job.clone());
         tokio::spawn(async move {
             tokio::time::sleep(hop(delay)).await;
-            if sender.send(job).is_err() {
+            // A standard queue in AWS: no message group, no deduplication (a job that hops
+            // again keeps its id).
+            let message = super::LocalMessage { job, group: None };
+            if sender.send(message).is_err() {
                 tracing::warn!("the local worker stopped before a timer fired");
             }
         });

@@ -175,11 +175,30 @@ pub trait SecretSource: Send + Sync {
     async fn fetch(&self) -> Result<SecretString, SecretsError>;
 }
 
-/// The parsed secret, shared by the adapters of one container, read once per TTL.
+/// How long past its refresh time the last good secret is still served while the source fails.
+pub const DEFAULT_STALE_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// After a failed refresh the source is asked again no sooner than this: the callers in between
+/// get the last good secret at once instead of each waiting out a failing read in turn.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// The parsed secret, shared by the adapters of one container, read once per TTL. When a
+/// refresh fails (Secrets Manager down or throttling) the last good secret is served for up to
+/// `stale_for` past its refresh time, with a warning: a secret minutes old is almost always
+/// still the right one, and refusing every webhook for it is a 503 storm. Past that bound the
+/// error is the caller's.
 pub struct SecretCache {
     source: Arc<dyn SecretSource>,
     ttl: Duration,
-    current: Mutex<Option<(Arc<RelaySecrets>, Instant)>>,
+    stale_for: Duration,
+    current: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    secrets: Arc<RelaySecrets>,
+    read_at: Instant,
+    /// When the last refresh of this copy failed.
+    failed_at: Option<Instant>,
 }
 
 impl SecretCache {
@@ -195,48 +214,96 @@ impl SecretCache {
         ))
     }
 
+    /// Serves the last good secret for [`DEFAULT_STALE_FOR`] past its refresh time.
     pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Self {
+        Self::with_stale_for(source, ttl, DEFAULT_STALE_FOR)
+    }
+
+    /// Serves the last good secret for `stale_for` past its refresh time while the source
+    /// fails (zero: never).
+    pub fn with_stale_for(
+        source: Arc<dyn SecretSource>,
+        ttl: Duration,
+        stale_for: Duration,
+    ) -> Self {
         SecretCache {
             source,
             ttl,
+            stale_for,
             current: Mutex::new(None),
         }
     }
 
     /// The cached secret, read again when older than the TTL. Concurrent callers share one read.
+    /// A failed read leaves the last good secret in service within the stale bound.
     pub async fn get(&self) -> Result<Arc<RelaySecrets>, SecretsError> {
         let mut current = self.current.lock().await;
-        if let Some((secrets, read_at)) = current.as_ref()
-            && read_at.elapsed() < self.ttl
-        {
-            return Ok(secrets.clone());
+        if let Some(cached) = current.as_ref() {
+            let age = cached.read_at.elapsed();
+            if age < self.ttl {
+                return Ok(cached.secrets.clone());
+            }
+            if age < self.stale_until()
+                && cached
+                    .failed_at
+                    .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE)
+            {
+                return Ok(cached.secrets.clone());
+            }
         }
-        self.read_into(&mut current).await
+        let error = match self.read_into(&mut current).await {
+            Ok(secrets) => return Ok(secrets),
+            Err(error) => error,
+        };
+        match current.as_mut() {
+            Some(cached) if cached.read_at.elapsed() < self.stale_until() => {
+                cached.failed_at = Some(Instant::now());
+                tracing::warn!(
+                    source = self.source.name(),
+                    error = %error,
+                    age_s = cached.read_at.elapsed().as_secs(),
+                    stale_for_s = self.stale_for.as_secs(),
+                    "the secret could not be refreshed; serving the last good copy"
+                );
+                Ok(cached.secrets.clone())
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// How old the last good secret may be and still be served while the source fails.
+    fn stale_until(&self) -> Duration {
+        self.ttl.saturating_add(self.stale_for)
     }
 
     /// Reads the secret again because `stale` was refused (a 401 after a rotation).
     /// When another caller already replaced `stale`, its newer copy is returned without a read.
+    /// A failed read is the caller's error: the copy it has was refused already.
     pub async fn refresh(
         &self,
         stale: &Arc<RelaySecrets>,
     ) -> Result<Arc<RelaySecrets>, SecretsError> {
         let mut current = self.current.lock().await;
-        if let Some((secrets, _)) = current.as_ref()
-            && !Arc::ptr_eq(secrets, stale)
+        if let Some(cached) = current.as_ref()
+            && !Arc::ptr_eq(&cached.secrets, stale)
         {
-            return Ok(secrets.clone());
+            return Ok(cached.secrets.clone());
         }
         self.read_into(&mut current).await
     }
 
     async fn read_into(
         &self,
-        slot: &mut Option<(Arc<RelaySecrets>, Instant)>,
+        slot: &mut Option<Cached>,
     ) -> Result<Arc<RelaySecrets>, SecretsError> {
         let raw = self.source.fetch().await?;
         let secrets = Arc::new(RelaySecrets::parse(self.source.name(), &raw)?);
         tracing::info!(source = self.source.name(), "secret read");
-        *slot = Some((secrets.clone(), Instant::now()));
+        *slot = Some(Cached {
+            secrets: secrets.clone(),
+            read_at: Instant::now(),
+            failed_at: None,
+        });
         Ok(secrets)
     }
 }
