@@ -381,7 +381,7 @@ impl Worker {
                     .meeting
                     .end_grace_seconds
                     .unwrap_or(DEFAULT_END_GRACE_SECONDS);
-                let due_at_ms = resolved_at + u64::from(grace) * 1000;
+                let due_at_ms = resolved_at.saturating_add(u64::from(grace) * 1000);
                 if due_at_ms <= now_ms() {
                     return self
                         .close_meeting(job, &meeting, generation, true, deadline)
@@ -477,9 +477,7 @@ impl Worker {
                 let meeting = match found {
                     Some(meeting) => meeting,
                     None => {
-                        let start = SystemTime::UNIX_EPOCH
-                            + Duration::from_millis(resolved_at_ms)
-                            + Duration::from_secs(u64::from(after) * 60);
+                        let start = review_start(resolved_at_ms, after);
                         let request = crate::zoom::translate::review_request(
                             &job.incident,
                             &options,
@@ -500,9 +498,7 @@ impl Worker {
                 stored
             }
         };
-        let start = SystemTime::UNIX_EPOCH
-            + Duration::from_millis(resolved_at_ms)
-            + Duration::from_secs(u64::from(after) * 60);
+        let start = review_start(resolved_at_ms, after);
         let mut note = format!(
             "Post-incident review scheduled for {} (30 min): {}\nMeeting ID: {}",
             day_and_clock(start),
@@ -680,6 +676,13 @@ impl Worker {
         self.free_host_slot(incident_id).await?;
         Ok(summary)
     }
+}
+
+/// When the review meeting starts: `after` minutes past the resolution (clamped, so no
+/// time the store holds can overflow the clock).
+fn review_start(resolved_at_ms: u64, after_minutes: u32) -> SystemTime {
+    let at_ms = resolved_at_ms.saturating_add(u64::from(after_minutes).saturating_mul(60_000));
+    crate::telemetry::time_of_millis(at_ms).unwrap_or_else(SystemTime::now)
 }
 
 /// Zoom's limit on `meeting_invitees` is not documented; a review needs far fewer.
@@ -879,17 +882,23 @@ fn meeting_number(id: u64) -> String {
     crate::zoom::translate::display_meeting_id(id)
 }
 
+/// What a note says for a time RFC 3339 cannot write (a sender's `event_ts` past year 9999).
+const UNKNOWN_TIME: &str = "an unknown time";
+
 /// `2026-11-24 10:02 UTC`.
 fn day_and_clock(time: SystemTime) -> String {
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} {} UTC", &text[..10], &text[11..16])
+    match crate::telemetry::rfc3339_seconds(time) {
+        Some(text) if text.len() >= 16 => format!("{} {} UTC", &text[..10], &text[11..16]),
+        _ => UNKNOWN_TIME.into(),
+    }
 }
 
 /// `10:02 UTC`.
 fn clock(at_ms: u64) -> String {
-    let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms);
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} UTC", &text[11..16])
+    match crate::telemetry::time_of_millis(at_ms).and_then(crate::telemetry::rfc3339_seconds) {
+        Some(text) if text.len() >= 16 => format!("{} UTC", &text[11..16]),
+        _ => UNKNOWN_TIME.into(),
+    }
 }
 
 /// The note on the incident when a lifecycle job fails for good (or on its last delivery).
@@ -968,6 +977,61 @@ mod tests {
         );
         assert!(ended.ends_with(" and 251 more."), "{ended}");
         assert_eq!(apply_event(&mut lifecycle, &event(Ended, 42, None)), None);
+    }
+
+    #[test]
+    fn times_past_year_9999_are_noted_as_unknown_not_a_panic() {
+        use MeetingEventKind::*;
+        // A signed event may carry any `event_ts`: a year past 9999, or u64::MAX.
+        let year_10000_and_one = 253_402_300_800_000 + 365 * 86_400_000;
+        let mut lifecycle = MeetingLifecycle::default();
+        let started = apply_event(
+            &mut lifecycle,
+            &MeetingEvent {
+                at_ms: year_10000_and_one,
+                ..event(Started, 0, None)
+            },
+        );
+        assert_eq!(
+            started.as_deref(),
+            Some("Zoom meeting 850 1234 5678 started at an unknown time.")
+        );
+        let joined = apply_event(
+            &mut lifecycle,
+            &MeetingEvent {
+                at_ms: u64::MAX,
+                ..event(ParticipantJoined, 0, Some(("Ada", "u1")))
+            },
+        )
+        .unwrap();
+        assert!(joined.contains("at an unknown time, the first"), "{joined}");
+        let ended = apply_event(
+            &mut lifecycle,
+            &MeetingEvent {
+                at_ms: u64::MAX,
+                ..event(Ended, 0, None)
+            },
+        )
+        .unwrap();
+        assert!(
+            ended.starts_with("Zoom meeting 850 1234 5678 ended at an unknown time after "),
+            "{ended}"
+        );
+        let closing = closing_note(85012345678, &lifecycle, true, T0);
+        assert!(closing.contains("(started an unknown time)"), "{closing}");
+        let bridged_only = MeetingLifecycle {
+            bridged_at_ms: Some(u64::MAX),
+            ..MeetingLifecycle::default()
+        };
+        assert!(
+            closing_note(85012345678, &bridged_only, false, u64::MAX)
+                .ends_with("(since an unknown time)."),
+        );
+        // A review start past what the clock writes is said to be unknown, not a panic.
+        assert_eq!(
+            day_and_clock(review_start(u64::MAX, u32::MAX)),
+            UNKNOWN_TIME
+        );
     }
 
     #[test]

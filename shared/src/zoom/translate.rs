@@ -163,7 +163,9 @@ pub fn meeting_request_with(
     MeetingRequest {
         topic,
         kind: 2,
-        start_time: humantime::format_rfc3339_seconds(now).to_string(),
+        // Clamped: a start RFC 3339 cannot write must not panic the worker.
+        start_time: crate::telemetry::rfc3339_seconds(now)
+            .unwrap_or_else(|| "9999-12-31T23:59:59Z".into()),
         duration: MEETING_MINUTES,
         timezone: "UTC".into(),
         agenda,
