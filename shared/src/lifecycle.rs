@@ -566,22 +566,9 @@ impl Worker {
             .await?;
             return Ok("reopened; the relay made no meeting for it".into());
         }
-        let (lifecycle, was_resolved) = self
-            .update_lifecycle(id, |lifecycle| {
-                let was_resolved = lifecycle.resolved_at_ms.take().is_some();
-                if was_resolved {
-                    lifecycle.generation += 1;
-                    // People may start the meeting again; the next resolve ends it again.
-                    lifecycle.ended_by_relay = false;
-                    lifecycle.end_refused = None;
-                }
-                was_resolved
-            })
-            .await?;
+        let (_, reopen) = self.update_lifecycle(id, undo_resolution).await?;
         let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
-        // The resolution just undone had not been closed yet: its end was still pending.
-        let end_was_pending = lifecycle.closed_generation != Some(lifecycle.generation - 1);
-        if was_resolved && pending_end && end_was_pending {
+        if reopen == Reopen::EndCancelled && pending_end {
             self.post(
                 job,
                 "Incident reopened: the Zoom meeting stays open (its scheduled end is cancelled).",
@@ -675,6 +662,36 @@ impl Worker {
         // The meeting is ended or let go: its host slot is free for the next incident.
         self.free_host_slot(incident_id).await?;
         Ok(summary)
+    }
+}
+
+/// What a reopen undid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reopen {
+    /// The relay never saw the incident resolved (or saw the reopen already): nothing changes.
+    NotResolved,
+    /// A resolution whose meeting was closed already (kept, or ended).
+    Closed,
+    /// A resolution not closed yet: its scheduled end, if any, is cancelled.
+    EndCancelled,
+}
+
+/// Undoes the incident's resolution, moving the generation on so the end timer of the undone
+/// resolution finds it stale. The generation is compared before it moves, so a reopen of an
+/// incident never resolved (generation 0) subtracts nothing.
+fn undo_resolution(lifecycle: &mut MeetingLifecycle) -> Reopen {
+    if lifecycle.resolved_at_ms.take().is_none() {
+        return Reopen::NotResolved;
+    }
+    let undone = lifecycle.generation;
+    lifecycle.generation = undone.saturating_add(1);
+    // People may start the meeting again; the next resolve ends it again.
+    lifecycle.ended_by_relay = false;
+    lifecycle.end_refused = None;
+    if lifecycle.closed_generation == Some(undone) {
+        Reopen::Closed
+    } else {
+        Reopen::EndCancelled
     }
 }
 
@@ -1032,6 +1049,35 @@ mod tests {
             day_and_clock(review_start(u64::MAX, u32::MAX)),
             UNKNOWN_TIME
         );
+    }
+
+    #[test]
+    fn a_reopen_without_a_resolve_changes_nothing() {
+        let mut never_resolved = MeetingLifecycle::default();
+        assert_eq!(undo_resolution(&mut never_resolved), Reopen::NotResolved);
+        assert_eq!(never_resolved, MeetingLifecycle::default());
+
+        let mut resolved = MeetingLifecycle {
+            resolved_at_ms: Some(T0),
+            generation: 1,
+            ended_by_relay: true,
+            ..MeetingLifecycle::default()
+        };
+        assert_eq!(undo_resolution(&mut resolved.clone()), Reopen::EndCancelled);
+        resolved.closed_generation = Some(1);
+        assert_eq!(undo_resolution(&mut resolved), Reopen::Closed);
+        assert_eq!(
+            resolved.generation, 2,
+            "the undone resolution's timer is stale"
+        );
+        assert_eq!(resolved.resolved_at_ms, None);
+        assert!(!resolved.ended_by_relay);
+        assert_eq!(
+            undo_resolution(&mut resolved),
+            Reopen::NotResolved,
+            "a repeated reopen"
+        );
+        assert_eq!(resolved.generation, 2);
     }
 
     #[test]
