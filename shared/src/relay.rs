@@ -701,7 +701,7 @@ impl Worker {
                     if e.is_retryable() && attempt < retry.max_attempts =>
                 {
                     let wait = retry.delay(attempt, e.retry_after());
-                    if Instant::now() + wait >= deadline {
+                    if !crate::retry::fits_before(wait, deadline) {
                         let maybe = maybe_created || reached_zoom(&e);
                         return Err(failed(JobError::Meeting(e), maybe));
                     }
