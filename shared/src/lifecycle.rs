@@ -479,7 +479,7 @@ impl Worker {
                     None => {
                         let start = review_start(resolved_at_ms, after);
                         let request = crate::zoom::translate::review_request(
-                            &job.incident,
+                            &job.keyed_incident(),
                             &options,
                             &crate::zoom::new_passcode(),
                             start,
@@ -1078,6 +1078,48 @@ mod tests {
             "a repeated reopen"
         );
         assert_eq!(resolved.generation, 2);
+    }
+
+    #[test]
+    fn a_lost_review_is_looked_for_by_the_marker_its_agenda_carries() {
+        for (tool, tool_name) in [("pagerduty", "PagerDuty"), ("incident_io", "incident.io")] {
+            let job = Job::from_json(
+                &serde_json::json!({
+                    "webhook_id": "w", "event_id": "e", "event_type": "incident.resolved",
+                    "action": "resolved", "tool": tool,
+                    "incident": {"id": "01HXYZ", "title": "Checkout down"}
+                })
+                .to_string(),
+            )
+            .unwrap();
+            // What schedule_review looks a lost review up by, and what it creates.
+            let marker = crate::zoom::translate::review_marker_id(&job.incident_key());
+            let request = crate::zoom::translate::review_request(
+                &job.keyed_incident(),
+                &job.meeting,
+                "12345678",
+                SystemTime::UNIX_EPOCH,
+                &[],
+            );
+            assert!(
+                request
+                    .agenda
+                    .contains(&crate::zoom::translate::agenda_marker(&marker)),
+                "{tool}: {}",
+                request.agenda
+            );
+            assert!(
+                request.agenda.starts_with(&format!(
+                    "Post-incident review of {tool_name} incident 01HXYZ ("
+                )),
+                "{}",
+                request.agenda
+            );
+            assert_eq!(
+                request.topic,
+                "Post-incident review: [01HXYZ] Checkout down"
+            );
+        }
     }
 
     #[test]

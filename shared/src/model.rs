@@ -76,6 +76,22 @@ impl IncidentToolKind {
         *self == IncidentToolKind::default()
     }
 
+    /// The tool's name as people know it, for agendas and notes.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            IncidentToolKind::PagerDuty => "PagerDuty",
+            IncidentToolKind::IncidentIo => "incident.io",
+        }
+    }
+
+    /// The key of this tool's incident `id`: PagerDuty's bare id, `<tool>:<id>` for the others.
+    pub fn key(self, id: &str) -> String {
+        match self {
+            IncidentToolKind::PagerDuty => id.to_owned(),
+            other => format!("{}:{id}", other.as_str()),
+        }
+    }
+
     /// The tool and the incident's own id from an incident key ([`Job::incident_key`]).
     pub fn split_key(key: &str) -> (IncidentToolKind, String) {
         [IncidentToolKind::IncidentIo]
@@ -196,9 +212,15 @@ impl Job {
     /// The key of the incident in the idempotency store and the queue's message group:
     /// PagerDuty's bare id, `<tool>:<id>` for other tools, so equal ids of two tools never meet.
     pub fn incident_key(&self) -> String {
-        match self.tool {
-            IncidentToolKind::PagerDuty => self.incident.id.clone(),
-            other => format!("{}:{}", other.as_str(), self.incident.id),
+        self.tool.key(&self.incident.id)
+    }
+
+    /// The incident with its key for an id: what a meeting request is made from, so the
+    /// agenda marker a lost meeting is found by carries the key the lookup uses.
+    pub fn keyed_incident(&self) -> Incident {
+        Incident {
+            id: self.incident_key(),
+            ..self.incident.clone()
         }
     }
 }

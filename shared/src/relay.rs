@@ -645,16 +645,8 @@ impl Worker {
     ) -> Result<Meeting, CreateFailed> {
         // The meeting's agenda marker (how a lost meeting is found) carries the incident's key,
         // so equal ids of two tools never find each other's meeting.
-        let keyed;
-        let incident = if job.tool == IncidentToolKind::PagerDuty {
-            &job.incident
-        } else {
-            keyed = crate::model::Incident {
-                id: job.incident_key(),
-                ..job.incident.clone()
-            };
-            &keyed
-        };
+        let keyed = job.keyed_incident();
+        let incident = &keyed;
         let retry = &self.settings.retry;
         let mut maybe_created = stage == Stage::Creating;
         let failed = |error: JobError, maybe_created: bool| CreateFailed {
