@@ -363,7 +363,10 @@ impl Worker {
                 tracing::error!(incident = %id, error = %e, "no post-incident review");
                 self.post(
                     job,
-                    &format!("bridge-relay could not schedule the post-incident review: {e}"),
+                    &format!(
+                        "bridge-relay could not schedule the post-incident review: {}",
+                        e.note_reason()
+                    ),
                     deadline,
                 )
                 .await?;
@@ -638,7 +641,7 @@ impl Worker {
                 // Refused for good (not the host, not running, …): say so in the closing note.
                 Err(MeetingError::Upstream(e)) => {
                     summary = format!("Zoom would not end meeting {}: {e}", meeting.id);
-                    refused = Some(e.to_string());
+                    refused = Some(e.note_reason());
                 }
                 Err(MeetingError::Secrets(e)) => return Err(JobError::Secrets(e)),
             }
@@ -922,11 +925,13 @@ fn clock(at_ms: u64) -> String {
 pub fn failure_note(job: &Job, error: &JobError) -> String {
     match job.action {
         JobAction::Resolved | JobAction::EndMeeting => format!(
-            "bridge-relay could not close the Zoom meeting of this incident: {error}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue."
+            "bridge-relay could not close the Zoom meeting of this incident: {}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue.",
+            error.note_reason()
         ),
         _ => format!(
-            "bridge-relay could not record a Zoom meeting event ({}) for this incident: {error}",
-            job.event_type
+            "bridge-relay could not record a Zoom meeting event ({}) for this incident: {}",
+            job.event_type,
+            error.note_reason()
         ),
     }
 }
