@@ -304,13 +304,22 @@ async fn redrive(args: Args) -> Result<(), String> {
     let to = args.to.ok_or("redrive needs --to JOB_QUEUE_URL")?;
     let aws = bridge_relay::aws::sdk_config().await;
     let client = bridge_relay::queue::sqs_client(&aws);
-    let moved = bridge_relay::queue::redrive(&client, &from, &to)
+    let done = bridge_relay::queue::redrive(&client, &from, &to)
         .await
         .map_err(|e| e.to_string())?;
-    for job in &moved {
+    for job in &done.moved {
         println!("requeued incident {} ({})", job.incident.id, job.event_type);
     }
-    println!("{} job(s) moved back to the job queue", moved.len());
+    for (id, reason) in &done.skipped {
+        println!("skipped message {id}, which is not a job: {reason}");
+    }
+    println!("{} job(s) moved back to the job queue", done.moved.len());
+    if !done.skipped.is_empty() {
+        println!(
+            "{} message(s) that are not jobs were left in the dead-letter queue",
+            done.skipped.len()
+        );
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ mod sqs;
 mod timer;
 
 pub use local::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
-pub use sqs::{SqsJobQueue, redrive};
+pub use sqs::{RedriveError, Redriven, SqsJobQueue, redrive};
 pub use timer::{LocalTimer, MAX_TIMER_HOP, SqsTimerQueue, TimerQueue};
 
 use async_trait::async_trait;
