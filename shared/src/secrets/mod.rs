@@ -23,8 +23,6 @@ use tokio::sync::Mutex;
 
 use crate::error::SecretsError;
 
-/// Read tolerantly: a field the relay does not know (added for a newer version, or by another
-/// tool sharing the secret) is skipped, so a rollback or a shared secret keeps working.
 #[derive(Debug, Deserialize)]
 pub struct RelaySecrets {
     pub zoom: ZoomCredentials,
