@@ -322,13 +322,22 @@ async fn redrive(args: Args) -> Result<(), String> {
     let to = args.to.ok_or("redrive needs --to JOB_QUEUE_URL")?;
     let aws = bridge_relay::aws::sdk_config().await;
     let client = bridge_relay::queue::sqs_client(&aws);
-    let moved = bridge_relay::queue::redrive(&client, &from, &to)
+    let done = bridge_relay::queue::redrive(&client, &from, &to)
         .await
         .map_err(|e| e.to_string())?;
-    for job in &moved {
+    for job in &done.moved {
         println!("requeued incident {} ({})", job.incident.id, job.event_type);
     }
-    println!("{} job(s) moved back to the job queue", moved.len());
+    for (id, reason) in &done.skipped {
+        println!("skipped message {id}, which is not a job: {reason}");
+    }
+    println!("{} job(s) moved back to the job queue", done.moved.len());
+    if !done.skipped.is_empty() {
+        println!(
+            "{} message(s) that are not jobs were left in the dead-letter queue",
+            done.skipped.len()
+        );
+    }
     Ok(())
 }
 
@@ -396,17 +405,30 @@ async fn serve(args: Args) -> Result<(), String> {
         endpoints.zoom_api,
         endpoints.pagerduty_api
     );
+    // The worker reads a channel of its own: on shutdown the forwarder stops and drops its end,
+    // so the worker takes no new job, finishes the ones in flight, and returns.
+    let (forward, worker_jobs) = tokio::sync::mpsc::unbounded_channel();
+    let mut jobs = jobs;
+    let forwarder = tokio::spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            if forward.send(job).is_err() {
+                break;
+            }
+        }
+    });
     let worker_task = tokio::spawn(run_local_worker(
         worker,
         dead_letters,
-        jobs,
+        worker_jobs,
         Duration::from_secs(1),
     ));
 
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted.map_err(|e| e.to_string())?,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut shutdown => break,
         };
         let ingress = ingress.clone();
         tokio::spawn(async move {
@@ -421,9 +443,41 @@ async fn serve(args: Args) -> Result<(), String> {
                 .await;
         });
     }
-    tracing::info!("stopping");
-    worker_task.abort();
+    drop(listener);
+    tracing::info!(
+        "stopping: finishing the jobs in flight (up to {} s)",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    forwarder.abort();
+    let _ = forwarder.await;
+    match tokio::time::timeout(SHUTDOWN_GRACE, worker_task).await {
+        Ok(_) => tracing::info!("stopped; every job in flight finished"),
+        Err(_) => tracing::warn!(
+            "stopped with jobs still running after {} s; their incidents may lack a bridge",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     Ok(())
+}
+
+/// How long a stopping runner waits for the jobs in flight: a bridge half made (a meeting
+/// without its note) is worse than a slower stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Ctrl-C, or SIGTERM (what `docker stop`, systemd and `kill` send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn route(
@@ -451,7 +505,12 @@ async fn route(
     let limit = bridge_relay::relay::MAX_BODY_BYTES + 1;
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::from(vec![0; limit]),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Bytes::from(vec![0; limit]),
+        // Not too long but unreadable (a broken chunk, the sender gone): the request is bad.
+        Err(e) => {
+            tracing::warn!(error = %e, "request body could not be read");
+            return Ok(json(StatusCode::BAD_REQUEST, UNREADABLE_BODY.into()));
+        }
     };
     let (response, calls) =
         bridge_relay::telemetry::observe(ingress.handle_route(route, &headers, &body)).await;
@@ -464,6 +523,9 @@ async fn route(
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok(json(status, response.body.to_string()))
 }
+
+const UNREADABLE_BODY: &str =
+    r#"{"status":"rejected","error":"the request body could not be read"}"#;
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));

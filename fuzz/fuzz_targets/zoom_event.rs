@@ -1,11 +1,17 @@
 //! Zoom event notifications (`/zoom`): input = `x-zm-request-timestamp` bytes, NUL, body bytes.
 //! Never panics; the body signed with the secret token at that timestamp always passes, and
 //! one byte more of body never does; whatever parses as a meeting event travels in a job and
-//! reads back the same.
+//! reads back the same, and goes on through the lifecycle: applied to a meeting's record as
+//! each kind of event, with every note it makes and the closing notes rendered (a time or a
+//! name the notes cannot write is found here, not in the worker).
 #![no_main]
 
+use bridge_relay::lifecycle::{apply_event, closing_note};
 use bridge_relay::model::{Incident, Job, JobAction};
-use bridge_relay::zoom::webhook::{self, Notification, ZoomSignatureError};
+use bridge_relay::store::MeetingLifecycle;
+use bridge_relay::zoom::webhook::{
+    self, MeetingEvent, MeetingEventKind, Notification, ZoomSignatureError,
+};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 
@@ -32,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = webhook::verify(Some(&timestamp), Some(&timestamp), body, &secret, now);
 
     if let Ok(Notification::Meeting(event)) = webhook::parse(body) {
+        lifecycle(&event);
         let job = Job {
             webhook_id: "fuzz".into(),
             event_id: "fuzz".into(),
@@ -47,6 +54,46 @@ fuzz_target!(|data: &[u8]| {
             timer: None,
             requeued_after_waiting: false,
         };
-        assert_eq!(Job::from_json(&job.to_json()).expect("a job reads back"), job);
+        assert_eq!(
+            Job::from_json(&job.to_json()).expect("a job reads back"),
+            job
+        );
     }
 });
+
+/// The event as it arrived, then as every kind of event at its time, on a fresh record and on
+/// one that has seen a meeting already; each note made, and the closing notes, are rendered.
+fn lifecycle(event: &MeetingEvent) {
+    let kinds = [
+        MeetingEventKind::Started,
+        MeetingEventKind::ParticipantJoined,
+        MeetingEventKind::ParticipantLeft,
+        MeetingEventKind::Ended,
+    ];
+    let seen = MeetingLifecycle {
+        started_at_ms: Some(1_795_428_000_000),
+        bridged_at_ms: Some(1_795_427_900_000),
+        ..MeetingLifecycle::default()
+    };
+    for mut record in [MeetingLifecycle::default(), seen] {
+        let mut notes = Vec::new();
+        notes.extend(apply_event(&mut record, event));
+        for kind in &kinds {
+            let as_kind = MeetingEvent {
+                kind: kind.clone(),
+                ..event.clone()
+            };
+            notes.extend(apply_event(&mut record, &as_kind));
+        }
+        for note in &notes {
+            assert!(!note.is_empty());
+        }
+        for ended in [false, true] {
+            for now in [event.at_ms, 0, u64::MAX] {
+                let _ = closing_note(event.meeting_id, &record, ended, now);
+            }
+        }
+        record.end_refused = event.participant.clone();
+        let _ = closing_note(event.meeting_id, &record, true, event.at_ms);
+    }
+}

@@ -111,6 +111,21 @@ impl UpstreamError {
         }
     }
 
+    /// What an incident's timeline may say about this failure: the service's own answer for
+    /// a refusal (it tells the responder what is wrong), no more than "could not be reached"
+    /// for a transport failure, whose details (addresses, TLS) belong in the logs.
+    pub fn note_reason(&self) -> String {
+        match self {
+            UpstreamError::Status { .. }
+            | UpstreamError::DailyLimit { .. }
+            | UpstreamError::TokenRefused { .. } => self.to_string(),
+            UpstreamError::Transport { service, .. } => format!("{service} could not be reached"),
+            UpstreamError::Decode { service, .. } => {
+                format!("{service} answered with a body the relay could not read")
+            }
+        }
+    }
+
     pub fn transport(service: Service, error: reqwest::Error) -> Self {
         // The URL is left out: it may carry an account id in its query.
         let error = error.without_url();
@@ -199,6 +214,44 @@ impl JobError {
             JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) | JobError::Timer(_) => {
                 true
             }
+        }
+    }
+}
+
+impl JobError {
+    /// A short reason for the incident's timeline. The whole error (a secret's ARN, the AWS
+    /// SDK's context, table names) goes to the worker's logs only: the timeline is read by
+    /// everyone on the incident, and the details help only whoever runs the relay.
+    pub fn note_reason(&self) -> String {
+        const SEE_LOGS: &str = "see the worker's logs";
+        match self {
+            JobError::Secrets(_) => format!("the relay could not read its secret; {SEE_LOGS}"),
+            JobError::Meeting(e) => {
+                format!("creating the Zoom meeting failed: {}", e.note_reason())
+            }
+            JobError::Bridge(e) => format!(
+                "setting the conference bridge on the incident failed: {}",
+                e.note_reason()
+            ),
+            JobError::Note(e) => format!("adding the timeline note failed: {}", e.note_reason()),
+            JobError::Malformed(_) => {
+                format!("the queued job could not be read; {SEE_LOGS}")
+            }
+            JobError::Store(_) => {
+                format!("the relay could not use its idempotency table; {SEE_LOGS}")
+            }
+            JobError::Busy(_) => "another worker kept handling this incident".into(),
+            JobError::PoolFull(full) => full.to_string(),
+            JobError::EndMeeting(e) => {
+                format!("ending the Zoom meeting failed: {}", e.note_reason())
+            }
+            JobError::Timer(_) => {
+                format!("the relay could not schedule the end of the Zoom meeting; {SEE_LOGS}")
+            }
+            JobError::Review(e) => format!(
+                "creating the post-incident review meeting failed: {}",
+                e.note_reason()
+            ),
         }
     }
 }

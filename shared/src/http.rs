@@ -88,14 +88,29 @@ fn error_message(body: &str) -> String {
 }
 
 /// `Retry-After` (seconds or an HTTP date is not needed here: both APIs send seconds),
-/// PagerDuty's `ratelimit-reset` (seconds) or Zoom's `X-RateLimit-Reset`.
+/// PagerDuty's `ratelimit-reset` (seconds) or Zoom's `X-RateLimit-Reset`, capped at
+/// [`MAX_RETRY_HINT`]: the hint comes from the answer, and an uncapped one overflows the clock.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     ["retry-after", "ratelimit-reset", "x-ratelimit-reset"]
         .iter()
         .filter_map(|name| headers.get(*name)?.to_str().ok())
-        .find_map(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .find_map(|value| {
+            let value = value.trim();
+            match value.parse::<u64>() {
+                Ok(seconds) => Some(seconds),
+                // More digits than u64 holds: as long a wait as there is.
+                Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some(u64::MAX)
+                }
+                Err(_) => None,
+            }
+        })
+        .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_HINT))
 }
+
+/// The longest wait a retry hint is taken for. It is longer than any job's deadline, so a
+/// job given a longer hint goes back to its queue instead of waiting.
+pub const MAX_RETRY_HINT: Duration = Duration::from_secs(15 * 60);
 
 #[cfg(test)]
 mod tests {
@@ -163,5 +178,20 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
         headers.insert("retry-after", "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn huge_retry_hints_are_capped() {
+        for value in ["18446744073709551615", "99999999999999999999999999"] {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("retry-after", value.parse().unwrap());
+            assert_eq!(retry_after(&headers), Some(MAX_RETRY_HINT), "{value}");
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("ratelimit-reset", value.parse().unwrap());
+            assert_eq!(retry_after(&headers), Some(MAX_RETRY_HINT), "{value}");
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
     }
 }

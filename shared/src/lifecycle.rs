@@ -363,7 +363,10 @@ impl Worker {
                 tracing::error!(incident = %id, error = %e, "no post-incident review");
                 self.post(
                     job,
-                    &format!("bridge-relay could not schedule the post-incident review: {e}"),
+                    &format!(
+                        "bridge-relay could not schedule the post-incident review: {}",
+                        e.note_reason()
+                    ),
                     deadline,
                 )
                 .await?;
@@ -381,7 +384,7 @@ impl Worker {
                     .meeting
                     .end_grace_seconds
                     .unwrap_or(DEFAULT_END_GRACE_SECONDS);
-                let due_at_ms = resolved_at + u64::from(grace) * 1000;
+                let due_at_ms = resolved_at.saturating_add(u64::from(grace) * 1000);
                 if due_at_ms <= now_ms() {
                     return self
                         .close_meeting(job, &meeting, generation, true, deadline)
@@ -477,11 +480,9 @@ impl Worker {
                 let meeting = match found {
                     Some(meeting) => meeting,
                     None => {
-                        let start = SystemTime::UNIX_EPOCH
-                            + Duration::from_millis(resolved_at_ms)
-                            + Duration::from_secs(u64::from(after) * 60);
+                        let start = review_start(resolved_at_ms, after);
                         let request = crate::zoom::translate::review_request(
-                            &job.incident,
+                            &job.keyed_incident(),
                             &options,
                             &crate::zoom::new_passcode(),
                             start,
@@ -500,9 +501,7 @@ impl Worker {
                 stored
             }
         };
-        let start = SystemTime::UNIX_EPOCH
-            + Duration::from_millis(resolved_at_ms)
-            + Duration::from_secs(u64::from(after) * 60);
+        let start = review_start(resolved_at_ms, after);
         let mut note = format!(
             "Post-incident review scheduled for {} (30 min): {}\nMeeting ID: {}",
             day_and_clock(start),
@@ -570,22 +569,9 @@ impl Worker {
             .await?;
             return Ok("reopened; the relay made no meeting for it".into());
         }
-        let (lifecycle, was_resolved) = self
-            .update_lifecycle(id, |lifecycle| {
-                let was_resolved = lifecycle.resolved_at_ms.take().is_some();
-                if was_resolved {
-                    lifecycle.generation += 1;
-                    // People may start the meeting again; the next resolve ends it again.
-                    lifecycle.ended_by_relay = false;
-                    lifecycle.end_refused = None;
-                }
-                was_resolved
-            })
-            .await?;
+        let (_, reopen) = self.update_lifecycle(id, undo_resolution).await?;
         let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
-        // The resolution just undone had not been closed yet: its end was still pending.
-        let end_was_pending = lifecycle.closed_generation != Some(lifecycle.generation - 1);
-        if was_resolved && pending_end && end_was_pending {
+        if reopen == Reopen::EndCancelled && pending_end {
             self.post(
                 job,
                 "Incident reopened: the Zoom meeting stays open (its scheduled end is cancelled).",
@@ -655,7 +641,7 @@ impl Worker {
                 // Refused for good (not the host, not running, …): say so in the closing note.
                 Err(MeetingError::Upstream(e)) => {
                     summary = format!("Zoom would not end meeting {}: {e}", meeting.id);
-                    refused = Some(e.to_string());
+                    refused = Some(e.note_reason());
                 }
                 Err(MeetingError::Secrets(e)) => return Err(JobError::Secrets(e)),
             }
@@ -680,6 +666,43 @@ impl Worker {
         self.free_host_slot(incident_id).await?;
         Ok(summary)
     }
+}
+
+/// What a reopen undid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reopen {
+    /// The relay never saw the incident resolved (or saw the reopen already): nothing changes.
+    NotResolved,
+    /// A resolution whose meeting was closed already (kept, or ended).
+    Closed,
+    /// A resolution not closed yet: its scheduled end, if any, is cancelled.
+    EndCancelled,
+}
+
+/// Undoes the incident's resolution, moving the generation on so the end timer of the undone
+/// resolution finds it stale. The generation is compared before it moves, so a reopen of an
+/// incident never resolved (generation 0) subtracts nothing.
+fn undo_resolution(lifecycle: &mut MeetingLifecycle) -> Reopen {
+    if lifecycle.resolved_at_ms.take().is_none() {
+        return Reopen::NotResolved;
+    }
+    let undone = lifecycle.generation;
+    lifecycle.generation = undone.saturating_add(1);
+    // People may start the meeting again; the next resolve ends it again.
+    lifecycle.ended_by_relay = false;
+    lifecycle.end_refused = None;
+    if lifecycle.closed_generation == Some(undone) {
+        Reopen::Closed
+    } else {
+        Reopen::EndCancelled
+    }
+}
+
+/// When the review meeting starts: `after` minutes past the resolution (clamped, so no
+/// time the store holds can overflow the clock).
+fn review_start(resolved_at_ms: u64, after_minutes: u32) -> SystemTime {
+    let at_ms = resolved_at_ms.saturating_add(u64::from(after_minutes).saturating_mul(60_000));
+    crate::telemetry::time_of_millis(at_ms).unwrap_or_else(SystemTime::now)
 }
 
 /// Zoom's limit on `meeting_invitees` is not documented; a review needs far fewer.
@@ -879,28 +902,36 @@ fn meeting_number(id: u64) -> String {
     crate::zoom::translate::display_meeting_id(id)
 }
 
+/// What a note says for a time RFC 3339 cannot write (a sender's `event_ts` past year 9999).
+const UNKNOWN_TIME: &str = "an unknown time";
+
 /// `2026-11-24 10:02 UTC`.
 fn day_and_clock(time: SystemTime) -> String {
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} {} UTC", &text[..10], &text[11..16])
+    match crate::telemetry::rfc3339_seconds(time) {
+        Some(text) if text.len() >= 16 => format!("{} {} UTC", &text[..10], &text[11..16]),
+        _ => UNKNOWN_TIME.into(),
+    }
 }
 
 /// `10:02 UTC`.
 fn clock(at_ms: u64) -> String {
-    let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms);
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} UTC", &text[11..16])
+    match crate::telemetry::time_of_millis(at_ms).and_then(crate::telemetry::rfc3339_seconds) {
+        Some(text) if text.len() >= 16 => format!("{} UTC", &text[11..16]),
+        _ => UNKNOWN_TIME.into(),
+    }
 }
 
 /// The note on the incident when a lifecycle job fails for good (or on its last delivery).
 pub fn failure_note(job: &Job, error: &JobError) -> String {
     match job.action {
         JobAction::Resolved | JobAction::EndMeeting => format!(
-            "bridge-relay could not close the Zoom meeting of this incident: {error}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue."
+            "bridge-relay could not close the Zoom meeting of this incident: {}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue.",
+            error.note_reason()
         ),
         _ => format!(
-            "bridge-relay could not record a Zoom meeting event ({}) for this incident: {error}",
-            job.event_type
+            "bridge-relay could not record a Zoom meeting event ({}) for this incident: {}",
+            job.event_type,
+            error.note_reason()
         ),
     }
 }
@@ -968,6 +999,132 @@ mod tests {
         );
         assert!(ended.ends_with(" and 251 more."), "{ended}");
         assert_eq!(apply_event(&mut lifecycle, &event(Ended, 42, None)), None);
+    }
+
+    #[test]
+    fn times_past_year_9999_are_noted_as_unknown_not_a_panic() {
+        use MeetingEventKind::*;
+        // A signed event may carry any `event_ts`: a year past 9999, or u64::MAX.
+        let year_10000_and_one = 253_402_300_800_000 + 365 * 86_400_000;
+        let mut lifecycle = MeetingLifecycle::default();
+        let started = apply_event(
+            &mut lifecycle,
+            &MeetingEvent {
+                at_ms: year_10000_and_one,
+                ..event(Started, 0, None)
+            },
+        );
+        assert_eq!(
+            started.as_deref(),
+            Some("Zoom meeting 850 1234 5678 started at an unknown time.")
+        );
+        let joined = apply_event(
+            &mut lifecycle,
+            &MeetingEvent {
+                at_ms: u64::MAX,
+                ..event(ParticipantJoined, 0, Some(("Ada", "u1")))
+            },
+        )
+        .unwrap();
+        assert!(joined.contains("at an unknown time, the first"), "{joined}");
+        let ended = apply_event(
+            &mut lifecycle,
+            &MeetingEvent {
+                at_ms: u64::MAX,
+                ..event(Ended, 0, None)
+            },
+        )
+        .unwrap();
+        assert!(
+            ended.starts_with("Zoom meeting 850 1234 5678 ended at an unknown time after "),
+            "{ended}"
+        );
+        let closing = closing_note(85012345678, &lifecycle, true, T0);
+        assert!(closing.contains("(started an unknown time)"), "{closing}");
+        let bridged_only = MeetingLifecycle {
+            bridged_at_ms: Some(u64::MAX),
+            ..MeetingLifecycle::default()
+        };
+        assert!(
+            closing_note(85012345678, &bridged_only, false, u64::MAX)
+                .ends_with("(since an unknown time)."),
+        );
+        // A review start past what the clock writes is said to be unknown, not a panic.
+        assert_eq!(
+            day_and_clock(review_start(u64::MAX, u32::MAX)),
+            UNKNOWN_TIME
+        );
+    }
+
+    #[test]
+    fn a_reopen_without_a_resolve_changes_nothing() {
+        let mut never_resolved = MeetingLifecycle::default();
+        assert_eq!(undo_resolution(&mut never_resolved), Reopen::NotResolved);
+        assert_eq!(never_resolved, MeetingLifecycle::default());
+
+        let mut resolved = MeetingLifecycle {
+            resolved_at_ms: Some(T0),
+            generation: 1,
+            ended_by_relay: true,
+            ..MeetingLifecycle::default()
+        };
+        assert_eq!(undo_resolution(&mut resolved.clone()), Reopen::EndCancelled);
+        resolved.closed_generation = Some(1);
+        assert_eq!(undo_resolution(&mut resolved), Reopen::Closed);
+        assert_eq!(
+            resolved.generation, 2,
+            "the undone resolution's timer is stale"
+        );
+        assert_eq!(resolved.resolved_at_ms, None);
+        assert!(!resolved.ended_by_relay);
+        assert_eq!(
+            undo_resolution(&mut resolved),
+            Reopen::NotResolved,
+            "a repeated reopen"
+        );
+        assert_eq!(resolved.generation, 2);
+    }
+
+    #[test]
+    fn a_lost_review_is_looked_for_by_the_marker_its_agenda_carries() {
+        for (tool, tool_name) in [("pagerduty", "PagerDuty"), ("incident_io", "incident.io")] {
+            let job = Job::from_json(
+                &serde_json::json!({
+                    "webhook_id": "w", "event_id": "e", "event_type": "incident.resolved",
+                    "action": "resolved", "tool": tool,
+                    "incident": {"id": "01HXYZ", "title": "Checkout down"}
+                })
+                .to_string(),
+            )
+            .unwrap();
+            // What schedule_review looks a lost review up by, and what it creates.
+            let marker = crate::zoom::translate::review_marker_id(&job.incident_key());
+            let request = crate::zoom::translate::review_request(
+                &job.keyed_incident(),
+                &job.meeting,
+                "12345678",
+                SystemTime::UNIX_EPOCH,
+                &[],
+            );
+            assert!(
+                request
+                    .agenda
+                    .contains(&crate::zoom::translate::agenda_marker(&marker)),
+                "{tool}: {}",
+                request.agenda
+            );
+            assert!(
+                request.agenda.starts_with(&format!(
+                    "Post-incident review of {tool_name} incident 01HXYZ ("
+                )),
+                "{}",
+                request.agenda
+            );
+            assert_eq!(
+                request.topic,
+                "Post-incident review: [01HXYZ] Checkout down"
+            );
+        }
     }
 
     #[test]

@@ -76,6 +76,22 @@ impl IncidentToolKind {
         *self == IncidentToolKind::default()
     }
 
+    /// The tool's name as people know it, for agendas and notes.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            IncidentToolKind::PagerDuty => "PagerDuty",
+            IncidentToolKind::IncidentIo => "incident.io",
+        }
+    }
+
+    /// The key of this tool's incident `id`: PagerDuty's bare id, `<tool>:<id>` for the others.
+    pub fn key(self, id: &str) -> String {
+        match self {
+            IncidentToolKind::PagerDuty => id.to_owned(),
+            other => format!("{}:{id}", other.as_str()),
+        }
+    }
+
     /// The tool and the incident's own id from an incident key ([`Job::incident_key`]).
     pub fn split_key(key: &str) -> (IncidentToolKind, String) {
         [IncidentToolKind::IncidentIo]
@@ -196,9 +212,15 @@ impl Job {
     /// The key of the incident in the idempotency store and the queue's message group:
     /// PagerDuty's bare id, `<tool>:<id>` for other tools, so equal ids of two tools never meet.
     pub fn incident_key(&self) -> String {
-        match self.tool {
-            IncidentToolKind::PagerDuty => self.incident.id.clone(),
-            other => format!("{}:{}", other.as_str(), self.incident.id),
+        self.tool.key(&self.incident.id)
+    }
+
+    /// The incident with its key for an id: what a meeting request is made from, so the
+    /// agenda marker a lost meeting is found by carries the key the lookup uses.
+    pub fn keyed_incident(&self) -> Incident {
+        Incident {
+            id: self.incident_key(),
+            ..self.incident.clone()
         }
     }
 }
@@ -231,8 +253,9 @@ impl AutoRecording {
 }
 
 /// What a meeting looks like, from the policy; every field unset means the relay's default.
+/// Read tolerantly, as part of a queued job (a wire format: a newer ingress may add a field an
+/// older worker does not know); the policy reads it strictly (`policy::StrictMeetingOptions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MeetingOptions {
     /// The Zoom user who hosts the meeting instead of `ZOOM_HOST_USER`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -333,6 +356,19 @@ pub struct Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_with_fields_this_worker_does_not_know_is_still_read() {
+        // Written by a newer ingress (a wire format): the fields it adds are skipped.
+        let newer = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.triggered",
+            "incident":{"id":"P1","severity":"SEV1"},"priority_hint":3,
+            "meeting":{"waiting_room":true,"breakout_rooms":true},
+            "timer":{"due_at_ms":1,"generation":2,"jitter_ms":5}}"#;
+        let job = Job::from_json(newer).unwrap();
+        assert_eq!(job.incident.id, "P1");
+        assert_eq!(job.meeting.waiting_room, Some(true));
+        assert_eq!(job.timer.map(|t| t.generation), Some(2));
+    }
 
     #[test]
     fn jobs_without_a_tool_are_pagerduty_jobs_and_keep_the_bare_key() {

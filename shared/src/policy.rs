@@ -51,7 +51,7 @@ pub struct PolicyDocument {
     #[serde(default)]
     pub requests: RequestRule,
     /// How every meeting looks.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "StrictMeetingOptions::deserialize")]
     pub meeting: MeetingOptions,
     /// Per service or team, in order; each one that matches the incident overlays `meeting`.
     #[serde(default)]
@@ -110,7 +110,40 @@ pub struct Override {
     /// Team ids or names this override applies to.
     #[serde(default)]
     pub teams: Vec<String>,
+    #[serde(deserialize_with = "StrictMeetingOptions::deserialize")]
     pub meeting: MeetingOptions,
+}
+
+/// [`MeetingOptions`] as a person writes them in the policy: an unknown field is a typo and
+/// refused. The queued job carries the same options tolerantly (a newer ingress may add one);
+/// this mirror keeps the policy strict. The compiler checks that it lists every field.
+#[derive(Deserialize)]
+#[serde(remote = "MeetingOptions", deny_unknown_fields)]
+struct StrictMeetingOptions {
+    #[serde(default)]
+    host_user: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    agenda: Option<String>,
+    #[serde(default)]
+    auto_recording: Option<crate::model::AutoRecording>,
+    #[serde(default)]
+    waiting_room: Option<bool>,
+    #[serde(default)]
+    join_before_host: Option<bool>,
+    #[serde(default)]
+    mute_upon_entry: Option<bool>,
+    #[serde(default)]
+    meeting_authentication: Option<bool>,
+    #[serde(default)]
+    dial_in_countries: Option<Vec<String>>,
+    #[serde(default)]
+    on_resolve: Option<crate::model::OnResolve>,
+    #[serde(default)]
+    end_grace_seconds: Option<u32>,
+    #[serde(default)]
+    review_after_minutes: Option<u32>,
 }
 
 /// The checked policy the ingress applies.
@@ -885,6 +918,14 @@ mod tests {
             (
                 r#"{"teams": {"block": []}}"#,
                 "field `teams.block`: unknown field `block`",
+            ),
+            (
+                r#"{"meeting": {"waitingroom": true}}"#,
+                "unknown field `waitingroom`",
+            ),
+            (
+                r#"{"overrides": [{"services": ["PX"], "meeting": {"hostuser": "a@x"}}]}"#,
+                "unknown field `hostuser`",
             ),
             (r#"{"requests": "sometimes"}"#, "field `requests`"),
             (

@@ -704,16 +704,8 @@ impl Worker {
     ) -> Result<Meeting, CreateFailed> {
         // The meeting's agenda marker (how a lost meeting is found) carries the incident's key,
         // so equal ids of two tools never find each other's meeting.
-        let keyed;
-        let incident = if job.tool == IncidentToolKind::PagerDuty {
-            &job.incident
-        } else {
-            keyed = crate::model::Incident {
-                id: job.incident_key(),
-                ..job.incident.clone()
-            };
-            &keyed
-        };
+        let keyed = job.keyed_incident();
+        let incident = &keyed;
         let retry = &self.settings.retry;
         let mut maybe_created = stage == Stage::Creating;
         let failed = |error: JobError, maybe_created: bool| CreateFailed {
@@ -760,7 +752,7 @@ impl Worker {
                     if e.is_retryable() && attempt < retry.max_attempts =>
                 {
                     let wait = retry.delay(attempt, e.retry_after());
-                    if Instant::now() + wait >= deadline {
+                    if !crate::retry::fits_before(wait, deadline) {
                         let maybe = maybe_created || reached_zoom(&e);
                         return Err(failed(JobError::Meeting(e), maybe));
                     }
@@ -838,7 +830,8 @@ pub fn failure_note(error: &JobError) -> String {
         _ => "Zoom or the incident tool kept failing. Start a meeting by hand for now.",
     };
     format!(
-        "bridge-relay could not open a Zoom bridge for this incident: {error}\n{hint}\nThe job is kept in the relay's dead-letter queue and can be replayed once the cause is fixed."
+        "bridge-relay could not open a Zoom bridge for this incident: {}\n{hint}\nThe job is kept in the relay's dead-letter queue and can be replayed once the cause is fixed.",
+        error.note_reason()
     )
 }
 
@@ -874,5 +867,48 @@ mod tests {
             spent: vec![],
         });
         assert!(failure_note(&full).contains("add hosts (ZOOM_HOST_USERS)"));
+    }
+
+    #[test]
+    fn failure_notes_keep_the_secrets_arn_and_the_sdk_context_in_the_logs() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:bridge-relay-AbCdEf";
+        let secrets = || {
+            JobError::Secrets(crate::error::SecretsError::Unavailable {
+                source_name: arn.into(),
+                reason: "service error: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/worker is not authorized (request id 5f0c)".into(),
+                retryable: false,
+            })
+        };
+        let job = Job::from_json(
+            r#"{"webhook_id":"w","event_id":"e","event_type":"incident.resolved","action":"resolved","incident":{"id":"P1"}}"#,
+        )
+        .unwrap();
+        let transport = JobError::Note(UpstreamError::Transport {
+            service: Service::PagerDuty,
+            reason: "connection failed: tcp connect error 10.0.3.7:443".into(),
+        });
+        for note in [
+            failure_note(&secrets()),
+            crate::lifecycle::failure_note(&job, &secrets()),
+            crate::lifecycle::failure_note(&job, &transport),
+        ] {
+            for detail in [
+                "arn:",
+                "123456789012",
+                "AccessDenied",
+                "request id",
+                "10.0.3.7",
+            ] {
+                assert!(!note.contains(detail), "{detail} in the note: {note}");
+            }
+            assert!(
+                note.contains("see the worker's logs") || note.contains("could not be reached"),
+                "{note}"
+            );
+        }
+        assert!(
+            failure_note(&secrets())
+                .starts_with("bridge-relay could not open a Zoom bridge for this incident: the relay could not read its secret; see the worker's logs\n")
+        );
     }
 }

@@ -43,7 +43,8 @@ impl RetryPolicy {
     /// random time up to `first_delay * 2^(attempt-1)`, capped at `max_delay`.
     pub fn delay(&self, attempt: u32, hint: Option<Duration>) -> Duration {
         if let Some(hint) = hint {
-            return hint;
+            // Capped here too: not every hint comes through `http::status_error`.
+            return hint.min(crate::http::MAX_RETRY_HINT);
         }
         let ceiling = self
             .first_delay
@@ -71,7 +72,7 @@ impl RetryPolicy {
                 Err(e) if !e.is_retryable() || attempt >= self.max_attempts => return Err(e),
                 Err(e) => {
                     let wait = self.delay(attempt, e.retry_after());
-                    if Instant::now() + wait >= deadline {
+                    if !fits_before(wait, deadline) {
                         return Err(e);
                     }
                     tracing::warn!(what, attempt, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
@@ -82,6 +83,14 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// Whether a wait of `wait` from now ends before `deadline` (a wait past what the clock
+/// holds does not).
+pub(crate) fn fits_before(wait: Duration, deadline: Instant) -> bool {
+    Instant::now()
+        .checked_add(wait)
+        .is_some_and(|end| end < deadline)
 }
 
 #[cfg(test)]
@@ -155,5 +164,24 @@ mod tests {
         assert_eq!(UpstreamError::status(&result.unwrap_err()), Some(429));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_huge_retry_hint_ends_the_retries_instead_of_overflowing_the_clock() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.delay(1, Some(Duration::MAX)),
+            crate::http::MAX_RETRY_HINT
+        );
+        assert!(!fits_before(Duration::MAX, Instant::now()));
+        let calls = AtomicU32::new(0);
+        let result: Result<(), UpstreamError> = policy
+            .run(Instant::now() + Duration::from_secs(1), "t", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(status(429, Some(Duration::MAX)))
+            })
+            .await;
+        assert_eq!(UpstreamError::status(&result.unwrap_err()), Some(429));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

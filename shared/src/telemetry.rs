@@ -20,6 +20,28 @@ pub fn epoch_millis(time: SystemTime) -> u64 {
         .unwrap_or_default()
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z): humantime's `Display` fails
+/// after it, and a failing `Display` panics in `format!`.
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
+/// `2026-11-24T10:02:00Z`, or `None` for a time RFC 3339 cannot write (before 1970 or after
+/// 9999). Times in notes come from senders (Zoom's `event_ts`), so formatting them must not panic.
+pub fn rfc3339_seconds(time: SystemTime) -> Option<String> {
+    use std::fmt::Write;
+    let seconds = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    if seconds > LAST_RFC3339_SECOND {
+        return None;
+    }
+    let mut text = String::new();
+    write!(text, "{}", humantime::format_rfc3339_seconds(time)).ok()?;
+    Some(text)
+}
+
+/// The time `at_ms` milliseconds after the Unix epoch, `None` past what `SystemTime` holds.
+pub fn time_of_millis(at_ms: u64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_millis(at_ms))
+}
+
 /// One call to an outside system: how long it took and how it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call {
@@ -482,6 +504,22 @@ impl<'a> JobOutcome<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_is_written_up_to_year_9999_and_refused_after() {
+        let last = UNIX_EPOCH + Duration::from_secs(LAST_RFC3339_SECOND);
+        assert_eq!(
+            rfc3339_seconds(last).as_deref(),
+            Some("9999-12-31T23:59:59Z")
+        );
+        assert_eq!(rfc3339_seconds(last + Duration::from_secs(1)), None);
+        assert_eq!(
+            rfc3339_seconds(UNIX_EPOCH - Duration::from_secs(1)),
+            None,
+            "before 1970"
+        );
+        assert_eq!(time_of_millis(u64::MAX).and_then(rfc3339_seconds), None);
+    }
     use crate::error::{JobError, UpstreamError};
     use crate::model::Incident;
 

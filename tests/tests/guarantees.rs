@@ -247,3 +247,65 @@ async fn a_job_failing_every_delivery_gets_a_note_lands_in_the_dlq_and_redrives(
     );
     assert_eq!(state.bridges[INCIDENT].len(), 1);
 }
+
+/// A redrive goes past a message that is not a job (left in the dead-letter queue and
+/// reported) and moves the jobs after it; a redrive of a queue into itself is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redrive_skips_a_message_that_is_not_a_job_and_refuses_one_queue_for_both() {
+    let aws = AwsStandIns::start(&[SECRET]).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws.config);
+    let dlq = &aws.dead_letter_queue_url;
+    let job = json!({
+        "webhook_id": "w-dead", "event_id": "e-dead", "event_type": "incident.triggered",
+        "incident": {"id": "PDEAD1"}, "failure": "Zoom kept failing"
+    });
+    for (group, body) in [
+        ("g-bad", "{not a job".to_owned()),
+        ("PDEAD1", job.to_string()),
+    ] {
+        sqs.send_message()
+            .queue_url(dlq)
+            .message_group_id(group)
+            .message_deduplication_id(format!("dedup-{group}"))
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let done = bridge_relay::queue::redrive(&sqs, dlq, &aws.queue_url)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.moved
+            .iter()
+            .map(|j| j.incident.id.as_str())
+            .collect::<Vec<_>>(),
+        ["PDEAD1"]
+    );
+    assert_eq!(done.moved[0].failure, None);
+    assert_eq!(done.skipped.len(), 1, "{:?}", done.skipped);
+    assert!(
+        done.skipped[0].1.contains("not a bridge job"),
+        "{:?}",
+        done.skipped
+    );
+    assert_eq!(aws.drain(&aws.queue_url).await.len(), 1);
+
+    let same = bridge_relay::queue::redrive(&sqs, dlq, dlq)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(same, bridge_relay::queue::RedriveError::SameQueue(_)),
+        "{same}"
+    );
+    // The CLI says so before touching AWS.
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["redrive", "--from", dlq, "--to", &format!("{dlq}/")])
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("are the same queue"), "{stderr}");
+}

@@ -431,6 +431,17 @@ async fn a_reopen_within_the_grace_cancels_the_end_and_a_later_resolve_ends_the_
     let worker = stand.worker();
     bridge(&stand, &ingress, &worker).await;
 
+    // A reopen the relay never saw resolved (its resolve was lost, or came first elsewhere)
+    // changes nothing and says nothing.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.reopened", "reopen-0")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.notes().await.len(), 1, "only the bridge's note");
+
     // Resolved: a timer is set and the timeline says so; nothing ends yet.
     assert_eq!(
         stand

@@ -169,6 +169,88 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
     }
 }
 
+/// A signed trigger the default policy bridges.
+fn trigger_body() -> String {
+    let mut envelope = read_json(
+        "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",
+    );
+    envelope["event"]["event_type"] = json!("incident.triggered");
+    envelope["event"]["data"]["conference_bridge"] = Value::Null;
+    envelope.to_string()
+}
+
+/// SIGTERM while a bridge is being made: the runner stops taking webhooks, finishes the job
+/// (the meeting gets its bridge and note), and exits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopping_runner_finishes_the_job_in_flight() {
+    use wiremock::matchers::{method, path_regex};
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    // Zoom takes its time: the stop comes while the create is under way.
+    wiremock::Mock::given(method("POST"))
+        .and(path_regex(r"^/users/[^/]+/meetings$"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(zoom_meeting_created(MEETING_ID))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .with_priority(1)
+        .mount(&apis.zoom_upstream)
+        .await;
+    let mut runner = start_runner(&apis, "stop");
+    let body = trigger_body();
+    let (status, reply) = post(
+        &runner.url,
+        body.as_bytes(),
+        Some(sign(body.as_bytes(), "local-secret-one")),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    eventually(Duration::from_secs(20), || async {
+        (!ApiStandIns::requests(&apis.zoom_upstream).await.is_empty()).then_some(())
+    })
+    .await
+    .expect("the create reached Zoom");
+
+    let status = runner.process.terminate(Duration::from_secs(40));
+    let output = runner.process.output();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}:\n{output}");
+    let pagerduty = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+    assert_eq!(
+        pagerduty
+            .iter()
+            .map(|r| r.url.path().to_owned())
+            .collect::<Vec<_>>(),
+        ["/incidents/PGR0VU2", "/incidents/PGR0VU2/notes"],
+        "the bridge and its note, posted before the exit:\n{output}"
+    );
+    assert!(output.contains("every job in flight finished"), "{output}");
+}
+
+/// A body the runner cannot read (a broken chunk) is a bad request, not a body too large.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_body_is_answered_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    let runner = start_runner(&apis, "badbody");
+    let address = runner.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /webhook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+              transfer-encoding: chunked\r\n\r\nzz-not-a-chunk-size\r\n{}\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("the request body could not be read"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn bad_settings_fail_the_start_naming_the_variable() {
     let output = Command::new(workspace_binary("bridge-relay"))

@@ -383,3 +383,40 @@ async fn secrets_and_the_host_link_never_leave_their_place() {
     );
     assert_clean("the logs", &logs);
 }
+
+/// A secret the worker cannot read fails the job with the secret's ARN and the AWS SDK's
+/// context in its error: the logs get them, the incident's failure note only a short reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_note_keeps_the_secrets_arn_and_the_sdk_context_in_the_logs() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bridge-relay/missing-AbCdEf";
+    let cache =
+        bridge_relay::secrets::SecretCache::secrets_manager(&config, arn, Duration::from_secs(60));
+    let error = bridge_relay::JobError::Secrets(cache.get().await.unwrap_err());
+    let logged = error.to_string();
+    assert!(
+        logged.contains(arn),
+        "the log line names the secret: {logged}"
+    );
+    let job = bridge_relay::model::Job::from_json(
+        &json!({
+            "webhook_id": "w", "event_id": "e", "event_type": "incident.resolved",
+            "action": "resolved", "incident": {"id": "PLEAK1"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    for note in [
+        bridge_relay::relay::failure_note(&error),
+        bridge_relay::lifecycle::failure_note(&job, &error),
+    ] {
+        assert!(
+            note.contains("the relay could not read its secret; see the worker's logs"),
+            "{note}"
+        );
+        for detail in [arn, "123456789012", "ResourceNotFound", "service error"] {
+            assert!(!note.contains(detail), "{detail} in the note: {note}");
+        }
+    }
+}

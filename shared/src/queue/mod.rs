@@ -7,7 +7,7 @@ mod timer;
 pub use local::{
     DEDUP_WINDOW, DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, LocalMessage, run_local_worker,
 };
-pub use sqs::{SqsJobQueue, redrive};
+pub use sqs::{RedriveError, Redriven, SqsJobQueue, redrive};
 pub use timer::{LocalTimer, MAX_TIMER_HOP, SqsTimerQueue, TimerQueue};
 
 use async_trait::async_trait;

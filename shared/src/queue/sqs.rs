@@ -60,12 +60,50 @@ fn queue_error(e: impl std::error::Error) -> QueueError {
     QueueError(DisplayErrorContext(&e).to_string())
 }
 
+/// What a redrive did: the jobs moved, and the messages it could not read (left where they
+/// were, for a person to look at).
+#[derive(Debug, Default)]
+pub struct Redriven {
+    pub moved: Vec<Job>,
+    /// Message id and why it is not a job.
+    pub skipped: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    /// Moving a queue's jobs into itself receives each moved job again: it never ends.
+    #[error(
+        "the dead-letter queue and the job queue are the same queue ({0}); give the dead-letter queue as --from and the job queue as --to"
+    )]
+    SameQueue(String),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Whether two queue URLs name the same queue (the account and the queue name; the host may
+/// be written either of SQS's ways).
+fn same_queue(a: &str, b: &str) -> bool {
+    let tail = |url: &str| -> Vec<String> {
+        url.trim_end_matches('/')
+            .rsplit('/')
+            .take(2)
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    tail(a) == tail(b)
+}
+
 /// Moves every message of the dead-letter queue `from` back to the job queue `to`, each as a
 /// fresh delivery (its failure cleared, a new dedup id so SQS does not drop it as a repeat).
-/// A message is deleted from `from` only once `to` holds it. Returns the jobs moved.
-pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Vec<Job>, QueueError> {
+/// A message is deleted from `from` only once `to` holds it. A message that is not a job is
+/// skipped and left in `from` (it is reported, and the others are still moved).
+pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Redriven, RedriveError> {
+    if same_queue(from, to) {
+        return Err(RedriveError::SameQueue(from.to_owned()));
+    }
     let target = SqsJobQueue::new(client.clone(), to);
-    let mut moved = Vec::new();
+    let mut done = Redriven::default();
+    let mut skipped_ids = std::collections::HashSet::new();
     let stamp = crate::store::new_owner();
     loop {
         let messages = client
@@ -78,16 +116,28 @@ pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Vec<Job>, 
             .map_err(queue_error)?
             .messages
             .unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(moved);
+        // Only messages skipped already (visible again after a long redrive): nothing is left.
+        if messages
+            .iter()
+            .all(|m| skipped_ids.contains(m.message_id().unwrap_or_default()))
+        {
+            return Ok(done);
         }
         for message in messages {
-            let mut job = Job::from_json(message.body().unwrap_or_default()).map_err(|e| {
-                QueueError(format!(
-                    "message {}: {e}",
-                    message.message_id().unwrap_or("?")
-                ))
-            })?;
+            let id = message.message_id().unwrap_or("?").to_owned();
+            if skipped_ids.contains(&id) {
+                continue;
+            }
+            let mut job = match Job::from_json(message.body().unwrap_or_default()) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %e, "not a job; left in the dead-letter queue");
+                    skipped_ids.insert(id.clone());
+                    done.skipped
+                        .push((id, crate::error::bounded_reason(e.to_string())));
+                    continue;
+                }
+            };
             job.failure = None;
             job.webhook_id = format!("{}#redrive-{stamp}", job.webhook_id);
             target.enqueue(&job).await?;
@@ -98,7 +148,7 @@ pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Vec<Job>, 
                 .send()
                 .await
                 .map_err(queue_error)?;
-            moved.push(job);
+            done.moved.push(job);
         }
     }
 }
@@ -117,6 +167,21 @@ pub(crate) fn fifo_id(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::fifo_id;
+
+    #[test]
+    fn a_queue_is_the_same_queue_however_its_url_is_written() {
+        use super::same_queue;
+        let dlq = "https://sqs.eu-west-1.amazonaws.com/123456789012/bridge-relay-dead-letters.fifo";
+        assert!(same_queue(dlq, dlq));
+        assert!(same_queue(
+            dlq,
+            "https://eu-west-1.queue.amazonaws.com/123456789012/bridge-relay-dead-letters.fifo/"
+        ));
+        assert!(!same_queue(
+            dlq,
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/bridge-relay-jobs.fifo"
+        ));
+    }
 
     #[test]
     fn fifo_ids_are_kept_or_hashed() {

@@ -24,7 +24,6 @@ use tokio::sync::Mutex;
 use crate::error::SecretsError;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RelaySecrets {
     pub zoom: ZoomCredentials,
     pub pagerduty: PagerDutyCredentials,
@@ -34,7 +33,6 @@ pub struct RelaySecrets {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IncidentIoCredentials {
     /// The webhook endpoint's signing secrets (`whsec_…`); two while one is rotated.
     #[serde(default)]
@@ -45,7 +43,6 @@ pub struct IncidentIoCredentials {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ZoomCredentials {
     pub account_id: String,
     pub client_id: String,
@@ -57,7 +54,6 @@ pub struct ZoomCredentials {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PagerDutyCredentials {
     pub api_token: SecretString,
     /// Email of the PagerDuty user the relay acts as (`From` header).
@@ -379,12 +375,25 @@ mod tests {
                 "incident_io.webhook_secrets holds a value that is not a whsec_<base64> secret",
             ),
             (r#"{"api_key": " "}"#, "incident_io.api_key is empty"),
-            (r#"{"api_token": "x"}"#, "unknown field `api_token`"),
         ] {
             let err = parse(with(section)).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
             assert!(!err.contains("secret-value"), "{err}");
         }
+        // A field the relay does not know is skipped, not refused.
+        let unknown = parse(with(r#"{"api_token": "x"}"#)).unwrap();
+        assert!(unknown.incident_io.unwrap().api_key.is_none());
+    }
+
+    #[test]
+    fn fields_the_relay_does_not_know_are_skipped_in_every_section() {
+        let mut doc: serde_json::Value = serde_json::from_str(VALID).unwrap();
+        doc["slack"] = serde_json::json!({"token": "xoxb"});
+        doc["zoom"]["webhook_verification_token"] = serde_json::json!("old");
+        doc["pagerduty"]["region"] = serde_json::json!("eu");
+        doc["incident_io"] = serde_json::json!({"api_key": "k", "org": "acme"});
+        let parsed = RelaySecrets::parse("test", &SecretString::from(doc.to_string())).unwrap();
+        assert!(parsed.incident_io.is_some());
     }
 
     struct Counting {

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Bridge, DialInNumber, Incident, Meeting, MeetingOptions};
+use crate::model::{Bridge, DialInNumber, Incident, IncidentToolKind, Meeting, MeetingOptions};
 use crate::policy::render_template;
 
 /// Zoom's limit on a meeting topic (the meeting response schema's `maxLength`).
@@ -74,7 +74,9 @@ pub fn review_marker_id(incident_id: &str) -> String {
 }
 
 /// The post-incident review meeting: the incident's meeting settings, starting at `start`,
-/// with the responders invited.
+/// with the responders invited. `incident` carries its key for an id (`incident_io:<id>`
+/// beyond PagerDuty, see [`crate::model::Job::keyed_incident`]): the agenda's marker is made
+/// of it, as the lookup of a lost review is.
 pub fn review_request(
     incident: &Incident,
     options: &MeetingOptions,
@@ -83,9 +85,10 @@ pub fn review_request(
     invitees: &[String],
 ) -> MeetingRequest {
     let mut request = meeting_request_with(incident, options, passcode, start);
+    let (tool, id) = IncidentToolKind::split_key(&incident.id);
     let label = match incident.number {
         Some(n) => format!("#{n}"),
-        None => incident.id.clone(),
+        None => id,
     };
     let title = incident.title.as_deref().unwrap_or("Incident");
     request.topic = truncate(
@@ -94,7 +97,8 @@ pub fn review_request(
     );
     request.agenda = truncate(
         &format!(
-            "Post-incident review of PagerDuty incident {label} {}\n{}",
+            "Post-incident review of {} incident {label} {}\n{}",
+            tool.display_name(),
             agenda_marker(&review_marker_id(&incident.id)),
             incident.html_url.as_deref().unwrap_or_default()
         ),
@@ -163,7 +167,9 @@ pub fn meeting_request_with(
     MeetingRequest {
         topic,
         kind: 2,
-        start_time: humantime::format_rfc3339_seconds(now).to_string(),
+        // Clamped: a start RFC 3339 cannot write must not panic the worker.
+        start_time: crate::telemetry::rfc3339_seconds(now)
+            .unwrap_or_else(|| "9999-12-31T23:59:59Z".into()),
         duration: MEETING_MINUTES,
         timezone: "UTC".into(),
         agenda,
@@ -210,12 +216,10 @@ fn agenda_first_line(incident: &Incident) -> String {
         .map(|n| format!(" #{n}"))
         .unwrap_or_default();
     // Incidents of tools other than PagerDuty arrive keyed `<tool>:<id>` (PagerDuty ids have no colon).
-    let tool = match incident.id.split_once(':') {
-        Some(("incident_io", _)) => "incident.io",
-        _ => "PagerDuty",
-    };
+    let (tool, _) = IncidentToolKind::split_key(&incident.id);
     format!(
-        "Incident bridge for {tool} incident{number} {}",
+        "Incident bridge for {} incident{number} {}",
+        tool.display_name(),
         agenda_marker(&incident.id)
     )
 }
