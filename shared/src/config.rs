@@ -282,7 +282,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         let host_pool = self.host_pool()?;
         Ok(WorkerConfig {
             secret_id,
-            zoom_host_user: host_pool.hosts[0].clone(),
+            zoom_host_user: host_pool.first_host(),
             endpoints: self.endpoints()?,
             secret_ttl: self.secret_ttl()?,
             table_name: self.required("TABLE_NAME")?,
@@ -302,7 +302,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn local(&self) -> Result<LocalConfig, ConfigError> {
         let host_pool = self.host_pool()?;
         Ok(LocalConfig {
-            zoom_host_user: host_pool.hosts[0].clone(),
+            zoom_host_user: host_pool.first_host(),
             host_pool,
             endpoints: self.endpoints()?,
             policy: self.policy()?,

@@ -53,6 +53,11 @@ impl HostPool {
         }
     }
 
+    /// The first host tried, the default host of meetings the pool does not place (reviews).
+    pub fn first_host(&self) -> String {
+        self.hosts.first().cloned().unwrap_or_default()
+    }
+
     /// The hosts a job may use: the one the policy pins, else the pool.
     pub fn candidates<'a>(&'a self, pinned: Option<&'a str>) -> Vec<&'a str> {
         match pinned {
@@ -200,7 +205,7 @@ impl Worker {
         // different slots at the first write instead of all racing up from slot 0.
         let slots = pool.meetings_per_host;
         let first = first_slot(incident_id, slots);
-        for slot in (0..slots).map(|n| (first + n) % slots) {
+        for slot in (0..slots).map(|n| first.wrapping_add(n).checked_rem(slots).unwrap_or(0)) {
             if self
                 .store
                 .take_host_slot(host, slot, incident_id, pool.slot_max_age)
@@ -319,7 +324,7 @@ fn first_slot(incident_id: &str, slots: u32) -> u32 {
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
         });
-    (hash % u64::from(slots.max(1))) as u32
+    u32::try_from(hash.checked_rem(u64::from(slots.max(1))).unwrap_or(0)).unwrap_or(0)
 }
 
 #[cfg(test)]

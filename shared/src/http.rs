@@ -10,6 +10,10 @@ pub fn client() -> reqwest::Client {
 }
 
 /// `timeout` bounds one whole request; a slower answer is a retryable timeout.
+#[allow(
+    clippy::expect_used,
+    reason = "the settings are constants; a client that cannot be built is a broken build, found by every test"
+)]
 pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     crate::aws::install_crypto_provider();
     reqwest::Client::builder()

@@ -165,11 +165,13 @@ pub async fn handle_sqs(
             .get("MessageGroupId")
             .cloned()
             .unwrap_or_else(|| format!("no-group-{n}"));
-        let slot = *index.entry(group).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[slot].push(message);
+        match index.get(&group).and_then(|slot| groups.get_mut(*slot)) {
+            Some(messages) => messages.push(message),
+            None => {
+                index.insert(group, groups.len());
+                groups.push(vec![message]);
+            }
+        }
     }
     let mut tasks = tokio::task::JoinSet::new();
     for group in groups {
@@ -201,7 +203,7 @@ fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+    crate::retry::instant_after(left.saturating_sub(DEADLINE_MARGIN))
 }
 
 async fn run_group(

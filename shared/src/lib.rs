@@ -5,6 +5,18 @@
 //! [`incident_tool::IncidentTool`]) -> adapters (SQS, Secrets Manager, Zoom, PagerDuty,
 //! incident.io and their local twins) -> [`model`] and [`error`].
 
+// Input never panics the relay: the library's own code has no unwrap, expect, unchecked
+// indexing or unchecked arithmetic; the few justified exceptions say why where they stand.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub mod aws;
 pub mod config;
 pub mod doctor;

@@ -334,7 +334,7 @@ impl Worker {
             self.update_lifecycle(id, |lifecycle| {
                 if lifecycle.resolved_at_ms.is_none() {
                     lifecycle.resolved_at_ms = Some(now_ms());
-                    lifecycle.generation += 1;
+                    lifecycle.generation = lifecycle.generation.saturating_add(1);
                 }
             })
             .await?;
@@ -347,7 +347,7 @@ impl Worker {
                 let newly_resolved = lifecycle.resolved_at_ms.is_none();
                 if newly_resolved {
                     lifecycle.resolved_at_ms = Some(now);
-                    lifecycle.generation += 1;
+                    lifecycle.generation = lifecycle.generation.saturating_add(1);
                 }
                 (lifecycle.generation, newly_resolved)
             })
@@ -563,7 +563,7 @@ impl Worker {
             // A bridge job still waiting may make the meeting again.
             self.update_lifecycle(id, |lifecycle| {
                 if lifecycle.resolved_at_ms.take().is_some() {
-                    lifecycle.generation += 1;
+                    lifecycle.generation = lifecycle.generation.saturating_add(1);
                 }
             })
             .await?;
@@ -777,7 +777,7 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                         present: true,
                     })
                 }
-                None => lifecycle.untracked_joins += 1,
+                None => lifecycle.untracked_joins = lifecycle.untracked_joins.saturating_add(1),
             }
             if lifecycle.first_join_noted {
                 return None;
@@ -878,7 +878,10 @@ fn length_minutes(lifecycle: &MeetingLifecycle, until: u64) -> Option<u64> {
 }
 
 fn who_joined(lifecycle: &MeetingLifecycle) -> Option<String> {
-    let total = lifecycle.participants.len() + lifecycle.untracked_joins as usize;
+    let total = lifecycle
+        .participants
+        .len()
+        .saturating_add(usize::try_from(lifecycle.untracked_joins).unwrap_or(usize::MAX));
     if total == 0 {
         return None;
     }
@@ -889,7 +892,7 @@ fn who_joined(lifecycle: &MeetingLifecycle) -> Option<String> {
         .map(|p| p.name.as_str())
         .collect();
     let mut line = format!("On the call ({total}): {}", names.join(", "));
-    let more = total - names.len();
+    let more = total.saturating_sub(names.len());
     if more > 0 {
         line.push_str(&format!(" and {more} more"));
     }

@@ -205,6 +205,10 @@ impl Job {
         serde_json::from_str(body).map_err(|e| crate::JobError::Malformed(e.to_string()))
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "a job is strings, numbers and maps with string keys, which JSON always takes"
+    )]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a job always serializes")
     }

@@ -415,6 +415,10 @@ impl BridgePolicy {
 }
 
 impl Default for BridgePolicy {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in default document, checked by the policy tests"
+    )]
     fn default() -> Self {
         BridgePolicy::from_document(PolicyDocument::default(), None)
             .expect("the default policy is valid")
@@ -562,7 +566,7 @@ pub fn check_template(template: &str) -> Result<(), String> {
         if rest[open..].starts_with('}') {
             return Err("has a `}` without a `{`".into());
         }
-        let after = &rest[open + 1..];
+        let after = &rest[open.saturating_add(1)..];
         let close = after
             .find('}')
             .ok_or_else(|| "has a `{` without a `}`".to_owned())?;
@@ -577,7 +581,7 @@ pub fn check_template(template: &str) -> Result<(), String> {
                     .join(", ")
             ));
         }
-        rest = &after[close + 1..];
+        rest = &after[close.saturating_add(1)..];
     }
     Ok(())
 }
@@ -585,11 +589,11 @@ pub fn check_template(template: &str) -> Result<(), String> {
 /// Fills a checked template from the incident; a missing value renders empty (a missing number
 /// as the incident id, a missing title as `Incident`).
 pub fn render_template(template: &str, incident: &Incident) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
+    let mut out = String::with_capacity(template.len().saturating_add(64));
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
+        let after = &rest[open.saturating_add(1)..];
         let Some(close) = after.find('}') else {
             out.push_str(&rest[open..]);
             return out;
@@ -608,7 +612,7 @@ pub fn render_template(template: &str, incident: &Incident) -> String {
             other => format!("{{{other}}}"),
         };
         out.push_str(&value);
-        rest = &after[close + 1..];
+        rest = &after[close.saturating_add(1)..];
     }
     out.push_str(rest);
     out

@@ -763,7 +763,7 @@ impl Worker {
                         maybe_created = true;
                     }
                     tokio::time::sleep(wait).await;
-                    attempt += 1;
+                    attempt = attempt.saturating_add(1);
                 }
                 Err(e) => {
                     let maybe =

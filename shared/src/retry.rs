@@ -51,7 +51,10 @@ impl RetryPolicy {
             .saturating_mul(1 << attempt.saturating_sub(1).min(16))
             .min(self.max_delay);
         let mut byte = [0u8; 2];
-        getrandom::fill(&mut byte).expect("the OS random source is available");
+        // Without the OS random source the jitter is the ceiling itself: still a valid delay.
+        if getrandom::fill(&mut byte).is_err() {
+            byte = [u8::MAX; 2];
+        }
         let fraction = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
         // Never less than half the ceiling, so retries still spread out under load.
         ceiling.mul_f64(0.5 + fraction / 2.0)
@@ -78,7 +81,7 @@ impl RetryPolicy {
                     tracing::warn!(what, attempt, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
                     crate::telemetry::record_retry();
                     tokio::time::sleep(wait).await;
-                    attempt += 1;
+                    attempt = attempt.saturating_add(1);
                 }
             }
         }
@@ -87,6 +90,14 @@ impl RetryPolicy {
 
 /// Whether a wait of `wait` from now ends before `deadline` (a wait past what the clock
 /// holds does not).
+/// `wait` from now; a span past the clock's range (no real setting comes near) stops at an hour.
+pub(crate) fn instant_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(3600)))
+        .unwrap_or(now)
+}
+
 pub(crate) fn fits_before(wait: Duration, deadline: Instant) -> bool {
     Instant::now()
         .checked_add(wait)

@@ -112,8 +112,13 @@ pub async fn observe<F: Future>(work: F) -> (F::Output, CallStats) {
     CALLS
         .scope(Mutex::new(CallStats::default()), async {
             let output = work.await;
-            let stats =
-                CALLS.with(|calls| std::mem::take(&mut *calls.lock().expect("not poisoned")));
+            let stats = CALLS.with(|calls| {
+                std::mem::take(
+                    &mut *calls
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                )
+            });
             (output, stats)
         })
         .await
@@ -126,23 +131,49 @@ pub fn record_call(service: Service, started: Instant, status: Option<u16>) {
         millis: started.elapsed().as_millis() as u64,
         status,
     };
-    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").calls.push(call));
+    let _ = CALLS.try_with(|calls| {
+        calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .calls
+            .push(call)
+    });
 }
 
 pub fn record_retry() {
-    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").retries += 1);
+    let _ = CALLS.try_with(|calls| {
+        let mut calls = calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.retries = calls.retries.saturating_add(1);
+    });
 }
 
 pub fn record_host_spent() {
-    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").hosts_spent += 1);
+    let _ = CALLS.try_with(|calls| {
+        let mut calls = calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.hosts_spent = calls.hosts_spent.saturating_add(1);
+    });
 }
 
 pub fn record_token_refused() {
-    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").tokens_refused += 1);
+    let _ = CALLS.try_with(|calls| {
+        let mut calls = calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.tokens_refused = calls.tokens_refused.saturating_add(1);
+    });
 }
 
 pub fn record_pool_full() {
-    let _ = CALLS.try_with(|calls| calls.lock().expect("not poisoned").pool_full = true);
+    let _ = CALLS.try_with(|calls| {
+        calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pool_full = true
+    });
 }
 
 /// The Lambda invocation a line belongs to (None in the local runner).

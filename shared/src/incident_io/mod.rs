@@ -143,7 +143,7 @@ impl IncidentIoApi {
             service: Service::IncidentIo,
             reason: e.without_url().to_string(),
         })?;
-        let identity = &body["identity"];
+        let identity = body.get("identity").unwrap_or(&serde_json::Value::Null);
         Ok(ApiKeyIdentity {
             name: identity["name"].as_str().unwrap_or("unnamed").to_owned(),
             roles: identity["roles"]
@@ -224,7 +224,9 @@ impl IncidentTool for IncidentIoApi {
                 service: Service::IncidentIo,
                 reason: e.without_url().to_string(),
             })?;
-        Ok(items["incident_timeline_items"]
+        Ok(items
+            .get("incident_timeline_items")
+            .unwrap_or(&serde_json::Value::Null)
             .as_array()
             .into_iter()
             .flatten()

@@ -141,6 +141,7 @@ pub fn sign(secret: &SecretString, id: &str, timestamp: u64, body: &[u8]) -> Opt
     ))
 }
 
+#[allow(clippy::expect_used, reason = "HMAC-SHA256 takes a key of any length")]
 fn mac(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
     let mut mac =
         <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");

@@ -66,7 +66,7 @@ impl PagerDutyApi {
     ) -> Result<Vec<WebhookSubscription>, IncidentToolError> {
         let mut all = Vec::new();
         for page in 0..MAX_PAGES {
-            let offset = (page * 100).to_string();
+            let offset = page.saturating_mul(100).to_string();
             let subscriptions: Subscriptions = self
                 .get(
                     &["webhook_subscriptions"],

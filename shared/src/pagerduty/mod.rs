@@ -146,7 +146,9 @@ impl IncidentTool for PagerDutyApi {
                 service: Service::PagerDuty,
                 reason: e.without_url().to_string(),
             })?;
-        Ok(notes["notes"]
+        Ok(notes
+            .get("notes")
+            .unwrap_or(&serde_json::Value::Null)
             .as_array()
             .into_iter()
             .flatten()

@@ -68,6 +68,7 @@ pub fn sign(body: &[u8], secret: &SecretString) -> String {
     )
 }
 
+#[allow(clippy::expect_used, reason = "HMAC-SHA256 takes a key of any length")]
 fn mac(secret: &SecretString, body: &[u8]) -> HmacSha256 {
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
         .expect("HMAC takes keys of any length");

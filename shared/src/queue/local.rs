@@ -105,7 +105,10 @@ pub struct DeadLetterLog {
 
 impl DeadLetterLog {
     pub fn jobs(&self) -> Vec<Job> {
-        self.jobs.lock().expect("not poisoned").clone()
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -113,7 +116,10 @@ impl DeadLetterLog {
 impl JobQueue for DeadLetterLog {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
         tracing::error!(incident = %job.incident.id, failure = job.failure.as_deref().unwrap_or("-"), "job dead-lettered");
-        self.jobs.lock().expect("not poisoned").push(job.clone());
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(job.clone());
         Ok(())
     }
 }
@@ -180,7 +186,7 @@ async fn deliver(
     for receive_count in 1..=LOCAL_DELIVERIES {
         let delivery = Delivery {
             receive_count,
-            deadline: Instant::now() + LOCAL_DELIVERY_BUDGET,
+            deadline: crate::retry::instant_after(LOCAL_DELIVERY_BUDGET),
         };
         let (settled, calls) =
             crate::telemetry::observe(worker.handle_delivery(job, delivery)).await;

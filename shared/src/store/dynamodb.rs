@@ -39,7 +39,11 @@ impl DynamoDbStore {
     }
 
     fn expires_at() -> AttributeValue {
-        AttributeValue::N((now_millis() / 1000 + RECORD_TTL_SECONDS).to_string())
+        AttributeValue::N(
+            (now_millis() / 1000)
+                .saturating_add(RECORD_TTL_SECONDS)
+                .to_string(),
+        )
     }
 }
 
@@ -58,6 +62,19 @@ impl DynamoDbStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The relay's own records (a meeting, a lifecycle) as the JSON the items keep.
+#[allow(
+    clippy::expect_used,
+    reason = "these records are strings, numbers and lists, which JSON always takes"
+)]
+fn to_json<T: serde::Serialize>(record: &T) -> String {
+    serde_json::to_string(record).expect("a record serializes")
 }
 
 fn unavailable<E: std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
@@ -121,7 +138,7 @@ impl IdempotencyStore for DynamoDbStore {
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_names("#stage", "stage")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":lease", AttributeValue::N((now + lease.as_millis() as u64).to_string()))
+            .expression_attribute_values(":lease", AttributeValue::N(now.saturating_add(millis(lease)).to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":claimed", AttributeValue::S(Stage::Claimed.as_str().into()))
             .expression_attribute_values(":done", AttributeValue::S(Stage::Done.as_str().into()))
@@ -163,12 +180,7 @@ impl IdempotencyStore for DynamoDbStore {
         update = match meeting {
             Some(meeting) => update
                 .update_expression("SET #stage = :stage, expires_at = :expires, meeting = :meeting")
-                .expression_attribute_values(
-                    ":meeting",
-                    AttributeValue::S(
-                        serde_json::to_string(meeting).expect("a meeting serializes"),
-                    ),
-                ),
+                .expression_attribute_values(":meeting", AttributeValue::S(to_json(meeting))),
             None => update.update_expression("SET #stage = :stage, expires_at = :expires"),
         };
         match update.send().await {
@@ -226,7 +238,8 @@ impl IdempotencyStore for DynamoDbStore {
     ) -> Result<bool, StoreError> {
         let now = now_millis();
         let stale_before = now.saturating_sub(max_age.as_millis() as u64);
-        let expires = (now + max_age.as_millis() as u64) / 1000 + RECORD_TTL_SECONDS;
+        let expires =
+            (now.saturating_add(millis(max_age)) / 1000).saturating_add(RECORD_TTL_SECONDS);
         self.conditional(
             self.client
                 .update_item()
@@ -268,7 +281,7 @@ impl IdempotencyStore for DynamoDbStore {
         day: &str,
         limit: u32,
     ) -> Result<bool, StoreError> {
-        let expires = now_millis() / 1000 + HOST_DAY_TTL_SECONDS;
+        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
         self.conditional(
             self.client
                 .update_item()
@@ -285,7 +298,7 @@ impl IdempotencyStore for DynamoDbStore {
     }
 
     async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {
-        let expires = now_millis() / 1000 + HOST_DAY_TTL_SECONDS;
+        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
         self.conditional(
             self.client
                 .update_item()
@@ -456,13 +469,11 @@ impl IdempotencyStore for DynamoDbStore {
             .put_item()
             .table_name(&self.table)
             .item("pk", lifecycle_key(incident_id))
+            .item("state", AttributeValue::S(to_json(lifecycle)))
             .item(
-                "state",
-                AttributeValue::S(
-                    serde_json::to_string(lifecycle).expect("a lifecycle serializes"),
-                ),
+                "version",
+                AttributeValue::N(version.saturating_add(1).to_string()),
             )
-            .item("version", AttributeValue::N((version + 1).to_string()))
             .item("expires_at", Self::expires_at());
         put = if version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -558,7 +569,7 @@ impl SharedTokenStore for DynamoDbStore {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(
                 ":expires",
-                AttributeValue::N((now / 1000 + TOKEN_ITEM_TTL_SECONDS).to_string()),
+                AttributeValue::N((now / 1000).saturating_add(TOKEN_ITEM_TTL_SECONDS).to_string()),
             );
         if seen_version != 0 {
             update = update
@@ -586,7 +597,7 @@ impl SharedTokenStore for DynamoDbStore {
         let next_version = "token_version = if_not_exists(token_version, :zero) + :one";
         request = match update {
             TokenUpdate::Publish(token) => {
-                let ttl = token.expires_at_ms / 1000 + TOKEN_ITEM_TTL_SECONDS;
+                let ttl = (token.expires_at_ms / 1000).saturating_add(TOKEN_ITEM_TTL_SECONDS);
                 request
                     .update_expression(format!(
                         "SET {next_version}, #token = :token, renew_after = :renew_after, token_expires_at = :token_expires_at, expires_at = :expires REMOVE lease_owner, lease_until"

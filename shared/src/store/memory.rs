@@ -61,7 +61,7 @@ impl IdempotencyStore for InMemoryStore {
     ) -> Result<Claim, StoreError> {
         let mut entries = self.entries.lock().await;
         let now = now_millis();
-        let lease_until = now + lease.as_millis() as u64;
+        let lease_until = now.saturating_add(millis(lease));
         match entries.get_mut(incident_id) {
             None => {
                 let record = IncidentRecord {
@@ -177,7 +177,7 @@ impl IdempotencyStore for InMemoryStore {
         if *spent || *creates >= limit {
             return Ok(false);
         }
-        *creates += 1;
+        *creates = creates.saturating_add(1);
         Ok(true)
     }
 
@@ -268,7 +268,10 @@ impl IdempotencyStore for InMemoryStore {
         if current != version {
             return Ok(false);
         }
-        lifecycles.insert(incident_id.to_owned(), (lifecycle.clone(), version + 1));
+        lifecycles.insert(
+            incident_id.to_owned(),
+            (lifecycle.clone(), version.saturating_add(1)),
+        );
         Ok(true)
     }
 }

@@ -327,6 +327,10 @@ pub(crate) fn now_millis() -> u64 {
 }
 
 /// A random claim token for one attempt.
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS random source no claim could be told from another; the process must stop"
+)]
 pub fn new_owner() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).expect("the OS random source is available");

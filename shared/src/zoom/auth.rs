@@ -183,7 +183,7 @@ impl TokenCache {
         local: &mut Local,
     ) -> Result<AccessToken, UpstreamError> {
         let key = fleet_key(creds);
-        let give_up = Instant::now() + FLEET_WAIT;
+        let give_up = crate::retry::instant_after(FLEET_WAIT);
         loop {
             let item = store.read_token(&key).await.map_err(store_failure)?;
             let now = now_ms();
@@ -307,7 +307,7 @@ impl TokenCache {
 /// neither overflow the clock nor pin a token for days.
 fn token_times(token: SecretString, expires_in: u64, now_ms: u64) -> SharedToken {
     let lifetime = Duration::from_secs(expires_in.min(MAX_TOKEN_LIFETIME_SECONDS));
-    let margin = EXPIRY_MARGIN.min(lifetime / 4);
+    let margin = EXPIRY_MARGIN.min(lifetime.checked_div(4).unwrap_or_default());
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let expires_at_ms = now_ms.saturating_add(millis(lifetime));
     SharedToken {

@@ -270,6 +270,10 @@ impl MeetingProvider for ZoomApi {
 }
 
 /// An 8-digit passcode: numeric, so the web and phone passcodes are the same.
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS random source no passcode can be made; the process must stop"
+)]
 pub fn new_passcode() -> String {
     let mut passcode = String::with_capacity(8);
     while passcode.len() < 8 {
@@ -280,8 +284,8 @@ pub fn new_passcode() -> String {
             bytes
                 .iter()
                 .filter(|b| **b < 250)
-                .map(|b| char::from(b'0' + b % 10))
-                .take(8 - passcode.len()),
+                .map(|b| char::from(b'0'.saturating_add(b.checked_rem(10).unwrap_or(0))))
+                .take(8_usize.saturating_sub(passcode.len())),
         );
     }
     passcode

@@ -91,6 +91,7 @@ pub fn sign(timestamp: &str, body: &[u8], secret: &SecretString) -> String {
     )
 }
 
+#[allow(clippy::expect_used, reason = "HMAC-SHA256 takes a key of any length")]
 fn mac(secret: &SecretString, timestamp: &str, body: &[u8]) -> HmacSha256 {
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
         .expect("HMAC takes keys of any length");
@@ -102,6 +103,7 @@ fn mac(secret: &SecretString, timestamp: &str, body: &[u8]) -> HmacSha256 {
 }
 
 /// The answer to `endpoint.url_validation`: `{"plainToken", "encryptedToken"}`.
+#[allow(clippy::expect_used, reason = "HMAC-SHA256 takes a key of any length")]
 pub fn url_validation_answer(plain_token: &str, secret: &SecretString) -> Value {
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
         .expect("HMAC takes keys of any length");
