@@ -1,6 +1,7 @@
 //! The ingress Lambda end to end from its raw event: a Function URL (payload 2.0) event is
 //! deserialized as the runtime does in production, then handled by the real handler with a secret
-//! source and an in-process queue. The first input byte, when odd, has the decoded body signed
+//! source and a queue that keeps every job it is handed (no FIFO deduplication, so a repeated
+//! webhook id still shows whether the ingress queued it). The first input byte, when odd, has the decoded body signed
 //! with the configured secret, so the fuzzer also gets past the signature into the parser.
 //! Never panics; never a 5xx (the secret and the queue are up, so any 5xx would be blamed on
 //! the sender); 202 only for a signed body, and then exactly one job is queued.
@@ -17,13 +18,13 @@ use bridge_relay::lambda::{FunctionUrlRequest, handle_function_url};
 use bridge_relay::model::Job;
 use bridge_relay::pagerduty::signature;
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::queue::InProcessQueue;
+use bridge_relay::queue::JobQueue;
+use bridge_relay::QueueError;
 use bridge_relay::relay::Ingress;
 use bridge_relay::secrets::{SecretCache, SecretSource};
 use lambda_runtime::{Context, LambdaEvent};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 const WEBHOOK_SECRET: &str = "fuzz-webhook-secret";
 
@@ -42,16 +43,28 @@ impl SecretSource for FixedSecret {
     }
 }
 
+/// The job queue as the ingress sees it: every job it is handed, kept.
+#[derive(Default)]
+struct KeptJobs(Mutex<Vec<Job>>);
+
+#[async_trait]
+impl JobQueue for KeptJobs {
+    async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
+        self.0.lock().expect("not poisoned").push(job.clone());
+        Ok(())
+    }
+}
+
 struct Harness {
     runtime: tokio::runtime::Runtime,
     ingress: Ingress,
-    jobs: Mutex<UnboundedReceiver<Job>>,
+    jobs: Arc<KeptJobs>,
 }
 
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let (queue, jobs) = InProcessQueue::new();
+        let jobs = Arc::new(KeptJobs::default());
         let secrets = Arc::new(SecretCache::new(
             Arc::new(FixedSecret),
             Duration::from_secs(3600),
@@ -61,8 +74,8 @@ fn harness() -> &'static Harness {
                 .enable_all()
                 .build()
                 .expect("a runtime"),
-            ingress: Ingress::new(secrets, Arc::new(queue), BridgePolicy::default()),
-            jobs: Mutex::new(jobs),
+            ingress: Ingress::new(secrets, jobs.clone(), BridgePolicy::default()),
+            jobs,
         }
     })
 }
@@ -96,11 +109,7 @@ fuzz_target!(|data: &[u8]| {
         "{status} for a request the relay could handle"
     );
     assert!(signed || status != 202, "an unsigned webhook was queued");
-    let mut jobs = harness.jobs.lock().expect("not poisoned");
-    let mut queued = 0;
-    while jobs.try_recv().is_ok() {
-        queued += 1;
-    }
+    let queued = std::mem::take(&mut *harness.jobs.0.lock().expect("not poisoned")).len();
     assert_eq!(
         queued,
         usize::from(status == 202),
