@@ -514,7 +514,7 @@ async fn route(
     };
     let (response, calls) =
         bridge_relay::telemetry::observe(ingress.handle_route(route, &headers, &body)).await;
-    bridge_relay::telemetry::WebhookReport {
+    bridge_relay::report::WebhookReport {
         response: &response,
         webhook_id: requests::delivery_id(&headers),
         calls,

@@ -187,12 +187,12 @@ pub enum JobError {
     #[error("the queue message is not a bridge job: {0}")]
     Malformed(String),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     #[error("another worker is handling incident {0}")]
     Busy(String),
     /// No Zoom host has a free meeting slot and creates left today; a later delivery tries again.
     #[error("{0}")]
-    PoolFull(crate::hostpool::PoolFull),
+    PoolFull(PoolFull),
     #[error("ending the Zoom meeting failed: {0}")]
     EndMeeting(UpstreamError),
     #[error("scheduling the end of the Zoom meeting failed: {0}")]
@@ -253,6 +253,44 @@ impl JobError {
                 e.note_reason()
             ),
         }
+    }
+}
+
+/// The idempotency store failed, or what it holds says another worker has the incident.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the idempotency store failed: {0}")]
+    Unavailable(String),
+    #[error("the claim on incident {0} was lost to another worker")]
+    ClaimLost(String),
+    #[error("the idempotency record of incident {incident_id} is unreadable: {reason}")]
+    Corrupt { incident_id: String, reason: String },
+}
+
+/// Why no host could take the meeting now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolFull {
+    /// Hosts with every meeting slot taken.
+    pub busy: Vec<String>,
+    /// Hosts with no creates left today.
+    pub spent: Vec<String>,
+}
+
+impl std::fmt::Display for PoolFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |hosts: &[String]| {
+            if hosts.is_empty() {
+                "none".to_owned()
+            } else {
+                hosts.join(", ")
+            }
+        };
+        write!(
+            f,
+            "every Zoom host is busy or spent for the day (busy: {}; daily limit reached: {})",
+            list(&self.busy),
+            list(&self.spent)
+        )
     }
 }
 

@@ -19,6 +19,7 @@
 
 use std::time::{Duration, SystemTime};
 
+pub use crate::error::PoolFull;
 use crate::error::{JobError, UpstreamError};
 use crate::model::{Job, Meeting};
 use crate::relay::{CreateFailed, Worker};
@@ -64,33 +65,6 @@ impl HostPool {
             Some(host) => vec![host],
             None => self.hosts.iter().map(String::as_str).collect(),
         }
-    }
-}
-
-/// Why no host could take the meeting now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolFull {
-    /// Hosts with every meeting slot taken.
-    pub busy: Vec<String>,
-    /// Hosts with no creates left today.
-    pub spent: Vec<String>,
-}
-
-impl std::fmt::Display for PoolFull {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |hosts: &[String]| {
-            if hosts.is_empty() {
-                "none".to_owned()
-            } else {
-                hosts.join(", ")
-            }
-        };
-        write!(
-            f,
-            "every Zoom host is busy or spent for the day (busy: {}; daily limit reached: {})",
-            list(&self.busy),
-            list(&self.spent)
-        )
     }
 }
 

@@ -13,8 +13,9 @@ use tracing::Instrument;
 
 use crate::model::Job;
 use crate::relay::{Delivery, Ingress, Settled, WebhookResponse, Worker};
+use crate::report::{Invocation, JobOutcome, WebhookReport};
 use crate::requests::{self, Headers};
-use crate::telemetry::{Invocation, JobOutcome, WebhookReport, observe};
+use crate::telemetry::observe;
 
 /// The Function URL's event (payload format 2.0), only the fields the ingress reads. It is read
 /// raw rather than through lambda_http, whose conversion to an `http::Request` panics on values

@@ -33,6 +33,7 @@ pub mod pagerduty;
 pub mod policy;
 pub mod queue;
 pub mod relay;
+pub mod report;
 pub mod requests;
 pub mod retry;
 pub mod secrets;

@@ -24,8 +24,7 @@ use crate::zoom::webhook::{self, MeetingEvent, MeetingEventKind, Notification};
 /// How long an incident stays resolved before its meeting ends, when the policy says `end`
 /// and gives no `end_grace_seconds`.
 pub const DEFAULT_END_GRACE_SECONDS: u32 = 600;
-/// The longest grace period the policy accepts (a day).
-pub const MAX_END_GRACE_SECONDS: u32 = 86_400;
+pub use crate::policy::MAX_END_GRACE_SECONDS;
 /// Names listed in a closing note; the rest are counted.
 const MAX_NAMES_IN_NOTE: usize = 50;
 /// Read-modify-write attempts on a lifecycle before the job is retried later.

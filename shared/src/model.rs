@@ -138,7 +138,7 @@ pub struct Job {
     pub action: JobAction,
     /// The Zoom meeting event of a `zoom_event` job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zoom_event: Option<crate::zoom::webhook::MeetingEvent>,
+    pub zoom_event: Option<MeetingEvent>,
     /// When an `end_meeting` job is due, and which resolution it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer: Option<EndTimer>,
@@ -355,6 +355,35 @@ pub struct Bridge {
     pub conference_number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conference_url: Option<String>,
+}
+
+/// What happened in a meeting, as the worker records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingEventKind {
+    Started,
+    Ended,
+    ParticipantJoined,
+    ParticipantLeft,
+}
+
+/// One meeting event, small enough to travel in a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingEvent {
+    pub kind: MeetingEventKind,
+    pub meeting_id: u64,
+    /// When it happened (ms since the Unix epoch): the event's own time where Zoom gives one
+    /// (`join_time`, `leave_time`, `start_time`, `end_time`), else `event_ts`.
+    pub at_ms: u64,
+    /// The participant's display name, for join and leave events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+    /// Zoom's participant id (or user id), to tell two people of the same name apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<String>,
+    /// The participant's email, when Zoom gives one (signed-in users); the review's invitees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_email: Option<String>,
 }
 
 #[cfg(test)]

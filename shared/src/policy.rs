@@ -19,6 +19,9 @@ use crate::incident_io::webhook::{INCIDENT_CREATED, IncidentIoEvent, PRIVATE_PRE
 use crate::model::{Incident, MeetingOptions};
 use crate::pagerduty::webhook::WebhookEvent;
 
+/// The longest grace period the policy accepts (a day).
+pub const MAX_END_GRACE_SECONDS: u32 = 86_400;
+
 pub const DEFAULT_BRIDGE_EVENTS: &str = "incident.triggered";
 /// The latest a post-incident review may be scheduled after the resolve.
 pub const MAX_REVIEW_AFTER_MINUTES: u32 = 30 * 24 * 60;
@@ -517,13 +520,13 @@ fn check_meeting(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyErro
         }
     }
     if let Some(grace) = meeting.end_grace_seconds
-        && grace > crate::lifecycle::MAX_END_GRACE_SECONDS
+        && grace > MAX_END_GRACE_SECONDS
     {
         return Err(field_error(
             format!("{field}.end_grace_seconds"),
             format!(
                 "{grace} is more than a day ({} seconds)",
-                crate::lifecycle::MAX_END_GRACE_SECONDS
+                MAX_END_GRACE_SECONDS
             ),
         ));
     }

@@ -191,8 +191,7 @@ async fn deliver(
         let (settled, calls) =
             crate::telemetry::observe(worker.handle_delivery(job, delivery)).await;
         // The local runner's readable line per job; metrics are for CloudWatch only.
-        crate::telemetry::JobOutcome::new(job, delivery, &settled, LOCAL_DELIVERIES, calls)
-            .log(None);
+        crate::report::JobOutcome::new(job, delivery, &settled, LOCAL_DELIVERIES, calls).log(None);
         match settled {
             Settled::Done(_) | Settled::DeadLettered(_) | Settled::Requeued(_) => return,
             Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {

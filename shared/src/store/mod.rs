@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::StoreError;
 use crate::model::{DialInNumber, Meeting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -104,16 +105,6 @@ pub enum Claim {
     Busy,
     /// The work is finished.
     Done(IncidentRecord),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the idempotency store failed: {0}")]
-    Unavailable(String),
-    #[error("the claim on incident {0} was lost to another worker")]
-    ClaimLost(String),
-    #[error("the idempotency record of incident {incident_id} is unreadable: {reason}")]
-    Corrupt { incident_id: String, reason: String },
 }
 
 #[async_trait]

@@ -7,9 +7,10 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
+
+pub use crate::model::{MeetingEvent, MeetingEventKind};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -114,45 +115,15 @@ pub fn url_validation_answer(plain_token: &str, secret: &SecretString) -> Value 
     })
 }
 
-/// What happened in a meeting, as the worker records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MeetingEventKind {
-    Started,
-    Ended,
-    ParticipantJoined,
-    ParticipantLeft,
-}
-
-impl MeetingEventKind {
-    pub fn from_event_type(event_type: &str) -> Option<Self> {
-        match event_type {
-            "meeting.started" => Some(Self::Started),
-            "meeting.ended" => Some(Self::Ended),
-            "meeting.participant_joined" => Some(Self::ParticipantJoined),
-            "meeting.participant_left" => Some(Self::ParticipantLeft),
-            _ => None,
-        }
+/// The meeting event a Zoom event type names.
+pub fn event_kind(event_type: &str) -> Option<MeetingEventKind> {
+    match event_type {
+        "meeting.started" => Some(MeetingEventKind::Started),
+        "meeting.ended" => Some(MeetingEventKind::Ended),
+        "meeting.participant_joined" => Some(MeetingEventKind::ParticipantJoined),
+        "meeting.participant_left" => Some(MeetingEventKind::ParticipantLeft),
+        _ => None,
     }
-}
-
-/// One meeting event, small enough to travel in a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeetingEvent {
-    pub kind: MeetingEventKind,
-    pub meeting_id: u64,
-    /// When it happened (ms since the Unix epoch): the event's own time where Zoom gives one
-    /// (`join_time`, `leave_time`, `start_time`, `end_time`), else `event_ts`.
-    pub at_ms: u64,
-    /// The participant's display name, for join and leave events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub participant: Option<String>,
-    /// Zoom's participant id (or user id), to tell two people of the same name apart.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub participant_id: Option<String>,
-    /// The participant's email, when Zoom gives one (signed-in users); the review's invitees.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub participant_email: Option<String>,
 }
 
 /// A parsed Zoom notification.
@@ -200,7 +171,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
             plain_token: plain_token.to_owned(),
         });
     }
-    let Some(kind) = MeetingEventKind::from_event_type(event_type) else {
+    let Some(kind) = event_kind(event_type) else {
         return Ok(Notification::Other {
             event_type: event_type.chars().take(100).collect(),
         });
