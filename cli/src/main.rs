@@ -19,13 +19,11 @@ use bridge_relay::config::{Env, process_env};
 use bridge_relay::doctor::Doctor;
 use bridge_relay::incident_io::IncidentIoApi;
 use bridge_relay::incident_io::signature as svix;
-use bridge_relay::model::IncidentToolKind;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
-use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, run_local_worker};
-use bridge_relay::relay::{Ingress, Worker, WorkerSettings};
+use bridge_relay::queue::run_local_worker;
+use bridge_relay::relay::Ingress;
 use bridge_relay::requests;
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
-use bridge_relay::store::InMemoryStore;
 use bridge_relay::zoom::ZoomApi;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -357,44 +355,11 @@ async fn serve(args: Args) -> Result<(), String> {
     // Read the secret now so a bad file fails the start, not the first webhook.
     secrets.get().await.map_err(|e| e.to_string())?;
 
-    let http = bridge_relay::http::client();
-    let endpoints = &config.endpoints;
-    let store = Arc::new(InMemoryStore::new());
-    let zoom = ZoomApi::new(
-        http.clone(),
-        &endpoints.zoom_api,
-        &endpoints.zoom_oauth,
-        config.zoom_host_user.clone(),
-        secrets.clone(),
-    )
-    .with_shared_token(store.clone());
-    let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
-    let incident_io = IncidentIoApi::new(
-        http,
-        &endpoints.incident_io_api,
-        secrets.clone(),
-        config.incident_io_notify_channel,
-    );
-    let dead_letters = Arc::new(DeadLetterLog::default());
-    let (queue, jobs) = InProcessQueue::new();
-    let worker = Arc::new(
-        Worker::new(
-            Arc::new(zoom),
-            Arc::new(pagerduty),
-            store.clone(),
-            dead_letters.clone(),
-            WorkerSettings {
-                overwrite_existing_bridge: config.overwrite_existing_bridge,
-                max_receives: LOCAL_DELIVERIES,
-                host_pool: Some(config.host_pool.clone()),
-                ..WorkerSettings::default()
-            },
-        )
-        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io))
-        .with_timer(Arc::new(queue.timer())),
-    );
-    let ingress =
-        Arc::new(Ingress::new(secrets, Arc::new(queue), config.policy).with_meeting_index(store));
+    let zoom_api = config.endpoints.zoom_api.clone();
+    let pagerduty_api = config.endpoints.pagerduty_api.clone();
+    let relay = bridge_relay::compose::local_relay(config, secrets, bridge_relay::http::client());
+    let (ingress, worker, dead_letters, jobs) =
+        (relay.ingress, relay.worker, relay.dead_letters, relay.jobs);
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -402,8 +367,8 @@ async fn serve(args: Args) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         "bridge-relay listening on http://{address}/webhook, /action, /workflow, /incident-io and /zoom (zoom {}, pagerduty {})",
-        endpoints.zoom_api,
-        endpoints.pagerduty_api
+        zoom_api,
+        pagerduty_api
     );
     // The worker reads a channel of its own: on shutdown the forwarder stops and drops its end,
     // so the worker takes no new job, finishes the ones in flight, and returns.

@@ -18,6 +18,7 @@
 )]
 
 pub mod aws;
+pub mod compose;
 pub mod config;
 pub mod doctor;
 pub mod error;

@@ -748,48 +748,26 @@ impl AwsStandIns {
         std::sync::Arc<bridge_relay::zoom::ZoomApi>,
     ) {
         use std::sync::Arc;
-        let get = |name: &str| {
-            apis_env
+        // The worker Lambda's own composition, from the variables the template gives it; each
+        // worker is a container of its own (its own caches), the table shared.
+        let queue_url = [("QUEUE_URL", self.queue_url.clone())];
+        let variables: Vec<(&str, String)> = [("ZOOM_HOST_USER", host_user.to_owned())]
+            .into_iter()
+            .chain(self.worker_env())
+            .chain(queue_url)
+            .chain(apis_env.iter().cloned())
+            .collect();
+        let mut config = bridge_relay::config::Env(|name: &str| {
+            variables
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.clone())
-                .unwrap()
-        };
-        let secrets = self.secret_cache();
-        // Each worker is a container of its own: its own caches, the table shared.
-        let store = Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
-            &self.config,
-            &self.table_name,
-        ));
-        let zoom = Arc::new(
-            bridge_relay::zoom::ZoomApi::new(
-                http.clone(),
-                &get("ZOOM_API_BASE"),
-                &get("ZOOM_OAUTH_BASE"),
-                host_user,
-                secrets.clone(),
-            )
-            .with_shared_token(store.clone()),
-        );
-        let pagerduty = Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(
-            http,
-            &get("PAGERDUTY_API_BASE"),
-            secrets,
-        ));
-        let worker = bridge_relay::relay::Worker::new(
-            zoom.clone(),
-            pagerduty,
-            store,
-            Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
-                &self.config,
-                &self.dead_letter_queue_url,
-            )),
-            settings,
-        );
-        // Jobs waiting for a free Zoom host are queued again, as the deployed worker does.
-        let jobs = bridge_relay::queue::SqsJobQueue::from_sdk_config(&self.config, &self.queue_url);
-        let worker = Arc::new(worker.with_requeue(Arc::new(jobs)));
-        (worker, zoom)
+        })
+        .worker()
+        .expect("the stand-ins give the worker every variable it needs");
+        config.settings = settings;
+        let built = bridge_relay::compose::lambda_worker(&self.config, config, http);
+        (Arc::new(built.worker), built.zoom)
     }
 
     /// The ingress as the Lambda builds it, with the secret and job queue in moto.
@@ -805,13 +783,15 @@ impl AwsStandIns {
         queue_url: &str,
         policy: bridge_relay::policy::BridgePolicy,
     ) -> bridge_relay::relay::Ingress {
-        bridge_relay::relay::Ingress::new(
-            self.secret_cache(),
-            std::sync::Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
-                &self.config,
-                queue_url,
-            )),
-            policy,
+        bridge_relay::compose::lambda_ingress(
+            &self.config,
+            bridge_relay::config::IngressConfig {
+                secret_id: self.secret_arn.clone(),
+                queue_url: queue_url.to_owned(),
+                policy,
+                secret_ttl: Duration::from_secs(300),
+                table_name: Some(self.table_name.clone()),
+            },
         )
     }
 

@@ -1,0 +1,173 @@
+//! The one place the relay is put together. The Lambda functions, the local runner, `doctor`
+//! and the tests all build their ingress and worker here, so each of them runs the composition
+//! the deployment runs: the same adapters, the same incident tools, the same shared Zoom token.
+//! Adding an incident tool adds its adapter to [`worker`] (and its route to the ingress).
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::config::{Endpoints, IngressConfig, LocalConfig, WorkerConfig};
+use crate::incident_io::IncidentIoApi;
+use crate::model::IncidentToolKind;
+use crate::pagerduty::PagerDutyApi;
+use crate::queue::{
+    DeadLetterLog, InProcessQueue, JobQueue, LOCAL_DELIVERIES, LocalMessage, SqsJobQueue,
+    SqsTimerQueue,
+};
+use crate::relay::{Ingress, Worker, WorkerSettings};
+use crate::secrets::SecretCache;
+use crate::store::{DynamoDbStore, IdempotencyStore, InMemoryStore};
+use crate::token_store::SharedTokenStore;
+use crate::zoom::ZoomApi;
+
+/// What a worker is made of beyond its store and queues.
+pub struct WorkerParts<'a> {
+    pub endpoints: &'a Endpoints,
+    /// The Zoom user who hosts meetings the host pool does not place.
+    pub zoom_host_user: String,
+    pub settings: WorkerSettings,
+    pub incident_io_notify_channel: bool,
+}
+
+/// A worker and its Zoom adapter (the tests and `doctor` look at the adapter's token fetches).
+pub struct BuiltWorker {
+    pub worker: Worker,
+    pub zoom: Arc<ZoomApi>,
+}
+
+/// The worker over `store` (claims, host slots, lifecycles and the shared Zoom token), with
+/// every incident tool; failed-for-good jobs go to `dead_letters`.
+pub fn worker<S>(
+    parts: WorkerParts<'_>,
+    http: reqwest::Client,
+    secrets: Arc<SecretCache>,
+    store: Arc<S>,
+    dead_letters: Arc<dyn JobQueue>,
+) -> BuiltWorker
+where
+    S: IdempotencyStore + SharedTokenStore + 'static,
+{
+    let endpoints = parts.endpoints;
+    let zoom = Arc::new(
+        ZoomApi::new(
+            http.clone(),
+            &endpoints.zoom_api,
+            &endpoints.zoom_oauth,
+            parts.zoom_host_user,
+            secrets.clone(),
+        )
+        .with_shared_token(store.clone()),
+    );
+    let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
+    let incident_io = IncidentIoApi::new(
+        http,
+        &endpoints.incident_io_api,
+        secrets,
+        parts.incident_io_notify_channel,
+    );
+    let worker = Worker::new(
+        zoom.clone(),
+        Arc::new(pagerduty),
+        store,
+        dead_letters,
+        parts.settings,
+    )
+    .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io));
+    BuiltWorker { worker, zoom }
+}
+
+/// The worker Lambda's composition: DynamoDB, the SQS job, dead-letter and timer queues, the
+/// secret in Secrets Manager.
+pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Client) -> BuiltWorker {
+    let secrets = SecretCache::secrets_manager(aws, config.secret_id, config.secret_ttl);
+    let store = Arc::new(DynamoDbStore::from_sdk_config(aws, config.table_name));
+    let dead_letters = Arc::new(SqsJobQueue::from_sdk_config(
+        aws,
+        config.dead_letter_queue_url,
+    ));
+    let parts = WorkerParts {
+        endpoints: &config.endpoints,
+        zoom_host_user: config.zoom_host_user,
+        settings: config.settings,
+        incident_io_notify_channel: config.incident_io_notify_channel,
+    };
+    let BuiltWorker { mut worker, zoom } = self::worker(parts, http, secrets, store, dead_letters);
+    if let Some(queue_url) = config.queue_url {
+        worker = worker.with_requeue(Arc::new(SqsJobQueue::from_sdk_config(aws, queue_url)));
+    }
+    if let Some(timer_queue_url) = config.timer_queue_url {
+        worker = worker.with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
+            aws,
+            timer_queue_url,
+        )));
+    }
+    BuiltWorker { worker, zoom }
+}
+
+/// The ingress Lambda's composition: the secret in Secrets Manager, jobs to the SQS FIFO queue,
+/// Zoom events matched through the table's meeting index.
+pub fn lambda_ingress(aws: &SdkConfig, config: IngressConfig) -> Ingress {
+    let secrets = SecretCache::secrets_manager(aws, config.secret_id, config.secret_ttl);
+    let queue = Arc::new(SqsJobQueue::from_sdk_config(aws, config.queue_url));
+    let ingress = Ingress::new(secrets, queue, config.policy);
+    match config.table_name {
+        Some(table) => {
+            ingress.with_meeting_index(Arc::new(DynamoDbStore::from_sdk_config(aws, table)))
+        }
+        None => ingress,
+    }
+}
+
+/// The local runner: the same ingress and worker in one process, the store in memory, the
+/// job queue (with the FIFO queue's rules) and the grace timers in process.
+pub struct LocalRelay {
+    pub ingress: Arc<Ingress>,
+    pub worker: Arc<Worker>,
+    pub zoom: Arc<ZoomApi>,
+    pub store: Arc<InMemoryStore>,
+    pub dead_letters: Arc<DeadLetterLog>,
+    /// What the ingress queued, for [`crate::queue::run_local_worker`].
+    pub jobs: UnboundedReceiver<LocalMessage>,
+}
+
+pub fn local_relay(
+    config: LocalConfig,
+    secrets: Arc<SecretCache>,
+    http: reqwest::Client,
+) -> LocalRelay {
+    let store = Arc::new(InMemoryStore::new());
+    let dead_letters = Arc::new(DeadLetterLog::default());
+    let (queue, jobs) = InProcessQueue::new();
+    let parts = WorkerParts {
+        endpoints: &config.endpoints,
+        zoom_host_user: config.zoom_host_user,
+        settings: WorkerSettings {
+            overwrite_existing_bridge: config.overwrite_existing_bridge,
+            max_receives: LOCAL_DELIVERIES,
+            host_pool: Some(config.host_pool),
+            ..WorkerSettings::default()
+        },
+        incident_io_notify_channel: config.incident_io_notify_channel,
+    };
+    let BuiltWorker { worker, zoom } = worker(
+        parts,
+        http,
+        secrets.clone(),
+        store.clone(),
+        dead_letters.clone(),
+    );
+    let worker = Arc::new(worker.with_timer(Arc::new(queue.timer())));
+    let ingress = Arc::new(
+        Ingress::new(secrets, Arc::new(queue), config.policy).with_meeting_index(store.clone()),
+    );
+    LocalRelay {
+        ingress,
+        worker,
+        zoom,
+        store,
+        dead_letters,
+        jobs,
+    }
+}
