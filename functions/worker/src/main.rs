@@ -9,7 +9,7 @@ use bridge_relay::model::IncidentToolKind;
 use bridge_relay::pagerduty::PagerDutyApi;
 use bridge_relay::queue::{SqsJobQueue, SqsTimerQueue};
 use bridge_relay::relay::Worker;
-use bridge_relay::secrets::SecretCache;
+use bridge_relay::secrets::{SecretCache, SecretRole};
 use bridge_relay::store::DynamoDbStore;
 use bridge_relay::zoom::ZoomApi;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -19,7 +19,13 @@ async fn main() -> Result<(), Error> {
     bridge_relay::init_lambda_tracing();
     let config = process_env().worker()?;
     let aws = bridge_relay::aws::sdk_config().await;
-    let secrets = SecretCache::secrets_manager(&aws, config.secret_id, config.secret_ttl);
+    let secrets = SecretCache::secrets_manager_for(
+        SecretRole::Worker,
+        &aws,
+        config.secret_id,
+        config.secret_ttl,
+    );
+    secrets.log_start(config.secret_var);
     let http = bridge_relay::http::client();
     let endpoints = &config.endpoints;
     // One table for the claims and for the Zoom token every container shares.
