@@ -161,9 +161,12 @@ impl Doctor {
                 Check::skipped(ZOOM_CREDENTIALS, because),
                 Check::skipped(ZOOM_HOST, because),
             ]);
-            checks.push(match &ingress_secrets {
-                Some(ingress) => check_zoom_events(ingress),
-                None => Check::skipped(ZOOM_EVENTS, because),
+            checks.push(match (&ingress_secrets, &self.ingress_secrets) {
+                (Some(ingress), _) => check_zoom_events(ingress),
+                (None, Some(_)) => {
+                    Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read")
+                }
+                (None, None) => Check::skipped(ZOOM_EVENTS, because),
             });
             checks.extend([
                 Check::skipped(PAGERDUTY_TOKEN, because),
@@ -391,7 +394,7 @@ pub fn healthy(checks: &[Check]) -> bool {
 fn describe_secret(secrets: &RelaySecrets) -> String {
     let hooks = secrets.pagerduty.webhook_secrets.len();
     format!(
-        "{} serves both the ingress and the worker; parsed: {}, {hooks} webhook signing secret(s) (the public ingress can read the API credentials too; README, Migration, splits it)",
+        "{} serves both the ingress and the worker; parsed: {}, {hooks} webhook signing secret(s) (deployed so, the public ingress can read the API credentials too: README, Migration)",
         secrets.source_name(),
         describe_api_credentials(secrets),
     )
