@@ -885,6 +885,23 @@ mod tests {
         assert!(worker.get().await.is_err());
     }
 
+    #[test]
+    fn the_example_files_serve_their_roles() {
+        let example = |text: &str| SecretString::from(text.to_owned());
+        let ingress = include_str!("../../../examples/secrets.ingress.json");
+        let worker = include_str!("../../../examples/secrets.worker.json");
+        let both = include_str!("../../../examples/secrets.local.json");
+        let parsed =
+            RelaySecrets::parse_for(SecretRole::Ingress, "ingress", &example(ingress)).unwrap();
+        assert!(!parsed.has_api_credential());
+        let parsed =
+            RelaySecrets::parse_for(SecretRole::Worker, "worker", &example(worker)).unwrap();
+        assert!(!parsed.has_verification_secret());
+        for role in [SecretRole::Ingress, SecretRole::Worker, SecretRole::Both] {
+            assert!(RelaySecrets::parse_for(role, "local", &example(both)).is_ok());
+        }
+    }
+
     struct Counting {
         reads: AtomicUsize,
     }
