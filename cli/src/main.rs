@@ -41,7 +41,9 @@ const USAGE: &str = "usage:
   bridge-relay serve (--secrets-file FILE | --ingress-secrets-file FILE --worker-secrets-file FILE)
                      [--policy-file FILE] [--listen 127.0.0.1:3000]
       One secrets file holds both parts; or the ingress's (webhook verification secrets) and
-      the worker's (API credentials) in two, as deployed. Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
+      the worker's (API credentials) in two, as deployed; each is checked at start for the
+      keys its side needs.
+      Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
       button), /workflow (Incident Workflow webhook step), /incident-io (incident.io webhooks)
       and /zoom (Zoom event notifications), and the worker in the same process (grace timers
       in process too).

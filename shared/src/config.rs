@@ -95,18 +95,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.optional(var).ok_or(ConfigError::Missing(var))
     }
 
-    /// The function's own secret variable, else `SECRET_ID`: a deployment from before the
-    /// split has one secret, which serves as either until it is split.
-    fn secret_id(&self, own: &'static str) -> Result<(String, &'static str), ConfigError> {
+    /// The function's own secret variable `own`, else `SECRET_ID`: a deployment from before
+    /// the split has one secret, which serves as either until it is split. `missing` names
+    /// both for the error.
+    fn secret_id(
+        &self,
+        own: &'static str,
+        missing: &'static str,
+    ) -> Result<(String, &'static str), ConfigError> {
         if let Some(id) = self.optional(own) {
             return Ok((id, own));
         }
         match self.optional("SECRET_ID") {
             Some(id) => Ok((id, "SECRET_ID")),
-            None => Err(ConfigError::Missing(match own {
-                "INGRESS_SECRET_ID" => "INGRESS_SECRET_ID or SECRET_ID",
-                _ => "WORKER_SECRET_ID or SECRET_ID",
-            })),
+            None => Err(ConfigError::Missing(missing)),
         }
     }
 
@@ -289,7 +291,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn ingress(&self) -> Result<IngressConfig, ConfigError> {
-        let (secret_id, secret_var) = self.secret_id("INGRESS_SECRET_ID")?;
+        let (secret_id, secret_var) =
+            self.secret_id("INGRESS_SECRET_ID", "INGRESS_SECRET_ID or SECRET_ID")?;
         Ok(IngressConfig {
             secret_id,
             secret_var,
@@ -301,7 +304,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn worker(&self) -> Result<WorkerConfig, ConfigError> {
-        let (secret_id, secret_var) = self.secret_id("WORKER_SECRET_ID")?;
+        let (secret_id, secret_var) =
+            self.secret_id("WORKER_SECRET_ID", "WORKER_SECRET_ID or SECRET_ID")?;
         let host_pool = self.host_pool()?;
         Ok(WorkerConfig {
             secret_id,

@@ -1,7 +1,7 @@
 //! `bridge-relay doctor`: checks a deployment's configuration end to end, reading only, creating
 //! nothing: the secret (or the ingress's and the worker's), the Zoom credentials, host and event
-//! token, the PagerDuty token, `From` user and webhook subscription, and incident.io's key. Each check ends as one line, with a fix
-//! when it fails.
+//! token, the PagerDuty token, `From` user and webhook subscription, and incident.io's key. Each
+//! check ends as one line, with a fix when it fails.
 
 use std::fmt;
 use std::sync::Arc;
@@ -128,7 +128,7 @@ impl Doctor {
         let worker = self.secrets.get().await;
         let ingress = match &self.ingress_secrets {
             None => None,
-            Some(cache) => Some((cache.source_name().to_owned(), cache.get().await)),
+            Some(cache) => Some(cache.get().await),
         };
         let secrets = match worker {
             Ok(secrets) => {
@@ -146,11 +146,11 @@ impl Doctor {
         // The secret the ingress verifies requests with: its own, or the one serving both.
         let ingress_secrets = match ingress {
             None => secrets.clone(),
-            Some((_, Ok(ingress))) => {
+            Some(Ok(ingress)) => {
                 checks.push(describe_ingress_secret(&ingress));
                 Some(ingress)
             }
-            Some((_, Err(e))) => {
+            Some(Err(e)) => {
                 checks.push(secret_failure(INGRESS_SECRET, &e));
                 None
             }
@@ -175,9 +175,13 @@ impl Doctor {
             ]);
             return checks;
         };
-        // Parsing for the worker's role guarantees these.
-        let (Ok(app), Ok(pagerduty)) = (secrets.zoom_app(), secrets.pagerduty_api()) else {
-            return checks;
+        // Reading for the worker's role (or both) already required these.
+        let (app, pagerduty) = match (secrets.zoom_app(), secrets.pagerduty_api()) {
+            (Ok(app), Ok(pagerduty)) => (app, pagerduty),
+            (Err(e), _) | (_, Err(e)) => {
+                checks.push(secret_failure(worker_name, &e));
+                return checks;
+            }
         };
         let fetches_before = self.zoom.token_fetches();
         match self.zoom.check_credentials().await {
