@@ -7,8 +7,14 @@
 - logs with a retention period; an alarm on the first dead letter, notifying the alarm topic
 - the dashboard shows every metric the code emits (namespace, names and dimension read from
   shared/src/metrics.rs) and no metric of that namespace the code does not emit
+- the public ingress holds no API credential: each function reads only its own secret
+  (IngressSecretArn / WorkerSecretArn, RelaySecretArn where one is empty), worked out for a
+  split deployment, one from before the split and one halfway; its variable names the secret
+  its role may read, and it has no other secret variable
+- the ingress reads only the meeting# index items of the table (dynamodb:LeadingKeys) and
+  its concurrency is capped (ReservedConcurrentExecutions, at least 1)
 - least privilege: every IAM statement names its resources, no wildcard actions or resources,
-  the ingress may only send to its queue, the worker only read the secret, use its table,
+  the ingress may only send to its queue, the worker only read its secret, use its table,
   take its jobs and send to the dead-letter queue (and its job queue, for jobs waiting for a
   Zoom host); no other role, IAM policy, NotAction,
   NotResource or Deny-less escape hatch; only the two AWS managed Lambda execution policies
@@ -125,6 +131,8 @@ def failures_of(sam):
     failures.clear()
     params = {
         "RelaySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bridge-relay-AbCdEf",
+        "IngressSecretArn": "",
+        "WorkerSecretArn": "",
         "ZoomHostUser": "bot@example.com",
         "AWS::Region": "us-east-1",
         "AWS::AccountId": "123456789012",
@@ -230,7 +238,122 @@ def failures_of(sam):
           "the timer queue's maxReceiveCount equals the worker's MAX_RECEIVE_COUNT")
 
     check_iam(resources)
+    check_secrets(cfn)
+    check_ingress_limits(sam, resources)
     return list(failures)
+
+
+# The secret parameters, and values for them in each kind of deployment.
+RELAY, INGRESS, WORKER = "RelaySecretArn", "IngressSecretArn", "WorkerSecretArn"
+SCENARIOS = {
+    "split": {RELAY: "", INGRESS: "arn:ingress", WORKER: "arn:worker"},
+    "one secret": {RELAY: "arn:relay", INGRESS: "", WORKER: ""},
+    "halfway (the worker still on the one secret)": {RELAY: "arn:relay", INGRESS: "arn:ingress", WORKER: ""},
+    "halfway (the ingress still on the one secret)": {RELAY: "arn:relay", INGRESS: "", WORKER: "arn:worker"},
+}
+# For each function: the variable its secret comes from and what it must be in each scenario.
+SECRET_OF = {
+    "IngressFunction": ("INGRESS_SECRET_ID", lambda p: p[INGRESS] or p[RELAY]),
+    "WorkerFunction": ("WORKER_SECRET_ID", lambda p: p[WORKER] or p[RELAY]),
+}
+SECRET_VARIABLES = {"SECRET_ID", "INGRESS_SECRET_ID", "WORKER_SECRET_ID"}
+
+
+def evaluate(value, params, conditions):
+    """`value` as CloudFormation resolves it for `params` (Ref, Fn::If and the condition
+    functions; anything else stays as it is)."""
+    if isinstance(value, list):
+        return [evaluate(v, params, conditions) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    (name, arg), = value.items()
+    if name == "Ref" and arg in params:
+        return params[arg]
+    if name == "Condition":
+        return evaluate(conditions[arg], params, conditions)
+    if name == "Fn::If":
+        condition, then, otherwise = arg
+        chosen = then if evaluate(conditions[condition], params, conditions) else otherwise
+        return evaluate(chosen, params, conditions)
+    if name == "Fn::Equals":
+        left, right = (evaluate(v, params, conditions) for v in arg)
+        return left == right
+    if name == "Fn::Not":
+        return not evaluate(arg[0], params, conditions)
+    if name == "Fn::And":
+        return all(evaluate(v, params, conditions) for v in arg)
+    if name == "Fn::Or":
+        return any(evaluate(v, params, conditions) for v in arg)
+    if name == "Fn::Sub" and isinstance(arg, list) and arg[0] == "${secretArn}":
+        # What SAM's AWSSecretsManagerGetSecretValuePolicy makes of its SecretArn.
+        return evaluate(arg[1]["secretArn"], params, conditions)
+    return value
+
+
+def secret_grants(resources, role, params, conditions):
+    """Every secret `role` may read, for `params`."""
+    grants = set()
+    for policy in resources[role]["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            acts = statement.get("Action", [])
+            acts = acts if isinstance(acts, list) else [acts]
+            if not any(a.startswith("secretsmanager:") for a in acts):
+                continue
+            res = statement.get("Resource")
+            for r in res if isinstance(res, list) else [res]:
+                resolved = evaluate(r, params, conditions)
+                grants.add(resolved if isinstance(resolved, str) else json.dumps(resolved))
+    return grants
+
+
+def check_secrets(cfn):
+    """The ingress can read no secret of the worker's, in any kind of deployment; each function's
+    variable names the one secret its role may read."""
+    resources, conditions = cfn["Resources"], cfn.get("Conditions", {})
+    for scenario, params in SCENARIOS.items():
+        for function, (variable, expected) in SECRET_OF.items():
+            want = expected(params)
+            got = secret_grants(resources, f"{function}Role", params, conditions)
+            check(got == {want}, f"{scenario}: {function}'s role may read the secrets {sorted(got)}, "
+                                 f"not only its own {want!r}")
+            if function == "IngressFunction" and params[WORKER] and params[WORKER] in got:
+                check(False, f"{scenario}: the ingress role can read the worker's secret")
+            env = resources[function]["Properties"].get("Environment", {}).get("Variables", {})
+            check(evaluate(env.get(variable), params, conditions) == want,
+                  f"{scenario}: {function}'s {variable} is not its own secret {want!r}")
+    for function, (variable, _) in SECRET_OF.items():
+        env = resources[function]["Properties"].get("Environment", {}).get("Variables", {})
+        others = sorted(SECRET_VARIABLES & set(env) - {variable})
+        check(not others, f"{function} has the secret variables {others}: only {variable} is its own")
+
+
+# The ingress may read the meeting# index items, nothing else of the table.
+MEETING_INDEX_CONDITION = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["meeting#*"]}}
+
+
+def check_ingress_limits(sam, resources):
+    """The public function reads only the meeting index, and a flood of it is capped."""
+    table_grants = 0
+    for policy in resources["IngressFunctionRole"]["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            acts = statement.get("Action", [])
+            acts = acts if isinstance(acts, list) else [acts]
+            if any(a.startswith("dynamodb:") for a in acts):
+                table_grants += 1
+                check(statement.get("Condition") == MEETING_INDEX_CONDITION,
+                      f"the ingress's table grant {acts} must carry the key condition "
+                      f"{MEETING_INDEX_CONDITION} (the meeting# items only), not {statement.get('Condition')}")
+    check(table_grants <= 1, f"the ingress has {table_grants} table grants")
+    cap = resources["IngressFunction"]["Properties"].get("ReservedConcurrentExecutions")
+    if isinstance(cap, dict) and "Ref" in cap:
+        parameter = sam.get("Parameters", {}).get(cap["Ref"], {})
+        low = [parameter.get("Default"), parameter.get("MinValue")]
+        check(parameter.get("Type") == "Number" and all(isinstance(v, int) and v >= 1 for v in low),
+              f"the ingress's concurrency cap {cap['Ref']} must be a Number with a default and "
+              f"minimum of at least 1, not {parameter}")
+    else:
+        check(isinstance(cap, int) and cap >= 1,
+              f"the ingress's concurrency must be capped (ReservedConcurrentExecutions >= 1), not {cap}")
 
 
 def contains_wildcard(value):
@@ -261,11 +384,12 @@ ALLOWED_MANAGED_POLICIES = (
 ALLOWED_GRANTS = {
     "IngressFunctionRole": {
         "sqs:SendMessage": "JobQueue",
-        "secretsmanager:GetSecretValue": "RelaySecretArn",
+        # Which secret is check_secrets' to say: it depends on the parameters.
+        "secretsmanager:GetSecretValue": None,
         "dynamodb:GetItem": "IncidentTable",
     },
     "WorkerFunctionRole": {
-        "secretsmanager:GetSecretValue": "RelaySecretArn",
+        "secretsmanager:GetSecretValue": None,
         "dynamodb:GetItem": "IncidentTable",
         "dynamodb:UpdateItem": "IncidentTable",
         "dynamodb:PutItem": "IncidentTable",
@@ -316,7 +440,7 @@ def check_iam(resources):
                 check(not any(contains_wildcard(r) for r in res), f"{where}: wildcard resource {res}")
                 for action in acts:
                     target = grants.get(action)
-                    check(target is not None, f"{where}: action {action} is not needed")
+                    check(action in grants, f"{where}: action {action} is not needed")
                     if target is not None:
                         targets = target if isinstance(target, tuple) else (target,)
                         check(all(any(refers_to(r, t) for t in targets) for r in res),

@@ -30,6 +30,22 @@ def worker_table(sam):
     return statements(sam, "WorkerFunction")[0][0]
 
 
+def ingress_table(sam):
+    return statements(sam, "IngressFunction")[0][1]
+
+
+def ingress_secret(sam):
+    return statements(sam, "IngressFunction")[1][0]
+
+
+def function(sam, name):
+    return sam["Resources"][name]["Properties"]
+
+
+def variables(sam, name):
+    return function(sam, name)["Environment"]["Variables"]
+
+
 # (what is broken, how, a fragment of the failure it must cause)
 BAD = [
     ("wildcard action on the table", lambda s: worker_table(s).update(Action="dynamodb:*"),
@@ -83,6 +99,49 @@ BAD = [
          "PolicyName": "extra", "Roles": [{"Ref": "WorkerFunctionRole"}],
          "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/k"}]}}}),
      "ExtraPolicy: AWS::IAM::Policy is not part"),
+    # The public ingress holds no API credential.
+    ("ingress reads the worker's secret",
+     lambda s: ingress_secret(s).update(Resource={"Ref": "WorkerSecretArn"}),
+     "the ingress role can read the worker's secret"),
+    ("ingress reads both secrets",
+     lambda s: ingress_secret(s).update(Resource=[ingress_secret(s)["Resource"], {"Ref": "WorkerSecretArn"}]),
+     "the ingress role can read the worker's secret"),
+    ("ingress reads the worker's secret through SAM's policy template",
+     lambda s: function(s, "IngressFunction")["Policies"].append(
+         {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "WorkerSecretArn"}}}),
+     "the ingress role can read the worker's secret"),
+    ("ingress keeps reading the one secret after the split",
+     lambda s: ingress_secret(s).update(Resource={"Ref": "RelaySecretArn"}),
+     "split: IngressFunction's role may read the secrets"),
+    ("worker's variable names the ingress's secret",
+     lambda s: variables(s, "WorkerFunction").update(WORKER_SECRET_ID={"Ref": "IngressSecretArn"}),
+     "split: WorkerFunction's WORKER_SECRET_ID is not its own secret"),
+    ("the one SECRET_ID back for both functions",
+     lambda s: s["Globals"]["Function"].update(Environment={"Variables": {"SECRET_ID": {"Ref": "RelaySecretArn"}}}),
+     "IngressFunction has the secret variables ['SECRET_ID']"),
+    ("ingress told the worker's secret too",
+     lambda s: variables(s, "IngressFunction").update(WORKER_SECRET_ID={"Ref": "WorkerSecretArn"}),
+     "IngressFunction has the secret variables ['WORKER_SECRET_ID']"),
+    # It reads the meeting# index items only.
+    ("ingress reads any item of the table",
+     lambda s: ingress_table(s).pop("Condition"),
+     "the ingress's table grant ['dynamodb:GetItem'] must carry the key condition"),
+    ("ingress's key condition matches every key",
+     lambda s: ingress_table(s).update(Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*"]}}),
+     "must carry the key condition"),
+    ("ingress's key condition on a single-valued operator that lets a missing key through",
+     lambda s: ingress_table(s).update(Condition={"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["meeting#*"]}}),
+     "must carry the key condition"),
+    # Its concurrency is capped.
+    ("no cap on the ingress's concurrency",
+     lambda s: function(s, "IngressFunction").pop("ReservedConcurrentExecutions"),
+     "the ingress's concurrency must be capped"),
+    ("a cap of 0 (every webhook throttled)",
+     lambda s: function(s, "IngressFunction").update(ReservedConcurrentExecutions=0),
+     "the ingress's concurrency must be capped"),
+    ("a cap parameter that may be 0",
+     lambda s: s["Parameters"]["IngressConcurrency"].update(MinValue=0),
+     "the ingress's concurrency cap IngressConcurrency must be a Number"),
 ]
 
 

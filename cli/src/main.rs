@@ -1,10 +1,13 @@
 //! `bridge-relay`: the relay on one machine, no AWS account and no Docker.
 //!
-//!   bridge-relay serve --secrets-file FILE [--listen 127.0.0.1:3000]
-//!   bridge-relay sign  --secrets-file FILE [--zoom] BODY_FILE
-//!   bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
+//!   bridge-relay serve (--secrets-file FILE | --ingress-secrets-file FILE --worker-secrets-file FILE)
+//!                      [--listen 127.0.0.1:3000]
+//!   bridge-relay sign  (--secrets-file FILE | --ingress-secrets-file FILE) [--zoom] BODY_FILE
+//!   bridge-relay sign-incident-io (--secrets-file FILE | --ingress-secrets-file FILE) BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
-//!   bridge-relay doctor (--secret-id ARN | --secrets-file FILE) [--table-name TABLE] [--webhook-url URL]
+//!   bridge-relay doctor (--secret-id ARN | --ingress-secret-id ARN --worker-secret-id ARN
+//!                        | --secrets-file FILE | --ingress-secrets-file FILE --worker-secrets-file FILE)
+//!                       [--table-name TABLE] [--webhook-url URL]
 //!   bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
 
 use std::collections::HashMap;
@@ -23,7 +26,7 @@ use bridge_relay::pagerduty::{PagerDutyApi, signature};
 use bridge_relay::queue::run_local_worker;
 use bridge_relay::relay::Ingress;
 use bridge_relay::requests;
-use bridge_relay::secrets::{FileSecretSource, SecretCache};
+use bridge_relay::secrets::{FileSecretSource, SecretCache, SecretRole};
 use bridge_relay::zoom::ZoomApi;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -33,7 +36,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage:
-  bridge-relay serve --secrets-file FILE [--policy-file FILE] [--listen 127.0.0.1:3000]
+  bridge-relay serve (--secrets-file FILE | --ingress-secrets-file FILE --worker-secrets-file FILE)
+                     [--policy-file FILE] [--listen 127.0.0.1:3000]
+      One secrets file holds both parts; or the ingress's (webhook verification secrets) and
+      the worker's (API credentials) in two, as deployed; each is checked at start for the
+      keys its side needs.
       Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
       button), /workflow (Incident Workflow webhook step), /incident-io (incident.io webhooks)
       and /zoom (Zoom event notifications), and the worker in the same process (grace timers
@@ -44,7 +51,7 @@ const USAGE: &str = "usage:
       PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL, POLICY_FILE or POLICY,
       BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
       Idempotency records, host slots and dead letters are kept in memory.
-  bridge-relay sign --secrets-file FILE [--zoom] BODY_FILE
+  bridge-relay sign (--secrets-file FILE | --ingress-secrets-file FILE) [--zoom] BODY_FILE
       Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
       pagerduty.webhook_secrets entry of FILE; with --zoom, the x-zm-request-timestamp (now)
       and x-zm-signature headers Zoom would send, signed with zoom.webhook_secret_token.
@@ -52,9 +59,13 @@ const USAGE: &str = "usage:
       Prints the webhook-id, webhook-timestamp and webhook-signature headers incident.io
       would send for BODY_FILE now (as curl -H arguments), signed with the first
       incident_io.webhook_secrets entry of FILE.
-  bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE) [--table-name TABLE]
-                      [--webhook-url URL]
-      Checks a deployment without creating anything: the secret parses, Zoom gives a token
+  bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE
+                       | --ingress-secret-id ARN --worker-secret-id ARN
+                       | --ingress-secrets-file FILE --worker-secrets-file FILE)
+                      [--table-name TABLE] [--webhook-url URL]
+      Checks a deployment without creating anything: the secret parses (one serving both
+      functions, or the ingress's and the worker's, each with the keys it needs and the
+      ingress's with no API credential), Zoom gives a token
       (with --table-name or TABLE_NAME, the stack's TableName, the token the deployment's
       workers share, so none of theirs is voided; without it one of its own),
       the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
@@ -67,17 +78,21 @@ const USAGE: &str = "usage:
       Moves the jobs of the deployed dead-letter queue back to the job queue once the cause
       of their failure is fixed (AWS credentials and region as for the AWS CLI).
   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]... [--events LIST]
-                         [--policy-file FILE] [--secrets-file FILE]
+                         [--policy-file FILE] [--secrets-file FILE | --worker-secrets-file FILE]
       Creates (or updates) the PagerDuty V3 webhook subscription that sends incidents of each
       service or team (none given: the whole account) to WEBHOOK_URL, and prints the signing
       secret of each new subscription once. The API token comes from PAGERDUTY_API_TOKEN or the
-      secrets file; the events from --events, else the policy's event types; the API from
+      secrets file (the worker's); the events from --events, else the policy's event types; the API from
       PAGERDUTY_API_BASE (default https://api.pagerduty.com).";
 
 struct Args {
     command: String,
     secrets_file: Option<String>,
+    ingress_secrets_file: Option<String>,
+    worker_secrets_file: Option<String>,
     secret_id: Option<String>,
+    ingress_secret_id: Option<String>,
+    worker_secret_id: Option<String>,
     webhook_url: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -98,7 +113,11 @@ fn parse_args() -> Result<Args, String> {
     let mut parsed = Args {
         command,
         secrets_file: None,
+        ingress_secrets_file: None,
+        worker_secrets_file: None,
         secret_id: None,
+        ingress_secret_id: None,
+        worker_secret_id: None,
         webhook_url: None,
         from: None,
         to: None,
@@ -117,8 +136,28 @@ fn parse_args() -> Result<Args, String> {
             "--secrets-file" => {
                 parsed.secrets_file = Some(args.next().ok_or("--secrets-file needs a path")?)
             }
+            "--ingress-secrets-file" => {
+                parsed.ingress_secrets_file =
+                    Some(args.next().ok_or("--ingress-secrets-file needs a path")?)
+            }
+            "--worker-secrets-file" => {
+                parsed.worker_secrets_file =
+                    Some(args.next().ok_or("--worker-secrets-file needs a path")?)
+            }
             "--secret-id" => {
                 parsed.secret_id = Some(args.next().ok_or("--secret-id needs a name or ARN")?)
+            }
+            "--ingress-secret-id" => {
+                parsed.ingress_secret_id = Some(
+                    args.next()
+                        .ok_or("--ingress-secret-id needs a name or ARN")?,
+                )
+            }
+            "--worker-secret-id" => {
+                parsed.worker_secret_id = Some(
+                    args.next()
+                        .ok_or("--worker-secret-id needs a name or ARN")?,
+                )
             }
             "--webhook-url" => {
                 parsed.webhook_url = Some(args.next().ok_or("--webhook-url needs a URL")?)
@@ -191,15 +230,50 @@ fn secret_cache(args: &Args, ttl: Duration) -> Result<Arc<SecretCache>, String> 
         .secrets_file
         .as_ref()
         .ok_or("--secrets-file is required (the secret document, see README)")?;
-    Ok(Arc::new(SecretCache::new(
-        Arc::new(FileSecretSource::new(path)),
-        ttl,
-    )))
+    Ok(file_cache(path, SecretRole::Both, ttl))
+}
+
+fn file_cache(path: &str, role: SecretRole, ttl: Duration) -> Arc<SecretCache> {
+    Arc::new(SecretCache::new(Arc::new(FileSecretSource::new(path)), ttl).with_role(role))
+}
+
+/// The ingress's and the worker's secrets: one file with both parts (the same cache twice), or
+/// one file each.
+fn secret_files(
+    args: &Args,
+    ttl: Duration,
+) -> Result<(Arc<SecretCache>, Arc<SecretCache>), String> {
+    match (
+        &args.secrets_file,
+        &args.ingress_secrets_file,
+        &args.worker_secrets_file,
+    ) {
+        (Some(_), None, None) => {
+            let both = secret_cache(args, ttl)?;
+            Ok((both.clone(), both))
+        }
+        (None, Some(ingress), Some(worker)) => Ok((
+            file_cache(ingress, SecretRole::Ingress, ttl),
+            file_cache(worker, SecretRole::Worker, ttl),
+        )),
+        _ => Err(
+            "give --secrets-file (both parts in one file), or --ingress-secrets-file and --worker-secrets-file"
+                .into(),
+        ),
+    }
+}
+
+/// The secret `sign` takes the webhook secrets from: the one file, or the ingress's.
+fn signing_cache(args: &Args) -> Result<Arc<SecretCache>, String> {
+    match (&args.secrets_file, &args.ingress_secrets_file) {
+        (None, Some(ingress)) => Ok(file_cache(ingress, SecretRole::Ingress, Duration::ZERO)),
+        _ => secret_cache(args, Duration::ZERO),
+    }
 }
 
 async fn sign(args: Args) -> Result<(), String> {
     let body_file = args.positional.first().ok_or("sign needs a BODY_FILE")?;
-    let secrets = secret_cache(&args, Duration::ZERO)?
+    let secrets = signing_cache(&args)?
         .get()
         .await
         .map_err(|e| e.to_string())?;
@@ -234,7 +308,7 @@ async fn sign_incident_io(args: Args) -> Result<(), String> {
         .positional
         .first()
         .ok_or("sign-incident-io needs a BODY_FILE")?;
-    let secrets = secret_cache(&args, Duration::ZERO)?
+    let secrets = signing_cache(&args)?
         .get()
         .await
         .map_err(|e| e.to_string())?;
@@ -262,13 +336,37 @@ async fn sign_incident_io(args: Args) -> Result<(), String> {
 
 async fn doctor(args: Args) -> Result<(), String> {
     let config = process_env().local().map_err(|e| e.to_string())?;
-    let secrets = match (&args.secret_id, &args.secrets_file) {
-        (Some(id), None) => {
+    let ttl = Duration::from_secs(300);
+    // The worker's secret (or the one serving both), and the ingress's when they are split.
+    let (secrets, ingress_secrets) = match (
+        (&args.secret_id, &args.secrets_file),
+        (&args.ingress_secret_id, &args.worker_secret_id),
+        (&args.ingress_secrets_file, &args.worker_secrets_file),
+    ) {
+        ((Some(id), None), (None, None), (None, None)) => {
             let aws = bridge_relay::aws::sdk_config().await;
-            SecretCache::secrets_manager(&aws, id.clone(), Duration::from_secs(300))
+            (SecretCache::secrets_manager(&aws, id.clone(), ttl), None)
         }
-        (None, Some(_)) => secret_cache(&args, Duration::from_secs(300))?,
-        _ => return Err("doctor needs one of --secret-id or --secrets-file".into()),
+        ((None, Some(_)), (None, None), (None, None)) => (secret_cache(&args, ttl)?, None),
+        ((None, None), (Some(ingress), Some(worker)), (None, None)) => {
+            let aws = bridge_relay::aws::sdk_config().await;
+            (
+                SecretCache::secrets_manager_for(SecretRole::Worker, &aws, worker.clone(), ttl),
+                Some(SecretCache::secrets_manager_for(
+                    SecretRole::Ingress,
+                    &aws,
+                    ingress.clone(),
+                    ttl,
+                )),
+            )
+        }
+        ((None, None), (None, None), (Some(ingress), Some(worker))) => (
+            file_cache(worker, SecretRole::Worker, ttl),
+            Some(file_cache(ingress, SecretRole::Ingress, ttl)),
+        ),
+        _ => {
+            return Err("doctor needs --secret-id or --secrets-file (one secret for both functions), or --ingress-secret-id and --worker-secret-id, or --ingress-secrets-file and --worker-secrets-file".into());
+        }
     };
     let http = bridge_relay::http::client();
     let endpoints = &config.endpoints;
@@ -298,6 +396,7 @@ async fn doctor(args: Args) -> Result<(), String> {
             config.incident_io_notify_channel,
         )),
         secrets,
+        ingress_secrets,
         host_user: config.zoom_host_user,
         webhook_url: args.webhook_url,
         bridge_events: config.policy.event_types().to_vec(),
@@ -351,13 +450,20 @@ fn environment(args: &Args) -> Env<impl Fn(&str) -> Option<String> + use<>> {
 async fn serve(args: Args) -> Result<(), String> {
     bridge_relay::init_local_tracing();
     let config = environment(&args).local().map_err(|e| e.to_string())?;
-    let secrets = secret_cache(&args, config.secret_ttl)?;
-    // Read the secret now so a bad file fails the start, not the first webhook.
+    let (ingress_secrets, secrets) = secret_files(&args, config.secret_ttl)?;
+    // Read the secrets now so a bad file (or one without the keys its side needs) fails the
+    // start, not the first webhook; each read logs which keys it found where.
     secrets.get().await.map_err(|e| e.to_string())?;
+    ingress_secrets.get().await.map_err(|e| e.to_string())?;
 
     let zoom_api = config.endpoints.zoom_api.clone();
     let pagerduty_api = config.endpoints.pagerduty_api.clone();
-    let relay = bridge_relay::compose::local_relay(config, secrets, bridge_relay::http::client());
+    let relay = bridge_relay::compose::local_relay(
+        config,
+        ingress_secrets,
+        secrets,
+        bridge_relay::http::client(),
+    );
     let (ingress, worker, dead_letters, jobs) =
         (relay.ingress, relay.worker, relay.dead_letters, relay.jobs);
 

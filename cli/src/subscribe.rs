@@ -6,12 +6,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use bridge_relay::http::status_error;
+use bridge_relay::secrets::SecretRole;
 use bridge_relay::{Service, UpstreamError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Args, environment, secret_cache};
+use crate::{Args, environment, file_cache, secret_cache};
 
 /// `bridge-relay subscribe`: the arguments resolved, then [`PagerDutyAdmin::subscribe`].
 pub async fn command(args: Args) -> Result<(), String> {
@@ -53,12 +54,17 @@ pub async fn command(args: Args) -> Result<(), String> {
         .filter(|t| !t.trim().is_empty())
     {
         Some(token) => secrecy::SecretString::from(token.trim().to_owned()),
-        None if args.secrets_file.is_some() => {
-            let secrets = secret_cache(&args, Duration::ZERO)?
-                .get()
-                .await
-                .map_err(|e| e.to_string())?;
-            secrets.pagerduty.api_token.clone()
+        None if args.secrets_file.is_some() || args.worker_secrets_file.is_some() => {
+            let cache = match &args.worker_secrets_file {
+                Some(path) => file_cache(path, SecretRole::Worker, Duration::ZERO),
+                None => secret_cache(&args, Duration::ZERO)?,
+            };
+            let secrets = cache.get().await.map_err(|e| e.to_string())?;
+            secrets
+                .pagerduty_api()
+                .map_err(|e| e.to_string())?
+                .api_token
+                .clone()
         }
         None => {
             return Err(

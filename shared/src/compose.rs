@@ -17,7 +17,7 @@ use crate::queue::{
     SqsTimerQueue,
 };
 use crate::relay::{Ingress, Worker, WorkerSettings};
-use crate::secrets::SecretCache;
+use crate::secrets::{SecretCache, SecretRole};
 use crate::store::{DynamoDbStore, IdempotencyStore, InMemoryStore};
 use crate::token_store::SharedTokenStore;
 use crate::zoom::ZoomApi;
@@ -81,7 +81,13 @@ where
 /// The worker Lambda's composition: DynamoDB, the SQS job, dead-letter and timer queues, the
 /// secret in Secrets Manager.
 pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Client) -> BuiltWorker {
-    let secrets = SecretCache::secrets_manager(aws, config.secret_id, config.secret_ttl);
+    let secrets = SecretCache::secrets_manager_for(
+        SecretRole::Worker,
+        aws,
+        config.secret_id,
+        config.secret_ttl,
+    );
+    secrets.log_start(config.secret_var);
     let store = Arc::new(DynamoDbStore::from_sdk_config(aws, config.table_name));
     let dead_letters = Arc::new(SqsJobQueue::from_sdk_config(
         aws,
@@ -109,7 +115,13 @@ pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Clien
 /// The ingress Lambda's composition: the secret in Secrets Manager, jobs to the SQS FIFO queue,
 /// Zoom events matched through the table's meeting index.
 pub fn lambda_ingress(aws: &SdkConfig, config: IngressConfig) -> Ingress {
-    let secrets = SecretCache::secrets_manager(aws, config.secret_id, config.secret_ttl);
+    let secrets = SecretCache::secrets_manager_for(
+        SecretRole::Ingress,
+        aws,
+        config.secret_id,
+        config.secret_ttl,
+    );
+    secrets.log_start(config.secret_var);
     let queue = Arc::new(SqsJobQueue::from_sdk_config(aws, config.queue_url));
     let ingress = Ingress::new(secrets, queue, config.policy);
     match config.table_name {
@@ -132,9 +144,11 @@ pub struct LocalRelay {
     pub jobs: UnboundedReceiver<LocalMessage>,
 }
 
+/// `ingress_secrets` and `worker_secrets` may be one cache (one file holds both parts).
 pub fn local_relay(
     config: LocalConfig,
-    secrets: Arc<SecretCache>,
+    ingress_secrets: Arc<SecretCache>,
+    worker_secrets: Arc<SecretCache>,
     http: reqwest::Client,
 ) -> LocalRelay {
     let store = Arc::new(InMemoryStore::new());
@@ -154,13 +168,14 @@ pub fn local_relay(
     let BuiltWorker { worker, zoom } = worker(
         parts,
         http,
-        secrets.clone(),
+        worker_secrets,
         store.clone(),
         dead_letters.clone(),
     );
     let worker = Arc::new(worker.with_timer(Arc::new(queue.timer())));
     let ingress = Arc::new(
-        Ingress::new(secrets, Arc::new(queue), config.policy).with_meeting_index(store.clone()),
+        Ingress::new(ingress_secrets, Arc::new(queue), config.policy)
+            .with_meeting_index(store.clone()),
     );
     LocalRelay {
         ingress,

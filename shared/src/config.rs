@@ -27,7 +27,10 @@ pub struct Endpoints {
 
 #[derive(Debug, Clone)]
 pub struct IngressConfig {
+    /// The ingress's secret: `INGRESS_SECRET_ID`, else `SECRET_ID` (one secret for both).
     pub secret_id: String,
+    /// Which of the two variables gave `secret_id`, for the start log line.
+    pub secret_var: &'static str,
     pub queue_url: String,
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
@@ -38,7 +41,10 @@ pub struct IngressConfig {
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
+    /// The worker's secret: `WORKER_SECRET_ID`, else `SECRET_ID` (one secret for both).
     pub secret_id: String,
+    /// Which of the two variables gave `secret_id`, for the start log line.
+    pub secret_var: &'static str,
     pub zoom_host_user: String,
     pub endpoints: Endpoints,
     pub secret_ttl: Duration,
@@ -87,6 +93,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     fn required(&self, var: &'static str) -> Result<String, ConfigError> {
         self.optional(var).ok_or(ConfigError::Missing(var))
+    }
+
+    /// The function's own secret variable `own`, else `SECRET_ID`: a deployment from before
+    /// the split has one secret, which serves as either until it is split. `missing` names
+    /// both for the error.
+    fn secret_id(
+        &self,
+        own: &'static str,
+        missing: &'static str,
+    ) -> Result<(String, &'static str), ConfigError> {
+        if let Some(id) = self.optional(own) {
+            return Ok((id, own));
+        }
+        match self.optional("SECRET_ID") {
+            Some(id) => Ok((id, "SECRET_ID")),
+            None => Err(ConfigError::Missing(missing)),
+        }
     }
 
     fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
@@ -268,8 +291,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn ingress(&self) -> Result<IngressConfig, ConfigError> {
+        let (secret_id, secret_var) =
+            self.secret_id("INGRESS_SECRET_ID", "INGRESS_SECRET_ID or SECRET_ID")?;
         Ok(IngressConfig {
-            secret_id: self.required("SECRET_ID")?,
+            secret_id,
+            secret_var,
             queue_url: self.required("QUEUE_URL")?,
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
@@ -278,10 +304,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn worker(&self) -> Result<WorkerConfig, ConfigError> {
-        let secret_id = self.required("SECRET_ID")?;
+        let (secret_id, secret_var) =
+            self.secret_id("WORKER_SECRET_ID", "WORKER_SECRET_ID or SECRET_ID")?;
         let host_pool = self.host_pool()?;
         Ok(WorkerConfig {
             secret_id,
+            secret_var,
             zoom_host_user: host_pool.first_host(),
             endpoints: self.endpoints()?,
             secret_ttl: self.secret_ttl()?,
@@ -401,6 +429,65 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("BRIDGE_EVENT_TYPES"), "{err}");
+    }
+
+    #[test]
+    fn each_function_reads_its_own_secret_and_falls_back_to_the_shared_one() {
+        let worker = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = vec![
+                ("ZOOM_HOST_USER", "u"),
+                ("TABLE_NAME", "t"),
+                ("DEAD_LETTER_QUEUE_URL", "d"),
+            ];
+            all.extend_from_slice(pairs);
+            env(&all).worker()
+        };
+        let ingress = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = vec![("QUEUE_URL", "q")];
+            all.extend_from_slice(pairs);
+            env(&all).ingress()
+        };
+        // One secret for both: a deployment from before the split.
+        let one = [("SECRET_ID", "shared")];
+        let (w, i) = (worker(&one).unwrap(), ingress(&one).unwrap());
+        assert_eq!(
+            (w.secret_id.as_str(), w.secret_var),
+            ("shared", "SECRET_ID")
+        );
+        assert_eq!(
+            (i.secret_id.as_str(), i.secret_var),
+            ("shared", "SECRET_ID")
+        );
+        // Split: each its own, whether or not the old variable is still set.
+        let split = [
+            ("SECRET_ID", "shared"),
+            ("INGRESS_SECRET_ID", "ingress"),
+            ("WORKER_SECRET_ID", "worker"),
+        ];
+        let (w, i) = (worker(&split).unwrap(), ingress(&split).unwrap());
+        assert_eq!(
+            (w.secret_id.as_str(), w.secret_var),
+            ("worker", "WORKER_SECRET_ID")
+        );
+        assert_eq!(
+            (i.secret_id.as_str(), i.secret_var),
+            ("ingress", "INGRESS_SECRET_ID")
+        );
+        // The ingress never takes the worker's variable, nor the worker the ingress's.
+        let err = ingress(&[("WORKER_SECRET_ID", "worker")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("INGRESS_SECRET_ID or SECRET_ID is required"),
+            "{err}"
+        );
+        let err = worker(&[("INGRESS_SECRET_ID", "ingress")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("WORKER_SECRET_ID or SECRET_ID is required"),
+            "{err}"
+        );
     }
 
     #[test]

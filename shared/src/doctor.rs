@@ -1,7 +1,7 @@
 //! `bridge-relay doctor`: checks a deployment's configuration end to end, reading only, creating
-//! nothing: the secret, the Zoom credentials, host and event token, the PagerDuty token, `From`
-//! user and webhook subscription, and incident.io's key. Each check ends as one line, with a fix
-//! when it fails.
+//! nothing: the secret (or the ingress's and the worker's), the Zoom credentials, host and event
+//! token, the PagerDuty token, `From` user and webhook subscription, and incident.io's key. Each
+//! check ends as one line, with a fix when it fails.
 
 use std::fmt;
 use std::sync::Arc;
@@ -87,7 +87,10 @@ impl fmt::Display for Check {
 
 /// What the doctor checks against.
 pub struct Doctor {
+    /// The worker's secret, or the one secret that serves both functions.
     pub secrets: Arc<SecretCache>,
+    /// The ingress's own secret, when the deployment splits them; `None`: `secrets` serves both.
+    pub ingress_secrets: Option<Arc<SecretCache>>,
     pub zoom: ZoomApi,
     pub pagerduty: PagerDutyApi,
     pub host_user: String,
@@ -103,6 +106,8 @@ pub struct Doctor {
 }
 
 const SECRET: &str = "secret";
+const WORKER_SECRET: &str = "worker secret";
+const INGRESS_SECRET: &str = "ingress secret";
 const ZOOM_CREDENTIALS: &str = "zoom credentials";
 const ZOOM_HOST: &str = "zoom host user";
 const PAGERDUTY_TOKEN: &str = "pagerduty token";
@@ -114,22 +119,70 @@ const ZOOM_EVENTS: &str = "zoom events";
 impl Doctor {
     /// Runs every check, in order; a check whose prerequisite failed is skipped.
     pub async fn run(&self) -> Vec<Check> {
-        let secrets = match self.secrets.get().await {
-            Ok(secrets) => secrets,
+        let mut checks = Vec::new();
+        let worker_name = if self.ingress_secrets.is_some() {
+            WORKER_SECRET
+        } else {
+            SECRET
+        };
+        let worker = self.secrets.get().await;
+        let ingress = match &self.ingress_secrets {
+            None => None,
+            Some(cache) => Some(cache.get().await),
+        };
+        let secrets = match worker {
+            Ok(secrets) => {
+                checks.push(match &ingress {
+                    None => Check::ok(SECRET, describe_secret(&secrets)),
+                    Some(_) => describe_worker_secret(&secrets),
+                });
+                Some(secrets)
+            }
             Err(e) => {
-                let because = "the secret could not be read";
-                return vec![
-                    secret_failure(&e),
-                    Check::skipped(ZOOM_CREDENTIALS, because),
-                    Check::skipped(ZOOM_HOST, because),
-                    Check::skipped(ZOOM_EVENTS, because),
-                    Check::skipped(PAGERDUTY_TOKEN, because),
-                    Check::skipped(PAGERDUTY_FROM, because),
-                    Check::skipped(SUBSCRIPTION, because),
-                ];
+                checks.push(secret_failure(worker_name, &e));
+                None
             }
         };
-        let mut checks = vec![Check::ok(SECRET, describe_secret(&secrets))];
+        // The secret the ingress verifies requests with: its own, or the one serving both.
+        let ingress_secrets = match ingress {
+            None => secrets.clone(),
+            Some(Ok(ingress)) => {
+                checks.push(describe_ingress_secret(&ingress));
+                Some(ingress)
+            }
+            Some(Err(e)) => {
+                checks.push(secret_failure(INGRESS_SECRET, &e));
+                None
+            }
+        };
+        let Some(secrets) = secrets else {
+            let because = "the worker's secret could not be read";
+            checks.extend([
+                Check::skipped(ZOOM_CREDENTIALS, because),
+                Check::skipped(ZOOM_HOST, because),
+            ]);
+            checks.push(match (&ingress_secrets, &self.ingress_secrets) {
+                (Some(ingress), _) => check_zoom_events(ingress),
+                (None, Some(_)) => {
+                    Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read")
+                }
+                (None, None) => Check::skipped(ZOOM_EVENTS, because),
+            });
+            checks.extend([
+                Check::skipped(PAGERDUTY_TOKEN, because),
+                Check::skipped(PAGERDUTY_FROM, because),
+                Check::skipped(SUBSCRIPTION, because),
+            ]);
+            return checks;
+        };
+        // Reading for the worker's role (or both) already required these.
+        let (app, pagerduty) = match (secrets.zoom_app(), secrets.pagerduty_api()) {
+            (Ok(app), Ok(pagerduty)) => (app, pagerduty),
+            (Err(e), _) | (_, Err(e)) => {
+                checks.push(secret_failure(worker_name, &e));
+                return checks;
+            }
+        };
         let fetches_before = self.zoom.token_fetches();
         match self.zoom.check_credentials().await {
             Ok(()) => {
@@ -145,10 +198,7 @@ impl Doctor {
                 };
                 checks.push(Check::ok(
                     ZOOM_CREDENTIALS,
-                    format!(
-                        "{how}: app {} of account {}",
-                        secrets.zoom.client_id, secrets.zoom.account_id
-                    ),
+                    format!("{how}: app {} of account {}", app.client_id, app.account_id),
                 ));
                 checks.push(self.check_host().await);
             }
@@ -157,10 +207,28 @@ impl Doctor {
                 checks.push(Check::skipped(ZOOM_HOST, "Zoom gave no token"));
             }
         }
-        checks.push(check_zoom_events(&secrets));
-        checks.extend(self.check_pagerduty(&secrets).await);
-        if let (Some(section), Some(api)) = (&secrets.incident_io, &self.incident_io) {
-            checks.push(check_incident_io(api, section).await);
+        checks.push(match &ingress_secrets {
+            Some(ingress) => check_zoom_events(ingress),
+            None => Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read"),
+        });
+        checks.extend(self.check_pagerduty(&pagerduty.from_email).await);
+        if let Some(api) = &self.incident_io {
+            // The key is the worker's; the signing secrets are the ingress's.
+            let signing_secrets = ingress_secrets.as_ref().and_then(|s| {
+                s.incident_io
+                    .as_ref()
+                    .map(|section| section.webhook_secrets.len())
+            });
+            if secrets.incident_io.is_some() || signing_secrets.is_some() {
+                checks.push(
+                    check_incident_io(
+                        api,
+                        secrets.incident_io.as_ref(),
+                        signing_secrets.unwrap_or(0),
+                    )
+                    .await,
+                );
+            }
         }
         checks
     }
@@ -170,7 +238,7 @@ impl Doctor {
         let user = match self.zoom.host_user().await {
             Ok(user) => user,
             Err(MeetingError::Upstream(e)) => return host_failure(host, &e),
-            Err(MeetingError::Secrets(e)) => return secret_failure(&e),
+            Err(MeetingError::Secrets(e)) => return secret_failure(WORKER_SECRET, &e),
         };
         let who = format!("{host} (id {})", user.id);
         match (user.status.as_deref(), user.plan) {
@@ -188,8 +256,7 @@ impl Doctor {
         }
     }
 
-    async fn check_pagerduty(&self, secrets: &RelaySecrets) -> Vec<Check> {
-        let from = &secrets.pagerduty.from_email;
+    async fn check_pagerduty(&self, from: &str) -> Vec<Check> {
         let users = match self.pagerduty.find_users(from).await {
             Ok(users) => users,
             Err(IncidentToolError::Upstream(e)) if e.status() == Some(401) => {
@@ -326,12 +393,71 @@ pub fn healthy(checks: &[Check]) -> bool {
         .all(|c| matches!(c.status, Status::Ok | Status::Warn))
 }
 
+/// One secret that serves both functions: what it holds, and that the public ingress can read
+/// the API credentials in it too.
 fn describe_secret(secrets: &RelaySecrets) -> String {
     let hooks = secrets.pagerduty.webhook_secrets.len();
     format!(
-        "parsed: Zoom app {}, PagerDuty From {}, {hooks} webhook signing secret(s)",
-        secrets.zoom.client_id, secrets.pagerduty.from_email
+        "{} serves both the ingress and the worker; parsed: {}, {hooks} webhook signing secret(s) (deployed so, the public ingress can read the API credentials too: README, Migration)",
+        secrets.source_name(),
+        describe_api_credentials(secrets),
     )
+}
+
+fn describe_api_credentials(secrets: &RelaySecrets) -> String {
+    match (secrets.zoom_app(), secrets.pagerduty_api()) {
+        (Ok(app), Ok(pagerduty)) => format!(
+            "Zoom app {}, PagerDuty From {}",
+            app.client_id, pagerduty.from_email
+        ),
+        _ => "no API credentials".to_owned(),
+    }
+}
+
+fn describe_worker_secret(secrets: &RelaySecrets) -> Check {
+    let incident_io = if secrets
+        .incident_io
+        .as_ref()
+        .is_some_and(|s| s.api_key.is_some())
+    {
+        ", incident.io API key"
+    } else {
+        ""
+    };
+    Check::ok(
+        WORKER_SECRET,
+        format!(
+            "{} (the worker's only): {}{incident_io}",
+            secrets.source_name(),
+            describe_api_credentials(secrets)
+        ),
+    )
+}
+
+/// The ingress's secret should hold webhook verification secrets and nothing that calls an API:
+/// the public function is the one a parser flaw would expose.
+fn describe_ingress_secret(secrets: &RelaySecrets) -> Check {
+    let keys = secrets.verification_keys_present().join(", ");
+    let api = secrets.api_keys_present();
+    if api.is_empty() {
+        Check::ok(
+            INGRESS_SECRET,
+            format!(
+                "{} (the public ingress's): {keys}; no API credential",
+                secrets.source_name()
+            ),
+        )
+    } else {
+        Check::warn(
+            INGRESS_SECRET,
+            format!(
+                "{} (the public ingress's) holds {keys}, and also {}, which the ingress never needs",
+                secrets.source_name(),
+                api.join(", ")
+            ),
+            "remove the API credentials from the ingress's secret once the worker reads its own (README, Migration)",
+        )
+    }
 }
 
 /// Zoom's meeting events (started, joined, ended) reach `/zoom` only with the secret token
@@ -358,9 +484,10 @@ fn check_zoom_events(secrets: &RelaySecrets) -> Check {
 /// The incident.io section: a signing secret for the webhook, and an API key incident.io accepts.
 async fn check_incident_io(
     api: &IncidentIoApi,
-    section: &crate::secrets::IncidentIoCredentials,
+    section: Option<&crate::secrets::IncidentIoCredentials>,
+    signing_secrets: usize,
 ) -> Check {
-    if section.api_key.is_none() {
+    if section.is_none_or(|section| section.api_key.is_none()) {
         return Check::fail(
             INCIDENT_IO,
             "the secret's incident_io section has no api_key",
@@ -393,7 +520,7 @@ async fn check_incident_io(
             identity.roles.join(", ")
         }
     );
-    if section.webhook_secrets.is_empty() {
+    if signing_secrets == 0 {
         return Check::warn(
             INCIDENT_IO,
             format!("{detail}; no webhook signing secret, so /incident-io answers 503"),
@@ -402,28 +529,28 @@ async fn check_incident_io(
     }
     Check::ok(
         INCIDENT_IO,
-        format!(
-            "{detail}; {} webhook signing secret(s)",
-            section.webhook_secrets.len()
-        ),
+        format!("{detail}; {signing_secrets} webhook signing secret(s)"),
     )
 }
 
-fn secret_failure(e: &SecretsError) -> Check {
+fn secret_failure(name: &'static str, e: &SecretsError) -> Check {
     let fix = match e {
         SecretsError::Malformed { .. } => {
             "correct the secret document (schema in the README, Deploy step 3)"
         }
+        SecretsError::Incomplete { .. } => {
+            "add the keys: the API credentials belong in the worker's secret, the webhook verification secrets in the ingress's (README, Deploy step 3)"
+        }
         SecretsError::Unavailable { .. } => {
-            "check the secret's name or ARN (SECRET_ID / --secret-id), the region, and that these credentials may read it"
+            "check the secret's name or ARN (--secret-id, --ingress-secret-id or --worker-secret-id), the region, and that these credentials may read it"
         }
     };
-    Check::fail(SECRET, e.to_string(), fix)
+    Check::fail(name, e.to_string(), fix)
 }
 
 fn zoom_credentials_failure(e: &MeetingError) -> Check {
     match e {
-        MeetingError::Secrets(e) => secret_failure(e),
+        MeetingError::Secrets(e) => secret_failure(WORKER_SECRET, e),
         MeetingError::Upstream(e) => {
             let fix = match e.status() {
                 Some(400 | 401) => {

@@ -154,6 +154,14 @@ pub enum SecretsError {
     },
     #[error("secret {source_name} does not match the expected schema: {reason}")]
     Malformed { source_name: String, reason: String },
+    /// The document parses but lacks what this function reads it for (a secret of the other
+    /// function, or one half of a split done too early).
+    #[error("secret {source_name} has no {keys}, which the {role} needs")]
+    Incomplete {
+        source_name: String,
+        keys: &'static str,
+        role: &'static str,
+    },
 }
 
 impl SecretsError {

@@ -93,7 +93,12 @@ async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_no
         Arc::new(FileSecretSource::new(secret_file.to_str().unwrap())),
         Duration::from_secs(300),
     ));
-    let relay = bridge_relay::compose::local_relay(config, secrets, bridge_relay::http::client());
+    let relay = bridge_relay::compose::local_relay(
+        config,
+        secrets.clone(),
+        secrets,
+        bridge_relay::http::client(),
+    );
     let running = tokio::spawn(bridge_relay::queue::run_local_worker(
         relay.worker,
         relay.dead_letters.clone(),

@@ -441,6 +441,20 @@ pub fn secret_document(webhook_secrets: &[&str]) -> String {
     .to_string()
 }
 
+/// The ingress's half of a split secret: the webhook verification secrets, no API credential.
+pub fn ingress_secret_document(webhook_secrets: &[&str]) -> String {
+    json!({"pagerduty": {"webhook_secrets": webhook_secrets}}).to_string()
+}
+
+/// The worker's half of a split secret: the API credentials, no webhook secret.
+pub fn worker_secret_document() -> String {
+    json!({
+        "zoom": {"account_id": ZOOM_ACCOUNT_ID, "client_id": ZOOM_CLIENT_ID, "client_secret": ZOOM_CLIENT_SECRET},
+        "pagerduty": {"api_token": PD_API_TOKEN, "from_email": FROM_EMAIL}
+    })
+    .to_string()
+}
+
 pub fn sign(body: &[u8], secret: &str) -> String {
     bridge_relay::pagerduty::signature::sign(body, &secrecy_string(secret))
 }
@@ -471,7 +485,12 @@ where
 pub struct AwsStandIns {
     pub moto: Moto,
     pub config: SdkConfig,
+    /// The one secret of a deployment from before the split.
     pub secret_arn: String,
+    /// The ingress's secret: `secret_arn` itself, unless [`AwsStandIns::start_split`] split it.
+    pub ingress_secret_arn: String,
+    /// The worker's secret: likewise.
+    pub worker_secret_arn: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub table_name: String,
@@ -483,6 +502,47 @@ pub const MAX_RECEIVES: u32 = 3;
 impl AwsStandIns {
     pub async fn start(webhook_secrets: &[&str]) -> AwsStandIns {
         Self::start_with_visibility(webhook_secrets, 360).await
+    }
+
+    /// The stand-ins of a split deployment: the ingress's secret holds only `webhook_secrets`,
+    /// the worker's only the API credentials, and the one secret is deleted, so nothing can
+    /// lean on it.
+    pub async fn start_split(webhook_secrets: &[&str]) -> AwsStandIns {
+        let mut aws = Self::start(webhook_secrets).await;
+        let client = aws_sdk_secretsmanager::Client::new(&aws.config);
+        let create = |name: &'static str, document: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .create_secret()
+                    .name(name)
+                    .secret_string(document)
+                    .send()
+                    .await
+                    .expect("create secret in moto")
+                    .arn
+                    .unwrap()
+            }
+        };
+        aws.ingress_secret_arn = create(
+            "bridge-relay/e2e-ingress",
+            ingress_secret_document(webhook_secrets),
+        )
+        .await;
+        aws.worker_secret_arn = create("bridge-relay/e2e-worker", worker_secret_document()).await;
+        client
+            .delete_secret()
+            .secret_id(&aws.secret_arn)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .expect("delete the one secret in moto");
+        aws
+    }
+
+    /// Whether each function has a secret of its own.
+    pub fn is_split(&self) -> bool {
+        self.ingress_secret_arn != self.secret_arn
     }
 
     /// `visibility_seconds` is how soon SQS delivers a failed job again.
@@ -589,6 +649,8 @@ impl AwsStandIns {
         AwsStandIns {
             moto,
             config,
+            ingress_secret_arn: secret_arn.clone(),
+            worker_secret_arn: secret_arn.clone(),
             secret_arn,
             queue_url,
             dead_letter_queue_url,
@@ -786,7 +848,8 @@ impl AwsStandIns {
         bridge_relay::compose::lambda_ingress(
             &self.config,
             bridge_relay::config::IngressConfig {
-                secret_id: self.secret_arn.clone(),
+                secret_id: self.ingress_secret_arn.clone(),
+                secret_var: "INGRESS_SECRET_ID",
                 queue_url: queue_url.to_owned(),
                 policy,
                 secret_ttl: Duration::from_secs(300),
@@ -803,11 +866,51 @@ impl AwsStandIns {
         )
     }
 
-    /// The worker's settings for these stand-ins, as environment variables.
-    pub fn worker_env(&self) -> Vec<(&'static str, String)> {
+    /// The ingress's secret as the deployed ingress reads it (for its keys only).
+    pub fn ingress_secret_cache(&self) -> std::sync::Arc<bridge_relay::secrets::SecretCache> {
+        bridge_relay::secrets::SecretCache::secrets_manager_for(
+            bridge_relay::secrets::SecretRole::Ingress,
+            &self.config,
+            &self.ingress_secret_arn,
+            Duration::from_secs(300),
+        )
+    }
+
+    /// The worker's secret as the deployed worker reads it.
+    pub fn worker_secret_cache(&self) -> std::sync::Arc<bridge_relay::secrets::SecretCache> {
+        bridge_relay::secrets::SecretCache::secrets_manager_for(
+            bridge_relay::secrets::SecretRole::Worker,
+            &self.config,
+            &self.worker_secret_arn,
+            Duration::from_secs(300),
+        )
+    }
+
+    /// The ingress's settings for these stand-ins, as environment variables: the template's
+    /// `SECRET_ID` for one secret, `INGRESS_SECRET_ID` once split.
+    pub fn ingress_env(&self) -> Vec<(&'static str, String)> {
+        let secret = if self.is_split() {
+            ("INGRESS_SECRET_ID", self.ingress_secret_arn.clone())
+        } else {
+            ("SECRET_ID", self.secret_arn.clone())
+        };
         vec![
             ("AWS_ENDPOINT_URL", self.moto.url.clone()),
-            ("SECRET_ID", self.secret_arn.clone()),
+            secret,
+            ("QUEUE_URL", self.queue_url.clone()),
+        ]
+    }
+
+    /// The worker's settings for these stand-ins, as environment variables.
+    pub fn worker_env(&self) -> Vec<(&'static str, String)> {
+        let secret = if self.is_split() {
+            ("WORKER_SECRET_ID", self.worker_secret_arn.clone())
+        } else {
+            ("SECRET_ID", self.secret_arn.clone())
+        };
+        vec![
+            ("AWS_ENDPOINT_URL", self.moto.url.clone()),
+            secret,
             ("TABLE_NAME", self.table_name.clone()),
             ("DEAD_LETTER_QUEUE_URL", self.dead_letter_queue_url.clone()),
             ("MAX_RECEIVE_COUNT", MAX_RECEIVES.to_string()),

@@ -403,3 +403,148 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         assert!(!prism.output().contains("Violation"), "{}", prism.output());
     }
 }
+
+/// A split deployment: doctor reads both secrets, says which is which and what each holds, and
+/// names the one that lacks what its function needs (or holds what the public one must not).
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_checks_the_ingress_and_the_worker_secret_and_says_which_is_which() {
+    let (apis, aws) = tokio::join!(
+        ApiStandIns::start(1),
+        AwsStandIns::start_split(&["hook-secret"])
+    );
+    mount_account(&apis).await;
+    let moto_env = [
+        ("AWS_ENDPOINT_URL", aws.moto.url.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ];
+    let split = doctor(
+        &apis,
+        HOST_USER,
+        &[
+            "--ingress-secret-id",
+            &aws.ingress_secret_arn,
+            "--worker-secret-id",
+            &aws.worker_secret_arn,
+        ],
+        &moto_env,
+    );
+    assert!(split.ok, "{}", split.stdout);
+    assert_eq!(split.stdout.lines().count(), 8, "{}", split.stdout);
+    split.assert_line(
+        "worker secret",
+        "ok",
+        &[
+            &aws.worker_secret_arn,
+            "(the worker's only)",
+            "Zoom app test-client",
+            FROM_EMAIL,
+        ],
+    );
+    split.assert_line(
+        "ingress secret",
+        "ok",
+        &[
+            &aws.ingress_secret_arn,
+            "(the public ingress's)",
+            "pagerduty.webhook_secrets (1)",
+            "no API credential",
+        ],
+    );
+    split.assert_line("zoom credentials", "ok", &[]);
+    split.assert_line("pagerduty from user", "ok", &["Relay Bot"]);
+    split.assert_line("webhook subscription", "ok", &["PRELAY1"]);
+    split.assert_line("zoom events", "warn", &["no zoom.webhook_secret_token"]);
+
+    let dir =
+        std::env::temp_dir().join(format!("bridge-relay-doctor-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ingress_doc: Value =
+        serde_json::from_str(&ingress_secret_document(&["hook-secret"])).unwrap();
+    ingress_doc["zoom"] = json!({"webhook_secret_token": "zoom-event-secret-token"});
+    let ingress_file = secrets_file(&dir, "ingress", &ingress_doc);
+    let worker_doc: Value = serde_json::from_str(&worker_secret_document()).unwrap();
+    let worker_file = secrets_file(&dir, "worker", &worker_doc);
+    let both_doc: Value = serde_json::from_str(&secret_document(&["hook-secret"])).unwrap();
+    let both_file = secrets_file(&dir, "both", &both_doc);
+    let files = |ingress: &str, worker: &str| {
+        doctor(
+            &apis,
+            HOST_USER,
+            &[
+                "--ingress-secrets-file",
+                ingress,
+                "--worker-secrets-file",
+                worker,
+            ],
+            &[],
+        )
+    };
+
+    // The Zoom event token is the ingress's: the check reads it there.
+    let from_files = files(&ingress_file, &worker_file);
+    assert!(from_files.ok, "{}", from_files.stdout);
+    from_files.assert_line(
+        "zoom events",
+        "ok",
+        &["verified with the app's secret token"],
+    );
+    from_files.assert_line(
+        "ingress secret",
+        "ok",
+        &["pagerduty.webhook_secrets (1), zoom.webhook_secret_token"],
+    );
+
+    // Halfway through the migration the ingress still reads the old secret: it works, and the
+    // warning says what to remove.
+    let halfway = files(&both_file, &worker_file);
+    assert!(halfway.ok, "{}", halfway.stdout);
+    halfway.assert_line(
+        "ingress secret",
+        "warn",
+        &[
+            "also zoom app credentials, pagerduty.api_token and from_email",
+            "fix: remove the API credentials from the ingress's secret",
+        ],
+    );
+
+    // Swapped: each fails by the keys its function needs.
+    let swapped = files(&worker_file, &ingress_file);
+    assert!(!swapped.ok, "{}", swapped.stdout);
+    swapped.assert_line(
+        "worker secret",
+        "FAIL",
+        &[
+            "has no zoom.account_id",
+            "which the worker needs",
+            "fix: add the keys",
+        ],
+    );
+    swapped.assert_line(
+        "ingress secret",
+        "FAIL",
+        &[
+            "has no pagerduty.webhook_secrets",
+            "which the ingress needs",
+        ],
+    );
+    swapped.assert_line("zoom credentials", "skip", &[]);
+    swapped.assert_line("zoom events", "skip", &[]);
+    swapped.assert_line("webhook subscription", "skip", &[]);
+
+    // Half a split is refused: both or one.
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["doctor", "--ingress-secrets-file", &ingress_file])
+        .envs(apis.env())
+        .env("ZOOM_HOST_USER", HOST_USER)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--ingress-secrets-file and --worker-secrets-file"),
+        "{output:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -367,7 +367,6 @@ async fn a_zoom_token_with_an_absurd_lifetime_is_capped() {
         account_id: "acct".into(),
         client_id: "client".into(),
         client_secret: "client-secret".to_owned().into(),
-        webhook_secret_token: None,
     };
     cache.token(&creds).await.expect("first fetch");
     cache.token(&creds).await.expect("cached");

@@ -348,3 +348,80 @@ async fn lost_answers_are_looked_up_with_requests_the_specs_allow() {
         apis.pagerduty_prism.output()
     );
 }
+
+/// A split deployment: the ingress runs on a secret with the webhook signing secret only, the
+/// worker on one with the API credentials only, and the one secret they shared is gone. The
+/// bridge is made all the same, and neither function can run on the other's secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_function_runs_on_its_own_secret() {
+    let (aws, apis) = tokio::join!(
+        AwsStandIns::start_split(&[EXAMPLE_WEBHOOK_SECRET]),
+        ApiStandIns::start(MEETING_ID)
+    );
+    assert!(aws.is_split());
+    let ingress = aws.ingress(BridgePolicy::default());
+    let (status, body) = invoke(&ingress, "ingress-triggered.json").await;
+    assert_eq!(
+        (status, body),
+        (202, json!({"status": "accepted", "incident": "PFQZPSY"}))
+    );
+    assert_eq!(invoke(&ingress, "ingress-bad-signature.json").await.0, 401);
+    // What the public function holds: the signing secret, and nothing that calls an API.
+    let held = aws.ingress_secret_cache().get().await.unwrap();
+    assert!(!held.has_api_credential(), "{held:?}");
+    assert!(held.zoom_app().is_err() && held.pagerduty_api().is_err());
+
+    let event = aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 1);
+    let (worker, zoom) = aws.worker(&apis.env(), WorkerSettings::default());
+    let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(zoom.token_fetches(), 1);
+    let token_requests = ApiStandIns::requests(&apis.zoom_oauth).await;
+    assert_eq!(
+        header(&token_requests[0], "authorization"),
+        "Basic dGVzdC1jbGllbnQ6em9vbS1jbGllbnQtc2VjcmV0LWUyZQ==" // base64("test-client:zoom-client-secret-e2e")
+    );
+    let pd = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+    assert_eq!(pd.len(), 2, "bridge and note posted");
+    for request in &pd {
+        assert_eq!(
+            header(request, "authorization"),
+            format!("Token token={PD_API_TOKEN}")
+        );
+        assert_eq!(header(request, "from"), FROM_EMAIL);
+    }
+
+    // Swapped, each refuses the other's secret by the keys it lacks (503: PagerDuty retries).
+    let swapped = Ingress::new(
+        SecretCache::secrets_manager_for(
+            bridge_relay::secrets::SecretRole::Ingress,
+            &aws.config,
+            &aws.worker_secret_arn,
+            Duration::from_secs(300),
+        ),
+        Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
+        BridgePolicy::default(),
+    );
+    assert_eq!(invoke(&swapped, "ingress-triggered.json").await.0, 503);
+    let err = SecretCache::secrets_manager_for(
+        bridge_relay::secrets::SecretRole::Worker,
+        &aws.config,
+        &aws.ingress_secret_arn,
+        Duration::from_secs(300),
+    )
+    .get()
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "has no zoom.account_id, zoom.client_id and zoom.client_secret, which the worker needs"
+        ),
+        "{err}"
+    );
+    // The one secret is gone: nothing above read it.
+    assert!(aws.secret_cache().get().await.is_err());
+}

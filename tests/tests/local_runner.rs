@@ -292,3 +292,77 @@ fn sign_prints_the_header_pagerduty_would_send() {
     let expected = sign(&std::fs::read(&file).unwrap(), EXAMPLE_WEBHOOK_SECRET);
     assert_eq!(String::from_utf8(output.stdout).unwrap().trim(), expected);
 }
+
+/// The runner takes the two secrets of a split deployment as two files: the ingress's side
+/// verifies with the one, the worker's side calls the APIs with the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_secret_files_serve_as_a_split_deployment() {
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("bridge-relay-local-split-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let ingress = dir.0.join("ingress.json");
+    std::fs::write(&ingress, ingress_secret_document(&["local-secret-one"])).unwrap();
+    let worker = dir.0.join("worker.json");
+    std::fs::write(&worker, worker_secret_document()).unwrap();
+    let (ingress, worker) = (ingress.to_str().unwrap(), worker.to_str().unwrap());
+
+    // Swapped, the start fails naming what is missing where.
+    let output = Command::new(workspace_binary("bridge-relay"))
+        .args(["serve", "--ingress-secrets-file", worker])
+        .args(["--worker-secrets-file", ingress])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .envs(apis.env())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "has no zoom.account_id, zoom.client_id and zoom.client_secret, which the worker needs"
+        ),
+        "{stderr}"
+    );
+
+    let port = free_port();
+    let mut command = Command::new(workspace_binary("bridge-relay"));
+    command
+        .args(["serve", "--ingress-secrets-file", ingress])
+        .args(["--worker-secrets-file", worker])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .envs(apis.env());
+    let mut process = Process::spawn("bridge-relay-split", &mut command);
+    process.wait_for_port(port, Duration::from_secs(10));
+    let url = format!("http://127.0.0.1:{port}");
+    let mut envelope = read_json(
+        "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",
+    );
+    envelope["event"]["event_type"] = json!("incident.triggered");
+    envelope["event"]["data"]["conference_bridge"] = Value::Null;
+    let body = envelope.to_string();
+    let (status, reply) = post(
+        &url,
+        body.as_bytes(),
+        Some(sign(body.as_bytes(), "local-secret-one")),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    let requests = eventually(Duration::from_secs(20), || async {
+        let requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+        (requests.len() >= 2).then_some(requests)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no bridge posted; runner said:\n{}", process.output()));
+    assert_eq!(requests[0].url.path(), "/incidents/PGR0VU2");
+    let output = process.output();
+    for line in [
+        format!("source=\"{ingress}\" role=\"ingress\" keys=pagerduty.webhook_secrets (1)"),
+        format!(
+            "source=\"{worker}\" role=\"worker\" keys=zoom app credentials, pagerduty.api_token and from_email"
+        ),
+    ] {
+        assert!(output.contains(&line), "{line} missing from:\n{output}");
+    }
+    assert!(!output.contains("also holds API credentials"), "{output}");
+}

@@ -129,6 +129,18 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     );
     assert_invocation_ids(&rejected);
     emf_document(&logs, "WebhooksRejected", 1.0);
+    // One secret for both, as before the split: it still serves, and the ingress says where it
+    // found what, and that it holds API credentials it never needs.
+    let start = log_line(&logs, "the ingress reads webhook verification secrets only");
+    assert_eq!(start["fields"]["from"], "SECRET_ID", "{start}");
+    let read = log_line(&logs, "secret read");
+    assert_eq!(read["fields"]["role"], "ingress", "{read}");
+    assert_eq!(
+        read["fields"]["keys"],
+        "zoom app credentials, pagerduty.api_token and from_email, pagerduty.webhook_secrets (1)",
+        "{read}"
+    );
+    log_line(&logs, "the ingress's secret also holds API credentials");
     assert_no_secrets(&logs);
     drop(ingress);
 
@@ -199,6 +211,82 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     assert!(emf_to_bridge >= to_bridge as f64, "{metrics}");
     assert_eq!(metrics["request_id"], fields["request_id"], "{metrics}");
     assert_eq!(metrics["trace_id"], fields["trace_id"], "{metrics}");
+    assert_no_secrets(&logs);
+}
+
+/// A split deployment as deployed: each binary finds its own secret by its own variable, logs
+/// which keys it found there, and the bridge is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_binaries_each_run_on_their_own_secret() {
+    let (aws, apis) = tokio::join!(
+        AwsStandIns::start_split(&[EXAMPLE_WEBHOOK_SECRET]),
+        ApiStandIns::start(85012345678)
+    );
+    let emulator = Emulator::start();
+
+    let ingress = emulator.run_function("bridge-relay-ingress", &aws.ingress_env());
+    let answer = emulator.invoke("ingress-triggered.json");
+    assert_eq!(answer["statusCode"], 202, "{answer}\n{}", ingress.output());
+    let logs = ingress.output();
+    let start = log_line(&logs, "the ingress reads webhook verification secrets only");
+    assert_eq!(start["fields"]["from"], "INGRESS_SECRET_ID", "{start}");
+    assert_eq!(
+        start["fields"]["secret"],
+        aws.ingress_secret_arn.as_str(),
+        "{start}"
+    );
+    let read = log_line(&logs, "secret read");
+    assert_eq!(read["fields"]["role"], "ingress", "{read}");
+    assert_eq!(
+        read["fields"]["source"],
+        aws.ingress_secret_arn.as_str(),
+        "{read}"
+    );
+    assert_eq!(
+        read["fields"]["keys"], "pagerduty.webhook_secrets (1)",
+        "{read}"
+    );
+    assert!(!logs.contains("also holds API credentials"), "{logs}");
+    assert_no_secrets(&logs);
+    drop(ingress);
+
+    let event = aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 1);
+    let event_file = std::env::temp_dir().join(format!(
+        "bridge-relay-split-job-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&event_file, serde_json::to_string(&event).unwrap()).unwrap();
+    let mut worker_env = aws.worker_env();
+    worker_env.extend(apis.env());
+    let worker = emulator.run_function("bridge-relay-worker", &worker_env);
+    let answer = emulator.invoke_file(&event_file);
+    let _ = std::fs::remove_file(&event_file);
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": []}),
+        "{}",
+        worker.output()
+    );
+    let pd = ApiStandIns::requests(&apis.pagerduty_upstream).await;
+    assert_eq!(pd.len(), 2, "bridge and note posted");
+    let logs = worker.output();
+    let start = log_line(
+        &logs,
+        "the worker reads the Zoom, PagerDuty and incident.io API credentials",
+    );
+    assert_eq!(start["fields"]["from"], "WORKER_SECRET_ID", "{start}");
+    let read = log_line(&logs, "secret read");
+    assert_eq!(read["fields"]["role"], "worker", "{read}");
+    assert_eq!(
+        read["fields"]["source"],
+        aws.worker_secret_arn.as_str(),
+        "{read}"
+    );
+    assert_eq!(
+        read["fields"]["keys"], "zoom app credentials, pagerduty.api_token and from_email",
+        "{read}"
+    );
     assert_no_secrets(&logs);
 }
 

@@ -82,9 +82,10 @@ impl IncidentIoApi {
             .incident_io
             .as_ref()
             .and_then(|section| section.api_key.as_ref())
-            .ok_or_else(|| SecretsError::Malformed {
-                source_name: "the relay's secret".into(),
-                reason: "incident_io.api_key is missing; incident.io incidents need it".into(),
+            .ok_or_else(|| SecretsError::Incomplete {
+                source_name: secrets.source_name().to_owned(),
+                keys: "incident_io.api_key",
+                role: "worker (for incident.io incidents)",
             })
     }
 

@@ -92,7 +92,7 @@ impl PagerDutyApi {
         let secrets = self.secrets.get().await?;
         let response = self
             .send_once(
-                &secrets,
+                secrets.pagerduty_api()?,
                 reqwest::Method::GET,
                 url,
                 &serde_json::Value::Null,

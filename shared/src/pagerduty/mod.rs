@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::error::{Service, UpstreamError};
 use crate::http::status_error;
 use crate::model::Bridge;
-use crate::secrets::{RelaySecrets, SecretCache};
+use crate::secrets::{PagerDutyCredentials, SecretCache};
 
 pub use account::{PagerDutyUser, WebhookSubscription};
 // The port moved to its own module when incident.io joined; the old path keeps working.
@@ -53,7 +53,7 @@ impl PagerDutyApi {
 
     async fn send_once(
         &self,
-        secrets: &RelaySecrets,
+        credentials: &PagerDutyCredentials,
         method: reqwest::Method,
         url: reqwest::Url,
         body: &serde_json::Value,
@@ -69,13 +69,10 @@ impl PagerDutyApi {
         let response = request
             .header(
                 "authorization",
-                format!(
-                    "Token token={}",
-                    secrets.pagerduty.api_token.expose_secret()
-                ),
+                format!("Token token={}", credentials.api_token.expose_secret()),
             )
             .header("accept", "application/vnd.pagerduty+json;version=2")
-            .header("from", &secrets.pagerduty.from_email)
+            .header("from", &credentials.from_email)
             .send()
             .await;
         crate::telemetry::record_call(
@@ -96,11 +93,13 @@ impl PagerDutyApi {
         let url = self.url(segments)?;
         let secrets = self.secrets.get().await?;
         let mut response = self
-            .send_once(&secrets, method.clone(), url.clone(), &body)
+            .send_once(secrets.pagerduty_api()?, method.clone(), url.clone(), &body)
             .await?;
         if response.status() == reqwest::StatusCode::UNAUTHORIZED {
             let fresh = self.secrets.refresh(&secrets).await?;
-            response = self.send_once(&fresh, method, url, &body).await?;
+            response = self
+                .send_once(fresh.pagerduty_api()?, method, url, &body)
+                .await?;
         }
         if !response.status().is_success() {
             return Err(status_error(Service::PagerDuty, response).await.into());

@@ -23,7 +23,7 @@ impl ZoomApi {
     /// shared token when this API shares one and it is good, else a fetched one.
     pub async fn check_credentials(&self) -> Result<(), MeetingError> {
         let secrets = self.secrets.get().await?;
-        self.tokens.token(&secrets.zoom).await?;
+        self.tokens.token(secrets.zoom_app()?).await?;
         Ok(())
     }
 

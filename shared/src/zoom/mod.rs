@@ -121,10 +121,10 @@ impl ZoomApi {
     /// A token, re-reading the secret once if Zoom refuses the client credentials (rotation).
     async fn token(&self) -> Result<AccessToken, MeetingError> {
         let secrets = self.secrets.get().await?;
-        match self.tokens.token(&secrets.zoom).await {
+        match self.tokens.token(secrets.zoom_app()?).await {
             Err(e) if matches!(e.status(), Some(400 | 401)) => {
                 let fresh = self.secrets.refresh(&secrets).await?;
-                Ok(self.tokens.token(&fresh.zoom).await?)
+                Ok(self.tokens.token(fresh.zoom_app()?).await?)
             }
             other => Ok(other?),
         }
