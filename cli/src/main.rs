@@ -35,58 +35,147 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage:
-  bridge-relay serve (--secrets-file FILE | --ingress-secrets-file FILE --worker-secrets-file FILE)
-                     [--policy-file FILE] [--listen 127.0.0.1:3000]
-      One secrets file holds both parts; or the ingress's (webhook verification secrets) and
-      the worker's (API credentials) in two, as deployed; each is checked at start for the
-      keys its side needs.
-      Runs the ingress on http://ADDR/webhook (V3 webhooks), /action (Custom Incident Action
-      button), /workflow (Incident Workflow webhook step), /incident-io (incident.io webhooks)
-      and /zoom (Zoom event notifications), and the worker in the same process (grace timers
-      in process too).
-      Settings come from the same environment variables as the Lambda functions:
-      ZOOM_HOST_USER and/or ZOOM_HOST_USERS (one required), ZOOM_HOST_MAX_MEETINGS,
-      ZOOM_HOST_DAILY_CREATES, ZOOM_HOST_SLOT_MAX_AGE_MINUTES, ZOOM_API_BASE, ZOOM_OAUTH_BASE,
-      PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL, POLICY_FILE or POLICY,
-      BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
-      Idempotency records, host slots and dead letters are kept in memory.
-  bridge-relay sign (--secrets-file FILE | --ingress-secrets-file FILE) [--zoom] BODY_FILE
-      Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
-      pagerduty.webhook_secrets entry of FILE; with --zoom, the x-zm-request-timestamp (now)
-      and x-zm-signature headers Zoom would send, signed with zoom.webhook_secret_token.
-  bridge-relay sign-incident-io --secrets-file FILE BODY_FILE
-      Prints the webhook-id, webhook-timestamp and webhook-signature headers incident.io
-      would send for BODY_FILE now (as curl -H arguments), signed with the first
-      incident_io.webhook_secrets entry of FILE.
-  bridge-relay doctor (--secret-id SECRET_ARN | --secrets-file FILE
-                       | --ingress-secret-id ARN --worker-secret-id ARN
-                       | --ingress-secrets-file FILE --worker-secrets-file FILE)
-                      [--table-name TABLE] [--webhook-url URL]
-      Checks a deployment without creating anything: the secret parses (one serving both
-      functions, or the ingress's and the worker's, each with the keys it needs and the
-      ingress's with no API credential), Zoom gives a token
-      (with --table-name or TABLE_NAME, the stack's TableName, the token the deployment's
-      workers share, so none of theirs is voided; without it one of its own),
-      the host user (ZOOM_HOST_USER) can host, PagerDuty accepts the key and knows the From
-      user, and a webhook subscription sends BRIDGE_EVENT_TYPES to URL (the stack's
-      WebhookUrl); with an incident_io section, that incident.io accepts its API key.
-      One line per check, with a fix for each failure; exits 1 on a failure.
-      Reads ZOOM_HOST_USER, ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE and
-      BRIDGE_EVENT_TYPES as the worker does.
-  bridge-relay redrive --from DEAD_LETTER_QUEUE_URL --to JOB_QUEUE_URL
-      Moves the jobs of the deployed dead-letter queue back to the job queue once the cause
-      of their failure is fixed (AWS credentials and region as for the AWS CLI).
-  bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]... [--events LIST]
-                         [--policy-file FILE] [--secrets-file FILE | --worker-secrets-file FILE]
-      Creates (or updates) the PagerDuty V3 webhook subscription that sends incidents of each
-      service or team (none given: the whole account) to WEBHOOK_URL, and prints the signing
-      secret of each new subscription once. The API token comes from PAGERDUTY_API_TOKEN or the
-      secrets file (the worker's); the events from --events, else the policy's event types; the API from
-      PAGERDUTY_API_BASE (default https://api.pagerduty.com).";
+/// The relay on one machine, and the operator's commands for a deployment.
+#[derive(clap::Parser)]
+#[command(name = "bridge-relay", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Runs the ingress and the worker in this process: /webhook (V3 webhooks), /action
+    /// (Custom Incident Action button), /workflow (Incident Workflow webhook step),
+    /// /incident-io and /zoom on http://ADDR, grace timers in process, records in memory.
+    ///
+    /// Settings come from the same environment variables as the Lambda functions:
+    /// ZOOM_HOST_USER and/or ZOOM_HOST_USERS (one required), ZOOM_HOST_MAX_MEETINGS,
+    /// ZOOM_HOST_DAILY_CREATES, ZOOM_HOST_SLOT_MAX_AGE_MINUTES, ZOOM_API_BASE, ZOOM_OAUTH_BASE,
+    /// PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE, INCIDENT_IO_NOTIFY_CHANNEL, POLICY_FILE or
+    /// POLICY, BRIDGE_EVENT_TYPES, SECRET_CACHE_TTL_SECONDS, OVERWRITE_EXISTING_BRIDGE.
+    Serve {
+        #[command(flatten)]
+        secrets: SecretFiles,
+        /// The policy document (stands in for POLICY_FILE).
+        #[arg(long, value_name = "FILE")]
+        policy_file: Option<String>,
+        /// Where the ingress listens.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
+    /// Prints the X-PagerDuty-Signature value for BODY_FILE, signed with the first
+    /// pagerduty.webhook_secrets entry; with --zoom, the headers Zoom would send.
+    Sign {
+        #[command(flatten)]
+        secrets: IngressSecretFile,
+        /// Print the x-zm-request-timestamp (now) and x-zm-signature headers instead, signed
+        /// with zoom.webhook_secret_token.
+        #[arg(long)]
+        zoom: bool,
+        #[arg(value_name = "BODY_FILE")]
+        body_file: String,
+    },
+    /// Prints the webhook-id, webhook-timestamp and webhook-signature headers incident.io would
+    /// send for BODY_FILE now (as curl -H arguments), signed with the first
+    /// incident_io.webhook_secrets entry.
+    SignIncidentIo {
+        #[command(flatten)]
+        secrets: IngressSecretFile,
+        #[arg(value_name = "BODY_FILE")]
+        body_file: String,
+    },
+    /// Creates (or updates) the PagerDuty V3 webhook subscription that sends incidents of each
+    /// service or team (none given: the whole account) to the URL, and prints the signing secret
+    /// of each new subscription once.
+    ///
+    /// The API token comes from PAGERDUTY_API_TOKEN or the (worker's) secrets file; the events
+    /// from --events, else the policy's event types; the API from PAGERDUTY_API_BASE (default
+    /// https://api.pagerduty.com).
+    Subscribe {
+        /// The stack's WebhookUrl (required; the command says so when it is missing).
+        #[arg(long, value_name = "WEBHOOK_URL")]
+        url: Option<String>,
+        #[arg(long = "service", value_name = "ID")]
+        services: Vec<String>,
+        #[arg(long = "team", value_name = "ID")]
+        teams: Vec<String>,
+        /// Comma-separated event types.
+        #[arg(long, value_name = "LIST")]
+        events: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        policy_file: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        secrets_file: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        worker_secrets_file: Option<String>,
+    },
+    /// Checks a deployment without creating anything: the secrets parse (one serving both
+    /// functions, or the ingress's and the worker's, each with its keys and the ingress's with
+    /// no API credential), Zoom gives a token, the host user can host, PagerDuty accepts the key
+    /// and knows the From user, and a webhook subscription sends BRIDGE_EVENT_TYPES to the
+    /// stack's WebhookUrl; with an incident_io section, that incident.io accepts its key.
+    ///
+    /// One line per check, with a fix for each failure; exits 1 on a failure. Reads
+    /// ZOOM_HOST_USER, ZOOM_API_BASE, ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE and
+    /// BRIDGE_EVENT_TYPES as the worker does.
+    Doctor {
+        /// The one secret serving both functions.
+        #[arg(long, value_name = "ARN")]
+        secret_id: Option<String>,
+        #[arg(long, value_name = "ARN")]
+        ingress_secret_id: Option<String>,
+        #[arg(long, value_name = "ARN")]
+        worker_secret_id: Option<String>,
+        #[command(flatten)]
+        secrets: SecretFiles,
+        /// The stack's TableName: doctor then uses the token the deployment's workers share
+        /// (none of theirs is voided); without it, it fetches one of its own.
+        #[arg(long, value_name = "TABLE", env = "TABLE_NAME")]
+        table_name: Option<String>,
+        /// The stack's WebhookUrl; without it the subscription is not checked.
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+    },
+    /// Moves the jobs of the deployed dead-letter queue back to the job queue once the cause of
+    /// their failure is fixed (AWS credentials and region as for the AWS CLI).
+    Redrive {
+        #[arg(long, value_name = "DEAD_LETTER_QUEUE_URL")]
+        from: String,
+        #[arg(long, value_name = "JOB_QUEUE_URL")]
+        to: String,
+    },
+}
+
+/// One secrets file with both parts, or the ingress's and the worker's as deployed (the
+/// commands check the combination and say what is missing).
+#[derive(clap::Args)]
+struct SecretFiles {
+    /// One secret document with both parts (schema in the README).
+    #[arg(long, value_name = "FILE")]
+    secrets_file: Option<String>,
+    /// The ingress's part: webhook verification secrets.
+    #[arg(long, value_name = "FILE")]
+    ingress_secrets_file: Option<String>,
+    /// The worker's part: the API credentials.
+    #[arg(long, value_name = "FILE")]
+    worker_secrets_file: Option<String>,
+}
+
+/// The file holding the webhook secrets: one with both parts, or the ingress's.
+#[derive(clap::Args)]
+struct IngressSecretFile {
+    /// One secret document with both parts.
+    #[arg(long, value_name = "FILE")]
+    secrets_file: Option<String>,
+    /// The ingress's part: webhook verification secrets.
+    #[arg(long, value_name = "FILE")]
+    ingress_secrets_file: Option<String>,
+}
+
+/// What the commands read, whichever command parsed it.
+#[derive(Default)]
 struct Args {
-    command: String,
     secrets_file: Option<String>,
     ingress_secrets_file: Option<String>,
     worker_secrets_file: Option<String>,
@@ -96,7 +185,7 @@ struct Args {
     webhook_url: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     positional: Vec<String>,
     policy_file: Option<String>,
     url: Option<String>,
@@ -107,114 +196,110 @@ struct Args {
     table_name: Option<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().ok_or("no command given")?;
-    let mut parsed = Args {
-        command,
-        secrets_file: None,
-        ingress_secrets_file: None,
-        worker_secrets_file: None,
-        secret_id: None,
-        ingress_secret_id: None,
-        worker_secret_id: None,
-        webhook_url: None,
-        from: None,
-        to: None,
-        listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-        positional: Vec::new(),
-        policy_file: None,
-        url: None,
-        services: Vec::new(),
-        teams: Vec::new(),
-        events: None,
-        zoom: false,
-        table_name: std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()),
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--secrets-file" => {
-                parsed.secrets_file = Some(args.next().ok_or("--secrets-file needs a path")?)
-            }
-            "--ingress-secrets-file" => {
-                parsed.ingress_secrets_file =
-                    Some(args.next().ok_or("--ingress-secrets-file needs a path")?)
-            }
-            "--worker-secrets-file" => {
-                parsed.worker_secrets_file =
-                    Some(args.next().ok_or("--worker-secrets-file needs a path")?)
-            }
-            "--secret-id" => {
-                parsed.secret_id = Some(args.next().ok_or("--secret-id needs a name or ARN")?)
-            }
-            "--ingress-secret-id" => {
-                parsed.ingress_secret_id = Some(
-                    args.next()
-                        .ok_or("--ingress-secret-id needs a name or ARN")?,
-                )
-            }
-            "--worker-secret-id" => {
-                parsed.worker_secret_id = Some(
-                    args.next()
-                        .ok_or("--worker-secret-id needs a name or ARN")?,
-                )
-            }
-            "--webhook-url" => {
-                parsed.webhook_url = Some(args.next().ok_or("--webhook-url needs a URL")?)
-            }
-            "--from" => parsed.from = Some(args.next().ok_or("--from needs a queue URL")?),
-            "--to" => parsed.to = Some(args.next().ok_or("--to needs a queue URL")?),
-            "--policy-file" => {
-                parsed.policy_file = Some(args.next().ok_or("--policy-file needs a path")?)
-            }
-            "--url" => parsed.url = Some(args.next().ok_or("--url needs the webhook URL")?),
-            "--service" => parsed
-                .services
-                .push(args.next().ok_or("--service needs a service id")?),
-            "--team" => parsed
-                .teams
-                .push(args.next().ok_or("--team needs a team id")?),
-            "--events" => {
-                parsed.events = Some(args.next().ok_or("--events needs a comma-separated list")?)
-            }
-            "--listen" => {
-                let value = args.next().ok_or("--listen needs an address")?;
-                parsed.listen = value
-                    .parse()
-                    .map_err(|e| format!("--listen {value}: {e}"))?;
-            }
-            "--zoom" => parsed.zoom = true,
-            "--table-name" => {
-                parsed.table_name = Some(args.next().ok_or("--table-name needs the table's name")?)
-            }
-            "-h" | "--help" => return Err(String::new()),
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            _ => parsed.positional.push(arg),
+impl From<SecretFiles> for Args {
+    fn from(files: SecretFiles) -> Self {
+        Args {
+            secrets_file: files.secrets_file,
+            ingress_secrets_file: files.ingress_secrets_file,
+            worker_secrets_file: files.worker_secrets_file,
+            ..Args::default()
         }
     }
-    Ok(parsed)
+}
+
+impl From<IngressSecretFile> for Args {
+    fn from(files: IngressSecretFile) -> Self {
+        Args {
+            secrets_file: files.secrets_file,
+            ingress_secrets_file: files.ingress_secrets_file,
+            ..Args::default()
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("bridge-relay: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    // Usage errors exit 2 with the command's own usage; --help and --version exit 0.
+    let cli = <Cli as clap::Parser>::parse();
+    let result = match cli.command {
+        Command::Serve {
+            secrets,
+            policy_file,
+            listen,
+        } => {
+            serve(Args {
+                policy_file,
+                listen: Some(listen),
+                ..secrets.into()
+            })
+            .await
         }
-    };
-    let result = match args.command.as_str() {
-        "serve" => serve(args).await,
-        "sign" => sign(args).await,
-        "sign-incident-io" => sign_incident_io(args).await,
-        "redrive" => redrive(args).await,
-        "subscribe" => subscribe::command(args).await,
-        "doctor" => doctor(args).await,
-        other => Err(format!("unknown command {other}\n{USAGE}")),
+        Command::Sign {
+            secrets,
+            zoom,
+            body_file,
+        } => {
+            sign(Args {
+                zoom,
+                positional: vec![body_file],
+                ..secrets.into()
+            })
+            .await
+        }
+        Command::SignIncidentIo { secrets, body_file } => {
+            sign_incident_io(Args {
+                positional: vec![body_file],
+                ..secrets.into()
+            })
+            .await
+        }
+        Command::Subscribe {
+            url,
+            services,
+            teams,
+            events,
+            policy_file,
+            secrets_file,
+            worker_secrets_file,
+        } => {
+            subscribe::command(Args {
+                url,
+                services,
+                teams,
+                events,
+                policy_file,
+                secrets_file,
+                worker_secrets_file,
+                ..Args::default()
+            })
+            .await
+        }
+        Command::Doctor {
+            secret_id,
+            ingress_secret_id,
+            worker_secret_id,
+            secrets,
+            table_name,
+            webhook_url,
+        } => {
+            doctor(Args {
+                secret_id,
+                ingress_secret_id,
+                worker_secret_id,
+                table_name: table_name.filter(|t| !t.is_empty()),
+                webhook_url,
+                ..secrets.into()
+            })
+            .await
+        }
+        Command::Redrive { from, to } => {
+            redrive(Args {
+                from: Some(from),
+                to: Some(to),
+                ..Args::default()
+            })
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -467,9 +552,12 @@ async fn serve(args: Args) -> Result<(), String> {
     let (ingress, worker, dead_letters, jobs) =
         (relay.ingress, relay.worker, relay.dead_letters, relay.jobs);
 
-    let listener = TcpListener::bind(args.listen)
+    let listen = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+    let listener = TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         "bridge-relay listening on http://{address}/webhook, /action, /workflow, /incident-io and /zoom (zoom {}, pagerduty {})",
@@ -606,4 +694,78 @@ fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bridge-relay").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn every_command_has_its_own_flags_and_help() {
+        Cli::command().debug_assert();
+        for command in [
+            "serve",
+            "sign",
+            "sign-incident-io",
+            "subscribe",
+            "doctor",
+            "redrive",
+        ] {
+            let help = parse(&[command, "--help"]).err().map(|e| e.kind());
+            assert_eq!(help, Some(clap::error::ErrorKind::DisplayHelp), "{command}");
+        }
+    }
+
+    #[test]
+    fn a_flag_of_another_command_is_refused() {
+        let refused = |args: &[&str]| parse(args).err().map(|e| e.kind());
+        assert_eq!(
+            refused(&["serve", "--secrets-file", "s.json", "--from", "x"]),
+            Some(clap::error::ErrorKind::UnknownArgument)
+        );
+        assert_eq!(
+            refused(&[
+                "sign",
+                "--secrets-file",
+                "s.json",
+                "--listen",
+                "x",
+                "body.json"
+            ]),
+            Some(clap::error::ErrorKind::UnknownArgument)
+        );
+        assert_eq!(
+            refused(&["redrive", "--from", "q"]),
+            Some(clap::error::ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(
+            refused(&["serve", "--listen", "not-an-address"]),
+            Some(clap::error::ErrorKind::ValueValidation)
+        );
+    }
+
+    #[test]
+    fn the_readme_commands_parse() {
+        let serve = parse(&["serve", "--secrets-file", "examples/secrets.local.json"]).unwrap();
+        assert!(matches!(serve.command, Command::Serve { .. }));
+        let sign = parse(&["sign", "--secrets-file", "s.json", "--zoom", "body.json"]).unwrap();
+        assert!(matches!(sign.command, Command::Sign { zoom: true, .. }));
+        let doctor = parse(&[
+            "doctor",
+            "--secret-id",
+            "arn",
+            "--table-name",
+            "t",
+            "--webhook-url",
+            "https://x",
+        ])
+        .unwrap();
+        assert!(matches!(doctor.command, Command::Doctor { .. }));
+    }
 }
