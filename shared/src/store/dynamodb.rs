@@ -4,15 +4,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::token_store::{SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
-    Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
-    StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage,
+    StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -58,6 +58,122 @@ impl DynamoDbStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+impl DynamoDbStore {
+    /// The claim's conditional update; a record it makes starts at `first_stage`.
+    fn claim_update(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        first_stage: Stage,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let now = now_millis();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .update_expression(
+                "SET #owner = :owner, lease_until = :lease, #stage = if_not_exists(#stage, :first), expires_at = :expires",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#stage <> :done AND (lease_until < :now OR #owner = :owner))",
+            )
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":lease", AttributeValue::N(lease_until(now, lease)))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":first", AttributeValue::S(first_stage.as_str().into()))
+            .expression_attribute_values(":done", AttributeValue::S(Stage::Done.as_str().into()))
+            .expression_attribute_values(":expires", Self::expires_at())
+    }
+
+    /// What a claim whose condition failed found: the work done, or another live claim.
+    async fn not_claimed(&self, incident_id: &str) -> Result<Claim, StoreError> {
+        match self.get(incident_id).await? {
+            Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
+            _ => Ok(Claim::Busy),
+        }
+    }
+
+    /// Takes a host slot for `incident_id` (free, its own already, or stale).
+    fn slot_take(
+        &self,
+        slot: &HostSlot,
+        incident_id: &str,
+        max_age: Duration,
+        now: u64,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        let stale_before = now.saturating_sub(max_age_ms);
+        let expires = now.saturating_add(max_age_ms) / 1000 + RECORD_TTL_SECONDS;
+        Update::builder()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(host_slot_key(&slot.host, slot.slot)),
+            )
+            .update_expression("SET held_by = :incident, taken_at = :now, expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(held_by) OR held_by = :incident OR taken_at < :stale",
+            )
+            .expression_attribute_values(":incident", AttributeValue::S(incident_id.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":stale", AttributeValue::N(stale_before.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+    }
+
+    /// Counts one create against the host's day, unless spent or at `limit`.
+    fn day_count(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let expires = now_millis() / 1000 + HOST_DAY_TTL_SECONDS;
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(host_day_key(host, day)))
+            .update_expression("ADD create_count :one SET expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(limit_reached) AND (attribute_not_exists(create_count) OR create_count < :limit)",
+            )
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+    }
+
+    /// Writes `items` together; false when a condition cancelled them (nothing was written).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// The end of a lease of `lease` from `now` (ms since the epoch), as a DynamoDB number.
+fn lease_until(now: u64, lease: Duration) -> String {
+    now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
+        .to_string()
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("a DynamoDB request could not be built: {e}"))
 }
 
 fn unavailable<E: std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
@@ -106,26 +222,8 @@ impl IdempotencyStore for DynamoDbStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let now = now_millis();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::key(incident_id))
-            .update_expression(
-                "SET #owner = :owner, lease_until = :lease, #stage = if_not_exists(#stage, :claimed), expires_at = :expires",
-            )
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#stage <> :done AND (lease_until < :now OR #owner = :owner))",
-            )
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_names("#stage", "stage")
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":lease", AttributeValue::N((now + lease.as_millis() as u64).to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":claimed", AttributeValue::S(Stage::Claimed.as_str().into()))
-            .expression_attribute_values(":done", AttributeValue::S(Stage::Done.as_str().into()))
-            .expression_attribute_values(":expires", Self::expires_at())
+            .claim_update(incident_id, owner, lease, Stage::Claimed)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -134,12 +232,134 @@ impl IdempotencyStore for DynamoDbStore {
                 let item = output.attributes.unwrap_or_default();
                 Ok(Claim::Acquired(record_from_item(incident_id, &item)?))
             }
-            Err(e) if is_condition_failure(&e) => match self.get(incident_id).await? {
-                Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
-                _ => Ok(Claim::Busy),
-            },
+            Err(e) if is_condition_failure(&e) => self.not_claimed(incident_id).await,
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn claim_to_create(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(Claim, bool), StoreError> {
+        // The old item tells whether the claim made the record: nothing before it.
+        let result = self
+            .claim_update(incident_id, owner, lease, Stage::Creating)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => match output.attributes.filter(|old| !old.is_empty()) {
+                None => Ok((
+                    Claim::Acquired(IncidentRecord {
+                        incident_id: incident_id.to_owned(),
+                        stage: Stage::Claimed,
+                        meeting: None,
+                    }),
+                    true,
+                )),
+                // The claim changed only the owner and lease of a record that was there.
+                Some(old) => Ok((Claim::Acquired(record_from_item(incident_id, &old)?), false)),
+            },
+            Err(e) if is_condition_failure(&e) => Ok((self.not_claimed(incident_id).await?, false)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn claim_new_with_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        take: &HostTake<'_>,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let record = Put::builder()
+            .table_name(&self.table)
+            .item("pk", Self::key(incident_id))
+            .item("owner", AttributeValue::S(owner.to_owned()))
+            .item("lease_until", AttributeValue::N(lease_until(now, lease)))
+            .item("stage", AttributeValue::S(Stage::Creating.as_str().into()))
+            .item("expires_at", Self::expires_at())
+            .item("meeting_host", AttributeValue::S(take.slot.host.clone()))
+            .item("host_slot", AttributeValue::N(take.slot.slot.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let slot = self
+            .slot_take(take.slot, incident_id, take.max_age, now)
+            .build()
+            .map_err(build_error)?;
+        let day = self
+            .day_count(&take.slot.host, take.day, take.creates_per_day)
+            .build()
+            .map_err(build_error)?;
+        self.transact(vec![
+            TransactWriteItem::builder().put(record).build(),
+            TransactWriteItem::builder().update(slot).build(),
+            TransactWriteItem::builder().update(day).build(),
+        ])
+        .await
+    }
+
+    async fn record_new_meeting(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        meeting: &StoredMeeting,
+        bridged_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let record = Update::builder()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .update_expression("SET #stage = :stage, expires_at = :expires, meeting = :meeting")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(
+                ":stage",
+                AttributeValue::S(Stage::MeetingCreated.as_str().into()),
+            )
+            .expression_attribute_values(":expires", Self::expires_at())
+            .expression_attribute_values(
+                ":meeting",
+                AttributeValue::S(serde_json::to_string(meeting).expect("a meeting serializes")),
+            )
+            .build()
+            .map_err(build_error)?;
+        let index = Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("meeting#{}", meeting.id)))
+            .item("incident", AttributeValue::S(incident_id.to_owned()))
+            .item("expires_at", Self::expires_at())
+            .build()
+            .map_err(build_error)?;
+        let lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(bridged_at_ms),
+            ..MeetingLifecycle::default()
+        };
+        let lifecycle = Put::builder()
+            .table_name(&self.table)
+            .item("pk", lifecycle_key(incident_id))
+            .item(
+                "state",
+                AttributeValue::S(
+                    serde_json::to_string(&lifecycle).expect("a lifecycle serializes"),
+                ),
+            )
+            .item("version", AttributeValue::N("1".into()))
+            .item("expires_at", Self::expires_at())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(record).build(),
+            TransactWriteItem::builder().put(index).build(),
+            TransactWriteItem::builder().put(lifecycle).build(),
+        ])
+        .await
     }
 
     async fn advance(

@@ -127,6 +127,54 @@ pub trait IdempotencyStore: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
+    /// [`claim`](Self::claim) for a job that creates the incident's meeting next: a claim that
+    /// makes the record (the incident's first delivery) records it as `Creating` in the same
+    /// write, so the create can follow at once. True when it did (the record returned is the
+    /// new one, as `claim` would return it); false when the record was there, and is returned
+    /// as `claim` returns it.
+    async fn claim_to_create(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(Claim, bool), StoreError> {
+        Ok((self.claim(incident_id, owner, lease).await?, false))
+    }
+
+    /// A first delivery's claim and its host, all in one write or nothing: makes the record
+    /// (claimed by `owner` for `lease`, stage `Creating`, `take.slot` recorded as its meeting's
+    /// host), takes the slot as [`take_host_slot`](Self::take_host_slot) does and counts the
+    /// day's create as [`take_daily_create`](Self::take_daily_create) does. False when it
+    /// wrote nothing (the record exists, the slot is held, the day is spent, or the store
+    /// cannot write them together): the caller claims and takes a host step by step.
+    async fn claim_new_with_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        take: &HostTake<'_>,
+    ) -> Result<bool, StoreError> {
+        let _ = (incident_id, owner, lease, take);
+        Ok(false)
+    }
+
+    /// Records the meeting a claim without one has just created, all in one write or nothing:
+    /// the meeting on the record (stage `MeetingCreated`, if `owner` still holds the claim), its
+    /// `meeting#<id>` index item and the incident's first lifecycle item, with the bridge's
+    /// time. False when it wrote nothing (the incident has a lifecycle item already, the claim
+    /// is lost, or the store cannot write them together): the caller records them one by one,
+    /// which also tells a lost claim.
+    async fn record_new_meeting(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        meeting: &StoredMeeting,
+        bridged_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (incident_id, owner, meeting, bridged_at_ms);
+        Ok(false)
+    }
+
     /// Moves the record on, if `owner` still holds the claim. `meeting` is stored when given.
     async fn advance(
         &self,
@@ -236,6 +284,19 @@ pub struct HostSlot {
     pub host: String,
     /// Which of the host's slots (0 up to the per-host meeting limit).
     pub slot: u32,
+}
+
+/// A host slot and the day's create to take with a first claim
+/// ([`IdempotencyStore::claim_new_with_host`]).
+#[derive(Debug, Clone)]
+pub struct HostTake<'a> {
+    pub slot: &'a HostSlot,
+    /// A slot held longer than this counts as free.
+    pub max_age: Duration,
+    /// The UTC day (`YYYY-MM-DD`) whose create is counted.
+    pub day: &'a str,
+    /// The host's creates per day.
+    pub creates_per_day: u32,
 }
 
 /// The store key of a host's slot.
