@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{JobError, UpstreamError};
 use crate::model::{Job, Meeting};
-use crate::relay::{CreateFailed, Worker};
+use crate::relay::{CreateFailed, CreateFrom, Worker};
 use crate::store::{HostSlot, Stage};
 
 pub const DEFAULT_MEETINGS_PER_HOST: u32 = 1;
@@ -120,6 +120,7 @@ impl Worker {
         owner: &str,
         stage: Stage,
         pool: &HostPool,
+        taken: Option<HostSlot>,
         deadline: std::time::Instant,
     ) -> Result<Meeting, JobError> {
         let key = job.incident_key();
@@ -129,7 +130,21 @@ impl Worker {
             busy: Vec::new(),
             spent: Vec::new(),
         };
-        let held = self.store.meeting_host(id).await?;
+        // The claim took a slot (and recorded `Creating`) in its own write: create there.
+        if let Some(slot) = &taken {
+            match self
+                .attempt(job, owner, CreateFrom::Recorded, slot, &day, deadline)
+                .await
+            {
+                Ok(meeting) => return Ok(meeting),
+                Err(Attempt::Spent) => full.spent.push(slot.host.clone()),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        let held = match taken {
+            Some(_) => None,
+            None => self.store.meeting_host(id).await?,
+        };
         // A create recorded without a host (made before the pool was configured) may have made
         // the meeting on the first host: look there first. Later hosts are fresh creates.
         let mut next_stage = if held.is_none() {
@@ -146,7 +161,10 @@ impl Worker {
                     .take_host_slot(&held.host, held.slot, id, pool.slot_max_age)
                     .await?
             {
-                match self.attempt(job, owner, stage, held, &day, deadline).await {
+                match self
+                    .attempt(job, owner, CreateFrom::of(stage), held, &day, deadline)
+                    .await
+                {
                     Ok(meeting) => return Ok(meeting),
                     Err(Attempt::Spent) => full.spent.push(held.host.clone()),
                     Err(Attempt::Failed(e)) => return Err(e),
@@ -178,7 +196,14 @@ impl Worker {
             }
             let attempt_stage = std::mem::replace(&mut next_stage, Stage::Claimed);
             match self
-                .attempt(job, owner, attempt_stage, &slot, &day, deadline)
+                .attempt(
+                    job,
+                    owner,
+                    CreateFrom::of(attempt_stage),
+                    &slot,
+                    &day,
+                    deadline,
+                )
                 .await
             {
                 Ok(meeting) => return Ok(meeting),
@@ -221,7 +246,7 @@ impl Worker {
         &self,
         job: &Job,
         owner: &str,
-        stage: Stage,
+        from: CreateFrom,
         slot: &HostSlot,
         day: &str,
         deadline: std::time::Instant,
@@ -229,7 +254,7 @@ impl Worker {
         let key = job.incident_key();
         let id = key.as_str();
         let result = self
-            .create_once(job, owner, stage, Some(&slot.host), deadline)
+            .create_once(job, owner, from, Some(&slot.host), deadline)
             .await;
         let CreateFailed {
             error,
@@ -310,6 +335,20 @@ impl Worker {
             }
         }
     }
+}
+
+/// The slot a first delivery tries first: the first candidate host, at the incident's own
+/// starting slot. `None` when the pool has no host or no slots to try.
+pub(crate) fn first_choice(
+    pool: &HostPool,
+    pinned: Option<&str>,
+    incident_id: &str,
+) -> Option<HostSlot> {
+    let host = pool.candidates(pinned).into_iter().next()?;
+    (pool.meetings_per_host > 0).then(|| HostSlot {
+        host: host.to_owned(),
+        slot: first_slot(incident_id, pool.meetings_per_host),
+    })
 }
 
 /// Where an incident's slot search starts among `slots` (FNV-1a of its key, stable).
