@@ -193,6 +193,11 @@ async fn a_first_claim_takes_its_host_in_one_write(store: &dyn IdempotencyStore)
     assert_eq!(record.stage, Stage::Creating);
     assert_eq!(record.meeting, None);
     assert_eq!(store.meeting_host("PT1").await.unwrap(), Some(slot.clone()));
+    assert_eq!(
+        store.get_with_host("PT1").await.unwrap(),
+        (Some(record.clone()), Some(slot.clone())),
+        "the record and its host in one read"
+    );
     assert!(
         !store.take_host_slot("tx@x", 0, "PT2", LONG).await.unwrap(),
         "the slot is held"
@@ -222,6 +227,7 @@ async fn a_first_claim_takes_its_host_in_one_write(store: &dyn IdempotencyStore)
             .unwrap()
     );
     assert_eq!(store.get("PT2").await.unwrap(), None);
+    assert_eq!(store.get_with_host("PT2").await.unwrap(), (None, None));
     assert!(
         store.take_daily_create("tx@x", NEXT_DAY, 1).await.unwrap(),
         "the held slot's claim counted no create"

@@ -214,6 +214,29 @@ fn record_from_item(
     })
 }
 
+/// The host slot a record names, if any.
+fn host_from_item(
+    incident_id: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Option<HostSlot>, StoreError> {
+    let host = item.get("meeting_host").and_then(|v| v.as_s().ok());
+    let slot = item
+        .get("host_slot")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u32>().ok());
+    match (host, slot) {
+        (Some(host), Some(slot)) => Ok(Some(HostSlot {
+            host: host.clone(),
+            slot,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(StoreError::Corrupt {
+            incident_id: incident_id.to_owned(),
+            reason: "meeting_host and host_slot are not both set".into(),
+        }),
+    }
+}
+
 #[async_trait]
 impl IdempotencyStore for DynamoDbStore {
     async fn claim(
@@ -556,24 +579,31 @@ impl IdempotencyStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let host = item.get("meeting_host").and_then(|v| v.as_s().ok());
-        let slot = item
-            .get("host_slot")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u32>().ok());
-        match (host, slot) {
-            (Some(host), Some(slot)) => Ok(Some(HostSlot {
-                host: host.clone(),
-                slot,
-            })),
-            (None, None) => Ok(None),
-            _ => Err(StoreError::Corrupt {
-                incident_id: incident_id.to_owned(),
-                reason: "meeting_host and host_slot are not both set".into(),
-            }),
+        match output.item {
+            Some(item) => host_from_item(incident_id, &item),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_with_host(
+        &self,
+        incident_id: &str,
+    ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok((
+                Some(record_from_item(incident_id, &item)?),
+                host_from_item(incident_id, &item)?,
+            )),
+            None => Ok((None, None)),
         }
     }
 

@@ -254,6 +254,17 @@ pub trait IdempotencyStore: Send + Sync {
     /// The host slot recorded on the incident's record.
     async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
 
+    /// The incident's record and the host slot it names, in one read where the store can.
+    async fn get_with_host(
+        &self,
+        incident_id: &str,
+    ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
+        Ok((
+            self.get(incident_id).await?,
+            self.meeting_host(incident_id).await?,
+        ))
+    }
+
     /// Marks that the incident was told the pool is full. True the first time only.
     async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError>;
 
