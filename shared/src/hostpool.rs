@@ -303,6 +303,27 @@ impl Worker {
         Ok(freed)
     }
 
+    /// [`free_host_slot`](Self::free_host_slot) with the slot the incident's record named when
+    /// the job read it (`None`: it named none, and nothing is freed).
+    pub(crate) async fn free_read_host_slot(
+        &self,
+        incident_key: &str,
+        held: Option<HostSlot>,
+    ) -> Result<Option<HostSlot>, JobError> {
+        let Some(held) = held else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .release_host_slot(&held.host, held.slot, incident_key)
+            .await?
+        {
+            return Ok(None);
+        }
+        tracing::info!(incident = %incident_key, host = %held.host, slot = held.slot, "host slot freed");
+        Ok(Some(held))
+    }
+
     /// Tells the incident, once, that it waits for a free host.
     pub(crate) async fn note_pool_full_once(
         &self,
