@@ -8,9 +8,10 @@
 //! each upstream call (50 ms). For each job it reports the AWS calls in all and those made
 //! before the PagerDuty `PUT` that sets the bridge, the time to bridge (job start to the
 //! `PUT`'s answer), the upstream critical path (the stand-in's time on the create and the
-//! `PUT`, which must come one after the other) and their ratio. Each bridge job's incident is
-//! then resolved (a lifecycle job), whose AWS calls are counted too; with the host pool that
-//! frees the incident's slot for the next one.
+//! `PUT`, which must come one after the other) and their ratio. Each bridge job is followed by
+//! Zoom's `meeting.started` for its meeting (a Zoom-event job) and the incident's resolution (a
+//! lifecycle job), whose AWS calls are counted too; with the host pool the resolution frees the
+//! incident's slot for the next one.
 //!
 //!   cargo bench -p bridge-relay-tests --bench store_round_trips
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench store_round_trips
@@ -26,6 +27,7 @@ use bridge_relay::queue::DeadLetterLog;
 use bridge_relay::relay::{JobReport, Worker, WorkerSettings};
 use bridge_relay::store::DynamoDbStore;
 use bridge_relay::zoom::ZoomApi;
+use bridge_relay::zoom::webhook::{MeetingEvent, MeetingEventKind};
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
 use bytes::Bytes;
@@ -129,6 +131,23 @@ fn bridge_job(n: usize) -> Job {
     }
 }
 
+/// Zoom's `meeting.started` for the incident's meeting (posts a note, saves the lifecycle).
+fn started_job(n: usize, meeting_id: u64) -> Job {
+    let mut job = bridge_job(n);
+    job.webhook_id = format!("trips-started-{n}");
+    job.event_type = "meeting.started".into();
+    job.action = JobAction::ZoomEvent;
+    job.zoom_event = Some(MeetingEvent {
+        kind: MeetingEventKind::Started,
+        meeting_id,
+        at_ms: bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now()),
+        participant: None,
+        participant_id: None,
+        participant_email: None,
+    });
+    job
+}
+
 fn resolve_job(n: usize) -> Job {
     let mut job = bridge_job(n);
     job.webhook_id = format!("trips-resolved-{n}");
@@ -142,6 +161,7 @@ struct Sample {
     before_bridge: usize,
     to_bridge: Duration,
     critical: Duration,
+    zoom_event_calls: Vec<String>,
     lifecycle_calls: Vec<String>,
 }
 
@@ -153,7 +173,9 @@ async fn run(worker: &Worker, apis: &FaultyApis, calls: &Calls, n: usize) -> Sam
         .handle_job(&job, started + Duration::from_secs(30))
         .await
         .unwrap();
-    assert!(matches!(report, JobReport::Bridged { .. }), "{report:?}");
+    let JobReport::Bridged { meeting_id, .. } = report else {
+        panic!("not bridged: {report:?}");
+    };
     let seen = std::mem::take(&mut *calls.lock().unwrap());
     let (bridged_at, critical, put_started) = {
         let state = apis.state();
@@ -167,6 +189,18 @@ async fn run(worker: &Worker, apis: &FaultyApis, calls: &Calls, n: usize) -> Sam
         )
     };
     let before_bridge = seen.iter().filter(|(_, at)| *at < put_started).count();
+    let event_report = worker
+        .handle_job(
+            &started_job(n, meeting_id),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(event_report, JobReport::Lifecycle { .. }),
+        "{event_report:?}"
+    );
+    let zoom_event_calls = std::mem::take(&mut *calls.lock().unwrap());
     let resolved = worker
         .handle_job(&resolve_job(n), Instant::now() + Duration::from_secs(30))
         .await
@@ -181,6 +215,7 @@ async fn run(worker: &Worker, apis: &FaultyApis, calls: &Calls, n: usize) -> Sam
         before_bridge,
         to_bridge: bridged_at - started,
         critical,
+        zoom_event_calls: zoom_event_calls.into_iter().map(|(op, _)| op).collect(),
         lifecycle_calls: lifecycle_calls.into_iter().map(|(op, _)| op).collect(),
     }
 }
@@ -273,6 +308,7 @@ async fn main() {
         let mut total: Vec<usize> = samples.iter().map(|s| s.calls.len()).collect();
         let mut before: Vec<usize> = samples.iter().map(|s| s.before_bridge).collect();
         let mut lifecycle: Vec<usize> = samples.iter().map(|s| s.lifecycle_calls.len()).collect();
+        let mut zoom_event: Vec<usize> = samples.iter().map(|s| s.zoom_event_calls.len()).collect();
         let mut to_bridge: Vec<Duration> = samples.iter().map(|s| s.to_bridge).collect();
         let mut critical: Vec<Duration> = samples.iter().map(|s| s.critical).collect();
         let (total_max, before_max) = (
@@ -300,6 +336,11 @@ async fn main() {
             ms(to_bridge_p50),
             ms(critical_p50),
             to_bridge_p50.as_secs_f64() / critical_p50.as_secs_f64()
+        );
+        println!(
+            "  Zoom meeting.started job: AWS calls median {}\n    calls: {}",
+            median(&mut zoom_event),
+            tally(&samples[0].zoom_event_calls)
         );
         println!(
             "  resolve job (lifecycle): AWS calls median {}\n    calls: {}",
