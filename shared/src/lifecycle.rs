@@ -328,11 +328,14 @@ impl Worker {
             .ok_or_else(|| JobError::Malformed("a zoom_event job without its event".into()))?;
         let key = job.incident_key();
         let id = key.as_str();
-        let (mut preview, _) = self.store.lifecycle(id).await?;
+        let (lifecycle, version) = self.store.lifecycle(id).await?;
+        let mut preview = lifecycle.clone();
         if let Some(note) = apply_event(&mut preview, event) {
             self.post(job, &note, deadline).await?;
         }
-        self.update_lifecycle(id, |lifecycle| {
+        // Saved from the copy just read; a change by another worker meanwhile fails the save,
+        // and the event is applied again to a fresh read.
+        self.update_known_lifecycle(id, Some((lifecycle, version)), |lifecycle| {
             apply_event(lifecycle, event);
         })
         .await?;
