@@ -146,10 +146,18 @@ impl DynamoDbStore {
     }
 
     /// Writes `items` together; false when a condition cancelled them (nothing was written).
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+    /// `token` (one per claim owner and kind of write; DynamoDB takes at most 36 characters, a
+    /// longer one is left out) makes the SDK's retry of a transaction whose answer was lost
+    /// succeed instead of failing its conditions.
+    async fn transact(
+        &self,
+        token: String,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
         match self
             .client
             .transact_write_items()
+            .set_client_request_token((token.len() <= 36).then_some(token))
             .set_transact_items(Some(items))
             .send()
             .await
@@ -318,11 +326,14 @@ impl IdempotencyStore for DynamoDbStore {
             .day_count(&take.slot.host, take.day, take.creates_per_day)
             .build()
             .map_err(build_error)?;
-        self.transact(vec![
-            TransactWriteItem::builder().put(record).build(),
-            TransactWriteItem::builder().update(slot).build(),
-            TransactWriteItem::builder().update(day).build(),
-        ])
+        self.transact(
+            format!("{owner}-claim"),
+            vec![
+                TransactWriteItem::builder().put(record).build(),
+                TransactWriteItem::builder().update(slot).build(),
+                TransactWriteItem::builder().update(day).build(),
+            ],
+        )
         .await
     }
 
@@ -377,11 +388,14 @@ impl IdempotencyStore for DynamoDbStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
-        self.transact(vec![
-            TransactWriteItem::builder().update(record).build(),
-            TransactWriteItem::builder().put(index).build(),
-            TransactWriteItem::builder().put(lifecycle).build(),
-        ])
+        self.transact(
+            format!("{owner}-meeting"),
+            vec![
+                TransactWriteItem::builder().update(record).build(),
+                TransactWriteItem::builder().put(index).build(),
+                TransactWriteItem::builder().put(lifecycle).build(),
+            ],
+        )
         .await
     }
 
