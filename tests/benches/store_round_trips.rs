@@ -11,7 +11,8 @@
 //! `PUT`, which must come one after the other) and their ratio. Each bridge job is followed by
 //! Zoom's `meeting.started` for its meeting (a Zoom-event job) and the incident's resolution (a
 //! lifecycle job), whose AWS calls are counted too; with the host pool the resolution frees the
-//! incident's slot for the next one.
+//! incident's slot for the next one. It fails when a bridge job makes more than 2 AWS calls
+//! before the `PUT` or more than 4 in all.
 //!
 //!   cargo bench -p bridge-relay-tests --bench store_round_trips
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench store_round_trips
@@ -315,6 +316,13 @@ async fn main() {
             total.iter().copied().max().unwrap(),
             before.iter().copied().max().unwrap(),
         );
+        // The budget of issue 17, whatever the timing: a first delivery makes at most 2 store
+        // round trips before the bridge PUT and at most 4 in all.
+        assert!(
+            before_max <= 2,
+            "{before_max} AWS calls before the bridge PUT"
+        );
+        assert!(total_max <= 4, "{total_max} AWS calls for one bridge job");
         let to_bridge_p50 = median(&mut to_bridge);
         let critical_p50 = median(&mut critical);
         println!(
