@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bridge_relay::store::{
     Claim, DynamoDbStore, HostSlot, HostTake, IdempotencyStore, InMemoryStore, IncidentRecord,
-    MeetingLifecycle, Stage, StoreError, StoredMeeting,
+    IncidentView, MeetingLifecycle, Stage, StoreError, StoredMeeting,
 };
 use bridge_relay_tests::AwsStandIns;
 
@@ -344,6 +344,19 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
     );
     let (lifecycle, version) = store.lifecycle("PM1").await.unwrap();
     assert_eq!((lifecycle.bridged_at_ms, version), (Some(1_000), 1));
+    let view = store.get_with_lifecycle("PM1").await.unwrap();
+    assert_eq!(
+        view,
+        IncidentView {
+            record: Some(record),
+            host: None,
+            lifecycle,
+            lifecycle_version: 1,
+        },
+        "the record and its lifecycle in one read"
+    );
+    let none = store.get_with_lifecycle("PM-none").await.unwrap();
+    assert_eq!((none.record, none.lifecycle_version), (None, 0));
     // An incident with a lifecycle already (resolved while it waited): nothing written.
     store.claim_to_create("PM2", "o1", LONG).await.unwrap();
     let resolved = MeetingLifecycle {

@@ -4,15 +4,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Get, Put, ReturnValue, TransactGetItem, TransactWriteItem, Update,
+};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::token_store::{SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
-    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage,
-    StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, IncidentView, MeetingLifecycle,
+    Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -688,25 +690,66 @@ impl IdempotencyStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = output.item else {
-            return Ok((MeetingLifecycle::default(), 0));
+        lifecycle_from_item(incident_id, output.item.as_ref())
+    }
+
+    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+        // A transactional read: both items as of one moment, strongly consistent, and
+        // allowed by the GetItem permission.
+        let get = |key: AttributeValue| {
+            Get::builder()
+                .table_name(&self.table)
+                .key("pk", key)
+                .build()
+                .map(|get| TransactGetItem::builder().get(get).build())
+                .map_err(build_error)
         };
-        let corrupt = |reason: String| StoreError::Corrupt {
-            incident_id: incident_id.to_owned(),
-            reason,
+        let result = self
+            .client
+            .transact_get_items()
+            .transact_items(get(Self::key(incident_id))?)
+            .transact_items(get(lifecycle_key(incident_id))?)
+            .send()
+            .await;
+        let responses = match result {
+            Ok(output) => output.responses.unwrap_or_default(),
+            // Cancelled by a write transaction on one of the items: read them one by one.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                let (record, host) = self.get_with_host(incident_id).await?;
+                let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
+                return Ok(IncidentView {
+                    record,
+                    host,
+                    lifecycle,
+                    lifecycle_version,
+                });
+            }
+            Err(e) => return Err(unavailable(e)),
         };
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| corrupt("lifecycle without a version".into()))?;
-        let state = item
-            .get("state")
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| corrupt("lifecycle without a state".into()))?;
-        let lifecycle =
-            serde_json::from_str(state).map_err(|e| corrupt(format!("lifecycle: {e}")))?;
-        Ok((lifecycle, version))
+        let mut responses = responses.into_iter().map(|response| response.item);
+        let (Some(record_item), Some(lifecycle_item)) = (responses.next(), responses.next()) else {
+            return Err(StoreError::Unavailable(
+                "DynamoDB answered a read of two items with fewer".into(),
+            ));
+        };
+        let (record, host) = match record_item {
+            Some(item) => (
+                Some(record_from_item(incident_id, &item)?),
+                host_from_item(incident_id, &item)?,
+            ),
+            None => (None, None),
+        };
+        let (lifecycle, lifecycle_version) =
+            lifecycle_from_item(incident_id, lifecycle_item.as_ref())?;
+        Ok(IncidentView {
+            record,
+            host,
+            lifecycle,
+            lifecycle_version,
+        })
     }
 
     async fn save_lifecycle(
@@ -741,6 +784,31 @@ impl IdempotencyStore for DynamoDbStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+/// The lifecycle in a `lifecycle#` item and its version; the default at version 0 without one.
+fn lifecycle_from_item(
+    incident_id: &str,
+    item: Option<&HashMap<String, AttributeValue>>,
+) -> Result<(MeetingLifecycle, u64), StoreError> {
+    let Some(item) = item else {
+        return Ok((MeetingLifecycle::default(), 0));
+    };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        incident_id: incident_id.to_owned(),
+        reason,
+    };
+    let version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| corrupt("lifecycle without a version".into()))?;
+    let state = item
+        .get("state")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| corrupt("lifecycle without a state".into()))?;
+    let lifecycle = serde_json::from_str(state).map_err(|e| corrupt(format!("lifecycle: {e}")))?;
+    Ok((lifecycle, version))
 }
 
 fn lifecycle_key(incident_id: &str) -> AttributeValue {

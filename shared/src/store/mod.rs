@@ -254,6 +254,19 @@ pub trait IdempotencyStore: Send + Sync {
     /// The host slot recorded on the incident's record.
     async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
 
+    /// The incident's record, the host slot it names and its lifecycle (as
+    /// [`lifecycle`](Self::lifecycle) gives it), in one read where the store can.
+    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+        let (record, host) = self.get_with_host(incident_id).await?;
+        let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
+        Ok(IncidentView {
+            record,
+            host,
+            lifecycle,
+            lifecycle_version,
+        })
+    }
+
     /// The incident's record and the host slot it names, in one read where the store can.
     async fn get_with_host(
         &self,
@@ -295,6 +308,17 @@ pub struct HostSlot {
     pub host: String,
     /// Which of the host's slots (0 up to the per-host meeting limit).
     pub slot: u32,
+}
+
+/// What [`IdempotencyStore::get_with_lifecycle`] reads of an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentView {
+    pub record: Option<IncidentRecord>,
+    /// The host slot the record names.
+    pub host: Option<HostSlot>,
+    pub lifecycle: MeetingLifecycle,
+    /// 0 when the incident has no lifecycle item yet.
+    pub lifecycle_version: u64,
 }
 
 /// A host slot and the day's create to take with a first claim
