@@ -349,14 +349,16 @@ impl Worker {
     async fn resolved(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
-        let (record, held) = self.store.get_with_host(id).await?;
-        let Some(record) = record else {
+        let view = self.store.get_with_lifecycle(id).await?;
+        let held = view.host;
+        let read = Some((view.lifecycle, view.lifecycle_version));
+        let Some(record) = view.record else {
             return Ok("resolved; the relay made no meeting for it".into());
         };
         let Some(meeting) = record.meeting else {
             // Its bridge job may still wait (for a free host): the resolution it will find
             // keeps it from making a meeting nobody needs, which would hold a host slot.
-            self.update_lifecycle(id, |lifecycle| {
+            self.update_known_lifecycle(id, read, |lifecycle| {
                 if lifecycle.resolved_at_ms.is_none() {
                     lifecycle.resolved_at_ms = Some(now_ms());
                     lifecycle.generation += 1;
@@ -368,7 +370,7 @@ impl Worker {
         let now = now_ms();
         // A repeated resolved webhook keeps the resolution (and its timer) it found.
         let (lifecycle, version, (generation, newly_resolved)) = self
-            .update_known_lifecycle(id, None, |lifecycle| {
+            .update_known_lifecycle(id, read, |lifecycle| {
                 let newly_resolved = lifecycle.resolved_at_ms.is_none();
                 if newly_resolved {
                     lifecycle.resolved_at_ms = Some(now);
@@ -590,12 +592,14 @@ impl Worker {
     async fn reopened(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
-        let Some(record) = self.store.get(id).await? else {
+        let view = self.store.get_with_lifecycle(id).await?;
+        let read = Some((view.lifecycle, view.lifecycle_version));
+        let Some(record) = view.record else {
             return Ok("reopened; the relay made no meeting for it".into());
         };
         if record.meeting.is_none() {
             // A bridge job still waiting may make the meeting again.
-            self.update_lifecycle(id, |lifecycle| {
+            self.update_known_lifecycle(id, read, |lifecycle| {
                 if lifecycle.resolved_at_ms.take().is_some() {
                     lifecycle.generation += 1;
                 }
@@ -603,7 +607,9 @@ impl Worker {
             .await?;
             return Ok("reopened; the relay made no meeting for it".into());
         }
-        let (_, reopen) = self.update_lifecycle(id, undo_resolution).await?;
+        let (_, _, reopen) = self
+            .update_known_lifecycle(id, read, undo_resolution)
+            .await?;
         let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
         if reopen == Reopen::EndCancelled && pending_end {
             self.post(
@@ -628,17 +634,17 @@ impl Worker {
             self.schedule(job, timer.due_at_ms).await?;
             return Ok("the end of the meeting is not due yet; waiting another hop".into());
         }
-        let (lifecycle, version) = self.store.lifecycle(id).await?;
+        let view = self.store.get_with_lifecycle(id).await?;
+        let lifecycle = view.lifecycle;
         if lifecycle.resolved_at_ms.is_none() || lifecycle.generation != timer.generation {
             return Ok("the incident was reopened since; the meeting stays open".into());
         }
-        let (record, held) = self.store.get_with_host(id).await?;
-        let Some(meeting) = record.and_then(|r| r.meeting) else {
+        let Some(meeting) = view.record.and_then(|r| r.meeting) else {
             return Ok("no meeting to end".into());
         };
         let known = Known {
-            lifecycle: Some((lifecycle, version)),
-            host: Some(held),
+            lifecycle: Some((lifecycle, view.lifecycle_version)),
+            host: Some(view.host),
         };
         self.close_meeting(job, &meeting, timer.generation, true, known, deadline)
             .await
