@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 pub use crate::error::PoolFull;
 use crate::error::{JobError, UpstreamError};
 use crate::model::{Job, Meeting};
-use crate::relay::{CreateFailed, Worker};
+use crate::relay::{CreateFailed, CreateFrom, Worker};
 use crate::store::{HostSlot, Stage};
 
 pub const DEFAULT_MEETINGS_PER_HOST: u32 = 1;
@@ -99,6 +99,7 @@ impl Worker {
         owner: &str,
         stage: Stage,
         pool: &HostPool,
+        taken: Option<HostSlot>,
         deadline: std::time::Instant,
     ) -> Result<Meeting, JobError> {
         let key = job.incident_key();
@@ -108,7 +109,21 @@ impl Worker {
             busy: Vec::new(),
             spent: Vec::new(),
         };
-        let held = self.store.meeting_host(id).await?;
+        // The claim took a slot (and recorded `Creating`) in its own write: create there.
+        if let Some(slot) = &taken {
+            match self
+                .attempt(job, owner, CreateFrom::Recorded, slot, &day, deadline)
+                .await
+            {
+                Ok(meeting) => return Ok(meeting),
+                Err(Attempt::Spent) => full.spent.push(slot.host.clone()),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        let held = match taken {
+            Some(_) => None,
+            None => self.store.meeting_host(id).await?,
+        };
         // A create recorded without a host (made before the pool was configured) may have made
         // the meeting on the first host: look there first. Later hosts are fresh creates.
         let mut next_stage = if held.is_none() {
@@ -125,7 +140,10 @@ impl Worker {
                     .take_host_slot(&held.host, held.slot, id, pool.slot_max_age)
                     .await?
             {
-                match self.attempt(job, owner, stage, held, &day, deadline).await {
+                match self
+                    .attempt(job, owner, CreateFrom::of(stage), held, &day, deadline)
+                    .await
+                {
                     Ok(meeting) => return Ok(meeting),
                     Err(Attempt::Spent) => full.spent.push(held.host.clone()),
                     Err(Attempt::Failed(e)) => return Err(e),
@@ -157,7 +175,14 @@ impl Worker {
             }
             let attempt_stage = std::mem::replace(&mut next_stage, Stage::Claimed);
             match self
-                .attempt(job, owner, attempt_stage, &slot, &day, deadline)
+                .attempt(
+                    job,
+                    owner,
+                    CreateFrom::of(attempt_stage),
+                    &slot,
+                    &day,
+                    deadline,
+                )
                 .await
             {
                 Ok(meeting) => return Ok(meeting),
@@ -200,7 +225,7 @@ impl Worker {
         &self,
         job: &Job,
         owner: &str,
-        stage: Stage,
+        from: CreateFrom,
         slot: &HostSlot,
         day: &str,
         deadline: std::time::Instant,
@@ -208,7 +233,7 @@ impl Worker {
         let key = job.incident_key();
         let id = key.as_str();
         let result = self
-            .create_once(job, owner, stage, Some(&slot.host), deadline)
+            .create_once(job, owner, from, Some(&slot.host), deadline)
             .await;
         let CreateFailed {
             error,
@@ -257,6 +282,27 @@ impl Worker {
         Ok(freed)
     }
 
+    /// [`free_host_slot`](Self::free_host_slot) with the slot the incident's record named when
+    /// the job read it (`None`: it named none, and nothing is freed).
+    pub(crate) async fn free_read_host_slot(
+        &self,
+        incident_key: &str,
+        held: Option<HostSlot>,
+    ) -> Result<Option<HostSlot>, JobError> {
+        let Some(held) = held else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .release_host_slot(&held.host, held.slot, incident_key)
+            .await?
+        {
+            return Ok(None);
+        }
+        tracing::info!(incident = %incident_key, host = %held.host, slot = held.slot, "host slot freed");
+        Ok(Some(held))
+    }
+
     /// Tells the incident, once, that it waits for a free host.
     pub(crate) async fn note_pool_full_once(
         &self,
@@ -289,6 +335,20 @@ impl Worker {
             }
         }
     }
+}
+
+/// The slot a first delivery tries first: the first candidate host, at the incident's own
+/// starting slot. `None` when the pool has no host or no slots to try.
+pub(crate) fn first_choice(
+    pool: &HostPool,
+    pinned: Option<&str>,
+    incident_id: &str,
+) -> Option<HostSlot> {
+    let host = pool.candidates(pinned).into_iter().next()?;
+    (pool.meetings_per_host > 0).then(|| HostSlot {
+        host: host.to_owned(),
+        slot: first_slot(incident_id, pool.meetings_per_host),
+    })
 }
 
 /// Where an incident's slot search starts among `slots` (FNV-1a of its key, stable).

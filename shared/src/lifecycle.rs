@@ -17,7 +17,9 @@ use crate::pagerduty::IncidentToolError;
 use crate::pagerduty::webhook::WebhookEvent;
 use crate::queue::MAX_TIMER_HOP;
 use crate::relay::{Ingress, JobReport, MAX_BODY_BYTES, WebhookResponse, Worker};
-use crate::store::{Attendance, MAX_TRACKED_PARTICIPANTS, MeetingLifecycle, StoredMeeting};
+use crate::store::{
+    Attendance, HostSlot, MAX_TRACKED_PARTICIPANTS, MeetingLifecycle, StoredMeeting,
+};
 use crate::zoom::MeetingError;
 use crate::zoom::webhook::{self, MeetingEvent, MeetingEventKind, Notification};
 
@@ -265,17 +267,36 @@ impl Worker {
     async fn update_lifecycle<T>(
         &self,
         incident_id: &str,
-        mut change: impl FnMut(&mut MeetingLifecycle) -> T,
+        change: impl FnMut(&mut MeetingLifecycle) -> T,
     ) -> Result<(MeetingLifecycle, T), JobError> {
-        for _ in 0..LIFECYCLE_ATTEMPTS {
-            let (mut lifecycle, version) = self.store.lifecycle(incident_id).await?;
+        self.update_known_lifecycle(incident_id, None, change)
+            .await
+            .map(|(lifecycle, _, out)| (lifecycle, out))
+    }
+
+    /// [`update_lifecycle`](Self::update_lifecycle) starting from `known`, a copy of the
+    /// lifecycle and its version this job has just read or saved, instead of reading it again;
+    /// when another worker saved in between, the save fails and it goes on from a fresh read.
+    /// Returns the lifecycle saved and its version.
+    async fn update_known_lifecycle<T>(
+        &self,
+        incident_id: &str,
+        mut known: Option<(MeetingLifecycle, u64)>,
+        mut change: impl FnMut(&mut MeetingLifecycle) -> T,
+    ) -> Result<(MeetingLifecycle, u64, T), JobError> {
+        let attempts = LIFECYCLE_ATTEMPTS.saturating_add(usize::from(known.is_some()));
+        for _ in 0..attempts {
+            let (mut lifecycle, version) = match known.take() {
+                Some(known) => known,
+                None => self.store.lifecycle(incident_id).await?,
+            };
             let out = change(&mut lifecycle);
             if self
                 .store
                 .save_lifecycle(incident_id, &lifecycle, version)
                 .await?
             {
-                return Ok((lifecycle, out));
+                return Ok((lifecycle, version.saturating_add(1), out));
             }
         }
         Err(JobError::Busy(incident_id.to_owned()))
@@ -306,11 +327,14 @@ impl Worker {
             .ok_or_else(|| JobError::Malformed("a zoom_event job without its event".into()))?;
         let key = job.incident_key();
         let id = key.as_str();
-        let (mut preview, _) = self.store.lifecycle(id).await?;
+        let (lifecycle, version) = self.store.lifecycle(id).await?;
+        let mut preview = lifecycle.clone();
         if let Some(note) = apply_event(&mut preview, event) {
             self.post(job, &note, deadline).await?;
         }
-        self.update_lifecycle(id, |lifecycle| {
+        // Saved from the copy just read; a change by another worker meanwhile fails the save,
+        // and the event is applied again to a fresh read.
+        self.update_known_lifecycle(id, Some((lifecycle, version)), |lifecycle| {
             apply_event(lifecycle, event);
         })
         .await?;
@@ -324,13 +348,16 @@ impl Worker {
     async fn resolved(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
-        let Some(record) = self.store.get(id).await? else {
+        let view = self.store.get_with_lifecycle(id).await?;
+        let held = view.host;
+        let read = Some((view.lifecycle, view.lifecycle_version));
+        let Some(record) = view.record else {
             return Ok("resolved; the relay made no meeting for it".into());
         };
         let Some(meeting) = record.meeting else {
             // Its bridge job may still wait (for a free host): the resolution it will find
             // keeps it from making a meeting nobody needs, which would hold a host slot.
-            self.update_lifecycle(id, |lifecycle| {
+            self.update_known_lifecycle(id, read, |lifecycle| {
                 if lifecycle.resolved_at_ms.is_none() {
                     lifecycle.resolved_at_ms = Some(now_ms());
                     lifecycle.generation = lifecycle.generation.saturating_add(1);
@@ -341,8 +368,8 @@ impl Worker {
         };
         let now = now_ms();
         // A repeated resolved webhook keeps the resolution (and its timer) it found.
-        let (lifecycle, (generation, newly_resolved)) = self
-            .update_lifecycle(id, |lifecycle| {
+        let (lifecycle, version, (generation, newly_resolved)) = self
+            .update_known_lifecycle(id, read, |lifecycle| {
                 let newly_resolved = lifecycle.resolved_at_ms.is_none();
                 if newly_resolved {
                     lifecycle.resolved_at_ms = Some(now);
@@ -352,6 +379,15 @@ impl Worker {
             })
             .await?;
         let resolved_at = lifecycle.resolved_at_ms.unwrap_or(now);
+        // Without a review to schedule, the lifecycle just saved is the one to close with.
+        let known = Known {
+            lifecycle: job
+                .meeting
+                .review_after_minutes
+                .is_none()
+                .then(|| (lifecycle.clone(), version)),
+            host: Some(held),
+        };
         match self
             .schedule_review(job, &lifecycle, resolved_at, deadline)
             .await
@@ -375,7 +411,7 @@ impl Worker {
         }
         match job.meeting.on_resolve.unwrap_or(OnResolve::Keep) {
             OnResolve::Keep => {
-                self.close_meeting(job, &meeting, generation, false, deadline)
+                self.close_meeting(job, &meeting, generation, false, known, deadline)
                     .await
             }
             OnResolve::End => {
@@ -386,7 +422,7 @@ impl Worker {
                 let due_at_ms = resolved_at.saturating_add(u64::from(grace) * 1000);
                 if due_at_ms <= now_ms() {
                     return self
-                        .close_meeting(job, &meeting, generation, true, deadline)
+                        .close_meeting(job, &meeting, generation, true, known, deadline)
                         .await;
                 }
                 if !newly_resolved {
@@ -555,12 +591,14 @@ impl Worker {
     async fn reopened(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
-        let Some(record) = self.store.get(id).await? else {
+        let view = self.store.get_with_lifecycle(id).await?;
+        let read = Some((view.lifecycle, view.lifecycle_version));
+        let Some(record) = view.record else {
             return Ok("reopened; the relay made no meeting for it".into());
         };
         if record.meeting.is_none() {
             // A bridge job still waiting may make the meeting again.
-            self.update_lifecycle(id, |lifecycle| {
+            self.update_known_lifecycle(id, read, |lifecycle| {
                 if lifecycle.resolved_at_ms.take().is_some() {
                     lifecycle.generation = lifecycle.generation.saturating_add(1);
                 }
@@ -568,7 +606,9 @@ impl Worker {
             .await?;
             return Ok("reopened; the relay made no meeting for it".into());
         }
-        let (_, reopen) = self.update_lifecycle(id, undo_resolution).await?;
+        let (_, _, reopen) = self
+            .update_known_lifecycle(id, read, undo_resolution)
+            .await?;
         let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
         if reopen == Reopen::EndCancelled && pending_end {
             self.post(
@@ -593,14 +633,19 @@ impl Worker {
             self.schedule(job, timer.due_at_ms).await?;
             return Ok("the end of the meeting is not due yet; waiting another hop".into());
         }
-        let (lifecycle, _) = self.store.lifecycle(id).await?;
+        let view = self.store.get_with_lifecycle(id).await?;
+        let lifecycle = view.lifecycle;
         if lifecycle.resolved_at_ms.is_none() || lifecycle.generation != timer.generation {
             return Ok("the incident was reopened since; the meeting stays open".into());
         }
-        let Some(meeting) = self.store.get(id).await?.and_then(|r| r.meeting) else {
+        let Some(meeting) = view.record.and_then(|r| r.meeting) else {
             return Ok("no meeting to end".into());
         };
-        self.close_meeting(job, &meeting, timer.generation, true, deadline)
+        let known = Known {
+            lifecycle: Some((lifecycle, view.lifecycle_version)),
+            host: Some(view.host),
+        };
+        self.close_meeting(job, &meeting, timer.generation, true, known, deadline)
             .await
     }
 
@@ -613,11 +658,17 @@ impl Worker {
         meeting: &StoredMeeting,
         generation: u64,
         end: bool,
+        known: Known,
         deadline: Instant,
     ) -> Result<String, JobError> {
         let key = job.incident_key();
         let incident_id = key.as_str();
-        let (mut lifecycle, _) = self.store.lifecycle(incident_id).await?;
+        // The caller's copy when it has just read or saved the lifecycle; a stale one fails
+        // its save below and is read again.
+        let (mut lifecycle, mut version) = match known.lifecycle {
+            Some(known) => known,
+            None => self.store.lifecycle(incident_id).await?,
+        };
         let mut summary = format!("meeting {} kept open", meeting.id);
         if end && !lifecycle.ended_by_relay {
             let ended = self
@@ -645,8 +696,8 @@ impl Worker {
                 Err(MeetingError::Secrets(e)) => return Err(JobError::Secrets(e)),
             }
             let now = now_ms();
-            (lifecycle, _) = self
-                .update_lifecycle(incident_id, |l| {
+            (lifecycle, version, ()) = self
+                .update_known_lifecycle(incident_id, Some((lifecycle, version)), |l| {
                     l.ended_by_relay = true;
                     l.end_refused = refused.clone();
                     if refused.is_none() && l.ended_at_ms.is_none() {
@@ -658,13 +709,28 @@ impl Worker {
         if lifecycle.closed_generation != Some(generation) {
             let note = closing_note(meeting.id, &lifecycle, end, now_ms());
             self.post(job, &note, deadline).await?;
-            self.update_lifecycle(incident_id, |l| l.closed_generation = Some(generation))
-                .await?;
+            self.update_known_lifecycle(incident_id, Some((lifecycle, version)), |l| {
+                l.closed_generation = Some(generation)
+            })
+            .await?;
         }
-        // The meeting is ended or let go: its host slot is free for the next incident.
-        self.free_host_slot(incident_id).await?;
+        // The meeting is ended or let go: its host slot is free for the next incident. The
+        // record's host does not change once it has its meeting, so the job's read of it holds.
+        match known.host {
+            Some(held) => self.free_read_host_slot(incident_id, held).await?,
+            None => self.free_host_slot(incident_id).await?,
+        };
         Ok(summary)
     }
+}
+
+/// What a job has just read or saved of its incident, so closing the meeting need not read it
+/// again.
+struct Known {
+    /// The lifecycle and its version.
+    lifecycle: Option<(MeetingLifecycle, u64)>,
+    /// The host slot the record names, when read with it (`Some(None)`: it names none).
+    host: Option<Option<HostSlot>>,
 }
 
 /// What a reopen undid.

@@ -16,7 +16,9 @@ use crate::policy::{BridgePolicy, Decision};
 use crate::queue::JobQueue;
 use crate::retry::RetryPolicy;
 use crate::secrets::SecretCache;
-use crate::store::{Claim, IdempotencyStore, IncidentRecord, Stage, StoredMeeting, new_owner};
+use crate::store::{
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, Stage, StoredMeeting, new_owner,
+};
 use crate::zoom::{MeetingError, MeetingProvider, new_passcode, translate};
 
 /// PagerDuty guarantees delivery up to 55 KB and drops webhooks over 256 KB; larger is not theirs.
@@ -528,11 +530,8 @@ impl Worker {
         let key = job.incident_key();
         let incident_id = key.as_str();
         let owner = new_owner();
-        let record = match self
-            .store
-            .claim(incident_id, &owner, self.settings.lease)
-            .await?
-        {
+        let (claim, prepared) = self.claim_for(job, incident_id, &owner).await?;
+        let record = match claim {
             Claim::Done(_) => {
                 tracing::info!(incident = %incident_id, "already bridged; nothing to do");
                 return Ok(JobReport::AlreadyDone {
@@ -554,7 +553,9 @@ impl Worker {
             }
             Claim::Acquired(record) => record,
         };
-        let result = self.resume(job, tool, &owner, record, deadline).await;
+        let result = self
+            .resume(job, tool, &owner, record, prepared, deadline)
+            .await;
         if result.is_err()
             && let Err(e) = self.store.release(incident_id, &owner).await
         {
@@ -563,12 +564,74 @@ impl Worker {
         result
     }
 
+    /// Claims the job's incident. A job that goes on to create the meeting (no bridge to keep,
+    /// no resolution to look for first) lets the claim record what the create needs in the
+    /// same write: stage `Creating`, and with the host pool a first host slot and the day's
+    /// create, so a first delivery makes one store call before the create.
+    async fn claim_for(
+        &self,
+        job: &Job,
+        incident_id: &str,
+        owner: &str,
+    ) -> Result<(Claim, Prepared), JobError> {
+        let lease = self.settings.lease;
+        let keeps_bridge =
+            job.incident.conference_bridge.is_some() && !self.settings.overwrite_existing_bridge;
+        if keeps_bridge || has_waited(job) {
+            return Ok((
+                self.store.claim(incident_id, owner, lease).await?,
+                Prepared::Nothing,
+            ));
+        }
+        let Some(pool) = &self.settings.host_pool else {
+            let (claim, creating) = self
+                .store
+                .claim_to_create(incident_id, owner, lease)
+                .await?;
+            let prepared = if creating {
+                Prepared::Creating
+            } else {
+                Prepared::Nothing
+            };
+            return Ok((claim, prepared));
+        };
+        if let Some(slot) =
+            crate::hostpool::first_choice(pool, job.meeting.host_user.as_deref(), incident_id)
+        {
+            let day = crate::hostpool::utc_day(SystemTime::now());
+            let take = HostTake {
+                slot: &slot,
+                max_age: pool.slot_max_age,
+                day: &day,
+                creates_per_day: pool.creates_per_day,
+            };
+            if self
+                .store
+                .claim_new_with_host(incident_id, owner, lease, &take)
+                .await?
+            {
+                let record = IncidentRecord {
+                    incident_id: incident_id.to_owned(),
+                    stage: Stage::Claimed,
+                    meeting: None,
+                };
+                return Ok((Claim::Acquired(record), Prepared::Host(slot)));
+            }
+        }
+        // A later delivery, or the first choice is busy or spent: claim, then look for a host.
+        Ok((
+            self.store.claim(incident_id, owner, lease).await?,
+            Prepared::Nothing,
+        ))
+    }
+
     async fn resume(
         &self,
         job: &Job,
         tool: &dyn IncidentTool,
         owner: &str,
         record: IncidentRecord,
+        prepared: Prepared,
         deadline: Instant,
     ) -> Result<JobReport, JobError> {
         let incident = &job.incident;
@@ -601,31 +664,44 @@ impl Worker {
                 summary: "the incident resolved before its meeting was made; none is made".into(),
             });
         }
+        // Whether the meeting, its index item and the bridge's time went in one write.
+        let mut recorded_together = false;
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
-                let meeting = match &self.settings.host_pool {
-                    Some(pool) => {
-                        self.create_in_pool(job, owner, record.stage, pool, deadline)
+                let meeting = match (&self.settings.host_pool, prepared) {
+                    (Some(pool), prepared) => {
+                        let taken = match prepared {
+                            Prepared::Host(slot) => Some(slot),
+                            Prepared::Nothing | Prepared::Creating => None,
+                        };
+                        self.create_in_pool(job, owner, record.stage, pool, taken, deadline)
                             .await?
                     }
-                    None => self
-                        .create_once(job, owner, record.stage, None, deadline)
-                        .await
-                        .map_err(|failed| failed.error)?,
+                    (None, prepared) => {
+                        let from = match prepared {
+                            Prepared::Creating => CreateFrom::Recorded,
+                            Prepared::Nothing | Prepared::Host(_) => CreateFrom::of(record.stage),
+                        };
+                        self.create_once(job, owner, from, None, deadline)
+                            .await
+                            .map_err(|failed| failed.error)?
+                    }
                 };
-                self.store
-                    .advance(
-                        id,
-                        owner,
-                        Stage::MeetingCreated,
-                        Some(&StoredMeeting::from(&meeting)),
-                    )
+                let stored = StoredMeeting::from(&meeting);
+                recorded_together = self
+                    .store
+                    .record_new_meeting(id, owner, &stored, crate::store::now_millis())
                     .await?;
+                if !recorded_together {
+                    self.store
+                        .advance(id, owner, Stage::MeetingCreated, Some(&stored))
+                        .await?;
+                }
                 meeting
             }
         };
-        if record.stage < Stage::BridgeSet {
+        if record.stage < Stage::BridgeSet && !recorded_together {
             // Zoom events name the meeting; this index leads them to the incident.
             self.store.index_meeting(meeting.id, id).await?;
             self.note_bridged_at(id).await?;
@@ -698,7 +774,7 @@ impl Worker {
         &self,
         job: &Job,
         owner: &str,
-        stage: Stage,
+        from: CreateFrom,
         host: Option<&str>,
         deadline: Instant,
     ) -> Result<Meeting, CreateFailed> {
@@ -707,12 +783,12 @@ impl Worker {
         let keyed = job.keyed_incident();
         let incident = &keyed;
         let retry = &self.settings.retry;
-        let mut maybe_created = stage == Stage::Creating;
+        let mut maybe_created = from == CreateFrom::MaybeSent;
         let failed = |error: JobError, maybe_created: bool| CreateFailed {
             error,
             maybe_created,
         };
-        if stage == Stage::Claimed {
+        if from == CreateFrom::Claimed {
             self.store
                 .advance(&incident.id, owner, Stage::Creating, None)
                 .await
@@ -771,6 +847,37 @@ impl Worker {
                     return Err(failed(meeting_error(e), maybe));
                 }
             }
+        }
+    }
+}
+
+/// What a claim recorded for the create in its own write (see [`Worker::claim_for`]).
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    Nothing,
+    /// Stage `Creating`.
+    Creating,
+    /// Stage `Creating`, this host slot taken and named on the record, the day's create counted.
+    Host(HostSlot),
+}
+
+/// How far the incident's create got before a create call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateFrom {
+    /// Nothing sent: `Creating` is recorded first, then the create is sent.
+    Claimed,
+    /// `Creating` is recorded already (by this attempt) and nothing was sent yet.
+    Recorded,
+    /// An earlier attempt may have sent the create: its meeting is looked for first.
+    MaybeSent,
+}
+
+impl CreateFrom {
+    pub(crate) fn of(stage: Stage) -> Self {
+        match stage {
+            Stage::Claimed => CreateFrom::Claimed,
+            Stage::Creating => CreateFrom::MaybeSent,
+            Stage::MeetingCreated | Stage::BridgeSet | Stage::Done => CreateFrom::Recorded,
         }
     }
 }

@@ -202,18 +202,24 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// moto's server with concurrent DynamoDB requests, through the launcher for its fix of
+    /// moto's transactions (see the script).
     pub fn start() -> Moto {
         let port = free_port();
+        let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
         Self::wait_for(
             port,
             Process::spawn(
                 "moto",
-                Command::new(tool("venv/bin/moto_server", "moto_server")).args([
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                ]),
+                Command::new(tool("venv/bin/python", "python3"))
+                    .arg(launcher)
+                    .args([
+                        "--concurrent-dynamodb",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                    ]),
             ),
         )
     }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_relay::store::{
-    Claim, DynamoDbStore, HostSlot, IdempotencyStore, InMemoryStore, StoreError,
+    Claim, DynamoDbStore, HostSlot, HostTake, IdempotencyStore, InMemoryStore, IncidentRecord,
+    IncidentView, MeetingLifecycle, Stage, StoreError, StoredMeeting,
 };
 use bridge_relay_tests::AwsStandIns;
 
@@ -167,13 +168,229 @@ async fn the_last_slot_goes_to_one_incident(store: Arc<dyn IdempotencyStore>) {
     assert_eq!(counted, 5, "no more creates than the daily limit");
 }
 
+fn take<'a>(slot: &'a HostSlot, day: &'a str, creates_per_day: u32) -> HostTake<'a> {
+    HostTake {
+        slot,
+        max_age: LONG,
+        day,
+        creates_per_day,
+    }
+}
+
+/// A first claim takes its host in the same write, all of it or nothing.
+async fn a_first_claim_takes_its_host_in_one_write(store: &dyn IdempotencyStore) {
+    let slot = HostSlot {
+        host: "tx@x".into(),
+        slot: 0,
+    };
+    assert!(
+        store
+            .claim_new_with_host("PT1", "o1", LONG, &take(&slot, DAY, 2))
+            .await
+            .unwrap()
+    );
+    let record = store.get("PT1").await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::Creating);
+    assert_eq!(record.meeting, None);
+    assert_eq!(store.meeting_host("PT1").await.unwrap(), Some(slot.clone()));
+    assert_eq!(
+        store.get_with_host("PT1").await.unwrap(),
+        (Some(record.clone()), Some(slot.clone())),
+        "the record and its host in one read"
+    );
+    assert!(
+        !store.take_host_slot("tx@x", 0, "PT2", LONG).await.unwrap(),
+        "the slot is held"
+    );
+    assert_eq!(
+        store.claim("PT1", "o2", LONG).await.unwrap(),
+        Claim::Busy,
+        "the claim holds"
+    );
+    assert!(
+        !store
+            .claim_new_with_host("PT1", "o2", LONG, &take(&slot, DAY, 2))
+            .await
+            .unwrap(),
+        "an existing record is not claimed this way"
+    );
+    assert!(
+        store.take_daily_create("tx@x", DAY, 2).await.unwrap(),
+        "the failed claim counted no create"
+    );
+    assert!(!store.take_daily_create("tx@x", DAY, 2).await.unwrap());
+    // A held slot or a spent day: nothing written at all.
+    assert!(
+        !store
+            .claim_new_with_host("PT2", "o1", LONG, &take(&slot, NEXT_DAY, 5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("PT2").await.unwrap(), None);
+    assert_eq!(store.get_with_host("PT2").await.unwrap(), (None, None));
+    assert!(
+        store.take_daily_create("tx@x", NEXT_DAY, 1).await.unwrap(),
+        "the held slot's claim counted no create"
+    );
+    let other = HostSlot {
+        host: "tx@x".into(),
+        slot: 1,
+    };
+    assert!(
+        !store
+            .claim_new_with_host("PT3", "o1", LONG, &take(&other, NEXT_DAY, 1))
+            .await
+            .unwrap(),
+        "no creates left that day"
+    );
+    assert_eq!(store.get("PT3").await.unwrap(), None);
+    assert_eq!(store.meeting_host("PT3").await.unwrap(), None);
+    assert!(
+        store.take_host_slot("tx@x", 1, "PT4", LONG).await.unwrap(),
+        "the spent day's claim took no slot"
+    );
+}
+
+/// Many first claims reach for the same last slot at once: exactly one gets it.
+async fn the_last_slot_goes_to_one_first_claim(store: Arc<dyn IdempotencyStore>) {
+    let takers = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let slot = HostSlot {
+                host: "txrace@x".into(),
+                slot: 0,
+            };
+            store
+                .claim_new_with_host(&format!("PTR{i}"), "o", LONG, &take(&slot, DAY, 100))
+                .await
+                .unwrap()
+        })
+    });
+    let won = futures::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(|taken| *taken.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1, "one slot, one holder");
+}
+
+/// A claim for a create records `Creating` in its write when it makes the record.
+async fn a_claim_to_create_records_creating_on_a_new_record(store: &dyn IdempotencyStore) {
+    let fresh = IncidentRecord {
+        incident_id: "PC1".into(),
+        stage: Stage::Claimed,
+        meeting: None,
+    };
+    assert_eq!(
+        store.claim_to_create("PC1", "o1", LONG).await.unwrap(),
+        (Claim::Acquired(fresh.clone()), true)
+    );
+    assert_eq!(
+        store.get("PC1").await.unwrap().unwrap().stage,
+        Stage::Creating
+    );
+    assert_eq!(
+        store.claim_to_create("PC1", "o2", LONG).await.unwrap(),
+        (Claim::Busy, false),
+        "a live claim holds"
+    );
+    let (claim, made) = store.claim_to_create("PC1", "o1", LONG).await.unwrap();
+    assert!(!made, "the record was there");
+    assert_eq!(
+        claim,
+        Claim::Acquired(IncidentRecord {
+            stage: Stage::Creating,
+            ..fresh
+        }),
+        "a later claim sees how far the earlier one got"
+    );
+}
+
+/// The meeting, its index item and the first lifecycle item go together, or none of them.
+async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
+    let meeting = StoredMeeting {
+        id: 9_100_000_001,
+        join_url: "https://zoom.us/j/9100000001".into(),
+        passcode: None,
+        phone_passcode: None,
+        dial_in: Vec::new(),
+    };
+    store.claim_to_create("PM1", "o1", LONG).await.unwrap();
+    assert!(
+        !store
+            .record_new_meeting("PM1", "o2", &meeting, 1_000)
+            .await
+            .unwrap(),
+        "not the claim's owner"
+    );
+    assert_eq!(
+        store.get("PM1").await.unwrap().unwrap().stage,
+        Stage::Creating
+    );
+    assert_eq!(store.meeting_owner(meeting.id).await.unwrap(), None);
+    assert_eq!(store.lifecycle("PM1").await.unwrap().1, 0);
+    assert!(
+        store
+            .record_new_meeting("PM1", "o1", &meeting, 1_000)
+            .await
+            .unwrap()
+    );
+    let record = store.get("PM1").await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::MeetingCreated);
+    assert_eq!(record.meeting.as_ref(), Some(&meeting));
+    assert_eq!(
+        store.meeting_owner(meeting.id).await.unwrap().as_deref(),
+        Some("PM1")
+    );
+    let (lifecycle, version) = store.lifecycle("PM1").await.unwrap();
+    assert_eq!((lifecycle.bridged_at_ms, version), (Some(1_000), 1));
+    let view = store.get_with_lifecycle("PM1").await.unwrap();
+    assert_eq!(
+        view,
+        IncidentView {
+            record: Some(record),
+            host: None,
+            lifecycle,
+            lifecycle_version: 1,
+        },
+        "the record and its lifecycle in one read"
+    );
+    let none = store.get_with_lifecycle("PM-none").await.unwrap();
+    assert_eq!((none.record, none.lifecycle_version), (None, 0));
+    // An incident with a lifecycle already (resolved while it waited): nothing written.
+    store.claim_to_create("PM2", "o1", LONG).await.unwrap();
+    let resolved = MeetingLifecycle {
+        resolved_at_ms: Some(500),
+        generation: 1,
+        ..MeetingLifecycle::default()
+    };
+    assert!(store.save_lifecycle("PM2", &resolved, 0).await.unwrap());
+    let second = StoredMeeting {
+        id: 9_100_000_002,
+        ..meeting
+    };
+    assert!(
+        !store
+            .record_new_meeting("PM2", "o1", &second, 2_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("PM2").await.unwrap().unwrap().meeting, None);
+    assert_eq!(store.meeting_owner(second.id).await.unwrap(), None);
+    assert_eq!(store.lifecycle("PM2").await.unwrap(), (resolved, 1));
+}
+
 async fn contract(store: Arc<dyn IdempotencyStore>) {
     slots_are_held_by_one_incident_at_a_time(store.as_ref()).await;
     a_slot_held_past_its_maximum_age_counts_as_free(store.as_ref()).await;
     daily_creates_are_counted_per_host_and_utc_day(store.as_ref()).await;
     the_incident_record_names_its_slot_and_frees_it(store.as_ref()).await;
     the_pool_full_notice_is_given_once(store.as_ref()).await;
-    the_last_slot_goes_to_one_incident(store).await;
+    the_last_slot_goes_to_one_incident(store.clone()).await;
+    a_first_claim_takes_its_host_in_one_write(store.as_ref()).await;
+    the_last_slot_goes_to_one_first_claim(store.clone()).await;
+    a_claim_to_create_records_creating_on_a_new_record(store.as_ref()).await;
+    a_new_meeting_is_recorded_in_one_write(store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,15 +4,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Get, Put, ReturnValue, TransactGetItem, TransactWriteItem, Update,
+};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::token_store::{SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
-    Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
-    StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, IncidentView, MeetingLifecycle,
+    Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -77,6 +79,130 @@ fn to_json<T: serde::Serialize>(record: &T) -> String {
     serde_json::to_string(record).expect("a record serializes")
 }
 
+impl DynamoDbStore {
+    /// The claim's conditional update; a record it makes starts at `first_stage`.
+    fn claim_update(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        first_stage: Stage,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let now = now_millis();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .update_expression(
+                "SET #owner = :owner, lease_until = :lease, #stage = if_not_exists(#stage, :first), expires_at = :expires",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#stage <> :done AND (lease_until < :now OR #owner = :owner))",
+            )
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":lease", AttributeValue::N(lease_until(now, lease)))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":first", AttributeValue::S(first_stage.as_str().into()))
+            .expression_attribute_values(":done", AttributeValue::S(Stage::Done.as_str().into()))
+            .expression_attribute_values(":expires", Self::expires_at())
+    }
+
+    /// What a claim whose condition failed found: the work done, or another live claim.
+    async fn not_claimed(&self, incident_id: &str) -> Result<Claim, StoreError> {
+        match self.get(incident_id).await? {
+            Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
+            _ => Ok(Claim::Busy),
+        }
+    }
+
+    /// Takes a host slot for `incident_id` (free, its own already, or stale).
+    fn slot_take(
+        &self,
+        slot: &HostSlot,
+        incident_id: &str,
+        max_age: Duration,
+        now: u64,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        let stale_before = now.saturating_sub(max_age_ms);
+        let expires = (now.saturating_add(max_age_ms) / 1000).saturating_add(RECORD_TTL_SECONDS);
+        Update::builder()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(host_slot_key(&slot.host, slot.slot)),
+            )
+            .update_expression("SET held_by = :incident, taken_at = :now, expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(held_by) OR held_by = :incident OR taken_at < :stale",
+            )
+            .expression_attribute_values(":incident", AttributeValue::S(incident_id.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":stale", AttributeValue::N(stale_before.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+    }
+
+    /// Counts one create against the host's day, unless spent or at `limit`.
+    fn day_count(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(host_day_key(host, day)))
+            .update_expression("ADD create_count :one SET expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(limit_reached) AND (attribute_not_exists(create_count) OR create_count < :limit)",
+            )
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+    }
+
+    /// Writes `items` together; false when a condition cancelled them (nothing was written).
+    /// `token` (one per claim owner and kind of write; DynamoDB takes at most 36 characters, a
+    /// longer one is left out) makes the SDK's retry of a transaction whose answer was lost
+    /// succeed instead of failing its conditions.
+    async fn transact(
+        &self,
+        token: String,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_client_request_token((token.len() <= 36).then_some(token))
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// The end of a lease of `lease` from `now` (ms since the epoch), as a DynamoDB number.
+fn lease_until(now: u64, lease: Duration) -> String {
+    now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
+        .to_string()
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("a DynamoDB request could not be built: {e}"))
+}
+
 fn unavailable<E: std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(&e).to_string())
 }
@@ -115,6 +241,29 @@ fn record_from_item(
     })
 }
 
+/// The host slot a record names, if any.
+fn host_from_item(
+    incident_id: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Option<HostSlot>, StoreError> {
+    let host = item.get("meeting_host").and_then(|v| v.as_s().ok());
+    let slot = item
+        .get("host_slot")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u32>().ok());
+    match (host, slot) {
+        (Some(host), Some(slot)) => Ok(Some(HostSlot {
+            host: host.clone(),
+            slot,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(StoreError::Corrupt {
+            incident_id: incident_id.to_owned(),
+            reason: "meeting_host and host_slot are not both set".into(),
+        }),
+    }
+}
+
 #[async_trait]
 impl IdempotencyStore for DynamoDbStore {
     async fn claim(
@@ -123,26 +272,8 @@ impl IdempotencyStore for DynamoDbStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let now = now_millis();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::key(incident_id))
-            .update_expression(
-                "SET #owner = :owner, lease_until = :lease, #stage = if_not_exists(#stage, :claimed), expires_at = :expires",
-            )
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#stage <> :done AND (lease_until < :now OR #owner = :owner))",
-            )
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_names("#stage", "stage")
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":lease", AttributeValue::N(now.saturating_add(millis(lease)).to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":claimed", AttributeValue::S(Stage::Claimed.as_str().into()))
-            .expression_attribute_values(":done", AttributeValue::S(Stage::Done.as_str().into()))
-            .expression_attribute_values(":expires", Self::expires_at())
+            .claim_update(incident_id, owner, lease, Stage::Claimed)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -151,12 +282,132 @@ impl IdempotencyStore for DynamoDbStore {
                 let item = output.attributes.unwrap_or_default();
                 Ok(Claim::Acquired(record_from_item(incident_id, &item)?))
             }
-            Err(e) if is_condition_failure(&e) => match self.get(incident_id).await? {
-                Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
-                _ => Ok(Claim::Busy),
-            },
+            Err(e) if is_condition_failure(&e) => self.not_claimed(incident_id).await,
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn claim_to_create(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(Claim, bool), StoreError> {
+        // The old item tells whether the claim made the record: nothing before it.
+        let result = self
+            .claim_update(incident_id, owner, lease, Stage::Creating)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => match output.attributes.filter(|old| !old.is_empty()) {
+                None => Ok((
+                    Claim::Acquired(IncidentRecord {
+                        incident_id: incident_id.to_owned(),
+                        stage: Stage::Claimed,
+                        meeting: None,
+                    }),
+                    true,
+                )),
+                // The claim changed only the owner and lease of a record that was there.
+                Some(old) => Ok((Claim::Acquired(record_from_item(incident_id, &old)?), false)),
+            },
+            Err(e) if is_condition_failure(&e) => Ok((self.not_claimed(incident_id).await?, false)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn claim_new_with_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        take: &HostTake<'_>,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let record = Put::builder()
+            .table_name(&self.table)
+            .item("pk", Self::key(incident_id))
+            .item("owner", AttributeValue::S(owner.to_owned()))
+            .item("lease_until", AttributeValue::N(lease_until(now, lease)))
+            .item("stage", AttributeValue::S(Stage::Creating.as_str().into()))
+            .item("expires_at", Self::expires_at())
+            .item("meeting_host", AttributeValue::S(take.slot.host.clone()))
+            .item("host_slot", AttributeValue::N(take.slot.slot.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let slot = self
+            .slot_take(take.slot, incident_id, take.max_age, now)
+            .build()
+            .map_err(build_error)?;
+        let day = self
+            .day_count(&take.slot.host, take.day, take.creates_per_day)
+            .build()
+            .map_err(build_error)?;
+        self.transact(
+            format!("{owner}-claim"),
+            vec![
+                TransactWriteItem::builder().put(record).build(),
+                TransactWriteItem::builder().update(slot).build(),
+                TransactWriteItem::builder().update(day).build(),
+            ],
+        )
+        .await
+    }
+
+    async fn record_new_meeting(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        meeting: &StoredMeeting,
+        bridged_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let record = Update::builder()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .update_expression("SET #stage = :stage, expires_at = :expires, meeting = :meeting")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(
+                ":stage",
+                AttributeValue::S(Stage::MeetingCreated.as_str().into()),
+            )
+            .expression_attribute_values(":expires", Self::expires_at())
+            .expression_attribute_values(":meeting", AttributeValue::S(to_json(meeting)))
+            .build()
+            .map_err(build_error)?;
+        let index = Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("meeting#{}", meeting.id)))
+            .item("incident", AttributeValue::S(incident_id.to_owned()))
+            .item("expires_at", Self::expires_at())
+            .build()
+            .map_err(build_error)?;
+        let lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(bridged_at_ms),
+            ..MeetingLifecycle::default()
+        };
+        let lifecycle = Put::builder()
+            .table_name(&self.table)
+            .item("pk", lifecycle_key(incident_id))
+            .item("state", AttributeValue::S(to_json(&lifecycle)))
+            .item("version", AttributeValue::N("1".into()))
+            .item("expires_at", Self::expires_at())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        self.transact(
+            format!("{owner}-meeting"),
+            vec![
+                TransactWriteItem::builder().update(record).build(),
+                TransactWriteItem::builder().put(index).build(),
+                TransactWriteItem::builder().put(lifecycle).build(),
+            ],
+        )
+        .await
     }
 
     async fn advance(
@@ -349,24 +600,31 @@ impl IdempotencyStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let host = item.get("meeting_host").and_then(|v| v.as_s().ok());
-        let slot = item
-            .get("host_slot")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u32>().ok());
-        match (host, slot) {
-            (Some(host), Some(slot)) => Ok(Some(HostSlot {
-                host: host.clone(),
-                slot,
-            })),
-            (None, None) => Ok(None),
-            _ => Err(StoreError::Corrupt {
-                incident_id: incident_id.to_owned(),
-                reason: "meeting_host and host_slot are not both set".into(),
-            }),
+        match output.item {
+            Some(item) => host_from_item(incident_id, &item),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_with_host(
+        &self,
+        incident_id: &str,
+    ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(incident_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            Some(item) => Ok((
+                Some(record_from_item(incident_id, &item)?),
+                host_from_item(incident_id, &item)?,
+            )),
+            None => Ok((None, None)),
         }
     }
 
@@ -437,25 +695,66 @@ impl IdempotencyStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = output.item else {
-            return Ok((MeetingLifecycle::default(), 0));
+        lifecycle_from_item(incident_id, output.item.as_ref())
+    }
+
+    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+        // A transactional read: both items as of one moment, strongly consistent, and
+        // allowed by the GetItem permission.
+        let get = |key: AttributeValue| {
+            Get::builder()
+                .table_name(&self.table)
+                .key("pk", key)
+                .build()
+                .map(|get| TransactGetItem::builder().get(get).build())
+                .map_err(build_error)
         };
-        let corrupt = |reason: String| StoreError::Corrupt {
-            incident_id: incident_id.to_owned(),
-            reason,
+        let result = self
+            .client
+            .transact_get_items()
+            .transact_items(get(Self::key(incident_id))?)
+            .transact_items(get(lifecycle_key(incident_id))?)
+            .send()
+            .await;
+        let responses = match result {
+            Ok(output) => output.responses.unwrap_or_default(),
+            // Cancelled by a write transaction on one of the items: read them one by one.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                let (record, host) = self.get_with_host(incident_id).await?;
+                let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
+                return Ok(IncidentView {
+                    record,
+                    host,
+                    lifecycle,
+                    lifecycle_version,
+                });
+            }
+            Err(e) => return Err(unavailable(e)),
         };
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| corrupt("lifecycle without a version".into()))?;
-        let state = item
-            .get("state")
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| corrupt("lifecycle without a state".into()))?;
-        let lifecycle =
-            serde_json::from_str(state).map_err(|e| corrupt(format!("lifecycle: {e}")))?;
-        Ok((lifecycle, version))
+        let mut responses = responses.into_iter().map(|response| response.item);
+        let (Some(record_item), Some(lifecycle_item)) = (responses.next(), responses.next()) else {
+            return Err(StoreError::Unavailable(
+                "DynamoDB answered a read of two items with fewer".into(),
+            ));
+        };
+        let (record, host) = match record_item {
+            Some(item) => (
+                Some(record_from_item(incident_id, &item)?),
+                host_from_item(incident_id, &item)?,
+            ),
+            None => (None, None),
+        };
+        let (lifecycle, lifecycle_version) =
+            lifecycle_from_item(incident_id, lifecycle_item.as_ref())?;
+        Ok(IncidentView {
+            record,
+            host,
+            lifecycle,
+            lifecycle_version,
+        })
     }
 
     async fn save_lifecycle(
@@ -488,6 +787,31 @@ impl IdempotencyStore for DynamoDbStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+/// The lifecycle in a `lifecycle#` item and its version; the default at version 0 without one.
+fn lifecycle_from_item(
+    incident_id: &str,
+    item: Option<&HashMap<String, AttributeValue>>,
+) -> Result<(MeetingLifecycle, u64), StoreError> {
+    let Some(item) = item else {
+        return Ok((MeetingLifecycle::default(), 0));
+    };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        incident_id: incident_id.to_owned(),
+        reason,
+    };
+    let version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| corrupt("lifecycle without a version".into()))?;
+    let state = item
+        .get("state")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| corrupt("lifecycle without a state".into()))?;
+    let lifecycle = serde_json::from_str(state).map_err(|e| corrupt(format!("lifecycle: {e}")))?;
+    Ok((lifecycle, version))
 }
 
 fn lifecycle_key(incident_id: &str) -> AttributeValue {

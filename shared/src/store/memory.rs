@@ -7,9 +7,14 @@ use tokio::sync::Mutex;
 use crate::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
-    Claim, HostSlot, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage, StoreError,
-    StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage,
+    StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
+
+/// The end of a lease of `lease` from now, in ms since the epoch.
+fn lease_end(lease: Duration) -> u64 {
+    now_millis().saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
+}
 
 struct Entry {
     record: IncidentRecord,
@@ -89,6 +94,113 @@ impl IdempotencyStore for InMemoryStore {
                 Ok(Claim::Acquired(entry.record.clone()))
             }
         }
+    }
+
+    async fn claim_to_create(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(Claim, bool), StoreError> {
+        let mut entries = self.entries.lock().await;
+        if entries.contains_key(incident_id) {
+            drop(entries);
+            return Ok((self.claim(incident_id, owner, lease).await?, false));
+        }
+        let record = IncidentRecord {
+            incident_id: incident_id.to_owned(),
+            stage: Stage::Claimed,
+            meeting: None,
+        };
+        entries.insert(
+            incident_id.to_owned(),
+            Entry {
+                record: IncidentRecord {
+                    stage: Stage::Creating,
+                    ..record.clone()
+                },
+                owner: owner.to_owned(),
+                lease_until: lease_end(lease),
+            },
+        );
+        Ok((Claim::Acquired(record), true))
+    }
+
+    async fn claim_new_with_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        take: &HostTake<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().await;
+        if entries.contains_key(incident_id) {
+            return Ok(false);
+        }
+        let mut pool = self.pool.lock().await;
+        let now = now_millis();
+        let max_age = u64::try_from(take.max_age.as_millis()).unwrap_or(u64::MAX);
+        let stale_before = now.saturating_sub(max_age);
+        let slot_key = host_slot_key(&take.slot.host, take.slot.slot);
+        let slot_free = match pool.slots.get(&slot_key) {
+            None => true,
+            Some((holder, taken_at)) => holder == incident_id || *taken_at < stale_before,
+        };
+        let day_key = host_day_key(&take.slot.host, take.day);
+        let day_left = pool
+            .days
+            .get(&day_key)
+            .is_none_or(|(creates, spent)| !*spent && *creates < take.creates_per_day);
+        if !slot_free || !day_left {
+            return Ok(false);
+        }
+        pool.slots.insert(slot_key, (incident_id.to_owned(), now));
+        let day = pool.days.entry(day_key).or_default();
+        day.0 = day.0.saturating_add(1);
+        pool.meeting_hosts
+            .insert(incident_id.to_owned(), take.slot.clone());
+        entries.insert(
+            incident_id.to_owned(),
+            Entry {
+                record: IncidentRecord {
+                    incident_id: incident_id.to_owned(),
+                    stage: Stage::Creating,
+                    meeting: None,
+                },
+                owner: owner.to_owned(),
+                lease_until: lease_end(lease),
+            },
+        );
+        Ok(true)
+    }
+
+    async fn record_new_meeting(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        meeting: &StoredMeeting,
+        bridged_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().await;
+        let Some(entry) = entries.get_mut(incident_id).filter(|e| e.owner == owner) else {
+            return Ok(false);
+        };
+        let mut lifecycles = self.lifecycles.lock().await;
+        if lifecycles.contains_key(incident_id) {
+            return Ok(false);
+        }
+        entry.record.stage = Stage::MeetingCreated;
+        entry.record.meeting = Some(meeting.clone());
+        self.meetings
+            .lock()
+            .await
+            .insert(meeting.id, incident_id.to_owned());
+        let lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(bridged_at_ms),
+            ..MeetingLifecycle::default()
+        };
+        lifecycles.insert(incident_id.to_owned(), (lifecycle, 1));
+        Ok(true)
     }
 
     async fn advance(

@@ -118,6 +118,54 @@ pub trait IdempotencyStore: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
+    /// [`claim`](Self::claim) for a job that creates the incident's meeting next: a claim that
+    /// makes the record (the incident's first delivery) records it as `Creating` in the same
+    /// write, so the create can follow at once. True when it did (the record returned is the
+    /// new one, as `claim` would return it); false when the record was there, and is returned
+    /// as `claim` returns it.
+    async fn claim_to_create(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(Claim, bool), StoreError> {
+        Ok((self.claim(incident_id, owner, lease).await?, false))
+    }
+
+    /// A first delivery's claim and its host, all in one write or nothing: makes the record
+    /// (claimed by `owner` for `lease`, stage `Creating`, `take.slot` recorded as its meeting's
+    /// host), takes the slot as [`take_host_slot`](Self::take_host_slot) does and counts the
+    /// day's create as [`take_daily_create`](Self::take_daily_create) does. False when it
+    /// wrote nothing (the record exists, the slot is held, the day is spent, or the store
+    /// cannot write them together): the caller claims and takes a host step by step.
+    async fn claim_new_with_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        take: &HostTake<'_>,
+    ) -> Result<bool, StoreError> {
+        let _ = (incident_id, owner, lease, take);
+        Ok(false)
+    }
+
+    /// Records the meeting a claim without one has just created, all in one write or nothing:
+    /// the meeting on the record (stage `MeetingCreated`, if `owner` still holds the claim), its
+    /// `meeting#<id>` index item and the incident's first lifecycle item, with the bridge's
+    /// time. False when it wrote nothing (the incident has a lifecycle item already, the claim
+    /// is lost, or the store cannot write them together): the caller records them one by one,
+    /// which also tells a lost claim.
+    async fn record_new_meeting(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        meeting: &StoredMeeting,
+        bridged_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (incident_id, owner, meeting, bridged_at_ms);
+        Ok(false)
+    }
+
     /// Moves the record on, if `owner` still holds the claim. `meeting` is stored when given.
     async fn advance(
         &self,
@@ -197,6 +245,30 @@ pub trait IdempotencyStore: Send + Sync {
     /// The host slot recorded on the incident's record.
     async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
 
+    /// The incident's record, the host slot it names and its lifecycle (as
+    /// [`lifecycle`](Self::lifecycle) gives it), in one read where the store can.
+    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+        let (record, host) = self.get_with_host(incident_id).await?;
+        let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
+        Ok(IncidentView {
+            record,
+            host,
+            lifecycle,
+            lifecycle_version,
+        })
+    }
+
+    /// The incident's record and the host slot it names, in one read where the store can.
+    async fn get_with_host(
+        &self,
+        incident_id: &str,
+    ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
+        Ok((
+            self.get(incident_id).await?,
+            self.meeting_host(incident_id).await?,
+        ))
+    }
+
     /// Marks that the incident was told the pool is full. True the first time only.
     async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError>;
 
@@ -227,6 +299,30 @@ pub struct HostSlot {
     pub host: String,
     /// Which of the host's slots (0 up to the per-host meeting limit).
     pub slot: u32,
+}
+
+/// What [`IdempotencyStore::get_with_lifecycle`] reads of an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentView {
+    pub record: Option<IncidentRecord>,
+    /// The host slot the record names.
+    pub host: Option<HostSlot>,
+    pub lifecycle: MeetingLifecycle,
+    /// 0 when the incident has no lifecycle item yet.
+    pub lifecycle_version: u64,
+}
+
+/// A host slot and the day's create to take with a first claim
+/// ([`IdempotencyStore::claim_new_with_host`]).
+#[derive(Debug, Clone)]
+pub struct HostTake<'a> {
+    pub slot: &'a HostSlot,
+    /// A slot held longer than this counts as free.
+    pub max_age: Duration,
+    /// The UTC day (`YYYY-MM-DD`) whose create is counted.
+    pub day: &'a str,
+    /// The host's creates per day.
+    pub creates_per_day: u32,
 }
 
 /// The store key of a host's slot.
