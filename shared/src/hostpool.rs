@@ -17,56 +17,16 @@
 //! The incident's record names the slot its meeting holds: a later delivery that finds a
 //! create whose answer was lost looks for the meeting on that host, never makes a second one.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub use crate::error::PoolFull;
 use crate::error::{JobError, UpstreamError};
 use crate::model::{Job, Meeting};
-use crate::relay::{CreateFailed, CreateFrom, Worker};
 use crate::store::{HostSlot, Stage};
-
-pub const DEFAULT_MEETINGS_PER_HOST: u32 = 1;
-/// Zoom's limit: 100 meeting creates and updates per host and day.
-pub const DEFAULT_CREATES_PER_DAY: u32 = 100;
-pub const DEFAULT_SLOT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-
-/// The hosts and their limits (`ZOOM_HOST_USERS`, `ZOOM_HOST_MAX_MEETINGS`,
-/// `ZOOM_HOST_DAILY_CREATES`, `ZOOM_HOST_SLOT_MAX_AGE_MINUTES`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPool {
-    /// In the order they are tried; never empty.
-    pub hosts: Vec<String>,
-    /// Meetings one host may hold at once.
-    pub meetings_per_host: u32,
-    /// Meeting creates one host may make per UTC day.
-    pub creates_per_day: u32,
-    /// After this long a slot counts as free even if nobody freed it.
-    pub slot_max_age: Duration,
-}
-
-impl HostPool {
-    pub fn new(hosts: Vec<String>) -> Self {
-        HostPool {
-            hosts,
-            meetings_per_host: DEFAULT_MEETINGS_PER_HOST,
-            creates_per_day: DEFAULT_CREATES_PER_DAY,
-            slot_max_age: DEFAULT_SLOT_MAX_AGE,
-        }
-    }
-
-    /// The first host tried, the default host of meetings the pool does not place (reviews).
-    pub fn first_host(&self) -> String {
-        self.hosts.first().cloned().unwrap_or_default()
-    }
-
-    /// The hosts a job may use: the one the policy pins, else the pool.
-    pub fn candidates<'a>(&'a self, pinned: Option<&'a str>) -> Vec<&'a str> {
-        match pinned {
-            Some(host) => vec![host],
-            None => self.hosts.iter().map(String::as_str).collect(),
-        }
-    }
-}
+use crate::worker::{CreateFailed, CreateFrom, Worker};
+pub use crate::worker::{
+    DEFAULT_CREATES_PER_DAY, DEFAULT_MEETINGS_PER_HOST, DEFAULT_SLOT_MAX_AGE, HostPool,
+};
 
 /// The UTC day of `time` as `YYYY-MM-DD`.
 pub fn utc_day(time: SystemTime) -> String {
@@ -364,6 +324,7 @@ fn first_slot(incident_id: &str, slots: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn incidents_start_their_slot_search_spread_over_the_slots() {

@@ -26,6 +26,7 @@ pub mod hostpool;
 pub mod http;
 pub mod incident_io;
 pub mod incident_tool;
+pub mod ingress;
 pub mod lambda;
 pub mod lifecycle;
 pub mod metrics;
@@ -41,6 +42,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod token_store;
+pub mod worker;
 pub mod zoom;
 
 pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};

@@ -12,14 +12,15 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{JobError, UpstreamError};
+use crate::ingress::{Ingress, MAX_BODY_BYTES, WebhookResponse};
 use crate::model::{EndTimer, Incident, IncidentToolKind, Job, JobAction, OnResolve};
 use crate::pagerduty::IncidentToolError;
 use crate::pagerduty::webhook::WebhookEvent;
 use crate::queue::MAX_TIMER_HOP;
-use crate::relay::{Ingress, JobReport, MAX_BODY_BYTES, WebhookResponse, Worker};
 use crate::store::{
     Attendance, HostSlot, MAX_TRACKED_PARTICIPANTS, MeetingLifecycle, StoredMeeting,
 };
+use crate::worker::{JobReport, Worker};
 use crate::zoom::MeetingError;
 use crate::zoom::webhook::{self, MeetingEvent, MeetingEventKind, Notification};
 

@@ -1,147 +1,26 @@
 //! The use case, written once against the ports: accept a webhook, and turn a job into a bridge.
+//! The parts it works with ([`Ingress`], [`Worker`] and what a delivery is) live below it, in
+//! `ingress` and `worker`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
-
-use serde_json::{Value, json};
+use std::time::{Instant, SystemTime};
 
 use crate::error::{JobError, Service, UpstreamError};
 use crate::incident_tool::{IncidentTool, IncidentToolError};
-use crate::model::{IncidentToolKind, Job, Meeting};
+use crate::model::{Job, Meeting};
 use crate::pagerduty::signature;
 use crate::pagerduty::webhook::{self, ParseError};
-use crate::policy::{BridgePolicy, Decision};
-use crate::queue::JobQueue;
-use crate::retry::RetryPolicy;
-use crate::secrets::SecretCache;
-use crate::store::{
-    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, Stage, StoredMeeting, new_owner,
+use crate::policy::Decision;
+use crate::store::{Claim, HostTake, IncidentRecord, Stage, StoredMeeting, new_owner};
+use crate::zoom::{MeetingError, new_passcode, translate};
+
+pub use crate::ingress::{
+    Ingress, MAX_BODY_BYTES, MAX_WEBHOOK_ID_BYTES, Outcome, WebhookRequest, WebhookResponse,
 };
-use crate::zoom::{MeetingError, MeetingProvider, new_passcode, translate};
-
-/// PagerDuty guarantees delivery up to 55 KB and drops webhooks over 256 KB; larger is not theirs.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// PagerDuty's webhook ids are UUIDs; a longer one is no webhook of theirs.
-pub const MAX_WEBHOOK_ID_BYTES: usize = 256;
-
-/// A webhook as any entry point (Lambda, local HTTP server) hands it over.
-#[derive(Debug, Clone, Copy)]
-pub struct WebhookRequest<'a> {
-    pub signature: Option<&'a str>,
-    pub webhook_id: Option<&'a str>,
-    pub body: &'a [u8],
-}
-
-/// What the ingress answers, and what it did, for the entry point to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookResponse {
-    pub status: u16,
-    pub body: Value,
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Queued {
-        incident_id: String,
-        event_type: String,
-    },
-    Ignored {
-        event_type: String,
-        reason: String,
-    },
-    Rejected {
-        reason: String,
-    },
-    Failed {
-        reason: String,
-    },
-}
-
-impl WebhookResponse {
-    pub(crate) fn new(status: u16, outcome: Outcome) -> Self {
-        let body = match &outcome {
-            Outcome::Queued { incident_id, .. } => {
-                json!({"status": "accepted", "incident": incident_id})
-            }
-            Outcome::Ignored { reason, .. } => json!({"status": "ignored", "reason": reason}),
-            Outcome::Rejected { reason } => json!({"status": "rejected", "error": reason}),
-            Outcome::Failed { reason } => json!({"status": "error", "error": reason}),
-        };
-        WebhookResponse {
-            status,
-            body,
-            outcome,
-        }
-    }
-
-    /// 200: the sender's event is fine, but not one the relay acts on.
-    pub(crate) fn ignored(event_type: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::new(
-            200,
-            Outcome::Ignored {
-                event_type: event_type.into(),
-                reason: reason.into(),
-            },
-        )
-    }
-
-    /// 503: the relay's own trouble; the sender delivers again later.
-    pub(crate) fn unavailable(reason: impl Into<String>) -> Self {
-        Self::new(
-            503,
-            Outcome::Failed {
-                reason: reason.into(),
-            },
-        )
-    }
-
-    /// 413 for a body over [`MAX_BODY_BYTES`].
-    pub(crate) fn body_too_large() -> Self {
-        Self::rejected(
-            413,
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-    }
-
-    pub(crate) fn rejected(status: u16, reason: impl Into<String>) -> Self {
-        Self::new(
-            status,
-            Outcome::Rejected {
-                reason: reason.into(),
-            },
-        )
-    }
-}
-
-/// The ingress: verify, parse, decide, enqueue. It never calls Zoom or PagerDuty.
-pub struct Ingress {
-    pub(crate) secrets: Arc<SecretCache>,
-    pub(crate) queue: Arc<dyn JobQueue>,
-    pub(crate) policy: BridgePolicy,
-    /// Finds the incident of a Zoom meeting (`/zoom`); without it Zoom events are ignored.
-    pub(crate) meeting_index: Option<Arc<dyn IdempotencyStore>>,
-}
+pub(crate) use crate::worker::{CreateFailed, CreateFrom, Prepared};
+pub use crate::worker::{Delivery, JobReport, Settled, Worker, WorkerSettings};
 
 impl Ingress {
-    pub fn new(secrets: Arc<SecretCache>, queue: Arc<dyn JobQueue>, policy: BridgePolicy) -> Self {
-        Ingress {
-            secrets,
-            queue,
-            policy,
-            meeting_index: None,
-        }
-    }
-
-    /// Lets the ingress match Zoom events to incidents through the idempotency store (read only).
-    pub fn with_meeting_index(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
-        self.meeting_index = Some(store);
-        self
-    }
-
     /// 202 queued, 200 ignored, 4xx for the sender's mistakes (PagerDuty does not retry those),
     /// 5xx only for the relay's own trouble, so PagerDuty retries and nothing is lost.
     pub async fn handle(&self, request: WebhookRequest<'_>) -> WebhookResponse {
@@ -251,145 +130,7 @@ fn has_waited(job: &Job) -> bool {
         .is_none_or(|received| now.saturating_sub(received) > WAITED_MS)
 }
 
-/// What a finished job did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobReport {
-    /// The bridge and note are on the incident (now or by an earlier delivery).
-    Bridged {
-        incident_id: String,
-        meeting_id: u64,
-    },
-    /// An earlier delivery finished the work.
-    AlreadyDone { incident_id: String },
-    /// A person had set a bridge already, and the relay is told not to overwrite it.
-    KeptExistingBridge { incident_id: String },
-    /// A lifecycle job (Zoom event, resolve, reopen, end) did what `summary` says.
-    Lifecycle {
-        incident_id: String,
-        summary: String,
-    },
-}
-
-/// How the worker behaves; defaults suit the template's 60-second worker.
-#[derive(Debug, Clone)]
-pub struct WorkerSettings {
-    /// How long a claim on an incident holds; longer than one invocation can run.
-    pub lease: Duration,
-    pub retry: RetryPolicy,
-    pub overwrite_existing_bridge: bool,
-    /// The queue's `maxReceiveCount`: the delivery after which a job is dead-lettered.
-    pub max_receives: u32,
-    /// The Zoom hosts and their limits; `None`: every meeting on the configured host, untracked.
-    pub host_pool: Option<crate::hostpool::HostPool>,
-}
-
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        WorkerSettings {
-            lease: Duration::from_secs(90),
-            retry: RetryPolicy::default(),
-            overwrite_existing_bridge: false,
-            max_receives: 5,
-            host_pool: None,
-        }
-    }
-}
-
-/// One delivery of a job.
-#[derive(Debug, Clone, Copy)]
-pub struct Delivery {
-    /// 1 for the first delivery (SQS's `ApproximateReceiveCount`).
-    pub receive_count: u32,
-    /// When this invocation must have answered; retries stop before it.
-    pub deadline: Instant,
-}
-
-/// What the queue should do with a delivered job.
-#[derive(Debug)]
-pub enum Settled {
-    /// Finished: delete the message.
-    Done(JobReport),
-    /// Failed for good and handed to the dead-letter queue already: delete the message.
-    DeadLettered(JobError),
-    /// Deliver it again later (SQS moves it to the dead-letter queue after its last receive).
-    Retry(JobError),
-    /// Waits for a free Zoom host: a fresh copy is in the job queue already (so the wait does
-    /// not use up the receives): delete the message.
-    Requeued(JobError),
-}
-
-/// The worker: one Zoom meeting per incident, then the bridge, then the note, resuming from the
-/// idempotency record whatever an earlier delivery finished.
-pub struct Worker {
-    pub(crate) meetings: Arc<dyn MeetingProvider>,
-    /// The incident tools by kind; a job goes to the one it names.
-    tools: HashMap<IncidentToolKind, Arc<dyn IncidentTool>>,
-    pub(crate) store: Arc<dyn IdempotencyStore>,
-    dead_letters: Arc<dyn JobQueue>,
-    pub(crate) settings: WorkerSettings,
-    /// The job queue itself, for jobs that wait for a free host past their receives.
-    requeue: Option<Arc<dyn JobQueue>>,
-    /// Where grace timers wait (see [`crate::queue::TimerQueue`]).
-    pub(crate) timer: Option<Arc<dyn crate::queue::TimerQueue>>,
-}
-
 impl Worker {
-    pub fn new(
-        meetings: Arc<dyn MeetingProvider>,
-        incidents: Arc<dyn IncidentTool>,
-        store: Arc<dyn IdempotencyStore>,
-        dead_letters: Arc<dyn JobQueue>,
-        settings: WorkerSettings,
-    ) -> Self {
-        Worker {
-            meetings,
-            tools: HashMap::from([(IncidentToolKind::PagerDuty, incidents)]),
-            store,
-            dead_letters,
-            settings,
-            requeue: None,
-            timer: None,
-        }
-    }
-
-    /// Adds (or replaces) the incident tool that jobs of `kind` are posted to.
-    pub fn with_incident_tool(
-        mut self,
-        kind: IncidentToolKind,
-        tool: Arc<dyn IncidentTool>,
-    ) -> Self {
-        self.tools.insert(kind, tool);
-        self
-    }
-
-    /// The tool a job is for; a job for a tool this worker was not given fails for good.
-    pub(crate) fn tool_for(&self, job: &Job) -> Result<&dyn IncidentTool, JobError> {
-        self.tools.get(&job.tool).map(Arc::as_ref).ok_or_else(|| {
-            JobError::Malformed(format!(
-                "the job is for {}, which this worker has no adapter for",
-                job.tool
-            ))
-        })
-    }
-
-    /// Jobs that find every Zoom host busy on their last receive go back to `jobs` (the job
-    /// queue) as fresh messages instead of the dead-letter queue.
-    pub fn with_requeue(mut self, jobs: Arc<dyn JobQueue>) -> Self {
-        self.requeue = Some(jobs);
-        self
-    }
-
-    /// The queue that holds grace timers (ending a meeting after a resolve).
-    pub fn with_timer(mut self, timer: Arc<dyn crate::queue::TimerQueue>) -> Self {
-        self.timer = Some(timer);
-        self
-    }
-
-    /// The delivery after which a failed job is dead-lettered.
-    pub fn max_receives(&self) -> u32 {
-        self.settings.max_receives
-    }
-
     /// Runs a delivered job and decides its fate. A job that fails for good, or fails on its
     /// last delivery, leaves a note on the incident saying why; a job that fails for good is put
     /// in the dead-letter queue at once instead of waiting out its retries.
@@ -849,44 +590,6 @@ impl Worker {
             }
         }
     }
-}
-
-/// What a claim recorded for the create in its own write (see [`Worker::claim_for`]).
-#[derive(Debug)]
-pub(crate) enum Prepared {
-    Nothing,
-    /// Stage `Creating`.
-    Creating,
-    /// Stage `Creating`, this host slot taken and named on the record, the day's create counted.
-    Host(HostSlot),
-}
-
-/// How far the incident's create got before a create call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CreateFrom {
-    /// Nothing sent: `Creating` is recorded first, then the create is sent.
-    Claimed,
-    /// `Creating` is recorded already (by this attempt) and nothing was sent yet.
-    Recorded,
-    /// An earlier attempt may have sent the create: its meeting is looked for first.
-    MaybeSent,
-}
-
-impl CreateFrom {
-    pub(crate) fn of(stage: Stage) -> Self {
-        match stage {
-            Stage::Claimed => CreateFrom::Claimed,
-            Stage::Creating => CreateFrom::MaybeSent,
-            Stage::MeetingCreated | Stage::BridgeSet | Stage::Done => CreateFrom::Recorded,
-        }
-    }
-}
-
-/// A create that failed, and whether the meeting may exist all the same (an answer lost).
-#[derive(Debug)]
-pub(crate) struct CreateFailed {
-    pub error: JobError,
-    pub maybe_created: bool,
 }
 
 /// Whether a failed create may have made the meeting (a failed token fetch never reached it).
