@@ -170,6 +170,25 @@ impl Process {
         );
     }
 
+    /// Waits until the process's output has `line`: true, or false if it exited first.
+    pub fn wait_for_line(&mut self, line: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.output().contains(line) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not say {line:?} within {within:?}:\n{}",
+            self.name,
+            self.output()
+        );
+    }
+
     /// Sends SIGTERM to the process (not its group) and waits up to `within` for it to exit.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
@@ -279,26 +298,34 @@ pub struct PrismProxy {
 
 impl PrismProxy {
     pub fn start(spec: &str, upstream: &str) -> PrismProxy {
-        let port = free_port();
+        // A port picked free can be taken by another test's process before Prism binds it:
+        // Prism then exits with EADDRINUSE while the other process answers on the port. So
+        // Prism's own "listening" line is waited for, and a lost port is tried again.
         let spec_path = workspace_root().join("tests/fixtures/openapi").join(spec);
-        let mut process = Process::spawn(
-            &format!("prism-{spec}"),
-            Command::new(tool("prism/node_modules/.bin/prism", "prism")).args([
-                "proxy",
-                spec_path.to_str().unwrap(),
-                upstream,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "--errors",
-            ]),
-        );
-        process.wait_for_port(port, Duration::from_secs(60));
-        PrismProxy {
-            url: format!("http://127.0.0.1:{port}"),
-            process,
+        for _ in 0..3 {
+            let port = free_port();
+            let mut process = Process::spawn(
+                &format!("prism-{spec}"),
+                Command::new(tool("prism/node_modules/.bin/prism", "prism")).args([
+                    "proxy",
+                    spec_path.to_str().unwrap(),
+                    upstream,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "--errors",
+                ]),
+            );
+            let listening = format!("Prism is listening on http://127.0.0.1:{port}");
+            if process.wait_for_line(&listening, Duration::from_secs(60)) {
+                return PrismProxy {
+                    url: format!("http://127.0.0.1:{port}"),
+                    process,
+                };
+            }
         }
+        panic!("prism-{spec} lost its port three times");
     }
 
     pub fn output(&self) -> String {
