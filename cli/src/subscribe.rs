@@ -235,7 +235,7 @@ impl PagerDutyAdmin {
         let response = request
             .send()
             .await
-            .map_err(|e| UpstreamError::transport(Service::PagerDuty, e))?;
+            .map_err(|e| bridge_relay::http::transport_error(Service::PagerDuty, e))?;
         if !response.status().is_success() {
             return Err(status_error(Service::PagerDuty, response).await);
         }

@@ -10,7 +10,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::{Endpoints, IngressConfig, LocalConfig, WorkerConfig};
 use crate::incident_io::IncidentIoApi;
-use crate::model::IncidentToolKind;
 use crate::pagerduty::PagerDutyApi;
 use crate::queue::{
     DeadLetterLog, InProcessQueue, JobQueue, LOCAL_DELIVERIES, LocalMessage, SqsJobQueue,
@@ -19,8 +18,9 @@ use crate::queue::{
 use crate::relay::{Ingress, Worker, WorkerSettings};
 use crate::secrets::{SecretCache, SecretRole};
 use crate::store::{DynamoDbStore, IdempotencyStore, InMemoryStore};
-use crate::token_store::SharedTokenStore;
 use crate::zoom::ZoomApi;
+use bridge_relay_domain::model::IncidentToolKind;
+use bridge_relay_ports::token_store::SharedTokenStore;
 
 /// What a worker is made of beyond its store and queues.
 pub struct WorkerParts<'a> {

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
-use crate::error::{SecretsError, UpstreamError};
 use crate::incident_io::IncidentIoApi;
 use crate::pagerduty::{IncidentToolError, PagerDutyApi};
 use crate::secrets::{RelaySecrets, SecretCache};
 use crate::zoom::{MeetingError, ZoomApi};
+use bridge_relay_domain::error::{SecretsError, UpstreamError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

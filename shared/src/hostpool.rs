@@ -19,14 +19,14 @@
 
 use std::time::SystemTime;
 
-pub use crate::error::PoolFull;
-use crate::error::{JobError, UpstreamError};
-use crate::model::{Job, Meeting};
 use crate::store::{HostSlot, Stage};
 use crate::worker::{CreateFailed, CreateFrom, Worker};
 pub use crate::worker::{
     DEFAULT_CREATES_PER_DAY, DEFAULT_MEETINGS_PER_HOST, DEFAULT_SLOT_MAX_AGE, HostPool,
 };
+pub use bridge_relay_domain::error::PoolFull;
+use bridge_relay_domain::error::{JobError, UpstreamError};
+use bridge_relay_domain::model::{Job, Meeting};
 
 /// The UTC day of `time` as `YYYY-MM-DD`.
 pub fn utc_day(time: SystemTime) -> String {
@@ -150,7 +150,7 @@ impl Worker {
                 Err(Attempt::Failed(e)) => return Err(e),
             }
         }
-        crate::telemetry::record_pool_full();
+        bridge_relay_domain::telemetry::record_pool_full();
         Err(JobError::PoolFull(full))
     }
 
@@ -208,7 +208,7 @@ impl Worker {
             made_nothing && matches!(error, JobError::Meeting(UpstreamError::DailyLimit { .. }));
         if spent {
             tracing::warn!(incident = %id, host = %slot.host, "the Zoom host reached its daily limit; trying the next host");
-            crate::telemetry::record_host_spent();
+            bridge_relay_domain::telemetry::record_host_spent();
             if let Err(e) = self.store.mark_host_spent(&slot.host, day).await {
                 return Err(Attempt::Failed(e.into()));
             }

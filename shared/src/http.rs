@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::{Service, UpstreamError};
+use bridge_relay_domain::error::{Service, UpstreamError};
+pub use bridge_relay_ports::retry::MAX_RETRY_HINT;
 
 /// Kept for the life of the container so TLS connections are reused across jobs.
 pub fn client() -> reqwest::Client {
@@ -23,6 +24,23 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .expect("the HTTP client builds with static settings")
+}
+
+/// A request that got no answer: timed out, not connected, or failed on the way.
+pub fn transport_error(service: Service, error: reqwest::Error) -> UpstreamError {
+    // The URL is left out: it may carry an account id in its query.
+    let error = error.without_url();
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    UpstreamError::Transport {
+        service,
+        reason: format!("{kind}: {error}"),
+    }
 }
 
 /// Turns a non-2xx answer into an error with the sender's message and any retry hint.
@@ -111,10 +129,6 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         })
         .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_HINT))
 }
-
-/// The longest wait a retry hint is taken for. It is longer than any job's deadline, so a
-/// job given a longer hint goes back to its queue instead of waiting.
-pub const MAX_RETRY_HINT: Duration = Duration::from_secs(15 * 60);
 
 #[cfg(test)]
 mod tests {

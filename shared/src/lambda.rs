@@ -11,11 +11,11 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::model::Job;
 use crate::relay::{Delivery, Ingress, Settled, WebhookResponse, Worker};
 use crate::report::{Invocation, JobOutcome, WebhookReport};
 use crate::requests::{self, Headers};
-use crate::telemetry::observe;
+use bridge_relay_domain::model::Job;
+use bridge_relay_domain::telemetry::observe;
 
 /// The Function URL's event (payload format 2.0), only the fields the ingress reads. It is read
 /// raw rather than through lambda_http, whose conversion to an `http::Request` panics on values
@@ -204,7 +204,7 @@ fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
-    crate::retry::instant_after(left.saturating_sub(DEADLINE_MARGIN))
+    bridge_relay_ports::retry::instant_after(left.saturating_sub(DEADLINE_MARGIN))
 }
 
 async fn run_group(

@@ -1,9 +1,12 @@
 //! bridge-relay: one Zoom meeting per incident, posted back as the incident's conference bridge.
 //!
-//! Layers, top to bottom: entry adapters ([`lambda`]) -> the use case ([`relay`]) -> ports
-//! ([`queue::JobQueue`], [`secrets::SecretSource`], [`zoom::MeetingProvider`],
-//! [`incident_tool::IncidentTool`]) -> adapters (SQS, Secrets Manager, Zoom, PagerDuty,
-//! incident.io and their local twins) -> [`model`] and [`error`].
+//! Layers, top to bottom: the composition ([`compose`]) and entry adapters ([`lambda`]) -> the
+//! use case ([`relay`]) and the adapters (SQS, DynamoDB, Secrets Manager, Zoom, PagerDuty,
+//! incident.io and their local twins) -> the ports (crate `bridge-relay-ports`:
+//! [`queue::JobQueue`], [`store::IdempotencyStore`], [`incident_tool::IncidentTool`], ...;
+//! here also [`secrets::SecretSource`] and [`zoom::MeetingProvider`]) -> the domain (crate
+//! `bridge-relay-domain`: [`model`], [`error`], [`telemetry`]). The two crates below cannot
+//! import this one; `scripts/check-layers` checks they use no HTTP, AWS or Lambda crate.
 
 // Input never panics the relay: the library's own code has no unwrap, expect, unchecked
 // indexing or unchecked arithmetic; the few justified exceptions say why where they stand.
@@ -21,31 +24,31 @@ pub mod aws;
 pub mod compose;
 pub mod config;
 pub mod doctor;
-pub mod error;
 pub mod hostpool;
 pub mod http;
 pub mod incident_io;
-pub mod incident_tool;
 pub mod ingress;
 pub mod lambda;
 pub mod lifecycle;
 pub mod metrics;
-pub mod model;
 pub mod pagerduty;
 pub mod policy;
 pub mod queue;
 pub mod relay;
 pub mod report;
 pub mod requests;
-pub mod retry;
 pub mod secrets;
 pub mod store;
-pub mod telemetry;
-pub mod token_store;
 pub mod worker;
 pub mod zoom;
 
-pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};
+// The domain's and the ports' modules keep their paths here (`bridge_relay::model::Job`), so the
+// functions, the CLI and the tests name one library.
+pub use bridge_relay_domain::{
+    ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError,
+};
+pub use bridge_relay_domain::{error, model, telemetry};
+pub use bridge_relay_ports::{incident_tool, retry, token_store};
 
 /// Logs for Lambda: JSON when the function's log format is JSON, with the request id of each
 /// invocation (the runtime's span). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.

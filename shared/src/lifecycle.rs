@@ -11,9 +11,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::{JobError, UpstreamError};
 use crate::ingress::{Ingress, MAX_BODY_BYTES, WebhookResponse};
-use crate::model::{EndTimer, Incident, IncidentToolKind, Job, JobAction, OnResolve};
 use crate::pagerduty::IncidentToolError;
 use crate::pagerduty::webhook::WebhookEvent;
 use crate::queue::MAX_TIMER_HOP;
@@ -23,6 +21,8 @@ use crate::store::{
 use crate::worker::{JobReport, Worker};
 use crate::zoom::MeetingError;
 use crate::zoom::webhook::{self, MeetingEvent, MeetingEventKind, Notification};
+use bridge_relay_domain::error::{JobError, UpstreamError};
+use bridge_relay_domain::model::{EndTimer, Incident, IncidentToolKind, Job, JobAction, OnResolve};
 
 /// How long an incident stays resolved before its meeting ends, when the policy says `end`
 /// and gives no `end_grace_seconds`.
@@ -57,7 +57,7 @@ pub struct ZoomRequest<'a> {
 }
 
 fn now_ms() -> u64 {
-    crate::telemetry::epoch_millis(SystemTime::now())
+    bridge_relay_domain::telemetry::epoch_millis(SystemTime::now())
 }
 
 impl Ingress {
@@ -768,7 +768,7 @@ fn undo_resolution(lifecycle: &mut MeetingLifecycle) -> Reopen {
 /// time the store holds can overflow the clock).
 fn review_start(resolved_at_ms: u64, after_minutes: u32) -> SystemTime {
     let at_ms = resolved_at_ms.saturating_add(u64::from(after_minutes).saturating_mul(60_000));
-    crate::telemetry::time_of_millis(at_ms).unwrap_or_else(SystemTime::now)
+    bridge_relay_domain::telemetry::time_of_millis(at_ms).unwrap_or_else(SystemTime::now)
 }
 
 /// Zoom's limit on `meeting_invitees` is not documented; a review needs far fewer.
@@ -976,7 +976,7 @@ const UNKNOWN_TIME: &str = "an unknown time";
 
 /// `2026-11-24 10:02 UTC`.
 fn day_and_clock(time: SystemTime) -> String {
-    match crate::telemetry::rfc3339_seconds(time) {
+    match bridge_relay_domain::telemetry::rfc3339_seconds(time) {
         Some(text) if text.len() >= 16 => format!("{} {} UTC", &text[..10], &text[11..16]),
         _ => UNKNOWN_TIME.into(),
     }
@@ -984,7 +984,9 @@ fn day_and_clock(time: SystemTime) -> String {
 
 /// `10:02 UTC`.
 fn clock(at_ms: u64) -> String {
-    match crate::telemetry::time_of_millis(at_ms).and_then(crate::telemetry::rfc3339_seconds) {
+    match bridge_relay_domain::telemetry::time_of_millis(at_ms)
+        .and_then(bridge_relay_domain::telemetry::rfc3339_seconds)
+    {
         Some(text) if text.len() >= 16 => format!("{} UTC", &text[11..16]),
         _ => UNKNOWN_TIME.into(),
     }

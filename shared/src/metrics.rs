@@ -150,7 +150,7 @@ impl MetricSet {
     pub fn emit(&self) {
         let function =
             std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned());
-        let now = crate::telemetry::epoch_millis(std::time::SystemTime::now());
+        let now = bridge_relay_domain::telemetry::epoch_millis(std::time::SystemTime::now());
         println!("{}", self.to_emf(&function, now));
     }
 }

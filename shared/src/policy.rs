@@ -14,10 +14,10 @@
 
 use serde::Deserialize;
 
-use crate::error::ConfigError;
 use crate::incident_io::webhook::{INCIDENT_CREATED, IncidentIoEvent, PRIVATE_PREFIX};
-use crate::model::{Incident, MeetingOptions};
 use crate::pagerduty::webhook::WebhookEvent;
+use bridge_relay_domain::error::ConfigError;
+use bridge_relay_domain::model::{Incident, MeetingOptions};
 
 /// The longest grace period the policy accepts (a day).
 pub const MAX_END_GRACE_SECONDS: u32 = 86_400;
@@ -130,7 +130,7 @@ struct StrictMeetingOptions {
     #[serde(default)]
     agenda: Option<String>,
     #[serde(default)]
-    auto_recording: Option<crate::model::AutoRecording>,
+    auto_recording: Option<bridge_relay_domain::model::AutoRecording>,
     #[serde(default)]
     waiting_room: Option<bool>,
     #[serde(default)]
@@ -142,7 +142,7 @@ struct StrictMeetingOptions {
     #[serde(default)]
     dial_in_countries: Option<Vec<String>>,
     #[serde(default)]
-    on_resolve: Option<crate::model::OnResolve>,
+    on_resolve: Option<bridge_relay_domain::model::OnResolve>,
     #[serde(default)]
     end_grace_seconds: Option<u32>,
     #[serde(default)]
@@ -646,7 +646,7 @@ fn matches_team(incident: &Incident, names: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AutoRecording, TeamRef};
+    use bridge_relay_domain::model::{AutoRecording, TeamRef};
 
     fn event(event_type: &str, incident: bool) -> WebhookEvent {
         WebhookEvent {

@@ -5,14 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
-use crate::error::{JobError, Service, UpstreamError};
-use crate::incident_tool::{IncidentTool, IncidentToolError};
-use crate::model::{Job, Meeting};
 use crate::pagerduty::signature;
 use crate::pagerduty::webhook::{self, ParseError};
 use crate::policy::Decision;
 use crate::store::{Claim, HostTake, IncidentRecord, Stage, StoredMeeting, new_owner};
 use crate::zoom::{MeetingError, new_passcode, translate};
+use bridge_relay_domain::error::{JobError, Service, UpstreamError};
+use bridge_relay_domain::model::{Job, Meeting};
+use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
 
 pub use crate::ingress::{
     Ingress, MAX_BODY_BYTES, MAX_WEBHOOK_ID_BYTES, Outcome, WebhookRequest, WebhookResponse,
@@ -87,7 +87,9 @@ impl Ingress {
             meeting: self.policy.meeting_for(&incident),
             incident,
             requested_by: None,
-            received_at_ms: Some(crate::telemetry::epoch_millis(SystemTime::now())),
+            received_at_ms: Some(bridge_relay_domain::telemetry::epoch_millis(
+                SystemTime::now(),
+            )),
             failure: None,
             tool: Default::default(),
             action: Default::default(),
@@ -125,7 +127,7 @@ const WAITED_MS: u64 = 60_000;
 
 /// Whether the job has waited since its webhook (or is too old to say).
 fn has_waited(job: &Job) -> bool {
-    let now = crate::telemetry::epoch_millis(SystemTime::now());
+    let now = bridge_relay_domain::telemetry::epoch_millis(SystemTime::now());
     job.received_at_ms
         .is_none_or(|received| now.saturating_sub(received) > WAITED_MS)
 }
@@ -569,12 +571,12 @@ impl Worker {
                     if e.is_retryable() && attempt < retry.max_attempts =>
                 {
                     let wait = retry.delay(attempt, e.retry_after());
-                    if !crate::retry::fits_before(wait, deadline) {
+                    if !bridge_relay_ports::retry::fits_before(wait, deadline) {
                         let maybe = maybe_created || reached_zoom(&e);
                         return Err(failed(JobError::Meeting(e), maybe));
                     }
                     tracing::warn!(incident = %incident.id, attempt, error = %e, "create failed; retrying");
-                    crate::telemetry::record_retry();
+                    bridge_relay_domain::telemetry::record_retry();
                     // A failed token fetch never reached the create call.
                     if reached_zoom(&e) {
                         maybe_created = true;
@@ -683,7 +685,7 @@ mod tests {
     fn failure_notes_keep_the_secrets_arn_and_the_sdk_context_in_the_logs() {
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:bridge-relay-AbCdEf";
         let secrets = || {
-            JobError::Secrets(crate::error::SecretsError::Unavailable {
+            JobError::Secrets(bridge_relay_domain::error::SecretsError::Unavailable {
                 source_name: arn.into(),
                 reason: "service error: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/worker is not authorized (request id 5f0c)".into(),
                 retryable: false,

@@ -1,14 +1,14 @@
 //! What each webhook and each job did, for the people who run the relay: one log line and one
-//! EMF document per webhook and per job, with the upstream calls [`crate::telemetry`] recorded
+//! EMF document per webhook and per job, with the upstream calls [`bridge_relay_domain::telemetry`] recorded
 //! on the way.
 
 use std::time::{Duration, SystemTime};
 
-use crate::error::Service;
 use crate::metrics::{MetricSet, names};
-use crate::model::Job;
 use crate::relay::{Delivery, JobReport, Outcome, Settled, WebhookResponse};
-use crate::telemetry::{CallStats, epoch_millis};
+use bridge_relay_domain::error::Service;
+use bridge_relay_domain::model::Job;
+use bridge_relay_domain::telemetry::{CallStats, epoch_millis};
 
 const ZOOM: &[Service] = &[Service::Zoom, Service::ZoomOAuth];
 const PAGERDUTY: &[Service] = &[Service::PagerDuty];
@@ -375,10 +375,10 @@ impl<'a> JobOutcome<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Service;
-    use crate::error::{JobError, UpstreamError};
-    use crate::model::Incident;
-    use crate::telemetry::{observe, record_call, record_retry};
+    use bridge_relay_domain::error::Service;
+    use bridge_relay_domain::error::{JobError, UpstreamError};
+    use bridge_relay_domain::model::Incident;
+    use bridge_relay_domain::telemetry::{observe, record_call, record_retry};
     use std::time::Instant;
 
     fn job() -> Job {

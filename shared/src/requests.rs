@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use crate::incident_io::signature as svix;
-use crate::model::Job;
 use crate::pagerduty::manual::{self, BridgeRequest, RequestError};
 use crate::policy::Decision;
 use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
+use bridge_relay_domain::model::Job;
 
 /// The time the ingress gives any request, on every route. The function stops at 5 s (and
 /// PagerDuty waits 16 s for a button's answer): answering 503 after 4 s beats a function
@@ -231,7 +231,9 @@ impl Ingress {
             meeting: self.policy.meeting_for(&incident),
             incident,
             requested_by,
-            received_at_ms: Some(crate::telemetry::epoch_millis(std::time::SystemTime::now())),
+            received_at_ms: Some(bridge_relay_domain::telemetry::epoch_millis(
+                std::time::SystemTime::now(),
+            )),
             failure: None,
             tool: Default::default(),
             action: Default::default(),

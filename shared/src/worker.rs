@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::JobError;
-use crate::incident_tool::IncidentTool;
-use crate::model::{IncidentToolKind, Job};
 use crate::queue::JobQueue;
-use crate::retry::RetryPolicy;
 use crate::store::{HostSlot, IdempotencyStore, Stage};
 use crate::zoom::MeetingProvider;
+use bridge_relay_domain::error::JobError;
+use bridge_relay_domain::model::{IncidentToolKind, Job};
+use bridge_relay_ports::incident_tool::IncidentTool;
+use bridge_relay_ports::retry::RetryPolicy;
 
 pub const DEFAULT_MEETINGS_PER_HOST: u32 = 1;
 /// Zoom's limit: 100 meeting creates and updates per host and day.

@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use super::signature::{self, SignedHeaders};
 use super::webhook::{self, ParseError};
 use crate::lifecycle::LifecycleEvent;
-use crate::model::{IncidentToolKind, Job};
 use crate::policy::Decision;
 use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
+use bridge_relay_domain::model::{IncidentToolKind, Job};
 
 /// An incident.io webhook as any entry point hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +98,7 @@ impl Ingress {
             meeting: self.policy.meeting_for(&incident),
             incident,
             requested_by: None,
-            received_at_ms: Some(crate::telemetry::epoch_millis(now)),
+            received_at_ms: Some(bridge_relay_domain::telemetry::epoch_millis(now)),
             failure: None,
             tool: IncidentToolKind::IncidentIo,
             action: Default::default(),

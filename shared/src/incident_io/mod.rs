@@ -24,11 +24,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::error::{SecretsError, Service, UpstreamError};
 use crate::http::status_error;
-use crate::incident_tool::{IncidentTool, IncidentToolError};
-use crate::model::Bridge;
 use crate::secrets::{RelaySecrets, SecretCache};
+use bridge_relay_domain::error::{SecretsError, Service, UpstreamError};
+use bridge_relay_domain::model::Bridge;
+use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
 
 pub const DEFAULT_API_BASE: &str = "https://api.incident.io";
 
@@ -101,12 +101,12 @@ impl IncidentIoApi {
             .header("accept", "application/json")
             .send()
             .await;
-        crate::telemetry::record_call(
+        bridge_relay_domain::telemetry::record_call(
             Service::IncidentIo,
             started,
             response.as_ref().ok().map(|r| r.status().as_u16()),
         );
-        Ok(response.map_err(|e| UpstreamError::transport(Service::IncidentIo, e))?)
+        Ok(response.map_err(|e| crate::http::transport_error(Service::IncidentIo, e))?)
     }
 
     /// Sends with the cached key; on a 401 re-reads the secret once (the key was rotated).

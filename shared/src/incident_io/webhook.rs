@@ -7,8 +7,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::bounded_reason as bounded;
-use crate::model::{Bridge, Incident, JobAction};
+use bridge_relay_domain::error::bounded_reason as bounded;
+use bridge_relay_domain::model::{Bridge, Incident, JobAction};
 
 pub const INCIDENT_CREATED: &str = "public_incident.incident_created_v2";
 pub const INCIDENT_UPDATED: &str = "public_incident.incident_updated_v2";

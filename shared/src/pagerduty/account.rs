@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{IncidentToolError, PagerDutyApi};
-use crate::error::{Service, UpstreamError};
+use bridge_relay_domain::error::{Service, UpstreamError};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PagerDutyUser {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::webhook::{Reference, team_refs};
-use crate::model::{Bridge, Incident};
+use bridge_relay_domain::model::{Bridge, Incident};
 
 pub const TOKEN_HEADER: &str = "x-bridge-relay-token";
 

@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::error::{Service, UpstreamError};
 use crate::http::status_error;
-use crate::model::Bridge;
 use crate::secrets::{PagerDutyCredentials, SecretCache};
+use bridge_relay_domain::error::{Service, UpstreamError};
+use bridge_relay_domain::model::Bridge;
 
 pub use account::{PagerDutyUser, WebhookSubscription};
 // The port moved to its own module when incident.io joined; the old path keeps working.
-pub use crate::incident_tool::{IncidentTool, IncidentToolError};
+pub use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
 
 /// PagerDuty REST API v2.
 pub struct PagerDutyApi {
@@ -75,12 +75,12 @@ impl PagerDutyApi {
             .header("from", &credentials.from_email)
             .send()
             .await;
-        crate::telemetry::record_call(
+        bridge_relay_domain::telemetry::record_call(
             Service::PagerDuty,
             started,
             response.as_ref().ok().map(|r| r.status().as_u16()),
         );
-        response.map_err(|e| UpstreamError::transport(Service::PagerDuty, e))
+        response.map_err(|e| crate::http::transport_error(Service::PagerDuty, e))
     }
 
     /// Sends with the cached token; on a 401 re-reads the secret once (the token was rotated).

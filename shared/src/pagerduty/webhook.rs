@@ -7,8 +7,8 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::error::bounded_reason as bounded;
-use crate::model::{Bridge, Incident, TeamRef};
+use bridge_relay_domain::error::bounded_reason as bounded;
+use bridge_relay_domain::model::{Bridge, Incident, TeamRef};
 
 /// One parsed V3 webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub(crate) fn team_refs(teams: Option<Vec<Reference>>) -> Vec<TeamRef> {
         .collect()
 }
 
-pub use crate::error::MAX_REASON_CHARS;
+pub use bridge_relay_domain::error::MAX_REASON_CHARS;
 
 /// One pass over the body: the envelope's small fields are read, every field of `data` is kept
 /// as a borrowed slice of raw JSON, and only the fields the relay uses are then decoded. Large
@@ -337,7 +337,7 @@ mod tests {
         assert_eq!(incident.service_id.as_deref(), Some("PF9KMXH"));
         assert_eq!(
             incident.teams,
-            vec![crate::model::TeamRef {
+            vec![bridge_relay_domain::model::TeamRef {
                 id: "PFCVPS0".into(),
                 name: Some("Engineering".into())
             }]

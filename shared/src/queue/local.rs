@@ -7,9 +7,9 @@ use tokio::sync::mpsc;
 
 use super::JobQueue;
 use super::sqs::fifo_id;
-use crate::error::QueueError;
-use crate::model::Job;
 use crate::relay::{Delivery, Settled, Worker};
+use bridge_relay_domain::error::QueueError;
+use bridge_relay_domain::model::Job;
 
 /// SQS FIFO's deduplication window: a message with a dedup id sent in the last 5 minutes is
 /// accepted and dropped.
@@ -186,10 +186,10 @@ async fn deliver(
     for receive_count in 1..=LOCAL_DELIVERIES {
         let delivery = Delivery {
             receive_count,
-            deadline: crate::retry::instant_after(LOCAL_DELIVERY_BUDGET),
+            deadline: bridge_relay_ports::retry::instant_after(LOCAL_DELIVERY_BUDGET),
         };
         let (settled, calls) =
-            crate::telemetry::observe(worker.handle_delivery(job, delivery)).await;
+            bridge_relay_domain::telemetry::observe(worker.handle_delivery(job, delivery)).await;
         // The local runner's readable line per job; metrics are for CloudWatch only.
         crate::report::JobOutcome::new(job, delivery, &settled, LOCAL_DELIVERIES, calls).log(None);
         match settled {

@@ -8,18 +8,9 @@ pub use local::{
     DEDUP_WINDOW, DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, LocalMessage, run_local_worker,
 };
 pub use sqs::{RedriveError, Redriven, SqsJobQueue, redrive};
-pub use timer::{LocalTimer, MAX_TIMER_HOP, SqsTimerQueue, TimerQueue};
+pub use timer::{LocalTimer, SqsTimerQueue};
 
-use async_trait::async_trait;
-
-use crate::error::QueueError;
-use crate::model::Job;
-
-#[async_trait]
-pub trait JobQueue: Send + Sync {
-    /// Returns only once the queue holds the job: the webhook is acknowledged after this.
-    async fn enqueue(&self, job: &Job) -> Result<(), QueueError>;
-}
+pub use bridge_relay_ports::queue::{JobQueue, MAX_TIMER_HOP, TimerQueue};
 
 /// An SQS client on the relay's AWS configuration.
 pub fn sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {

@@ -5,8 +5,8 @@ use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
 use sha2::{Digest, Sha256};
 
 use super::JobQueue;
-use crate::error::QueueError;
-use crate::model::Job;
+use bridge_relay_domain::error::QueueError;
+use bridge_relay_domain::model::Job;
 
 /// An SQS FIFO queue: one message group per incident keeps its jobs in order, and the
 /// webhook id as deduplication id drops PagerDuty's redeliveries within SQS's 5-minute window.
@@ -47,8 +47,8 @@ impl JobQueue for SqsJobQueue {
 pub(crate) async fn send(message: SendMessageFluentBuilder) -> Result<(), QueueError> {
     let started = std::time::Instant::now();
     let sent = message.send().await;
-    crate::telemetry::record_call(
-        crate::Service::Sqs,
+    bridge_relay_domain::telemetry::record_call(
+        bridge_relay_domain::Service::Sqs,
         started,
         sent.as_ref().ok().map(|_| 200),
     );
@@ -133,8 +133,10 @@ pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Redriven, 
                 Err(e) => {
                     tracing::warn!(message_id = %id, error = %e, "not a job; left in the dead-letter queue");
                     skipped_ids.insert(id.clone());
-                    done.skipped
-                        .push((id, crate::error::bounded_reason(e.to_string())));
+                    done.skipped.push((
+                        id,
+                        bridge_relay_domain::error::bounded_reason(e.to_string()),
+                    ));
                     continue;
                 }
             };

@@ -10,17 +10,10 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use tokio::sync::mpsc;
 
-use crate::error::QueueError;
-use crate::model::Job;
+use bridge_relay_domain::error::QueueError;
+use bridge_relay_domain::model::Job;
 
-/// SQS's longest `DelaySeconds`: one hop of the timer.
-pub const MAX_TIMER_HOP: Duration = Duration::from_secs(900);
-
-#[async_trait]
-pub trait TimerQueue: Send + Sync {
-    /// Hands `job` to the worker after `delay` (cut to [`MAX_TIMER_HOP`]); returns once queued.
-    async fn enqueue_after(&self, job: &Job, delay: Duration) -> Result<(), QueueError>;
-}
+use bridge_relay_ports::queue::{MAX_TIMER_HOP, TimerQueue};
 
 fn hop(delay: Duration) -> Duration {
     delay.min(MAX_TIMER_HOP)

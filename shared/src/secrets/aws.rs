@@ -4,7 +4,7 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use secrecy::SecretString;
 
 use super::SecretSource;
-use crate::error::SecretsError;
+use bridge_relay_domain::error::SecretsError;
 
 /// The secret in AWS Secrets Manager, by name or ARN.
 pub struct SecretsManagerSource {
@@ -49,7 +49,11 @@ impl SecretSource for SecretsManagerSource {
             Err(SdkError::ServiceError(e)) => Some(e.raw().status().as_u16()),
             Err(_) => None,
         };
-        crate::telemetry::record_call(crate::Service::SecretsManager, started, status);
+        bridge_relay_domain::telemetry::record_call(
+            bridge_relay_domain::Service::SecretsManager,
+            started,
+            status,
+        );
         let output = output.map_err(|e| {
             // Timeouts, dispatch failures and throttling pass with time; a missing secret
             // or a denied permission needs a person.

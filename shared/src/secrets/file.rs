@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use super::SecretSource;
-use crate::error::SecretsError;
+use bridge_relay_domain::error::SecretsError;
 
 /// The secret document in a local file, for the local runner.
 pub struct FileSecretSource {

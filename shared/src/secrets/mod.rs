@@ -34,7 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::error::SecretsError;
+use bridge_relay_domain::error::SecretsError;
 
 /// What a secret is read for, and so which keys it must hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

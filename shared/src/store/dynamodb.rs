@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::{
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::token_store::{SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
+use bridge_relay_ports::token_store::{
+    SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate,
+};
 
 use super::{
     Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, IncidentView, MeetingLifecycle,

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use crate::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
+use bridge_relay_ports::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
     Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage,

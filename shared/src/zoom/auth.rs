@@ -13,10 +13,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::error::{Service, UpstreamError};
 use crate::http::status_error;
 use crate::secrets::ZoomCredentials;
-use crate::token_store::{SharedToken, SharedTokenStore, TokenStoreError, TokenUpdate};
+use bridge_relay_domain::error::{Service, UpstreamError};
+use bridge_relay_ports::token_store::{
+    SharedToken, SharedTokenStore, TokenStoreError, TokenUpdate,
+};
 
 /// Renew this long before Zoom's expiry (a quarter of the lifetime for short-lived tokens) so a
 /// token never dies mid-request.
@@ -107,7 +109,7 @@ fn fleet_key(creds: &ZoomCredentials) -> String {
 }
 
 fn now_ms() -> u64 {
-    crate::telemetry::epoch_millis(std::time::SystemTime::now())
+    bridge_relay_domain::telemetry::epoch_millis(std::time::SystemTime::now())
 }
 
 fn store_failure(e: TokenStoreError) -> UpstreamError {
@@ -183,7 +185,7 @@ impl TokenCache {
         local: &mut Local,
     ) -> Result<AccessToken, UpstreamError> {
         let key = fleet_key(creds);
-        let give_up = crate::retry::instant_after(FLEET_WAIT);
+        let give_up = bridge_relay_ports::retry::instant_after(FLEET_WAIT);
         loop {
             let item = store.read_token(&key).await.map_err(store_failure)?;
             let now = now_ms();
@@ -285,12 +287,12 @@ impl TokenCache {
             .header("authorization", format!("Basic {basic}"))
             .send()
             .await;
-        crate::telemetry::record_call(
+        bridge_relay_domain::telemetry::record_call(
             Service::ZoomOAuth,
             started,
             response.as_ref().ok().map(|r| r.status().as_u16()),
         );
-        let response = response.map_err(|e| UpstreamError::transport(Service::ZoomOAuth, e))?;
+        let response = response.map_err(|e| crate::http::transport_error(Service::ZoomOAuth, e))?;
         if !response.status().is_success() {
             return Err(status_error(Service::ZoomOAuth, response).await);
         }

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::error::{Service, UpstreamError};
 use crate::http::status_error;
-use crate::model::Meeting;
 use crate::secrets::SecretCache;
+use bridge_relay_domain::error::{Service, UpstreamError};
+use bridge_relay_domain::model::Meeting;
 
 /// Creates meetings. The real adapter is [`ZoomApi`]; tests run it against stand-ins.
 #[async_trait]
@@ -41,12 +41,12 @@ pub trait MeetingProvider: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum MeetingError {
     #[error(transparent)]
-    Secrets(#[from] crate::error::SecretsError),
+    Secrets(#[from] bridge_relay_domain::error::SecretsError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
 }
 
-impl crate::retry::Transient for MeetingError {
+impl bridge_relay_ports::retry::Transient for MeetingError {
     fn is_retryable(&self) -> bool {
         match self {
             MeetingError::Secrets(e) => e.is_retryable(),
@@ -107,7 +107,10 @@ impl ZoomApi {
 
     /// Shares the app's token with every other holder of `store` (see [`TokenCache`]): the
     /// deployment's worker containers, `doctor`, the local runner.
-    pub fn with_shared_token(self, store: Arc<dyn crate::token_store::SharedTokenStore>) -> Self {
+    pub fn with_shared_token(
+        self,
+        store: Arc<dyn bridge_relay_ports::token_store::SharedTokenStore>,
+    ) -> Self {
         ZoomApi {
             tokens: self.tokens.shared_through(store),
             ..self
@@ -172,14 +175,14 @@ impl ZoomApi {
             }
             let started = std::time::Instant::now();
             let response = request.send().await;
-            crate::telemetry::record_call(
+            bridge_relay_domain::telemetry::record_call(
                 Service::Zoom,
                 started,
                 response.as_ref().ok().map(|r| r.status().as_u16()),
             );
-            let response = response.map_err(|e| UpstreamError::transport(Service::Zoom, e))?;
+            let response = response.map_err(|e| crate::http::transport_error(Service::Zoom, e))?;
             if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-                crate::telemetry::record_token_refused();
+                bridge_relay_domain::telemetry::record_token_refused();
                 self.tokens.invalidate(&token).await;
                 if !retried {
                     retried = true;

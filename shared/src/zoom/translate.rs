@@ -4,8 +4,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Bridge, DialInNumber, Incident, IncidentToolKind, Meeting, MeetingOptions};
 use crate::policy::render_template;
+use bridge_relay_domain::model::{
+    Bridge, DialInNumber, Incident, IncidentToolKind, Meeting, MeetingOptions,
+};
 
 /// Zoom's limit on a meeting topic (the meeting response schema's `maxLength`).
 pub const TOPIC_MAX_CHARS: usize = 200;
@@ -75,7 +77,7 @@ pub fn review_marker_id(incident_id: &str) -> String {
 
 /// The post-incident review meeting: the incident's meeting settings, starting at `start`,
 /// with the responders invited. `incident` carries its key for an id (`incident_io:<id>`
-/// beyond PagerDuty, see [`crate::model::Job::keyed_incident`]): the agenda's marker is made
+/// beyond PagerDuty, see [`bridge_relay_domain::model::Job::keyed_incident`]): the agenda's marker is made
 /// of it, as the lookup of a lost review is.
 pub fn review_request(
     incident: &Incident,
@@ -168,7 +170,7 @@ pub fn meeting_request_with(
         topic,
         kind: 2,
         // Clamped: a start RFC 3339 cannot write must not panic the worker.
-        start_time: crate::telemetry::rfc3339_seconds(now)
+        start_time: bridge_relay_domain::telemetry::rfc3339_seconds(now)
             .unwrap_or_else(|| "9999-12-31T23:59:59Z".into()),
         duration: MEETING_MINUTES,
         timezone: "UTC".into(),

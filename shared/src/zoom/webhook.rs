@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::Sha256;
 
-pub use crate::model::{MeetingEvent, MeetingEventKind};
+pub use bridge_relay_domain::model::{MeetingEvent, MeetingEventKind};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -197,7 +197,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
     let at_ms = time_field
         .and_then(Value::as_str)
         .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-        .map(crate::telemetry::epoch_millis)
+        .map(bridge_relay_domain::telemetry::epoch_millis)
         .or(event_ts)
         .ok_or_else(|| shape("the event has no time (`event_ts`)"))?;
     let (participant, participant_id, participant_email) = match kind {

@@ -201,8 +201,8 @@ pub enum OnResolve {
 }
 
 impl Job {
-    pub fn from_json(body: &str) -> Result<Job, crate::JobError> {
-        serde_json::from_str(body).map_err(|e| crate::JobError::Malformed(e.to_string()))
+    pub fn from_json(body: &str) -> Result<Job, crate::error::JobError> {
+        serde_json::from_str(body).map_err(|e| crate::error::JobError::Malformed(e.to_string()))
     }
 
     #[allow(

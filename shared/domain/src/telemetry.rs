@@ -2,7 +2,7 @@
 //! each call to an outside system ([`record_call`]) and the retry loops each retry
 //! ([`record_retry`]) into the [`observe`] scope the entry adapter opens around one webhook or
 //! one job; outside such a scope recording does nothing. This module imports nothing above the
-//! errors, so every adapter may use it; [`crate::report`] turns what it records into log lines
+//! errors, so every adapter may use it; the reporter above (`bridge_relay::report`) turns what it records into log lines
 //! and metrics.
 
 use std::future::Future;
@@ -68,27 +68,27 @@ pub struct CallStats {
 }
 
 impl CallStats {
-    pub(crate) fn of(&self, services: &[Service]) -> impl Iterator<Item = &Call> {
+    pub fn of(&self, services: &[Service]) -> impl Iterator<Item = &Call> {
         self.calls
             .iter()
             .filter(move |c| services.contains(&c.service))
     }
 
-    pub(crate) fn millis(&self, services: &[Service]) -> Vec<u64> {
+    pub fn millis(&self, services: &[Service]) -> Vec<u64> {
         self.of(services).map(|c| c.millis).collect()
     }
 
-    pub(crate) fn errors(&self, services: &[Service]) -> u64 {
+    pub fn errors(&self, services: &[Service]) -> u64 {
         self.of(services)
             .filter(|c| c.failed() && c.status != Some(429))
             .count() as u64
     }
 
-    pub(crate) fn rate_limited(&self) -> u64 {
+    pub fn rate_limited(&self) -> u64 {
         self.calls.iter().filter(|c| c.status == Some(429)).count() as u64
     }
 
-    pub(crate) fn total(&self, services: &[Service]) -> (usize, u64) {
+    pub fn total(&self, services: &[Service]) -> (usize, u64) {
         let millis = self.millis(services);
         (millis.len(), millis.iter().sum())
     }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::error::UpstreamError;
+use bridge_relay_domain::error::UpstreamError;
 
 /// An error that says whether trying again can help, and when.
 pub trait Transient {
@@ -20,6 +20,10 @@ impl Transient for UpstreamError {
         UpstreamError::retry_after(self)
     }
 }
+
+/// The longest wait a retry hint is taken for. It is longer than any job's deadline, so a
+/// job given a longer hint goes back to its queue instead of waiting.
+pub const MAX_RETRY_HINT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -44,7 +48,7 @@ impl RetryPolicy {
     pub fn delay(&self, attempt: u32, hint: Option<Duration>) -> Duration {
         if let Some(hint) = hint {
             // Capped here too: not every hint comes through `http::status_error`.
-            return hint.min(crate::http::MAX_RETRY_HINT);
+            return hint.min(MAX_RETRY_HINT);
         }
         let ceiling = self
             .first_delay
@@ -79,7 +83,7 @@ impl RetryPolicy {
                         return Err(e);
                     }
                     tracing::warn!(what, attempt, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
-                    crate::telemetry::record_retry();
+                    bridge_relay_domain::telemetry::record_retry();
                     tokio::time::sleep(wait).await;
                     attempt = attempt.saturating_add(1);
                 }
@@ -91,14 +95,14 @@ impl RetryPolicy {
 /// Whether a wait of `wait` from now ends before `deadline` (a wait past what the clock
 /// holds does not).
 /// `wait` from now; a span past the clock's range (no real setting comes near) stops at an hour.
-pub(crate) fn instant_after(wait: Duration) -> Instant {
+pub fn instant_after(wait: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(wait)
         .or_else(|| now.checked_add(Duration::from_secs(3600)))
         .unwrap_or(now)
 }
 
-pub(crate) fn fits_before(wait: Duration, deadline: Instant) -> bool {
+pub fn fits_before(wait: Duration, deadline: Instant) -> bool {
     Instant::now()
         .checked_add(wait)
         .is_some_and(|end| end < deadline)
@@ -107,7 +111,7 @@ pub(crate) fn fits_before(wait: Duration, deadline: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Service;
+    use bridge_relay_domain::error::Service;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn status(status: u16, retry_after: Option<Duration>) -> UpstreamError {
@@ -180,10 +184,7 @@ mod tests {
     #[tokio::test]
     async fn a_huge_retry_hint_ends_the_retries_instead_of_overflowing_the_clock() {
         let policy = RetryPolicy::default();
-        assert_eq!(
-            policy.delay(1, Some(Duration::MAX)),
-            crate::http::MAX_RETRY_HINT
-        );
+        assert_eq!(policy.delay(1, Some(Duration::MAX)), MAX_RETRY_HINT);
         assert!(!fits_before(Duration::MAX, Instant::now()));
         let calls = AtomicU32::new(0);
         let result: Result<(), UpstreamError> = policy

@@ -1,10 +1,10 @@
 //! The incident-tool port: where a bridge and a note are posted. PagerDuty and incident.io
-//! implement it; the worker picks the one a job names ([`crate::model::IncidentToolKind`]).
+//! implement it; the worker picks the one a job names ([`bridge_relay_domain::model::IncidentToolKind`]).
 
 use async_trait::async_trait;
 
-use crate::error::{SecretsError, UpstreamError};
-use crate::model::Bridge;
+use bridge_relay_domain::error::{SecretsError, UpstreamError};
+use bridge_relay_domain::model::Bridge;
 
 /// Where a bridge and a note are posted, in one incident tool.
 #[async_trait]

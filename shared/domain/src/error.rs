@@ -125,22 +125,6 @@ impl UpstreamError {
             }
         }
     }
-
-    pub fn transport(service: Service, error: reqwest::Error) -> Self {
-        // The URL is left out: it may carry an account id in its query.
-        let error = error.without_url();
-        let kind = if error.is_timeout() {
-            "timed out"
-        } else if error.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        UpstreamError::Transport {
-            service,
-            reason: format!("{kind}: {error}"),
-        }
-    }
 }
 
 /// The relay's secret could not be had.
@@ -307,7 +291,7 @@ impl std::fmt::Display for PoolFull {
 pub const MAX_REASON_CHARS: usize = 200;
 
 /// `reason` cut to [`MAX_REASON_CHARS`] (on a char boundary), marked with `…` when cut.
-pub(crate) fn bounded_reason(reason: String) -> String {
+pub fn bounded_reason(reason: String) -> String {
     if reason.chars().count() <= MAX_REASON_CHARS {
         return reason;
     }

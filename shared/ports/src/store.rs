@@ -1,0 +1,419 @@
+//! The idempotency store: one record per incident that moves
+//! claimed -> creating -> meeting created -> bridge set -> done.
+//! A retry after any partial failure resumes from the record, so an incident never gets a
+//! second meeting. A claim is a lease: a claim left by a dead container expires and is taken over.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use bridge_relay_domain::error::StoreError;
+use bridge_relay_domain::model::{DialInNumber, Meeting};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Claimed; nothing sent to Zoom yet.
+    Claimed,
+    /// A create call was sent; whether Zoom made the meeting is unknown until looked up.
+    Creating,
+    /// The meeting exists and is recorded.
+    MeetingCreated,
+    /// The incident shows the bridge.
+    BridgeSet,
+    /// The note is posted too (or the incident kept a bridge a person had set).
+    Done,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Claimed => "claimed",
+            Stage::Creating => "creating",
+            Stage::MeetingCreated => "meeting_created",
+            Stage::BridgeSet => "bridge_set",
+            Stage::Done => "done",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Stage> {
+        [
+            Stage::Claimed,
+            Stage::Creating,
+            Stage::MeetingCreated,
+            Stage::BridgeSet,
+            Stage::Done,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// The meeting as the store keeps it (no host link: the relay never has it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMeeting {
+    pub id: u64,
+    pub join_url: String,
+    pub passcode: Option<String>,
+    pub phone_passcode: Option<String>,
+    pub dial_in: Vec<DialInNumber>,
+}
+
+impl From<&Meeting> for StoredMeeting {
+    fn from(m: &Meeting) -> Self {
+        StoredMeeting {
+            id: m.id,
+            join_url: m.join_url.clone(),
+            passcode: m.passcode.clone(),
+            phone_passcode: m.phone_passcode.clone(),
+            dial_in: m.dial_in.clone(),
+        }
+    }
+}
+
+impl From<StoredMeeting> for Meeting {
+    fn from(m: StoredMeeting) -> Self {
+        Meeting {
+            id: m.id,
+            join_url: m.join_url,
+            passcode: m.passcode,
+            phone_passcode: m.phone_passcode,
+            dial_in: m.dial_in,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub incident_id: String,
+    pub stage: Stage,
+    pub meeting: Option<StoredMeeting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the incident until its lease ends; the record says how far earlier attempts got.
+    Acquired(IncidentRecord),
+    /// Another worker holds a live claim.
+    Busy,
+    /// The work is finished.
+    Done(IncidentRecord),
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `incident_id` for `owner` until `lease` from now, unless a live claim of another
+    /// owner holds it or the work is done.
+    async fn claim(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError>;
+
+    /// [`claim`](Self::claim) for a job that creates the incident's meeting next: a claim that
+    /// makes the record (the incident's first delivery) records it as `Creating` in the same
+    /// write, so the create can follow at once. True when it did (the record returned is the
+    /// new one, as `claim` would return it); false when the record was there, and is returned
+    /// as `claim` returns it.
+    async fn claim_to_create(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(Claim, bool), StoreError> {
+        Ok((self.claim(incident_id, owner, lease).await?, false))
+    }
+
+    /// A first delivery's claim and its host, all in one write or nothing: makes the record
+    /// (claimed by `owner` for `lease`, stage `Creating`, `take.slot` recorded as its meeting's
+    /// host), takes the slot as [`take_host_slot`](Self::take_host_slot) does and counts the
+    /// day's create as [`take_daily_create`](Self::take_daily_create) does. False when it
+    /// wrote nothing (the record exists, the slot is held, the day is spent, or the store
+    /// cannot write them together): the caller claims and takes a host step by step.
+    async fn claim_new_with_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        lease: Duration,
+        take: &HostTake<'_>,
+    ) -> Result<bool, StoreError> {
+        let _ = (incident_id, owner, lease, take);
+        Ok(false)
+    }
+
+    /// Records the meeting a claim without one has just created, all in one write or nothing:
+    /// the meeting on the record (stage `MeetingCreated`, if `owner` still holds the claim), its
+    /// `meeting#<id>` index item and the incident's first lifecycle item, with the bridge's
+    /// time. False when it wrote nothing (the incident has a lifecycle item already, the claim
+    /// is lost, or the store cannot write them together): the caller records them one by one,
+    /// which also tells a lost claim.
+    async fn record_new_meeting(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        meeting: &StoredMeeting,
+        bridged_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (incident_id, owner, meeting, bridged_at_ms);
+        Ok(false)
+    }
+
+    /// Moves the record on, if `owner` still holds the claim. `meeting` is stored when given.
+    async fn advance(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        stage: Stage,
+        meeting: Option<&StoredMeeting>,
+    ) -> Result<(), StoreError>;
+
+    /// Gives the claim up after a failure so the next delivery can go on at once.
+    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError>;
+
+    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
+
+    /// Records which incident owns Zoom meeting `meeting_id` (the `meeting#<id>` item), so a
+    /// Zoom event is matched to its incident without listing incidents.
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError>;
+
+    /// The incident that owns `meeting_id`, if the relay made that meeting.
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError>;
+
+    /// The incident's meeting lifecycle (the `lifecycle#<incident>` item) and its version;
+    /// version 0 and the default lifecycle when there is none yet.
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError>;
+
+    /// Saves the lifecycle if it is still at `version` (optimistic concurrency). `Ok(false)`:
+    /// another worker changed it since it was read; read it again and redo the change.
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError>;
+
+    // The host pool (see the use case's host pool). Slots are items `host#<user>#slot#<n>`, daily
+    // counters items `host#<user>#<YYYY-MM-DD>`; every change is a conditional write.
+
+    /// Takes slot `slot` of `host` for `incident_id` if it is free, held by this incident
+    /// already, or held longer than `max_age` (a holder that never gave it back). True if taken.
+    async fn take_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+        max_age: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives slot `slot` of `host` back if `incident_id` still holds it. True if it did.
+    async fn release_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts one meeting create against `host` on `day` (`YYYY-MM-DD`, UTC) unless `limit`
+    /// creates are counted already or the host is marked spent for the day. True if counted.
+    async fn take_daily_create(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks `host` spent for `day` (Zoom answered its daily limit): no more creates that day.
+    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError>;
+
+    /// Records on the incident's record which host slot its meeting uses (`None`: none), if
+    /// `owner` still holds the claim.
+    async fn record_meeting_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        slot: Option<&HostSlot>,
+    ) -> Result<(), StoreError>;
+
+    /// The host slot recorded on the incident's record.
+    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
+
+    /// The incident's record, the host slot it names and its lifecycle (as
+    /// [`lifecycle`](Self::lifecycle) gives it), in one read where the store can.
+    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+        let (record, host) = self.get_with_host(incident_id).await?;
+        let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
+        Ok(IncidentView {
+            record,
+            host,
+            lifecycle,
+            lifecycle_version,
+        })
+    }
+
+    /// The incident's record and the host slot it names, in one read where the store can.
+    async fn get_with_host(
+        &self,
+        incident_id: &str,
+    ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
+        Ok((
+            self.get(incident_id).await?,
+            self.meeting_host(incident_id).await?,
+        ))
+    }
+
+    /// Marks that the incident was told the pool is full. True the first time only.
+    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError>;
+
+    /// Whether the incident ever waited for a free host (its pool-full note is marked).
+    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError>;
+
+    /// Frees the host slot the incident's meeting holds (when the incident ends). Returns the
+    /// slot if this call freed it; `None` if the incident holds none any more (freed before,
+    /// expired and taken by another incident, or never taken). Safe to call more than once.
+    async fn free_host_slot(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+        match self.meeting_host(incident_id).await? {
+            Some(held)
+                if self
+                    .release_host_slot(&held.host, held.slot, incident_id)
+                    .await? =>
+            {
+                Ok(Some(held))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// One of a Zoom host's concurrent-meeting slots, held by an incident's meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HostSlot {
+    /// The Zoom user (email or id) who hosts the meeting.
+    pub host: String,
+    /// Which of the host's slots (0 up to the per-host meeting limit).
+    pub slot: u32,
+}
+
+/// What [`IdempotencyStore::get_with_lifecycle`] reads of an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentView {
+    pub record: Option<IncidentRecord>,
+    /// The host slot the record names.
+    pub host: Option<HostSlot>,
+    pub lifecycle: MeetingLifecycle,
+    /// 0 when the incident has no lifecycle item yet.
+    pub lifecycle_version: u64,
+}
+
+/// A host slot and the day's create to take with a first claim
+/// ([`IdempotencyStore::claim_new_with_host`]).
+#[derive(Debug, Clone)]
+pub struct HostTake<'a> {
+    pub slot: &'a HostSlot,
+    /// A slot held longer than this counts as free.
+    pub max_age: Duration,
+    /// The UTC day (`YYYY-MM-DD`) whose create is counted.
+    pub day: &'a str,
+    /// The host's creates per day.
+    pub creates_per_day: u32,
+}
+
+/// The store key of a host's slot.
+pub fn host_slot_key(host: &str, slot: u32) -> String {
+    format!("host#{host}#slot#{slot}")
+}
+
+/// The store key of a host's counter for one UTC day; a new day is a new item, so the count
+/// starts again at 00:00 UTC by construction.
+pub fn host_day_key(host: &str, day: &str) -> String {
+    format!("host#{host}#{day}")
+}
+
+/// People tracked by name in one meeting's lifecycle; beyond this they are only counted, so
+/// the item stays far below DynamoDB's 400 KB.
+pub const MAX_TRACKED_PARTICIPANTS: usize = 200;
+
+/// What happened to an incident's meeting after the bridge: when it ran, who joined, and
+/// whether the incident is resolved (and which resolution a pending end belongs to).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingLifecycle {
+    /// When the bridge was posted (the meeting's length when Zoom events are not set up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridged_at_ms: Option<u64>,
+    /// From Zoom's `meeting.started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Attendance>,
+    /// Joins of people beyond [`MAX_TRACKED_PARTICIPANTS`].
+    #[serde(default)]
+    pub untracked_joins: u32,
+    /// The first join was put on the timeline.
+    #[serde(default)]
+    pub first_join_noted: bool,
+    /// Set while the incident is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at_ms: Option<u64>,
+    /// Moves on with every resolve and reopen; a grace timer only ends the meeting when its
+    /// generation is still the current one.
+    #[serde(default)]
+    pub generation: u64,
+    /// The generation whose closing note is posted (never twice for one resolution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_generation: Option<u64>,
+    /// The relay ended the meeting.
+    #[serde(default)]
+    pub ended_by_relay: bool,
+    /// Why Zoom would not end the meeting, when it refused (not the host, on-premise, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_refused: Option<String>,
+    /// A create of the review meeting was sent; its outcome is looked up before another.
+    #[serde(default)]
+    pub review_creating: bool,
+    /// The pool host the review meeting is created on (one of its creates that day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_host: Option<String>,
+    /// The follow-up review meeting, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<StoredMeeting>,
+    /// The review's note is on the incident.
+    #[serde(default)]
+    pub review_noted: bool,
+}
+
+/// One person on the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendance {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub first_joined_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_left_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether they are on the call as far as the events tell.
+    #[serde(default)]
+    pub present: bool,
+}
+
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// A random claim token for one attempt.
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS random source no claim could be told from another; the process must stop"
+)]
+pub fn new_owner() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    hex::encode(bytes)
+}
