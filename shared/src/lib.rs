@@ -47,8 +47,8 @@ pub mod zoom;
 pub use bridge_relay_domain::{
     ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError,
 };
-pub use bridge_relay_domain::{error, model, telemetry};
-pub use bridge_relay_ports::{incident_tool, retry, token_store};
+pub use bridge_relay_domain::{error, meeting, model, telemetry, texts};
+pub use bridge_relay_ports::{incident_tool, meetings, retry, token_store};
 
 /// Logs for Lambda: JSON when the function's log format is JSON, with the request id of each
 /// invocation (the runtime's span). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.

@@ -481,7 +481,7 @@ impl Worker {
         let review = match &lifecycle.review {
             Some(review) => review.clone(),
             None => {
-                let marker = crate::zoom::translate::review_marker_id(id);
+                let marker = bridge_relay_domain::meeting::review_marker_id(id);
                 let mut options = job.meeting.clone();
                 if lifecycle.review_host.is_some() {
                     options.host_user = lifecycle.review_host.clone();
@@ -517,7 +517,7 @@ impl Worker {
                     Some(meeting) => meeting,
                     None => {
                         let start = review_start(resolved_at_ms, after);
-                        let request = crate::zoom::translate::review_request(
+                        let request = bridge_relay_domain::meeting::review_spec(
                             &job.keyed_incident(),
                             &options,
                             &crate::zoom::new_passcode(),
@@ -968,7 +968,7 @@ fn who_joined(lifecycle: &MeetingLifecycle) -> Option<String> {
 
 /// `850 1234 5678`, as Zoom shows meeting ids.
 fn meeting_number(id: u64) -> String {
-    crate::zoom::translate::display_meeting_id(id)
+    bridge_relay_domain::texts::display_meeting_id(id)
 }
 
 /// What a note says for a time RFC 3339 cannot write (a sender's `event_ts` past year 9999).
@@ -1169,8 +1169,8 @@ mod tests {
             )
             .unwrap();
             // What schedule_review looks a lost review up by, and what it creates.
-            let marker = crate::zoom::translate::review_marker_id(&job.incident_key());
-            let request = crate::zoom::translate::review_request(
+            let marker = bridge_relay_domain::meeting::review_marker_id(&job.incident_key());
+            let request = bridge_relay_domain::meeting::review_spec(
                 &job.keyed_incident(),
                 &job.meeting,
                 "12345678",
@@ -1180,7 +1180,7 @@ mod tests {
             assert!(
                 request
                     .agenda
-                    .contains(&crate::zoom::translate::agenda_marker(&marker)),
+                    .contains(&bridge_relay_domain::meeting::agenda_marker(&marker)),
                 "{tool}: {}",
                 request.agenda
             );

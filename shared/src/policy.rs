@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::incident_io::webhook::{INCIDENT_CREATED, IncidentIoEvent, PRIVATE_PREFIX};
 use crate::pagerduty::webhook::WebhookEvent;
 use bridge_relay_domain::error::ConfigError;
+pub use bridge_relay_domain::meeting::{TEMPLATE_FIELDS, check_template, render_template};
 use bridge_relay_domain::model::{Incident, MeetingOptions};
 
 /// The longest grace period the policy accepts (a day).
@@ -27,11 +28,6 @@ pub const DEFAULT_BRIDGE_EVENTS: &str = "incident.triggered";
 pub const MAX_REVIEW_AFTER_MINUTES: u32 = 30 * 24 * 60;
 /// The urgencies bridged when the policy names none.
 pub const DEFAULT_URGENCIES: &[&str] = &["high"];
-/// Placeholders a topic or agenda template may use.
-pub const TEMPLATE_FIELDS: &[&str] = &[
-    "id", "number", "title", "service", "priority", "urgency", "url",
-];
-
 /// The policy document as written (JSON). Every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -560,65 +556,6 @@ fn check_combined(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyErr
         ));
     }
     Ok(())
-}
-
-/// A template's placeholders are `{name}` with a name from [`TEMPLATE_FIELDS`].
-pub fn check_template(template: &str) -> Result<(), String> {
-    let mut rest = template;
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest[open..].starts_with('}') {
-            return Err("has a `}` without a `{`".into());
-        }
-        let after = &rest[open.saturating_add(1)..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| "has a `{` without a `}`".to_owned())?;
-        let name = &after[..close];
-        if !TEMPLATE_FIELDS.contains(&name) {
-            return Err(format!(
-                "unknown placeholder {{{name}}} (known: {})",
-                TEMPLATE_FIELDS
-                    .iter()
-                    .map(|f| format!("{{{f}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        rest = &after[close.saturating_add(1)..];
-    }
-    Ok(())
-}
-
-/// Fills a checked template from the incident; a missing value renders empty (a missing number
-/// as the incident id, a missing title as `Incident`).
-pub fn render_template(template: &str, incident: &Incident) -> String {
-    let mut out = String::with_capacity(template.len().saturating_add(64));
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open.saturating_add(1)..];
-        let Some(close) = after.find('}') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let value = match &after[..close] {
-            "id" => incident.id.clone(),
-            "number" => incident
-                .number
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| incident.id.clone()),
-            "title" => incident.title.clone().unwrap_or_else(|| "Incident".into()),
-            "service" => incident.service.clone().unwrap_or_default(),
-            "priority" => incident.priority.clone().unwrap_or_default(),
-            "urgency" => incident.urgency.clone().unwrap_or_default(),
-            "url" => incident.html_url.clone().unwrap_or_default(),
-            other => format!("{{{other}}}"),
-        };
-        out.push_str(&value);
-        rest = &after[close.saturating_add(1)..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn matches_service(incident: &Incident, names: &[String]) -> bool {

@@ -9,7 +9,7 @@ use crate::pagerduty::signature;
 use crate::pagerduty::webhook::{self, ParseError};
 use crate::policy::Decision;
 use crate::store::{Claim, HostTake, IncidentRecord, Stage, StoredMeeting, new_owner};
-use crate::zoom::{MeetingError, new_passcode, translate};
+use crate::zoom::{MeetingError, new_passcode};
 use bridge_relay_domain::error::{JobError, Service, UpstreamError};
 use bridge_relay_domain::model::{Job, Meeting};
 use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
@@ -451,7 +451,7 @@ impl Worker {
         }
         let retry = &self.settings.retry;
         if record.stage < Stage::BridgeSet {
-            let bridge = translate::bridge_with(&meeting, &job.meeting);
+            let bridge = bridge_relay_domain::texts::bridge_with(&meeting, &job.meeting);
             retry
                 .run(deadline, "set bridge", || tool.set_bridge(tool_id, &bridge))
                 .await
@@ -461,7 +461,11 @@ impl Worker {
                 .await?;
         }
         // An earlier attempt that set the bridge may have posted the note before it failed.
-        let note = translate::note_with(&meeting, &job.meeting, job.requested_by.as_deref());
+        let note = bridge_relay_domain::texts::note_with(
+            &meeting,
+            &job.meeting,
+            job.requested_by.as_deref(),
+        );
         self.post_note_once(
             tool,
             tool_id,
@@ -537,7 +541,7 @@ impl Worker {
                 .await
                 .map_err(|e| failed(e.into(), false))?;
         }
-        let mut request = translate::meeting_request_with(
+        let mut request = bridge_relay_domain::meeting::meeting_spec(
             incident,
             &job.meeting,
             &new_passcode(),

@@ -236,8 +236,7 @@ async fn secrets_and_the_host_link_never_leave_their_place() {
     // The errors themselves, as returned to a caller, shown and debugged.
     let (_, zoom) = aws.worker(&apis.env(), WorkerSettings::default());
     let incident = bridge_relay::model::Incident::new("PCANARY4");
-    let request =
-        bridge_relay::zoom::translate::meeting_request(&incident, "12345678", SystemTime::now());
+    let request = bridge_relay::meeting::bridge_meeting(&incident, "12345678", SystemTime::now());
     let error = zoom.create_meeting(&request).await.unwrap_err();
     assert!(error.to_string().contains("401"), "{error}");
     let mut errors = format!("{error}\n{error:?}\n");

@@ -17,7 +17,9 @@
 )]
 
 pub mod error;
+pub mod meeting;
 pub mod model;
 pub mod telemetry;
+pub mod texts;
 
 pub use error::{ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError};

@@ -17,6 +17,7 @@
 )]
 
 pub mod incident_tool;
+pub mod meetings;
 pub mod queue;
 pub mod retry;
 pub mod store;

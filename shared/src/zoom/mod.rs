@@ -7,6 +7,7 @@ pub mod webhook;
 
 pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
+pub use bridge_relay_ports::meetings::{MeetingError, MeetingProvider, new_passcode};
 pub use translate::MeetingRequest;
 
 use std::sync::Arc;
@@ -17,49 +18,8 @@ use serde::Deserialize;
 use crate::http::status_error;
 use crate::secrets::SecretCache;
 use bridge_relay_domain::error::{Service, UpstreamError};
+use bridge_relay_domain::meeting::MeetingSpec;
 use bridge_relay_domain::model::Meeting;
-
-/// Creates meetings. The real adapter is [`ZoomApi`]; tests run it against stand-ins.
-#[async_trait]
-pub trait MeetingProvider: Send + Sync {
-    async fn create_meeting(&self, request: &MeetingRequest) -> Result<Meeting, MeetingError>;
-
-    /// The meeting an earlier attempt made for `incident_id` when its answer was lost
-    /// (a timeout, a crash), found by the marker the agenda carries.
-    /// `host_user` is the host the policy chose for the incident (`None`: the configured host).
-    async fn find_meeting(
-        &self,
-        incident_id: &str,
-        host_user: Option<&str>,
-    ) -> Result<Option<Meeting>, MeetingError>;
-
-    /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
-    async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError>;
-}
-
-/// A failed call, with the secret read separated from the API call.
-#[derive(Debug, thiserror::Error)]
-pub enum MeetingError {
-    #[error(transparent)]
-    Secrets(#[from] bridge_relay_domain::error::SecretsError),
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-}
-
-impl bridge_relay_ports::retry::Transient for MeetingError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            MeetingError::Secrets(e) => e.is_retryable(),
-            MeetingError::Upstream(e) => e.is_retryable(),
-        }
-    }
-    fn retry_after(&self) -> Option<std::time::Duration> {
-        match self {
-            MeetingError::Secrets(_) => None,
-            MeetingError::Upstream(e) => e.retry_after(),
-        }
-    }
-}
 
 /// Pages of scheduled meetings read when looking for a lost meeting (300 meetings a page).
 const FIND_MAX_PAGES: usize = 5;
@@ -217,10 +177,13 @@ impl ZoomApi {
 
 #[async_trait]
 impl MeetingProvider for ZoomApi {
-    async fn create_meeting(&self, request: &MeetingRequest) -> Result<Meeting, MeetingError> {
+    async fn create_meeting(&self, spec: &MeetingSpec) -> Result<Meeting, MeetingError> {
+        let request = MeetingRequest::from(spec);
         let host = request.host_user.as_deref().unwrap_or(&self.host_user);
         let url = self.url(&["users", host, "meetings"], &[])?;
-        let response = self.send(reqwest::Method::POST, url, Some(request)).await?;
+        let response = self
+            .send(reqwest::Method::POST, url, Some(&request))
+            .await?;
         Ok(Self::read::<translate::MeetingCreated>(response)
             .await?
             .into_meeting())
@@ -232,7 +195,7 @@ impl MeetingProvider for ZoomApi {
         host_user: Option<&str>,
     ) -> Result<Option<Meeting>, MeetingError> {
         let host = host_user.unwrap_or(&self.host_user);
-        let marker = translate::agenda_marker(incident_id);
+        let marker = bridge_relay_domain::meeting::agenda_marker(incident_id);
         let mut page_token: Option<String> = None;
         for _ in 0..FIND_MAX_PAGES {
             let mut query = vec![("type", "scheduled"), ("page_size", "300")];
@@ -270,28 +233,6 @@ impl MeetingProvider for ZoomApi {
             .await
             .map(drop)
     }
-}
-
-/// An 8-digit passcode: numeric, so the web and phone passcodes are the same.
-#[allow(
-    clippy::expect_used,
-    reason = "without the OS random source no passcode can be made; the process must stop"
-)]
-pub fn new_passcode() -> String {
-    let mut passcode = String::with_capacity(8);
-    while passcode.len() < 8 {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).expect("the OS random source is available");
-        // Bytes of 250 and over are skipped so each digit is equally likely.
-        passcode.extend(
-            bytes
-                .iter()
-                .filter(|b| **b < 250)
-                .map(|b| char::from(b'0'.saturating_add(b.checked_rem(10).unwrap_or(0))))
-                .take(8_usize.saturating_sub(passcode.len())),
-        );
-    }
-    passcode
 }
 
 #[cfg(test)]

@@ -1,21 +1,10 @@
-//! Incident -> Zoom meeting request, and Zoom meeting -> PagerDuty bridge and note.
-
-use std::time::SystemTime;
+//! The relay's meeting ([`MeetingSpec`]) -> Zoom's create-meeting body, and Zoom's answer ->
+//! the relay's [`Meeting`]. Zoom's wire names (`type`, `jbh_time`, `approval_type`) stay here.
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::render_template;
-use bridge_relay_domain::model::{
-    Bridge, DialInNumber, Incident, IncidentToolKind, Meeting, MeetingOptions,
-};
-
-/// Zoom's limit on a meeting topic (the meeting response schema's `maxLength`).
-pub const TOPIC_MAX_CHARS: usize = 200;
-/// Zoom's limit on an agenda.
-pub const AGENDA_MAX_CHARS: usize = 2000;
-const MEETING_MINUTES: u32 = 60;
-/// Dial-in numbers listed in the note; Zoom can return dozens.
-const NOTE_MAX_NUMBERS: usize = 8;
+use bridge_relay_domain::meeting::MeetingSpec;
+use bridge_relay_domain::model::{DialInNumber, Meeting};
 
 /// The body of `POST /users/{userId}/meetings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,54 +55,43 @@ pub struct Invitee {
     pub email: String,
 }
 
-/// How long the follow-up review meeting is scheduled for.
-const REVIEW_MINUTES: u32 = 30;
-
-/// The marker a lost review meeting is found by: not the bridge's, so neither is mistaken for
-/// the other.
-pub fn review_marker_id(incident_id: &str) -> String {
-    format!("review {incident_id}")
-}
-
-/// The post-incident review meeting: the incident's meeting settings, starting at `start`,
-/// with the responders invited. `incident` carries its key for an id (`incident_io:<id>`
-/// beyond PagerDuty, see [`bridge_relay_domain::model::Job::keyed_incident`]): the agenda's marker is made
-/// of it, as the lookup of a lost review is.
-pub fn review_request(
-    incident: &Incident,
-    options: &MeetingOptions,
-    passcode: &str,
-    start: SystemTime,
-    invitees: &[String],
-) -> MeetingRequest {
-    let mut request = meeting_request_with(incident, options, passcode, start);
-    let (tool, id) = IncidentToolKind::split_key(&incident.id);
-    let label = match incident.number {
-        Some(n) => format!("#{n}"),
-        None => id,
-    };
-    let title = incident.title.as_deref().unwrap_or("Incident");
-    request.topic = truncate(
-        &format!("Post-incident review: [{label}] {title}"),
-        TOPIC_MAX_CHARS,
-    );
-    request.agenda = truncate(
-        &format!(
-            "Post-incident review of {} incident {label} {}\n{}",
-            tool.display_name(),
-            agenda_marker(&review_marker_id(&incident.id)),
-            incident.html_url.as_deref().unwrap_or_default()
-        ),
-        AGENDA_MAX_CHARS,
-    );
-    request.duration = REVIEW_MINUTES;
-    request.settings.meeting_invitees = invitees
-        .iter()
-        .map(|email| Invitee {
-            email: email.clone(),
-        })
-        .collect();
-    request
+impl From<&MeetingSpec> for MeetingRequest {
+    /// A scheduled meeting (type 2): unlike an instant one it honours `join_before_host`.
+    fn from(spec: &MeetingSpec) -> Self {
+        MeetingRequest {
+            topic: spec.topic.clone(),
+            kind: 2,
+            // Clamped: a start RFC 3339 cannot write must not panic the worker.
+            start_time: bridge_relay_domain::telemetry::rfc3339_seconds(spec.start)
+                .unwrap_or_else(|| "9999-12-31T23:59:59Z".into()),
+            duration: spec.minutes,
+            timezone: "UTC".into(),
+            agenda: spec.agenda.clone(),
+            password: spec.passcode.clone(),
+            settings: MeetingSettings {
+                join_before_host: spec.join_before_host,
+                jbh_time: 0,
+                waiting_room: spec.waiting_room,
+                use_pmi: false,
+                approval_type: 2,
+                audio: "both",
+                host_video: false,
+                participant_video: false,
+                auto_recording: spec.auto_recording.map(|r| r.as_str()),
+                mute_upon_entry: spec.mute_upon_entry,
+                meeting_authentication: spec.meeting_authentication,
+                global_dial_in_countries: spec.dial_in_countries.clone(),
+                meeting_invitees: spec
+                    .invitees
+                    .iter()
+                    .map(|email| Invitee {
+                        email: email.clone(),
+                    })
+                    .collect(),
+            },
+            host_user: spec.host_user.clone(),
+        }
+    }
 }
 
 /// The part of Zoom's create-meeting answer the relay keeps. `start_url`, the host's link,
@@ -136,124 +114,6 @@ pub struct MeetingCreated {
 pub struct CreatedSettings {
     #[serde(default)]
     pub global_dial_in_numbers: Vec<DialInNumber>,
-}
-
-/// A scheduled meeting (type 2) starting now: unlike instant meetings it honours
-/// `join_before_host`, so nobody waits for a host who may never come.
-pub fn meeting_request(incident: &Incident, passcode: &str, now: SystemTime) -> MeetingRequest {
-    meeting_request_with(incident, &MeetingOptions::default(), passcode, now)
-}
-
-/// The meeting the policy's options describe; unset options keep the defaults above.
-pub fn meeting_request_with(
-    incident: &Incident,
-    options: &MeetingOptions,
-    passcode: &str,
-    now: SystemTime,
-) -> MeetingRequest {
-    let topic = match &options.topic {
-        Some(template) => truncate(render_template(template, incident).trim(), TOPIC_MAX_CHARS),
-        None => topic(incident),
-    };
-    let agenda = match &options.agenda {
-        Some(template) => truncate(
-            &format!(
-                "{}\n{}",
-                agenda_first_line(incident),
-                render_template(template, incident)
-            ),
-            AGENDA_MAX_CHARS,
-        ),
-        None => agenda(incident),
-    };
-    MeetingRequest {
-        topic,
-        kind: 2,
-        // Clamped: a start RFC 3339 cannot write must not panic the worker.
-        start_time: bridge_relay_domain::telemetry::rfc3339_seconds(now)
-            .unwrap_or_else(|| "9999-12-31T23:59:59Z".into()),
-        duration: MEETING_MINUTES,
-        timezone: "UTC".into(),
-        agenda,
-        password: passcode.to_owned(),
-        settings: MeetingSettings {
-            join_before_host: options.join_before_host.unwrap_or(true),
-            jbh_time: 0,
-            waiting_room: options.waiting_room.unwrap_or(false),
-            use_pmi: false,
-            approval_type: 2,
-            audio: "both",
-            host_video: false,
-            participant_video: false,
-            auto_recording: options.auto_recording.map(|r| r.as_str()),
-            mute_upon_entry: options.mute_upon_entry,
-            meeting_authentication: options.meeting_authentication,
-            global_dial_in_countries: options.dial_in_countries.clone(),
-            meeting_invitees: Vec::new(),
-        },
-        host_user: options.host_user.clone(),
-    }
-}
-
-/// `[#1234] Database latency on checkout`, cut to Zoom's limit on a char boundary.
-pub fn topic(incident: &Incident) -> String {
-    let label = match incident.number {
-        Some(n) => format!("#{n}"),
-        None => incident.id.clone(),
-    };
-    let title = incident.title.as_deref().unwrap_or("Incident");
-    truncate(&format!("[{label}] {title}"), TOPIC_MAX_CHARS)
-}
-
-/// Identifies the incident in the first line of the agenda: Zoom's meeting list shows only
-/// the first 250 characters of an agenda, and that is where a lost meeting is looked for.
-pub fn agenda_marker(incident_id: &str) -> String {
-    format!("({incident_id})")
-}
-
-/// The agenda's first line, which carries the marker a lost meeting is found by.
-fn agenda_first_line(incident: &Incident) -> String {
-    let number = incident
-        .number
-        .map(|n| format!(" #{n}"))
-        .unwrap_or_default();
-    // Incidents of tools other than PagerDuty arrive keyed `<tool>:<id>` (PagerDuty ids have no colon).
-    let (tool, _) = IncidentToolKind::split_key(&incident.id);
-    format!(
-        "Incident bridge for {} incident{number} {}",
-        tool.display_name(),
-        agenda_marker(&incident.id)
-    )
-}
-
-fn agenda(incident: &Incident) -> String {
-    let mut lines = vec![agenda_first_line(incident)];
-    if let Some(title) = &incident.title {
-        lines.push(title.clone());
-    }
-    let facts: Vec<String> = [
-        incident.service.as_ref().map(|s| format!("Service: {s}")),
-        incident.urgency.as_ref().map(|u| format!("Urgency: {u}")),
-        incident.priority.as_ref().map(|p| format!("Priority: {p}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !facts.is_empty() {
-        lines.push(facts.join(" | "));
-    }
-    if let Some(url) = &incident.html_url {
-        lines.push(url.clone());
-    }
-    truncate(&lines.join("\n"), AGENDA_MAX_CHARS)
-}
-
-/// Cuts to at most `max` characters, never inside a UTF-8 sequence.
-pub fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((byte, _)) => text[..byte].to_owned(),
-        None => text.to_owned(),
-    }
 }
 
 impl MeetingCreated {
@@ -280,140 +140,30 @@ impl MeetingCreated {
     }
 }
 
-/// The incident's conference bridge: the join link, and a one-touch number when Zoom has dial-in.
-pub fn bridge(meeting: &Meeting) -> Bridge {
-    bridge_with(meeting, &MeetingOptions::default())
-}
-
-/// The bridge with the one-touch number from the first country of `dial_in_countries` that
-/// Zoom lists a number for (else Zoom's first number).
-pub fn bridge_with(meeting: &Meeting, options: &MeetingOptions) -> Bridge {
-    Bridge {
-        conference_url: Some(meeting.join_url.clone()),
-        conference_number: one_touch_number(meeting, options)
-            .map(|number| one_touch(&number.number, meeting)),
-    }
-}
-
-/// The dial-in number the one-touch number is made of.
-pub fn one_touch_number<'a>(
-    meeting: &'a Meeting,
-    options: &MeetingOptions,
-) -> Option<&'a DialInNumber> {
-    let preferred = options
-        .dial_in_countries
-        .iter()
-        .flatten()
-        .find_map(|country| {
-            meeting.dial_in.iter().find(|number| {
-                number
-                    .country
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case(country))
-            })
-        });
-    preferred.or_else(|| meeting.dial_in.first())
-}
-
-/// `+1 669-900-6833,,85012345678#,,,,*123456#`: each comma waits a second, `#` ends an entry,
-/// and `*` before the passcode skips Zoom's participant-id prompt.
-pub fn one_touch(number: &str, meeting: &Meeting) -> String {
-    let mut out = format!("{},,{}#", display_number(number), meeting.id);
-    if let Some(passcode) = &meeting.phone_passcode {
-        out.push_str(&format!(",,,,*{passcode}#"));
-    }
-    out
-}
-
-/// `+1 6699006833` -> `+1 669-900-6833` for North American numbers; others as Zoom gives them.
-pub fn display_number(number: &str) -> String {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    if number.trim_start().starts_with("+1") && digits.len() == 11 {
-        format!("+1 {}-{}-{}", &digits[1..4], &digits[4..7], &digits[7..])
-    } else {
-        number.trim().to_owned()
-    }
-}
-
-/// `85012345678` -> `850 1234 5678`, the way Zoom shows meeting ids.
-pub fn display_meeting_id(id: u64) -> String {
-    let digits = id.to_string();
-    match digits.len() {
-        11 => format!("{} {} {}", &digits[..3], &digits[3..7], &digits[7..]),
-        10 => format!("{} {} {}", &digits[..3], &digits[3..6], &digits[6..]),
-        9 => format!("{} {} {}", &digits[..3], &digits[3..6], &digits[6..]),
-        _ => digits,
-    }
-}
-
-/// The timeline note: everything a responder needs to join, by link or by phone.
-pub fn note(meeting: &Meeting) -> String {
-    note_with(meeting, &MeetingOptions::default(), None)
-}
-
-/// The note with the policy's one-touch number and, for a button click, who asked.
-pub fn note_with(
-    meeting: &Meeting,
-    options: &MeetingOptions,
-    requested_by: Option<&str>,
-) -> String {
-    let mut lines = vec![match requested_by {
-        Some(who) => {
-            format!("Zoom bridge opened for this incident (bridge-relay), requested by {who}.")
-        }
-        None => "Zoom bridge opened for this incident (bridge-relay).".to_owned(),
-    }];
-    lines.extend([
-        format!("Join: {}", meeting.join_url),
-        format!("Meeting ID: {}", display_meeting_id(meeting.id)),
-    ]);
-    if let Some(passcode) = &meeting.passcode {
-        lines.push(format!("Passcode: {passcode}"));
-    }
-    if meeting
-        .phone_passcode
-        .as_ref()
-        .is_some_and(|p| Some(p) != meeting.passcode.as_ref())
-    {
-        lines.push(format!(
-            "Phone passcode: {}",
-            meeting.phone_passcode.as_deref().unwrap_or_default()
-        ));
-    }
-    if let Some(first) = one_touch_number(meeting, options) {
-        lines.push(format!("One tap: {}", one_touch(&first.number, meeting)));
-        lines.push("Dial in:".to_owned());
-        for number in meeting.dial_in.iter().take(NOTE_MAX_NUMBERS) {
-            let place = [number.city.as_deref(), number.country_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", ");
-            let kind = number
-                .kind
-                .as_deref()
-                .filter(|k| *k == "tollfree")
-                .map(|_| " (toll free)")
-                .unwrap_or_default();
-            if place.is_empty() {
-                lines.push(format!("  {}{kind}", display_number(&number.number)));
-            } else {
-                lines.push(format!(
-                    "  {} {place}{kind}",
-                    display_number(&number.number)
-                ));
-            }
-        }
-    } else {
-        lines.push("Dial in: this Zoom account has no dial-in numbers.".to_owned());
-    }
-    lines.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bridge_relay_domain::meeting::*;
+    use bridge_relay_domain::model::{Incident, MeetingOptions};
+    use bridge_relay_domain::texts::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    fn meeting_request(
+        incident: &Incident,
+        passcode: &str,
+        now: std::time::SystemTime,
+    ) -> MeetingRequest {
+        MeetingRequest::from(&bridge_meeting(incident, passcode, now))
+    }
+
+    fn meeting_request_with(
+        incident: &Incident,
+        options: &MeetingOptions,
+        passcode: &str,
+        now: std::time::SystemTime,
+    ) -> MeetingRequest {
+        MeetingRequest::from(&meeting_spec(incident, options, passcode, now))
+    }
 
     fn incident() -> Incident {
         Incident {

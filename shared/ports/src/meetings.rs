@@ -1,0 +1,73 @@
+//! The meetings port: what the use case needs of a meeting provider (Zoom), in the relay's
+//! terms ([`MeetingSpec`] in, [`Meeting`] out).
+
+use async_trait::async_trait;
+
+use bridge_relay_domain::error::{SecretsError, UpstreamError};
+use bridge_relay_domain::meeting::MeetingSpec;
+use bridge_relay_domain::model::Meeting;
+
+/// Creates, finds and ends meetings. The real adapter is Zoom's (`bridge_relay::zoom::ZoomApi`);
+/// tests run it against stand-ins.
+#[async_trait]
+pub trait MeetingProvider: Send + Sync {
+    async fn create_meeting(&self, spec: &MeetingSpec) -> Result<Meeting, MeetingError>;
+
+    /// The meeting an earlier attempt made for `incident_id` when its answer was lost
+    /// (a timeout, a crash), found by the marker the agenda carries.
+    /// `host_user` is the host the policy chose for the incident (`None`: the configured host).
+    async fn find_meeting(
+        &self,
+        incident_id: &str,
+        host_user: Option<&str>,
+    ) -> Result<Option<Meeting>, MeetingError>;
+
+    /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
+    async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError>;
+}
+
+/// A failed call, with the secret read separated from the API call.
+#[derive(Debug, thiserror::Error)]
+pub enum MeetingError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl crate::retry::Transient for MeetingError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            MeetingError::Secrets(e) => e.is_retryable(),
+            MeetingError::Upstream(e) => e.is_retryable(),
+        }
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            MeetingError::Secrets(_) => None,
+            MeetingError::Upstream(e) => e.retry_after(),
+        }
+    }
+}
+
+/// An 8-digit passcode: numeric, so the web and phone passcodes are the same.
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS random source no passcode can be made; the process must stop"
+)]
+pub fn new_passcode() -> String {
+    let mut passcode = String::with_capacity(8);
+    while passcode.len() < 8 {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        // Bytes of 250 and over are skipped so each digit is equally likely.
+        passcode.extend(
+            bytes
+                .iter()
+                .filter(|b| **b < 250)
+                .map(|b| char::from(b'0'.saturating_add(b.checked_rem(10).unwrap_or(0))))
+                .take(8_usize.saturating_sub(passcode.len())),
+        );
+    }
+    passcode
+}
