@@ -24,7 +24,6 @@ pub mod aws;
 pub mod compose;
 pub mod config;
 pub mod doctor;
-pub mod hostpool;
 pub mod http;
 pub mod incident_io;
 pub mod ingress;
@@ -39,11 +38,11 @@ pub mod report;
 pub mod requests;
 pub mod secrets;
 pub mod store;
-pub mod worker;
 pub mod zoom;
 
 // The domain's and the ports' modules keep their paths here (`bridge_relay::model::Job`), so the
 // functions, the CLI and the tests name one library.
+pub use bridge_relay_core::{hostpool, worker};
 pub use bridge_relay_domain::{
     ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError,
 };

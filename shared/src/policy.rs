@@ -18,10 +18,8 @@ use crate::incident_io::webhook::{INCIDENT_CREATED, IncidentIoEvent, PRIVATE_PRE
 use crate::pagerduty::webhook::WebhookEvent;
 use bridge_relay_domain::error::ConfigError;
 pub use bridge_relay_domain::meeting::{TEMPLATE_FIELDS, check_template, render_template};
+pub use bridge_relay_domain::model::MAX_END_GRACE_SECONDS;
 use bridge_relay_domain::model::{Incident, MeetingOptions};
-
-/// The longest grace period the policy accepts (a day).
-pub const MAX_END_GRACE_SECONDS: u32 = 86_400;
 
 pub const DEFAULT_BRIDGE_EVENTS: &str = "incident.triggered";
 /// The latest a post-incident review may be scheduled after the resolve.

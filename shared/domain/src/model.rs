@@ -190,6 +190,9 @@ pub struct EndTimer {
     pub generation: u64,
 }
 
+/// The longest grace period before a resolved incident's meeting ends (a day).
+pub const MAX_END_GRACE_SECONDS: u32 = 86_400;
+
 /// What happens to an incident's meeting when the incident resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -365,6 +368,18 @@ pub enum MeetingEventKind {
     Ended,
     ParticipantJoined,
     ParticipantLeft,
+}
+
+impl MeetingEventKind {
+    /// The event's name as Zoom sends it; a job of this event carries it as its event type.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            MeetingEventKind::Started => "meeting.started",
+            MeetingEventKind::Ended => "meeting.ended",
+            MeetingEventKind::ParticipantJoined => "meeting.participant_joined",
+            MeetingEventKind::ParticipantLeft => "meeting.participant_left",
+        }
+    }
 }
 
 /// One meeting event, small enough to travel in a job.

@@ -19,7 +19,6 @@
 
 use std::time::SystemTime;
 
-use crate::store::{HostSlot, Stage};
 use crate::worker::{CreateFailed, CreateFrom, Worker};
 pub use crate::worker::{
     DEFAULT_CREATES_PER_DAY, DEFAULT_MEETINGS_PER_HOST, DEFAULT_SLOT_MAX_AGE, HostPool,
@@ -27,6 +26,7 @@ pub use crate::worker::{
 pub use bridge_relay_domain::error::PoolFull;
 use bridge_relay_domain::error::{JobError, UpstreamError};
 use bridge_relay_domain::model::{Job, Meeting};
+use bridge_relay_ports::store::{HostSlot, Stage};
 
 /// The UTC day of `time` as `YYYY-MM-DD`.
 pub fn utc_day(time: SystemTime) -> String {

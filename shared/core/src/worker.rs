@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::queue::JobQueue;
-use crate::store::{HostSlot, IdempotencyStore, Stage};
-use crate::zoom::MeetingProvider;
 use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::model::{IncidentToolKind, Job};
 use bridge_relay_ports::incident_tool::IncidentTool;
+use bridge_relay_ports::meetings::MeetingProvider;
+use bridge_relay_ports::queue::JobQueue;
 use bridge_relay_ports::retry::RetryPolicy;
+use bridge_relay_ports::store::{HostSlot, IdempotencyStore, Stage};
 
 pub const DEFAULT_MEETINGS_PER_HOST: u32 = 1;
 /// Zoom's limit: 100 meeting creates and updates per host and day.
@@ -136,8 +136,8 @@ pub struct Worker {
     pub(crate) settings: WorkerSettings,
     /// The job queue itself, for jobs that wait for a free host past their receives.
     pub(crate) requeue: Option<Arc<dyn JobQueue>>,
-    /// Where grace timers wait (see [`crate::queue::TimerQueue`]).
-    pub(crate) timer: Option<Arc<dyn crate::queue::TimerQueue>>,
+    /// Where grace timers wait (see [`bridge_relay_ports::queue::TimerQueue`]).
+    pub(crate) timer: Option<Arc<dyn bridge_relay_ports::queue::TimerQueue>>,
 }
 
 impl Worker {
@@ -187,7 +187,7 @@ impl Worker {
     }
 
     /// The queue that holds grace timers (ending a meeting after a resolve).
-    pub fn with_timer(mut self, timer: Arc<dyn crate::queue::TimerQueue>) -> Self {
+    pub fn with_timer(mut self, timer: Arc<dyn bridge_relay_ports::queue::TimerQueue>) -> Self {
         self.timer = Some(timer);
         self
     }
