@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::hostpool::{
     DEFAULT_CREATES_PER_DAY, DEFAULT_MEETINGS_PER_HOST, DEFAULT_SLOT_MAX_AGE, HostPool,
 };
-use crate::policy::{BridgePolicy, DEFAULT_BRIDGE_EVENTS};
 use crate::relay::WorkerSettings;
 use bridge_relay_domain::error::ConfigError;
+use bridge_relay_domain::policy::{BridgePolicy, DEFAULT_BRIDGE_EVENTS};
 
 pub const DEFAULT_ZOOM_API_BASE: &str = "https://api.zoom.us/v2";
 pub const DEFAULT_ZOOM_OAUTH_BASE: &str = "https://zoom.us";

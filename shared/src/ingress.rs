@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::policy::BridgePolicy;
 use crate::queue::JobQueue;
 use crate::secrets::SecretCache;
 use crate::store::IdempotencyStore;
+use bridge_relay_domain::policy::BridgePolicy;
 
 /// PagerDuty guarantees delivery up to 55 KB and drops webhooks over 256 KB; larger is not theirs.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

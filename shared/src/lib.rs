@@ -31,7 +31,6 @@ pub mod lambda;
 pub mod lifecycle;
 pub mod metrics;
 pub mod pagerduty;
-pub mod policy;
 pub mod queue;
 pub mod relay;
 pub mod report;
@@ -46,7 +45,7 @@ pub use bridge_relay_core::{hostpool, worker};
 pub use bridge_relay_domain::{
     ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError,
 };
-pub use bridge_relay_domain::{error, meeting, model, telemetry, texts};
+pub use bridge_relay_domain::{error, meeting, model, policy, telemetry, texts};
 pub use bridge_relay_ports::{incident_tool, meetings, retry, token_store};
 
 /// Logs for Lambda: JSON when the function's log format is JSON, with the request id of each

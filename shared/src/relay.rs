@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use crate::pagerduty::signature;
 use crate::pagerduty::webhook::{self, ParseError};
-use crate::policy::Decision;
 use bridge_relay_domain::model::Job;
+use bridge_relay_domain::policy::Decision;
 
 pub use crate::ingress::{
     Ingress, MAX_BODY_BYTES, MAX_WEBHOOK_ID_BYTES, Outcome, WebhookRequest, WebhookResponse,
@@ -65,7 +65,7 @@ impl Ingress {
                 .accept_lifecycle(event, action, request.webhook_id)
                 .await;
         }
-        let incident = match self.policy.decide(&event) {
+        let incident = match self.policy.decide(&event.incident_event()) {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
                 return WebhookResponse::ignored(event.event_type, reason);

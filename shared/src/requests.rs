@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::incident_io::signature as svix;
 use crate::pagerduty::manual::{self, BridgeRequest, RequestError};
-use crate::policy::Decision;
 use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
 use bridge_relay_domain::model::Job;
+use bridge_relay_domain::policy::Decision;
 
 /// The time the ingress gives any request, on every route. The function stops at 5 s (and
 /// PagerDuty waits 16 s for a button's answer): answering 503 after 4 s beats a function

@@ -19,6 +19,7 @@
 pub mod error;
 pub mod meeting;
 pub mod model;
+pub mod policy;
 pub mod telemetry;
 pub mod texts;
 

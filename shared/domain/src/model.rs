@@ -2,6 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An incident tool's event, verified and read by that tool's adapter: what the policy decides
+/// on, in the relay's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentEvent {
+    pub tool: IncidentToolKind,
+    /// The sender's id of the event.
+    pub id: String,
+    /// The sender's name of the event (`incident.triggered`, `public_incident.incident_created_v2`).
+    pub event_type: String,
+    /// The incident, as complete as the payload allows; `None` for events about something else.
+    pub incident: Option<Incident>,
+    /// The tool withholds the incident's details (an incident.io private incident).
+    pub private: bool,
+}
+
 /// What the relay needs to know of an incident to open a bridge for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {

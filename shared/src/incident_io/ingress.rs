@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use super::signature::{self, SignedHeaders};
 use super::webhook::{self, ParseError};
 use crate::lifecycle::LifecycleEvent;
-use crate::policy::Decision;
 use crate::relay::{Ingress, MAX_BODY_BYTES, WebhookResponse};
 use bridge_relay_domain::model::{IncidentToolKind, Job};
+use bridge_relay_domain::policy::Decision;
 
 /// An incident.io webhook as any entry point hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +85,10 @@ impl Ingress {
                 })
                 .await;
         }
-        let incident = match self.policy.decide_incident_io(&event) {
+        let incident = match self
+            .policy
+            .decide_incident_io(&event.incident_event(&message_id))
+        {
             Decision::Bridge(incident) => *incident,
             Decision::Ignore(reason) => {
                 return WebhookResponse::ignored(event.event_type, reason);

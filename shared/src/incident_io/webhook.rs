@@ -8,12 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use bridge_relay_domain::error::bounded_reason as bounded;
-use bridge_relay_domain::model::{Bridge, Incident, JobAction};
+use bridge_relay_domain::model::{Bridge, Incident, IncidentEvent, IncidentToolKind, JobAction};
+pub use bridge_relay_domain::policy::{INCIDENT_CREATED, PRIVATE_PREFIX};
 
-pub const INCIDENT_CREATED: &str = "public_incident.incident_created_v2";
 pub const INCIDENT_UPDATED: &str = "public_incident.incident_updated_v2";
 pub const INCIDENT_STATUS_UPDATED: &str = "public_incident.incident_status_updated_v2";
-pub const PRIVATE_PREFIX: &str = "private_incident.";
 
 /// One parsed incident.io webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +33,18 @@ pub struct IncidentIoEvent {
 const ENDED_CATEGORIES: [&str; 5] = ["learning", "closed", "declined", "merged", "canceled"];
 
 impl IncidentIoEvent {
+    /// The event in the relay's terms, for the policy. incident.io webhooks carry no event id
+    /// of their own: `message_id` is the Svix message id, the same on every retry.
+    pub fn incident_event(&self, message_id: &str) -> IncidentEvent {
+        IncidentEvent {
+            tool: IncidentToolKind::IncidentIo,
+            id: message_id.to_owned(),
+            event_type: self.event_type.clone(),
+            incident: self.incident.clone(),
+            private: self.private,
+        }
+    }
+
     /// What a status update means for the meeting: entering an ended category resolves the
     /// incident, leaving one reopens it. Other events are not lifecycle events.
     pub fn lifecycle_action(&self) -> Option<JobAction> {

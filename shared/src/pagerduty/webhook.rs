@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use bridge_relay_domain::error::bounded_reason as bounded;
-use bridge_relay_domain::model::{Bridge, Incident, TeamRef};
+use bridge_relay_domain::model::{Bridge, Incident, IncidentEvent, IncidentToolKind, TeamRef};
 
 /// One parsed V3 webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,19 @@ pub struct WebhookEvent {
     pub agent_id: Option<String>,
     /// The incident the event is about, as complete as the payload allows.
     pub incident: Option<Incident>,
+}
+
+impl WebhookEvent {
+    /// The event in the relay's terms, for the policy.
+    pub fn incident_event(&self) -> IncidentEvent {
+        IncidentEvent {
+            tool: IncidentToolKind::PagerDuty,
+            id: self.id.clone(),
+            event_type: self.event_type.clone(),
+            incident: self.incident.clone(),
+            private: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

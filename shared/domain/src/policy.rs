@@ -14,16 +14,18 @@
 
 use serde::Deserialize;
 
-use crate::incident_io::webhook::{INCIDENT_CREATED, IncidentIoEvent, PRIVATE_PREFIX};
-use crate::pagerduty::webhook::WebhookEvent;
-use bridge_relay_domain::error::ConfigError;
-pub use bridge_relay_domain::meeting::{TEMPLATE_FIELDS, check_template, render_template};
-pub use bridge_relay_domain::model::MAX_END_GRACE_SECONDS;
-use bridge_relay_domain::model::{Incident, MeetingOptions};
+use crate::error::ConfigError;
+pub use crate::meeting::{TEMPLATE_FIELDS, check_template, render_template};
+pub use crate::model::MAX_END_GRACE_SECONDS;
+use crate::model::{Incident, IncidentEvent, IncidentToolKind, MeetingOptions};
 
 pub const DEFAULT_BRIDGE_EVENTS: &str = "incident.triggered";
 /// The latest a post-incident review may be scheduled after the resolve.
 pub const MAX_REVIEW_AFTER_MINUTES: u32 = 30 * 24 * 60;
+/// incident.io's event of a new public incident: the default bridge trigger of its rules.
+pub const INCIDENT_CREATED: &str = "public_incident.incident_created_v2";
+/// incident.io's private incident events start so; their payload is withheld.
+pub const PRIVATE_PREFIX: &str = "private_incident.";
 /// The urgencies bridged when the policy names none.
 pub const DEFAULT_URGENCIES: &[&str] = &["high"];
 /// The policy document as written (JSON). Every field is optional.
@@ -124,7 +126,7 @@ struct StrictMeetingOptions {
     #[serde(default)]
     agenda: Option<String>,
     #[serde(default)]
-    auto_recording: Option<bridge_relay_domain::model::AutoRecording>,
+    auto_recording: Option<crate::model::AutoRecording>,
     #[serde(default)]
     waiting_room: Option<bool>,
     #[serde(default)]
@@ -136,7 +138,7 @@ struct StrictMeetingOptions {
     #[serde(default)]
     dial_in_countries: Option<Vec<String>>,
     #[serde(default)]
-    on_resolve: Option<bridge_relay_domain::model::OnResolve>,
+    on_resolve: Option<crate::model::OnResolve>,
     #[serde(default)]
     end_grace_seconds: Option<u32>,
     #[serde(default)]
@@ -279,8 +281,16 @@ impl BridgePolicy {
         &self.event_types
     }
 
-    /// Whether a V3 webhook opens a bridge.
-    pub fn decide(&self, event: &WebhookEvent) -> Decision {
+    /// Whether an incident tool's event opens a bridge, by that tool's rules.
+    pub fn decide_event(&self, event: &IncidentEvent) -> Decision {
+        match event.tool {
+            IncidentToolKind::PagerDuty => self.decide(event),
+            IncidentToolKind::IncidentIo => self.decide_incident_io(event),
+        }
+    }
+
+    /// Whether a PagerDuty V3 webhook opens a bridge.
+    pub fn decide(&self, event: &IncidentEvent) -> Decision {
         if !self.event_types.contains(&event.event_type) {
             return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
         }
@@ -299,7 +309,7 @@ impl BridgePolicy {
     }
 
     /// Whether an incident.io webhook opens a bridge.
-    pub fn decide_incident_io(&self, event: &IncidentIoEvent) -> Decision {
+    pub fn decide_incident_io(&self, event: &IncidentEvent) -> Decision {
         let rules = &self.incident_io;
         if !self.incident_io_events.contains(&event.event_type) {
             return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
@@ -581,14 +591,14 @@ fn matches_team(incident: &Incident, names: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bridge_relay_domain::model::{AutoRecording, TeamRef};
+    use crate::model::{AutoRecording, TeamRef};
 
-    fn event(event_type: &str, incident: bool) -> WebhookEvent {
-        WebhookEvent {
+    fn event(event_type: &str, incident: bool) -> IncidentEvent {
+        IncidentEvent {
+            tool: IncidentToolKind::PagerDuty,
             id: "e1".into(),
             event_type: event_type.into(),
-            data_type: Some("incident".into()),
-            agent_id: None,
+            private: false,
             incident: incident.then(|| Incident {
                 urgency: Some("high".into()),
                 ..Incident::new("PABC123")
@@ -610,8 +620,8 @@ mod tests {
         }
     }
 
-    fn with_incident(event_type: &str, incident: Incident) -> WebhookEvent {
-        WebhookEvent {
+    fn with_incident(event_type: &str, incident: Incident) -> IncidentEvent {
+        IncidentEvent {
             incident: Some(incident),
             ..event(event_type, false)
         }
@@ -621,7 +631,7 @@ mod tests {
         BridgePolicy::from_json(json, None).unwrap_or_else(|e| panic!("{json}: {e}"))
     }
 
-    fn bridged(policy: &BridgePolicy, event: &WebhookEvent) -> bool {
+    fn bridged(policy: &BridgePolicy, event: &IncidentEvent) -> bool {
         matches!(policy.decide(event), Decision::Bridge(_))
     }
 
@@ -958,7 +968,7 @@ mod tests {
 
     #[test]
     fn the_example_policy_is_valid_and_does_what_it_says() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policy.json");
         let policy = BridgePolicy::from_json(&std::fs::read_to_string(path).unwrap(), None)
             .unwrap_or_else(|e| panic!("examples/policy.json: {e}"));
         let mut checkout = incident("low", Some("P1"));
@@ -1006,8 +1016,10 @@ mod tests {
         severity: &str,
         status: &str,
         private: bool,
-    ) -> IncidentIoEvent {
-        IncidentIoEvent {
+    ) -> IncidentEvent {
+        IncidentEvent {
+            tool: IncidentToolKind::IncidentIo,
+            id: "01FDAG4SAP5TYPT98WGR2N7W91-event".into(),
             event_type: event_type.into(),
             private,
             incident: Some(Incident {
@@ -1015,12 +1027,10 @@ mod tests {
                 status: Some(status.into()),
                 ..Incident::new("01FDAG4SAP5TYPT98WGR2N7W91")
             }),
-            previous_category: None,
-            category: None,
         }
     }
 
-    fn bridges_incident_io(policy: &BridgePolicy, event: &IncidentIoEvent) -> bool {
+    fn bridges_incident_io(policy: &BridgePolicy, event: &IncidentEvent) -> bool {
         matches!(policy.decide_incident_io(event), Decision::Bridge(_))
     }
 
@@ -1076,7 +1086,7 @@ mod tests {
             Decision::Ignore(reason) => assert!(reason.contains("status Closed"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        let none = IncidentIoEvent {
+        let none = IncidentEvent {
             incident: None,
             ..incident_io_event(created, "SEV1", "Live", false)
         };
