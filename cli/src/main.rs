@@ -430,14 +430,22 @@ async fn doctor(args: Args) -> Result<(), String> {
     ) {
         ((Some(id), None), (None, None), (None, None)) => {
             let aws = bridge_relay::aws::sdk_config().await;
-            (SecretCache::secrets_manager(&aws, id.clone(), ttl), None)
+            (
+                bridge_relay::secrets::secrets_manager(&aws, id.clone(), ttl),
+                None,
+            )
         }
         ((None, Some(_)), (None, None), (None, None)) => (secret_cache(&args, ttl)?, None),
         ((None, None), (Some(ingress), Some(worker)), (None, None)) => {
             let aws = bridge_relay::aws::sdk_config().await;
             (
-                SecretCache::secrets_manager_for(SecretRole::Worker, &aws, worker.clone(), ttl),
-                Some(SecretCache::secrets_manager_for(
+                bridge_relay::secrets::secrets_manager_for(
+                    SecretRole::Worker,
+                    &aws,
+                    worker.clone(),
+                    ttl,
+                ),
+                Some(bridge_relay::secrets::secrets_manager_for(
                     SecretRole::Ingress,
                     &aws,
                     ingress.clone(),

@@ -81,7 +81,7 @@ where
 /// The worker Lambda's composition: DynamoDB, the SQS job, dead-letter and timer queues, the
 /// secret in Secrets Manager.
 pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Client) -> BuiltWorker {
-    let secrets = SecretCache::secrets_manager_for(
+    let secrets = crate::secrets::secrets_manager_for(
         SecretRole::Worker,
         aws,
         config.secret_id,
@@ -115,7 +115,7 @@ pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Clien
 /// The ingress Lambda's composition: the secret in Secrets Manager, jobs to the SQS FIFO queue,
 /// Zoom events matched through the table's meeting index.
 pub fn lambda_ingress(aws: &SdkConfig, config: IngressConfig) -> Ingress {
-    let secrets = SecretCache::secrets_manager_for(
+    let secrets = crate::secrets::secrets_manager_for(
         SecretRole::Ingress,
         aws,
         config.secret_id,

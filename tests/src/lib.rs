@@ -892,7 +892,7 @@ impl AwsStandIns {
     }
 
     pub fn secret_cache(&self) -> std::sync::Arc<bridge_relay::secrets::SecretCache> {
-        bridge_relay::secrets::SecretCache::secrets_manager(
+        bridge_relay::secrets::secrets_manager(
             &self.config,
             &self.secret_arn,
             Duration::from_secs(300),
@@ -901,7 +901,7 @@ impl AwsStandIns {
 
     /// The ingress's secret as the deployed ingress reads it (for its keys only).
     pub fn ingress_secret_cache(&self) -> std::sync::Arc<bridge_relay::secrets::SecretCache> {
-        bridge_relay::secrets::SecretCache::secrets_manager_for(
+        bridge_relay::secrets::secrets_manager_for(
             bridge_relay::secrets::SecretRole::Ingress,
             &self.config,
             &self.ingress_secret_arn,
@@ -911,7 +911,7 @@ impl AwsStandIns {
 
     /// The worker's secret as the deployed worker reads it.
     pub fn worker_secret_cache(&self) -> std::sync::Arc<bridge_relay::secrets::SecretCache> {
-        bridge_relay::secrets::SecretCache::secrets_manager_for(
+        bridge_relay::secrets::secrets_manager_for(
             bridge_relay::secrets::SecretRole::Worker,
             &self.config,
             &self.worker_secret_arn,

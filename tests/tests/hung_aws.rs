@@ -118,7 +118,7 @@ async fn a_hung_sqs_endpoint_is_a_503_within_the_budget() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_secrets_manager_endpoint_is_a_503_within_the_budget() {
     let (url, held) = silent_endpoint().await;
-    let secrets = SecretCache::secrets_manager(
+    let secrets = bridge_relay::secrets::secrets_manager(
         &sdk_config(&url).await,
         "bridge-relay/hung",
         Duration::from_secs(300),

@@ -9,7 +9,6 @@ use bridge_relay::lambda::handle_sqs;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::{Ingress, WorkerSettings};
-use bridge_relay::secrets::SecretCache;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -241,7 +240,11 @@ async fn ingress_answers_503_when_the_queue_is_unavailable_so_pagerduty_retries(
 async fn ingress_answers_503_when_the_secret_cannot_be_read() {
     let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
     let ingress = Ingress::new(
-        SecretCache::secrets_manager(&aws.config, "no-such-secret", Duration::from_secs(300)),
+        bridge_relay::secrets::secrets_manager(
+            &aws.config,
+            "no-such-secret",
+            Duration::from_secs(300),
+        ),
         Arc::new(SqsJobQueue::from_sdk_config(&aws.config, &aws.queue_url)),
         BridgePolicy::default(),
     );
@@ -396,7 +399,7 @@ async fn each_function_runs_on_its_own_secret() {
 
     // Swapped, each refuses the other's secret by the keys it lacks (503: PagerDuty retries).
     let swapped = Ingress::new(
-        SecretCache::secrets_manager_for(
+        bridge_relay::secrets::secrets_manager_for(
             bridge_relay::secrets::SecretRole::Ingress,
             &aws.config,
             &aws.worker_secret_arn,
@@ -406,7 +409,7 @@ async fn each_function_runs_on_its_own_secret() {
         BridgePolicy::default(),
     );
     assert_eq!(invoke(&swapped, "ingress-triggered.json").await.0, 503);
-    let err = SecretCache::secrets_manager_for(
+    let err = bridge_relay::secrets::secrets_manager_for(
         bridge_relay::secrets::SecretRole::Worker,
         &aws.config,
         &aws.ingress_secret_arn,

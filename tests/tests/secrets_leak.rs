@@ -390,8 +390,7 @@ async fn a_failure_note_keeps_the_secrets_arn_and_the_sdk_context_in_the_logs() 
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bridge-relay/missing-AbCdEf";
-    let cache =
-        bridge_relay::secrets::SecretCache::secrets_manager(&config, arn, Duration::from_secs(60));
+    let cache = bridge_relay::secrets::secrets_manager(&config, arn, Duration::from_secs(60));
     let error = bridge_relay::JobError::Secrets(cache.get().await.unwrap_err());
     let logged = error.to_string();
     assert!(

@@ -20,5 +20,6 @@ pub mod incident_tool;
 pub mod meetings;
 pub mod queue;
 pub mod retry;
+pub mod secrets;
 pub mod store;
 pub mod token_store;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -62,13 +62,7 @@ impl SignatureError {
     }
 }
 
-/// A signing secret's key: the base64 after `whsec_` (the prefix is optional, as in Svix's
-/// libraries). `None` when it is not base64 or empty.
-pub fn decode_secret(secret: &SecretString) -> Option<Vec<u8>> {
-    let text = secret.expose_secret().trim();
-    let encoded = text.strip_prefix("whsec_").unwrap_or(text);
-    STANDARD.decode(encoded).ok().filter(|key| !key.is_empty())
-}
+pub use bridge_relay_ports::secrets::decode_whsec as decode_secret;
 
 /// Checks the headers against `body` at time `now` with each secret. The MAC of the signed
 /// content is computed once per secret and compared with each `v1` value in constant time
