@@ -25,7 +25,6 @@ use bridge_relay::incident_io::signature as svix;
 use bridge_relay::pagerduty::{PagerDutyApi, signature};
 use bridge_relay::queue::run_local_worker;
 use bridge_relay::relay::Ingress;
-use bridge_relay::requests;
 use bridge_relay::secrets::{FileSecretSource, SecretCache, SecretRole};
 use bridge_relay::zoom::ZoomApi;
 use bytes::Bytes;
@@ -655,10 +654,10 @@ async fn route(
     if request.method() == Method::GET && path == "/health" {
         return Ok(json(StatusCode::OK, r#"{"status":"ok"}"#.into()));
     }
-    let route = match requests::route(path) {
+    let route = match ingress.route(path) {
         Some(route) if request.method() == Method::POST => route,
         _ => {
-            return Ok(json(StatusCode::NOT_FOUND, requests::UNKNOWN_PATH.into()));
+            return Ok(json(StatusCode::NOT_FOUND, ingress.unknown_path_body()));
         }
     };
     let headers: HashMap<String, String> = request
@@ -683,7 +682,7 @@ async fn route(
         bridge_relay::telemetry::observe(ingress.handle_route(route, &headers, &body)).await;
     bridge_relay::report::WebhookReport {
         response: &response,
-        webhook_id: requests::delivery_id(&headers),
+        webhook_id: ingress.delivery_id(&headers),
         calls,
     }
     .log(None);

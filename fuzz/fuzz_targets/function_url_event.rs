@@ -74,7 +74,7 @@ fn harness() -> &'static Harness {
                 .enable_all()
                 .build()
                 .expect("a runtime"),
-            ingress: Ingress::new(secrets, jobs.clone(), BridgePolicy::default()),
+            ingress: bridge_relay::compose::ingress(secrets, jobs.clone(), BridgePolicy::default()),
             jobs,
         }
     })

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use bridge_relay::pagerduty::{signature, webhook};
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::InProcessQueue;
-use bridge_relay::relay::{Ingress, WebhookRequest};
+use bridge_relay::relay::PostTo;
+use bridge_relay::relay::WebhookRequest;
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
 use secrecy::SecretString;
 use serde_json::json;
@@ -99,7 +100,7 @@ fn main() {
         Duration::from_secs(3600),
     ));
     let (queue, mut jobs) = InProcessQueue::new();
-    let ingress = Ingress::new(cache, Arc::new(queue), BridgePolicy::default());
+    let ingress = bridge_relay::compose::ingress(cache, Arc::new(queue), BridgePolicy::default());
     let secret = SecretString::from(WEBHOOK_SECRET);
 
     println!(

@@ -1,7 +1,8 @@
 //! The one place the relay is put together. The Lambda functions, the local runner, `doctor`
 //! and the tests all build their ingress and worker here, so each of them runs the composition
 //! the deployment runs: the same adapters, the same incident tools, the same shared Zoom token.
-//! Adding an incident tool adds its adapter to [`worker`] (and its route to the ingress).
+//! Adding an incident tool adds its inbound source to [`inbound_sources`] and its API adapter
+//! to [`worker`].
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::{Endpoints, IngressConfig, LocalConfig, WorkerConfig};
 use crate::incident_io::IncidentIoApi;
+use crate::incident_io::ingress::IncidentIoWebhooks;
 use crate::pagerduty::PagerDutyApi;
+use crate::pagerduty::inbound::{PagerDutyRequests, PagerDutyWebhooks, RequestKind};
 use crate::queue::{
     DeadLetterLog, InProcessQueue, JobQueue, LOCAL_DELIVERIES, LocalMessage, SqsJobQueue,
     SqsTimerQueue,
@@ -19,8 +22,33 @@ use crate::relay::{Ingress, Worker, WorkerSettings};
 use crate::secrets::{SecretCache, SecretRole};
 use crate::store::{DynamoDbStore, IdempotencyStore, InMemoryStore};
 use crate::zoom::ZoomApi;
+use crate::zoom::inbound::ZoomEvents;
 use bridge_relay_domain::model::IncidentToolKind;
+use bridge_relay_domain::policy::BridgePolicy;
+use bridge_relay_ports::inbound::InboundSource;
 use bridge_relay_ports::token_store::SharedTokenStore;
+
+/// Every request the ingress takes, a source each: one line per tool and kind of request.
+pub fn inbound_sources() -> Vec<Arc<dyn InboundSource>> {
+    vec![
+        Arc::new(PagerDutyWebhooks),
+        Arc::new(PagerDutyRequests(RequestKind::CustomAction)),
+        Arc::new(PagerDutyRequests(RequestKind::Workflow)),
+        Arc::new(IncidentIoWebhooks),
+        Arc::new(ZoomEvents),
+    ]
+}
+
+/// The ingress over `secrets` and `queue` with every inbound source.
+pub fn ingress(
+    secrets: Arc<SecretCache>,
+    queue: Arc<dyn JobQueue>,
+    policy: BridgePolicy,
+) -> Ingress {
+    inbound_sources()
+        .into_iter()
+        .fold(Ingress::new(secrets, queue, policy), Ingress::with_source)
+}
 
 /// What a worker is made of beyond its store and queues.
 pub struct WorkerParts<'a> {
@@ -123,7 +151,7 @@ pub fn lambda_ingress(aws: &SdkConfig, config: IngressConfig) -> Ingress {
     );
     secrets.log_start(config.secret_var);
     let queue = Arc::new(SqsJobQueue::from_sdk_config(aws, config.queue_url));
-    let ingress = Ingress::new(secrets, queue, config.policy);
+    let ingress = ingress(secrets, queue, config.policy);
     match config.table_name {
         Some(table) => {
             ingress.with_meeting_index(Arc::new(DynamoDbStore::from_sdk_config(aws, table)))
@@ -174,8 +202,7 @@ pub fn local_relay(
     );
     let worker = Arc::new(worker.with_timer(Arc::new(queue.timer())));
     let ingress = Arc::new(
-        Ingress::new(ingress_secrets, Arc::new(queue), config.policy)
-            .with_meeting_index(store.clone()),
+        ingress(ingress_secrets, Arc::new(queue), config.policy).with_meeting_index(store.clone()),
     );
     LocalRelay {
         ingress,
@@ -184,5 +211,49 @@ pub fn local_relay(
         store,
         dead_letters,
         jobs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::secrets::FileSecretSource;
+
+    fn composed() -> Ingress {
+        let secrets = Arc::new(SecretCache::new(
+            Arc::new(FileSecretSource::new("never-read.json")),
+            Duration::from_secs(60),
+        ));
+        let (queue, _jobs) = InProcessQueue::new();
+        ingress(secrets, Arc::new(queue), BridgePolicy::default())
+    }
+
+    #[test]
+    fn paths_route_to_their_source() {
+        let ingress = composed();
+        let what = |path: &str| {
+            ingress
+                .route(path)
+                .map(|route| ingress.source_of(route).what())
+        };
+        assert_eq!(what("/"), Some("V3 webhooks"));
+        assert_eq!(what("/webhook"), Some("V3 webhooks"));
+        assert_eq!(what("/webhook/"), Some("V3 webhooks"));
+        assert_eq!(what("/action"), Some("button clicks"));
+        assert_eq!(what("/workflow"), Some("workflow requests"));
+        assert_eq!(what("/incident-io"), Some("incident.io webhooks"));
+        assert_eq!(what("/incident-io/"), Some("incident.io webhooks"));
+        assert_eq!(what("/zoom"), Some("Zoom event notifications"));
+        assert_eq!(what("/other"), None);
+    }
+
+    #[test]
+    fn an_unknown_path_is_told_where_each_request_goes() {
+        assert_eq!(
+            composed().unknown_path_body(),
+            r#"{"status":"rejected","error":"POST V3 webhooks to /webhook, button clicks to /action, workflow requests to /workflow, incident.io webhooks to /incident-io, Zoom event notifications to /zoom"}"#
+        );
     }
 }

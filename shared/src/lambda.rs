@@ -13,9 +13,9 @@ use tracing::Instrument;
 
 use crate::relay::{Delivery, Ingress, Settled, WebhookResponse, Worker};
 use crate::report::{Invocation, JobOutcome, WebhookReport};
-use crate::requests::{self, Headers};
 use bridge_relay_domain::model::Job;
 use bridge_relay_domain::telemetry::observe;
+use bridge_relay_ports::inbound::Headers;
 
 /// The Function URL's event (payload format 2.0), only the fields the ingress reads. It is read
 /// raw rather than through lambda_http, whose conversion to an `http::Request` panics on values
@@ -102,7 +102,7 @@ pub async fn handle_function_url(
     event: LambdaEvent<FunctionUrlRequest>,
 ) -> Result<FunctionUrlResponse, std::convert::Infallible> {
     let request = &event.payload;
-    let route = match requests::route(&request.raw_path) {
+    let route = match ingress.route(&request.raw_path) {
         Some(route)
             if request
                 .request_context
@@ -113,10 +113,7 @@ pub async fn handle_function_url(
             route
         }
         _ => {
-            return Ok(FunctionUrlResponse::json(
-                404,
-                requests::UNKNOWN_PATH.into(),
-            ));
+            return Ok(FunctionUrlResponse::json(404, ingress.unknown_path_body()));
         }
     };
     let text = request.body.as_deref().unwrap_or_default();
@@ -139,7 +136,7 @@ pub async fn handle_function_url(
     let (response, calls) = observe(ingress.handle_route(route, request, body)).await;
     WebhookReport {
         response: &response,
-        webhook_id: requests::delivery_id(request),
+        webhook_id: ingress.delivery_id(request),
         calls,
     }
     .report(Some(&Invocation::from_context(&event.context)));

@@ -26,7 +26,6 @@ pub mod config;
 pub mod doctor;
 pub mod http;
 pub mod incident_io;
-pub mod ingress;
 pub mod lambda;
 pub mod lifecycle;
 pub mod metrics;
@@ -34,19 +33,18 @@ pub mod pagerduty;
 pub mod queue;
 pub mod relay;
 pub mod report;
-pub mod requests;
 pub mod secrets;
 pub mod store;
 pub mod zoom;
 
 // The domain's and the ports' modules keep their paths here (`bridge_relay::model::Job`), so the
 // functions, the CLI and the tests name one library.
-pub use bridge_relay_core::{hostpool, worker};
+pub use bridge_relay_core::{hostpool, ingress, worker};
 pub use bridge_relay_domain::{
     ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError,
 };
 pub use bridge_relay_domain::{error, meeting, model, policy, telemetry, texts};
-pub use bridge_relay_ports::{incident_tool, meetings, retry, token_store};
+pub use bridge_relay_ports::{inbound, incident_tool, meetings, retry, token_store};
 
 /// Logs for Lambda: JSON when the function's log format is JSON, with the request id of each
 /// invocation (the runtime's span). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bridge_relay::config::Env;
 use bridge_relay::pagerduty::signature;
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::WebhookRequest;
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
 use secrecy::SecretString;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bridge_relay::policy::BridgePolicy;
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{WebhookRequest, WorkerSettings};
 use bridge_relay::store::{DynamoDbStore, IdempotencyStore, Stage};
 use bridge_relay_tests::faulty::FaultyApis;

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bridge_relay::policy::BridgePolicy;
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{Ingress, WebhookRequest, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
 use bridge_relay_tests::faulty::{FaultyApis, UNKNOWN_USER};

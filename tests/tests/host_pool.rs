@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bridge_relay::hostpool::{HostPool, utc_day};
 use bridge_relay::model::Job;
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{Delivery, JobReport, Settled, Worker, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
 use bridge_relay::store::{DynamoDbStore, HostSlot, IdempotencyStore};

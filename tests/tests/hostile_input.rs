@@ -44,7 +44,7 @@ fn relay(name: &str) -> Relay {
     ));
     let (queue, jobs) = InProcessQueue::new();
     Relay {
-        ingress: Ingress::new(secrets, Arc::new(queue), BridgePolicy::default()),
+        ingress: bridge_relay::compose::ingress(secrets, Arc::new(queue), BridgePolicy::default()),
         jobs,
         _dir: TempDir(dir),
     }

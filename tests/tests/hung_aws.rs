@@ -12,7 +12,7 @@ use bridge_relay::model::Job;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::{InProcessQueue, JobQueue, SqsJobQueue};
 use bridge_relay::relay::Ingress;
-use bridge_relay::requests::REQUEST_BUDGET;
+use bridge_relay::relay::REQUEST_BUDGET;
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
 use bridge_relay_tests::*;
 use serde_json::Value;
@@ -105,7 +105,7 @@ async fn a_hung_sqs_endpoint_is_a_503_within_the_budget() {
         &sdk_config(&url).await,
         format!("{url}/000000000000/jobs.fifo"),
     );
-    let ingress = Ingress::new(secrets, Arc::new(queue), BridgePolicy::default());
+    let ingress = bridge_relay::compose::ingress(secrets, Arc::new(queue), BridgePolicy::default());
     let (status, reply, took) = webhook(&ingress).await;
     assert_answered_in_budget(status, &reply, took);
     assert_eq!(
@@ -124,7 +124,7 @@ async fn a_hung_secrets_manager_endpoint_is_a_503_within_the_budget() {
         Duration::from_secs(300),
     );
     let (queue, _jobs) = InProcessQueue::new();
-    let ingress = Ingress::new(secrets, Arc::new(queue), BridgePolicy::default());
+    let ingress = bridge_relay::compose::ingress(secrets, Arc::new(queue), BridgePolicy::default());
     let (status, reply, took) = webhook(&ingress).await;
     assert_answered_in_budget(status, &reply, took);
     assert_eq!(
@@ -147,7 +147,8 @@ impl JobQueue for NeverAnswers {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_has_the_request_budget() {
     let (secrets, _dir) = file_secrets("hung-queue");
-    let ingress = Ingress::new(secrets, Arc::new(NeverAnswers), BridgePolicy::default());
+    let ingress =
+        bridge_relay::compose::ingress(secrets, Arc::new(NeverAnswers), BridgePolicy::default());
     let (status, reply, took) = webhook(&ingress).await;
     assert_answered_in_budget(status, &reply, took);
     assert!(took >= REQUEST_BUDGET, "{took:?}");

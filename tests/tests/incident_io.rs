@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bridge_relay::incident_io::IncidentIoApi;
-use bridge_relay::incident_io::ingress::IncidentIoRequest;
 use bridge_relay::incident_io::signature::{self as svix, SignedHeaders};
 use bridge_relay::model::IncidentToolKind;
 use bridge_relay::policy::BridgePolicy;
+use bridge_relay::relay::IncidentIoRequest;
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{WebhookRequest, Worker, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
 use bridge_relay::store::{Claim, IdempotencyStore};

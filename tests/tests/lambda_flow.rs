@@ -239,7 +239,7 @@ async fn ingress_answers_503_when_the_queue_is_unavailable_so_pagerduty_retries(
 #[tokio::test(flavor = "multi_thread")]
 async fn ingress_answers_503_when_the_secret_cannot_be_read() {
     let aws = AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]).await;
-    let ingress = Ingress::new(
+    let ingress = bridge_relay::compose::ingress(
         bridge_relay::secrets::secrets_manager(
             &aws.config,
             "no-such-secret",
@@ -398,7 +398,7 @@ async fn each_function_runs_on_its_own_secret() {
     }
 
     // Swapped, each refuses the other's secret by the keys it lacks (503: PagerDuty retries).
-    let swapped = Ingress::new(
+    let swapped = bridge_relay::compose::ingress(
         bridge_relay::secrets::secrets_manager_for(
             bridge_relay::secrets::SecretRole::Ingress,
             &aws.config,

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bridge_relay::lambda::handle_sqs;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::{SqsJobQueue, SqsTimerQueue};
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{Ingress, WebhookRequest, Worker, WorkerSettings};
 use bridge_relay::store::DynamoDbStore;
 use bridge_relay_tests::*;

@@ -49,7 +49,8 @@ async fn the_last_good_secret_is_served_for_a_bounded_time_after_the_source_fail
         STALE_FOR,
     ));
     let (queue, _jobs) = InProcessQueue::new();
-    let ingress = Ingress::new(secrets.clone(), Arc::new(queue), BridgePolicy::default());
+    let ingress =
+        bridge_relay::compose::ingress(secrets.clone(), Arc::new(queue), BridgePolicy::default());
 
     let read_at = Instant::now();
     let first = secrets.get().await.unwrap();

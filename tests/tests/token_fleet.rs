@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_relay::policy::BridgePolicy;
+use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{WebhookRequest, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
 use bridge_relay::secrets::SecretCache;

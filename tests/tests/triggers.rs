@@ -537,7 +537,7 @@ async fn a_button_is_answered_within_its_budget_when_the_queue_hangs() {
         }
     });
     let hanging = aws.config.to_builder().endpoint_url(&silent_url).build();
-    let ingress = Ingress::new(
+    let ingress = bridge_relay::compose::ingress(
         aws.secret_cache(),
         std::sync::Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
             &hanging,
@@ -565,7 +565,7 @@ async fn a_button_is_answered_within_its_budget_when_the_queue_hangs() {
         "the relay could not accept the request in time; try again"
     );
     assert!(
-        took >= bridge_relay::requests::REQUEST_BUDGET && took < std::time::Duration::from_secs(6),
+        took >= bridge_relay::relay::REQUEST_BUDGET && took < std::time::Duration::from_secs(6),
         "{took:?}"
     );
     held.abort();

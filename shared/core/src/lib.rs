@@ -18,5 +18,6 @@
 
 pub mod bridge;
 pub mod hostpool;
+pub mod ingress;
 pub mod lifecycle;
 pub mod worker;

@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod inbound;
 pub mod incident_tool;
 pub mod meetings;
 pub mod queue;

@@ -1,6 +1,7 @@
 //! PagerDuty: the incident-tool port, its REST adapter, and V3 webhook signatures and payloads.
 
 mod account;
+pub mod inbound;
 pub mod manual;
 pub mod signature;
 pub mod webhook;

@@ -2,6 +2,7 @@
 
 mod account;
 mod auth;
+pub mod inbound;
 pub mod translate;
 pub mod webhook;
 

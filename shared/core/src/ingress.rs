@@ -1,0 +1,449 @@
+//! The ingress, written once: size -> secret -> the source's check and reading -> the policy's
+//! decision -> the queue, for every inbound source (each tool's adapter implements
+//! [`InboundSource`]). It never calls Zoom or an incident tool; it answers within
+//! [`REQUEST_BUDGET`], 2xx once the job is queued, 4xx for the sender's mistakes (not
+//! retried), 5xx only for the relay's own trouble (retried, so nothing is lost).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use bridge_relay_domain::model::{
+    Incident, IncidentEvent, IncidentToolKind, Job, JobAction, MeetingEvent, MeetingOptions,
+};
+use bridge_relay_domain::policy::{BridgePolicy, Decision};
+use bridge_relay_domain::telemetry::epoch_millis;
+use bridge_relay_ports::inbound::{Headers, Inbound, InboundSource, Refusal};
+use bridge_relay_ports::queue::JobQueue;
+use bridge_relay_ports::secrets::SecretCache;
+use bridge_relay_ports::store::IdempotencyStore;
+
+/// The time the ingress gives any request, on every route. The function stops at 5 s (and
+/// PagerDuty waits 16 s for a button's answer): answering 503 after 4 s beats a function
+/// timeout, which has no log line and no metric, and tells the sender to try again.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(4);
+
+/// PagerDuty guarantees delivery up to 55 KB and drops webhooks over 256 KB; larger is not theirs.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What the ingress answers, and what it did, for the entry point to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub body: Value,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Queued {
+        incident_id: String,
+        event_type: String,
+    },
+    Ignored {
+        event_type: String,
+        reason: String,
+    },
+    Rejected {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl WebhookResponse {
+    pub fn new(status: u16, outcome: Outcome) -> Self {
+        let body = match &outcome {
+            Outcome::Queued { incident_id, .. } => {
+                json!({"status": "accepted", "incident": incident_id})
+            }
+            Outcome::Ignored { reason, .. } => json!({"status": "ignored", "reason": reason}),
+            Outcome::Rejected { reason } => json!({"status": "rejected", "error": reason}),
+            Outcome::Failed { reason } => json!({"status": "error", "error": reason}),
+        };
+        WebhookResponse {
+            status,
+            body,
+            outcome,
+        }
+    }
+
+    /// 200: the sender's event is fine, but not one the relay acts on.
+    pub fn ignored(event_type: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(
+            200,
+            Outcome::Ignored {
+                event_type: event_type.into(),
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// 503: the relay's own trouble; the sender delivers again later.
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self::new(
+            503,
+            Outcome::Failed {
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// A source's refusal: 503 is the relay's trouble (retried), any other status the sender's.
+    pub fn refused(refusal: Refusal) -> Self {
+        if refusal.status == 503 {
+            Self::unavailable(refusal.reason)
+        } else {
+            Self::rejected(refusal.status, refusal.reason)
+        }
+    }
+
+    /// 413 for a body over [`MAX_BODY_BYTES`].
+    pub fn body_too_large() -> Self {
+        Self::rejected(
+            413,
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    }
+
+    pub fn rejected(status: u16, reason: impl Into<String>) -> Self {
+        Self::new(
+            status,
+            Outcome::Rejected {
+                reason: reason.into(),
+            },
+        )
+    }
+}
+
+/// The ingress: verify, read, decide, enqueue, over the inbound sources it is given.
+pub struct Ingress {
+    secrets: Arc<SecretCache>,
+    queue: Arc<dyn JobQueue>,
+    policy: BridgePolicy,
+    /// Finds the incident of a meeting (Zoom's events); without it meeting events are ignored.
+    meeting_index: Option<Arc<dyn IdempotencyStore>>,
+    sources: Vec<Arc<dyn InboundSource>>,
+}
+
+/// A source of the ingress, found by its path ([`Ingress::route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route(usize);
+
+impl Ingress {
+    /// An ingress with no source yet: add each with [`Ingress::with_source`].
+    pub fn new(secrets: Arc<SecretCache>, queue: Arc<dyn JobQueue>, policy: BridgePolicy) -> Self {
+        Ingress {
+            secrets,
+            queue,
+            policy,
+            meeting_index: None,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Takes requests of `source` on its paths.
+    pub fn with_source(mut self, source: Arc<dyn InboundSource>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Lets the ingress match meeting events to incidents through the idempotency store (read only).
+    pub fn with_meeting_index(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.meeting_index = Some(store);
+        self
+    }
+
+    pub fn policy(&self) -> &BridgePolicy {
+        &self.policy
+    }
+
+    /// The source that takes `path` (a trailing `/` ignored).
+    pub fn route(&self, path: &str) -> Option<Route> {
+        let path = path.trim_end_matches('/');
+        self.sources
+            .iter()
+            .position(|source| {
+                source
+                    .paths()
+                    .iter()
+                    .any(|p| p.trim_end_matches('/') == path)
+            })
+            .map(Route)
+    }
+
+    /// The source a route leads to.
+    pub fn source_of(&self, route: Route) -> &dyn InboundSource {
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "a Route is only made by Ingress::route, from an index of this ingress's sources"
+        )]
+        self.sources[route.0].as_ref()
+    }
+
+    /// The 404 answer's body: where each kind of request goes.
+    pub fn unknown_path_body(&self) -> String {
+        let places: Vec<String> = self
+            .sources
+            .iter()
+            .filter_map(|source| {
+                let path = source.paths().iter().find(|p| !p.is_empty())?;
+                Some(format!("{} to {path}", source.what()))
+            })
+            .collect();
+        // Written out so the keys keep the order of every other answer (status first).
+        let error = Value::String(format!("POST {}", places.join(", ")));
+        format!(r#"{{"status":"rejected","error":{error}}}"#)
+    }
+
+    /// The id the sender gave its delivery, for the log line.
+    pub fn delivery_id<'h>(&self, headers: &'h dyn Headers) -> Option<&'h str> {
+        self.sources
+            .iter()
+            .filter_map(|source| source.delivery_header())
+            .find_map(|name| headers.header(name))
+    }
+
+    /// One request on `route`, from either entry point (the Lambda's Function URL event, the
+    /// local runner's HTTP server), within [`REQUEST_BUDGET`]: a request not accepted in time
+    /// (a hung Secrets Manager or SQS call) is answered 503, so the sender delivers it again.
+    pub async fn handle_route(
+        &self,
+        route: Route,
+        headers: &(dyn Headers + Sync),
+        body: &[u8],
+    ) -> WebhookResponse {
+        let accepted = self.accept(route, headers, body, SystemTime::now());
+        match tokio::time::timeout(REQUEST_BUDGET, accepted).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(route = ?route, budget = ?REQUEST_BUDGET, "request not accepted within its budget");
+                WebhookResponse::unavailable(
+                    "the relay could not accept the request in time; try again",
+                )
+            }
+        }
+    }
+
+    /// The pipeline, with `now` the clock signatures' timestamps are checked against.
+    pub async fn accept(
+        &self,
+        route: Route,
+        headers: &(dyn Headers + Sync),
+        body: &[u8],
+        now: SystemTime,
+    ) -> WebhookResponse {
+        let Some(source) = self.sources.get(route.0) else {
+            return WebhookResponse::rejected(404, "no such route");
+        };
+        if body.len() > MAX_BODY_BYTES {
+            return WebhookResponse::body_too_large();
+        }
+        if let Err(refusal) = source.precheck(headers, body) {
+            return WebhookResponse::refused(refusal);
+        }
+        let secrets = match self.secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tracing::error!(error = %e, source = source.what(), "cannot verify requests without the secret");
+                return WebhookResponse::unavailable(
+                    "the relay cannot read its secret; retry later",
+                );
+            }
+        };
+        let inbound = match source.read(&secrets, headers, body, now) {
+            Ok(inbound) => inbound,
+            Err(refusal) => return WebhookResponse::refused(refusal),
+        };
+        let received_at_ms = epoch_millis(now);
+        match inbound {
+            Inbound::Event { event, delivery_id } => {
+                self.decide_event(event, delivery_id, received_at_ms).await
+            }
+            Inbound::Lifecycle {
+                tool,
+                incident,
+                action,
+                event_id,
+                event_type,
+                delivery_id,
+            } => {
+                let meeting = self.policy.meeting_for(&incident);
+                let job = Job {
+                    tool,
+                    action,
+                    ..queued_job(
+                        delivery_id,
+                        event_id,
+                        event_type,
+                        incident,
+                        meeting,
+                        received_at_ms,
+                    )
+                };
+                self.enqueue(job).await
+            }
+            Inbound::Asked {
+                tool,
+                incident,
+                requested_by,
+                event_id,
+                event_type,
+                delivery_id,
+            } => {
+                let incident = match self.policy.decide_request(&incident) {
+                    Decision::Bridge(incident) => *incident,
+                    Decision::Ignore(reason) => {
+                        return WebhookResponse::ignored(event_type, reason);
+                    }
+                };
+                let meeting = self.policy.meeting_for(&incident);
+                let job = Job {
+                    tool,
+                    requested_by,
+                    ..queued_job(
+                        delivery_id,
+                        event_id,
+                        event_type,
+                        incident,
+                        meeting,
+                        received_at_ms,
+                    )
+                };
+                self.enqueue(job).await
+            }
+            Inbound::Meeting(event) => self.meeting_event(event, received_at_ms).await,
+            Inbound::Answer {
+                event_type,
+                reason,
+                body,
+            } => {
+                let mut response = WebhookResponse::ignored(event_type, reason);
+                response.body = body;
+                response
+            }
+            Inbound::Ignored { event_type, reason } => WebhookResponse::ignored(event_type, reason),
+        }
+    }
+
+    /// An incident tool's event: a bridge job when the policy says so.
+    async fn decide_event(
+        &self,
+        event: IncidentEvent,
+        delivery_id: String,
+        received_at_ms: u64,
+    ) -> WebhookResponse {
+        let incident = match self.policy.decide_event(&event) {
+            Decision::Bridge(incident) => *incident,
+            Decision::Ignore(reason) => {
+                return WebhookResponse::ignored(event.event_type, reason);
+            }
+        };
+        let meeting = self.policy.meeting_for(&incident);
+        let job = Job {
+            tool: event.tool,
+            ..queued_job(
+                delivery_id,
+                event.id,
+                event.event_type,
+                incident,
+                meeting,
+                received_at_ms,
+            )
+        };
+        self.enqueue(job).await
+    }
+
+    /// A meeting event of one of the relay's meetings, queued for its incident's worker.
+    async fn meeting_event(&self, event: MeetingEvent, received_at_ms: u64) -> WebhookResponse {
+        let event_type = event.kind.event_type();
+        let Some(index) = &self.meeting_index else {
+            return WebhookResponse::ignored(
+                event_type,
+                "this ingress has no idempotency table to find the meeting's incident",
+            );
+        };
+        let (tool, incident_id) = match index.meeting_owner(event.meeting_id).await {
+            Ok(Some(key)) => IncidentToolKind::split_key(&key),
+            Ok(None) => {
+                return WebhookResponse::ignored(
+                    event_type,
+                    format!("meeting {} is not one of the relay's", event.meeting_id),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, meeting_id = event.meeting_id, "cannot look the meeting up");
+                return WebhookResponse::unavailable(
+                    "the relay cannot look the meeting up; retry later",
+                );
+            }
+        };
+        // The same event delivered again (Zoom retries) carries the same content: one job.
+        let event_key = format!(
+            "zoom:{}:{}:{}:{}",
+            event.meeting_id,
+            event_type,
+            event.participant_id.as_deref().unwrap_or("-"),
+            event.at_ms
+        );
+        let job = Job {
+            tool,
+            action: JobAction::ZoomEvent,
+            zoom_event: Some(event),
+            ..queued_job(
+                event_key.clone(),
+                event_key,
+                event_type.into(),
+                Incident::new(incident_id),
+                MeetingOptions::default(),
+                received_at_ms,
+            )
+        };
+        self.enqueue(job).await
+    }
+
+    /// 202 once the queue holds the job, 503 (the sender retries) when it cannot.
+    pub async fn enqueue(&self, job: Job) -> WebhookResponse {
+        match self.queue.enqueue(&job).await {
+            Ok(()) => WebhookResponse::new(
+                202,
+                Outcome::Queued {
+                    incident_id: job.incident.id,
+                    event_type: job.event_type,
+                },
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, incident = %job.incident.id, "enqueue failed");
+                WebhookResponse::unavailable("the relay could not queue the job; retry later")
+            }
+        }
+    }
+}
+
+/// A job as the ingress queues it: a PagerDuty bridge job unless the caller says otherwise.
+fn queued_job(
+    webhook_id: String,
+    event_id: String,
+    event_type: String,
+    incident: Incident,
+    meeting: MeetingOptions,
+    received_at_ms: u64,
+) -> Job {
+    Job {
+        webhook_id,
+        event_id,
+        event_type,
+        meeting,
+        incident,
+        requested_by: None,
+        received_at_ms: Some(received_at_ms),
+        failure: None,
+        tool: IncidentToolKind::default(),
+        action: JobAction::default(),
+        zoom_event: None,
+        timer: None,
+        requeued_after_waiting: false,
+    }
+}

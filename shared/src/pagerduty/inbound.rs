@@ -1,0 +1,205 @@
+//! PagerDuty's inbound sources: signed V3 webhooks (`/webhook`, and `/`), and the bridges a
+//! person asks for with the Custom Incident Action button (`/action`) or an Incident Workflow's
+//! "Send a Webhook POST" step (`/workflow`), both checked with the shared token header.
+
+use std::time::SystemTime;
+
+use bridge_relay_domain::model::{IncidentToolKind, JobAction};
+use bridge_relay_ports::inbound::{Headers, Inbound, InboundSource, Refusal};
+use bridge_relay_ports::secrets::RelaySecrets;
+
+use super::manual::{self, BridgeRequest, RequestError};
+use super::signature;
+use super::webhook::{self, ParseError};
+
+/// PagerDuty's delivery id (`X-Webhook-Id`); the button and workflow routes read it too.
+pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
+
+/// PagerDuty's webhook ids are UUIDs; a longer one is no webhook of theirs.
+pub const MAX_WEBHOOK_ID_BYTES: usize = 256;
+
+/// The V3 event types the relay follows after the bridge: they end meetings and free host
+/// slots, so a subscription the relay makes always includes them.
+pub const LIFECYCLE_EVENT_TYPES: [&str; 2] = ["incident.resolved", "incident.reopened"];
+
+/// The V3 event types that are lifecycle events rather than bridge triggers.
+pub fn lifecycle_action(event_type: &str) -> Option<JobAction> {
+    match event_type {
+        "incident.resolved" => Some(JobAction::Resolved),
+        "incident.reopened" => Some(JobAction::Reopened),
+        _ => None,
+    }
+}
+
+/// The delivery id the sender gave, when it gave a usable one.
+fn given_delivery_id(headers: &dyn Headers) -> Option<&str> {
+    headers
+        .header(WEBHOOK_ID_HEADER)
+        .filter(|id| !id.is_empty())
+}
+
+/// Signed V3 webhooks: 202 queued, 200 ignored, 401 for a bad signature, 400 for a body that is
+/// not a V3 webhook, 431 for a header too long to be PagerDuty's.
+pub struct PagerDutyWebhooks;
+
+impl InboundSource for PagerDutyWebhooks {
+    fn paths(&self) -> &[&'static str] {
+        &["/webhook", ""]
+    }
+
+    fn what(&self) -> &'static str {
+        "V3 webhooks"
+    }
+
+    fn delivery_header(&self) -> Option<&'static str> {
+        Some(WEBHOOK_ID_HEADER)
+    }
+
+    fn precheck(&self, headers: &dyn Headers, body: &[u8]) -> Result<(), Refusal> {
+        if headers
+            .header(WEBHOOK_ID_HEADER)
+            .is_some_and(|id| id.len() > MAX_WEBHOOK_ID_BYTES)
+        {
+            return Err(Refusal::new(
+                431,
+                format!("the X-Webhook-Id header is longer than {MAX_WEBHOOK_ID_BYTES} bytes"),
+            ));
+        }
+        if body.is_empty() {
+            return Err(Refusal::new(400, "the body is empty"));
+        }
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        secrets: &RelaySecrets,
+        headers: &dyn Headers,
+        body: &[u8],
+        _now: SystemTime,
+    ) -> Result<Inbound, Refusal> {
+        if let Err(e) = signature::verify(
+            headers.header(signature::HEADER),
+            body,
+            &secrets.pagerduty.webhook_secrets,
+        ) {
+            let status = match e {
+                signature::SignatureError::TooLong => 431,
+                _ => 401,
+            };
+            return Err(Refusal::new(status, e.to_string()));
+        }
+        let event = match webhook::parse(body) {
+            Ok(event) => event,
+            Err(e @ (ParseError::NotJson(_) | ParseError::Shape(_))) => {
+                return Err(Refusal::new(400, e.to_string()));
+            }
+        };
+        let delivery_id = given_delivery_id(headers).unwrap_or(&event.id).to_owned();
+        if let Some(action) = lifecycle_action(&event.event_type) {
+            let Some(incident) = event.incident else {
+                return Ok(Inbound::Ignored {
+                    event_type: event.event_type,
+                    reason: "the event names no incident".into(),
+                });
+            };
+            return Ok(Inbound::Lifecycle {
+                tool: IncidentToolKind::PagerDuty,
+                incident,
+                action,
+                event_id: event.id,
+                event_type: event.event_type,
+                delivery_id,
+            });
+        }
+        Ok(Inbound::Event {
+            event: event.incident_event(),
+            delivery_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// The Custom Incident Action button (V2 `incident.custom` payload).
+    CustomAction,
+    /// The Incident Workflow step "Send a Webhook POST".
+    Workflow,
+}
+
+impl RequestKind {
+    /// The event type the job records.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            RequestKind::CustomAction => "incident.custom",
+            RequestKind::Workflow => "incident.workflow.webhook",
+        }
+    }
+}
+
+/// A person's request for a bridge: 202 queued, 200 ignored (the policy says no), 401 for a
+/// missing or wrong token, 400 for a body that is not the expected shape.
+pub struct PagerDutyRequests(pub RequestKind);
+
+impl InboundSource for PagerDutyRequests {
+    fn paths(&self) -> &[&'static str] {
+        match self.0 {
+            RequestKind::CustomAction => &["/action"],
+            RequestKind::Workflow => &["/workflow"],
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self.0 {
+            RequestKind::CustomAction => "button clicks",
+            RequestKind::Workflow => "workflow requests",
+        }
+    }
+
+    fn read(
+        &self,
+        secrets: &RelaySecrets,
+        headers: &dyn Headers,
+        body: &[u8],
+        _now: SystemTime,
+    ) -> Result<Inbound, Refusal> {
+        if let Err(e) = manual::verify_token(
+            headers.header(manual::TOKEN_HEADER),
+            secrets.pagerduty.action_secret.as_ref(),
+        ) {
+            return Err(Refusal::new(401, e.to_string()));
+        }
+        if body.is_empty() {
+            return Err(Refusal::new(400, "the body is empty"));
+        }
+        let event_type = self.0.event_type();
+        let parsed = match self.0 {
+            RequestKind::CustomAction => manual::parse_custom_action(body),
+            RequestKind::Workflow => manual::parse_workflow(body),
+        };
+        let BridgeRequest {
+            request_id,
+            incident,
+            requested_by,
+        } = match parsed {
+            Ok(parsed) => parsed,
+            Err(RequestError::NotACustomAction(reason)) => {
+                return Ok(Inbound::Ignored {
+                    event_type: event_type.into(),
+                    reason,
+                });
+            }
+            Err(e) => return Err(Refusal::new(400, e.to_string())),
+        };
+        Ok(Inbound::Asked {
+            tool: IncidentToolKind::PagerDuty,
+            incident,
+            requested_by,
+            delivery_id: given_delivery_id(headers)
+                .map(str::to_owned)
+                .unwrap_or_else(|| request_id.clone()),
+            event_id: request_id,
+            event_type: event_type.into(),
+        })
+    }
+}
