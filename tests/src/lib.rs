@@ -130,8 +130,14 @@ pub struct Process {
 impl Process {
     pub fn spawn(name: &str, command: &mut Command) -> Process {
         use std::os::unix::process::CommandExt;
-        let log =
-            std::env::temp_dir().join(format!("bridge-relay-{name}-{}.log", std::process::id()));
+        // The tests of one binary run as threads of one process, so the process id alone would
+        // give two children of the same name (two tests' moto servers) one file to overwrite.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!(
+            "bridge-relay-{name}-{}-{nth}.log",
+            std::process::id()
+        ));
         let file = std::fs::File::create(&log).unwrap();
         let child = command
             .stdin(Stdio::null())
