@@ -8,7 +8,7 @@
 //!
 //! Needs `wrk` (Debian: `apt-get install wrk`).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bridge_relay_tests::faulty::FaultyApis;
@@ -72,17 +72,16 @@ end
     )
     .unwrap();
 
-    let port = free_port();
-    let mut runner = Command::new(release_binary("bridge-relay"));
-    runner
-        .args(["serve", "--secrets-file"])
-        .arg(&secrets_file)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(apis.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut runner = Process::spawn("bridge-relay serve", &mut runner);
-    runner.wait_for_port(port, Duration::from_secs(30));
+    let (_runner, port) =
+        Process::spawn_listening("bridge-relay serve", Duration::from_secs(30), |port| {
+            let mut runner = Command::new(release_binary("bridge-relay"));
+            runner
+                .args(["serve", "--secrets-file"])
+                .arg(&secrets_file)
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .envs(apis.env());
+            runner
+        });
 
     let (seconds, connections) = if quick { (3, 16) } else { (15, 64) };
     println!(

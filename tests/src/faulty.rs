@@ -3,6 +3,11 @@
 //! the connection (after doing the work, the worst case for "exactly once"). It records what
 //! it created so the test can count meetings and bridges per incident.
 //!
+//! Zoom tokens are voided only as Zoom voids them: when it issues a newer one (to the relay in
+//! [`State::newest_token_only`] mode, or to another client, [`State::token_fetched_elsewhere`]),
+//! never at random: the deployment's containers share one token, so a random void would hit
+//! them all at once, at a time no test chose.
+//!
 //! Routes: `/zoom-oauth/oauth/token`, `/zoom/v2/users/{u}/meetings` (POST, GET),
 //! `/zoom/v2/meetings/{id}` (GET), `/pd/incidents/{id}` (PUT), `/pd/incidents/{id}/notes` (POST).
 
@@ -37,12 +42,15 @@ pub struct State {
     next_meeting: u64,
     issued_tokens: HashSet<String>,
     revoked_tokens: HashSet<String>,
-    /// As Zoom does: a newly issued token voids every token issued before it.
+    /// As Zoom does: a newly issued token voids every token issued before it. Off, the tokens
+    /// the relay fetches stay good side by side (for the tests that are not about the token).
     pub newest_token_only: bool,
     /// The `expires_in` of issued tokens (Zoom's 3599 s unless a test wants renewals).
     pub token_lifetime_seconds: u64,
-    /// 401s for a token that a newer one voided (newest-token-only mode).
+    /// 401s for a token that a newer one voided.
     pub voided_token_refusals: usize,
+    /// Tokens issued to another client of the app ([`State::token_fetched_elsewhere`]).
+    tokens_fetched_elsewhere: usize,
     /// Every Zoom API call is answered 401 code 124, whatever the token.
     pub refuse_every_token: bool,
     /// The PagerDuty API token the stand-in accepts now.
@@ -79,6 +87,24 @@ pub struct State {
 }
 
 impl State {
+    /// Another client of the same Zoom app (a script, another deployment) fetches a token: as
+    /// Zoom does, that voids every token issued before it, the relay's included, whatever
+    /// `newest_token_only` says. The way for a test to have the relay's token refused mid-run.
+    pub fn token_fetched_elsewhere(&mut self) {
+        self.tokens_fetched_elsewhere += 1;
+        let token = format!("elsewhere-token-{}", self.tokens_fetched_elsewhere);
+        self.issue(token, true);
+    }
+
+    /// Issues `token`, voiding the ones issued before it if `voids_earlier`.
+    fn issue(&mut self, token: String, voids_earlier: bool) {
+        if voids_earlier {
+            let voided: Vec<String> = self.issued_tokens.iter().cloned().collect();
+            self.revoked_tokens.extend(voided);
+        }
+        self.issued_tokens.insert(token);
+    }
+
     /// The meeting is over (its incident resolved): its host may hold another one.
     pub fn end_meeting(&mut self, id: u64) {
         for open in self.open_by_host.values_mut() {
@@ -257,11 +283,8 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
             let mut s = state.lock().unwrap();
             s.token_fetches += 1;
             let token = format!("token-{}", s.token_fetches);
-            if s.newest_token_only {
-                let voided: Vec<String> = s.issued_tokens.iter().cloned().collect();
-                s.revoked_tokens.extend(voided);
-            }
-            s.issued_tokens.insert(token.clone());
+            let voids_earlier = s.newest_token_only;
+            s.issue(token.clone(), voids_earlier);
             let expires_in = s.token_lifetime_seconds;
             reply(
                 200,
@@ -278,19 +301,9 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                     || s.revoked_tokens.contains(&token)
                 {
                     s.unauthorized += 1;
-                    if s.newest_token_only && s.issued_tokens.contains(&token) {
+                    if s.revoked_tokens.contains(&token) {
                         s.voided_token_refusals += 1;
                     }
-                    return reply(
-                        401,
-                        json!({"code": 124, "message": "Invalid access token."}),
-                        &[],
-                    );
-                }
-                // Now and then Zoom voids a token early (another app instance asked for a new one).
-                if s.fault_rate > 0.0 && !s.newest_token_only && s.random() < 0.02 {
-                    s.revoked_tokens.insert(token);
-                    s.unauthorized += 1;
                     return reply(
                         401,
                         json!({"code": 124, "message": "Invalid access token."}),

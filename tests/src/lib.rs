@@ -112,12 +112,66 @@ pub fn lambda_bootstrap(function: &str) -> PathBuf {
     )
 }
 
-pub fn free_port() -> u16 {
+/// A port free now. Not public: the port is free only until some process binds it, so a child
+/// is started on one through [`Process::spawn_listening`], which checks that the child got it.
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The inodes of the sockets listening on `port` (IPv4 or IPv6), from the kernel's socket tables.
+fn listening_sockets(port: u16) -> Vec<String> {
+    const LISTEN: &str = "0A";
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode,
+                    // the local address as HEXADDR:HEXPORT.
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let local_port = fields.get(1)?.rsplit(':').next()?;
+                    if *fields.get(3)? != LISTEN || u16::from_str_radix(local_port, 16) != Ok(port)
+                    {
+                        return None;
+                    }
+                    fields.get(9).map(|inode| inode.to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether a process of group `group` holds one of `sockets` (inodes) open.
+fn group_holds(group: u32, sockets: &[String]) -> bool {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        let dir = process.path();
+        // The process group is the 3rd field after the command, which is in parentheses.
+        let in_group = std::fs::read_to_string(dir.join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
+                == Some(group)
+        });
+        in_group
+            && std::fs::read_dir(dir.join("fd")).is_ok_and(|fds| {
+                fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|target| {
+                        sockets
+                            .iter()
+                            .any(|inode| target.to_str() == Some(&format!("socket:[{inode}]")))
+                    })
+                })
+            })
+    })
 }
 
 /// A child process in its own process group, killed with its children when dropped.
@@ -130,8 +184,14 @@ pub struct Process {
 impl Process {
     pub fn spawn(name: &str, command: &mut Command) -> Process {
         use std::os::unix::process::CommandExt;
-        let log =
-            std::env::temp_dir().join(format!("bridge-relay-{name}-{}.log", std::process::id()));
+        // The tests of one binary run as threads of one process, so the process id alone would
+        // give two children of the same name (two tests' moto servers) one file to overwrite.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!(
+            "bridge-relay-{name}-{}-{nth}.log",
+            std::process::id()
+        ));
         let file = std::fs::File::create(&log).unwrap();
         let child = command
             .stdin(Stdio::null())
@@ -151,39 +211,55 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until `port` accepts connections, failing with the process's output if it exits.
-    pub fn wait_for_port(&mut self, port: u16, within: Duration) {
+    /// Starts `command(port)` on a port picked free and waits up to `within` until this very
+    /// process (or one of its group) listens on it; returns the process and its port.
+    ///
+    /// A port picked free can be bound by another test's process before the child binds it: the
+    /// child then fails (most tools say "address already in use"; cargo-lambda's emulator exits
+    /// 0 without a word, after logging that it is starting its server) while the other process
+    /// answers on the port. So neither a connection nor a log line shows that the child got the
+    /// port; the kernel's socket table and the child's open sockets do. A lost port is retried
+    /// on a fresh one; any other exit fails with the child's output.
+    pub fn spawn_listening(
+        name: &str,
+        within: Duration,
+        mut command: impl FnMut(u16) -> Command,
+    ) -> (Process, u16) {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut process = Process::spawn(name, &mut command(port));
+            match process.wait_until_listening(port, within) {
+                Ok(()) => return (process, port),
+                Err(lost) => last = lost,
+            }
+        }
+        panic!("{name} lost its port to another process three times; last time it said:\n{last}");
+    }
+
+    /// Ok once the process's group listens on `port`, its output if it exited because another
+    /// process holds the port; panics if it exits otherwise or does not listen within `within`.
+    fn wait_until_listening(&mut self, port: u16, within: Duration) -> Result<(), String> {
+        let group = self.child.id();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status}:\n{}", self.name, self.output());
+            let sockets = listening_sockets(port);
+            if !sockets.is_empty() && group_holds(group, &sockets) {
+                return Ok(());
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let output = self.output();
+                let taken = output.to_lowercase().contains("address already in use")
+                    || !listening_sockets(port).is_empty();
+                if taken {
+                    return Err(output);
+                }
+                panic!("{} exited with {status}:\n{output}", self.name);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
             "{} did not listen on {port} within {within:?}:\n{}",
-            self.name,
-            self.output()
-        );
-    }
-
-    /// Waits until the process's output has `line`: true, or false if it exited first.
-    pub fn wait_for_line(&mut self, line: &str, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.output().contains(line) {
-                return true;
-            }
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "{} did not say {line:?} within {within:?}:\n{}",
             self.name,
             self.output()
         );
@@ -224,44 +300,26 @@ impl Moto {
     /// moto's server with concurrent DynamoDB requests, through the launcher for its fix of
     /// moto's transactions (see the script).
     pub fn start() -> Moto {
-        let port = free_port();
-        let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
-        Self::wait_for(
-            port,
-            Process::spawn(
-                "moto",
-                Command::new(tool("venv/bin/python", "python3"))
-                    .arg(launcher)
-                    .args([
-                        "--concurrent-dynamodb",
-                        "-H",
-                        "127.0.0.1",
-                        "-p",
-                        &port.to_string(),
-                    ]),
-            ),
-        )
+        Self::start_launcher(&["--concurrent-dynamodb"])
     }
 
     /// moto's server with DynamoDB's conditional writes atomic as in AWS (see the script), for
     /// the tests whose workers race for the same item (host slots). It handles DynamoDB calls
     /// one at a time, so the other tests keep the plain server.
     pub fn start_with_atomic_dynamodb() -> Moto {
-        let port = free_port();
-        let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
-        Self::wait_for(
-            port,
-            Process::spawn(
-                "moto",
-                Command::new(tool("venv/bin/python", "python3"))
-                    .arg(launcher)
-                    .args(["-H", "127.0.0.1", "-p", &port.to_string()]),
-            ),
-        )
+        Self::start_launcher(&[])
     }
 
-    fn wait_for(port: u16, mut process: Process) -> Moto {
-        process.wait_for_port(port, Duration::from_secs(30));
+    fn start_launcher(options: &[&str]) -> Moto {
+        let launcher = workspace_root().join("tests/stand-ins/moto_server.py");
+        let (process, port) = Process::spawn_listening("moto", Duration::from_secs(30), |port| {
+            let mut command = Command::new(tool("venv/bin/python", "python3"));
+            command
+                .arg(&launcher)
+                .args(options)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        });
         Moto {
             url: format!("http://127.0.0.1:{port}"),
             _process: process,
@@ -298,15 +356,11 @@ pub struct PrismProxy {
 
 impl PrismProxy {
     pub fn start(spec: &str, upstream: &str) -> PrismProxy {
-        // A port picked free can be taken by another test's process before Prism binds it:
-        // Prism then exits with EADDRINUSE while the other process answers on the port. So
-        // Prism's own "listening" line is waited for, and a lost port is tried again.
         let spec_path = workspace_root().join("tests/fixtures/openapi").join(spec);
-        for _ in 0..3 {
-            let port = free_port();
-            let mut process = Process::spawn(
-                &format!("prism-{spec}"),
-                Command::new(tool("prism/node_modules/.bin/prism", "prism")).args([
+        let (process, port) =
+            Process::spawn_listening(&format!("prism-{spec}"), Duration::from_secs(60), |port| {
+                let mut command = Command::new(tool("prism/node_modules/.bin/prism", "prism"));
+                command.args([
                     "proxy",
                     spec_path.to_str().unwrap(),
                     upstream,
@@ -315,17 +369,13 @@ impl PrismProxy {
                     "-p",
                     &port.to_string(),
                     "--errors",
-                ]),
-            );
-            let listening = format!("Prism is listening on http://127.0.0.1:{port}");
-            if process.wait_for_line(&listening, Duration::from_secs(60)) {
-                return PrismProxy {
-                    url: format!("http://127.0.0.1:{port}"),
-                    process,
-                };
-            }
+                ]);
+                command
+            });
+        PrismProxy {
+            url: format!("http://127.0.0.1:{port}"),
+            process,
         }
-        panic!("prism-{spec} lost its port three times");
     }
 
     pub fn output(&self) -> String {
@@ -1080,5 +1130,54 @@ impl AwsStandIns {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's HTTP server on 127.0.0.1:`port` (it says "address already in use" and exits if
+    /// the port is taken).
+    fn http_server(port: u16) -> Command {
+        let mut command = Command::new(tool("venv/bin/python", "python3"));
+        command.args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ]);
+        command
+    }
+
+    #[test]
+    fn a_child_that_lost_its_port_is_started_again_on_another() {
+        // Another process binds the first port before the child does, as another test's child
+        // can; it listens and would accept the connections meant for the child.
+        let mut taken = None;
+        let (mut process, port) =
+            Process::spawn_listening("http-server", Duration::from_secs(30), |port| {
+                if taken.is_none() {
+                    taken = Some(TcpListener::bind(("127.0.0.1", port)).unwrap());
+                }
+                http_server(port)
+            });
+        let taken = taken.unwrap().local_addr().unwrap().port();
+        assert_ne!(port, taken, "the port the other process holds");
+        assert!(process.child.try_wait().unwrap().is_none(), "still running");
+        let sockets = listening_sockets(port);
+        assert!(group_holds(process.child.id(), &sockets), "{sockets:?}");
+        assert!(!group_holds(process.child.id(), &listening_sockets(taken)));
+    }
+
+    #[test]
+    #[should_panic(expected = "exited with exit status: 3")]
+    fn a_child_that_fails_otherwise_fails_the_test_with_its_output() {
+        Process::spawn_listening("failing", Duration::from_secs(30), |_| {
+            let mut command = Command::new(tool("venv/bin/python", "python3"));
+            command.args(["-c", "import sys; sys.exit(3)"]);
+            command
+        });
     }
 }

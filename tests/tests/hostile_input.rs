@@ -296,14 +296,18 @@ async fn the_local_runner_caps_headers_and_bodies() {
     let _cleanup = TempDir(dir.clone());
     let secrets = dir.join("secrets.json");
     std::fs::write(&secrets, secret_document(&[SECRET])).unwrap();
-    let port = free_port();
-    let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
-    command
-        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("ZOOM_HOST_USER", HOST_USER);
-    let mut runner = Process::spawn("bridge-relay-serve-limits", &mut command);
-    runner.wait_for_port(port, Duration::from_secs(10));
+    let (runner, port) = Process::spawn_listening(
+        "bridge-relay-serve-limits",
+        Duration::from_secs(10),
+        |port| {
+            let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+            command
+                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .env("ZOOM_HOST_USER", HOST_USER);
+            command
+        },
+    );
     let url = format!("http://127.0.0.1:{port}/webhook");
     // A fresh connection per request: the server answers 413 and closes without reading the
     // rest of an oversized body, so a pooled connection would be dead.

@@ -794,16 +794,20 @@ async fn the_local_runner_serves_incident_io() {
     std::fs::create_dir_all(&dir).unwrap();
     let secrets = dir.join("secrets.json");
     std::fs::write(&secrets, secret_with_incident_io()).unwrap();
-    let port = free_port();
-    let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
-    command
-        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(apis.env())
-        .env("INCIDENT_IO_API_BASE", iio.uri())
-        .env("INCIDENT_IO_NOTIFY_CHANNEL", "false");
-    let mut process = Process::spawn("bridge-relay-incident-io", &mut command);
-    process.wait_for_port(port, Duration::from_secs(10));
+    let (process, port) = Process::spawn_listening(
+        "bridge-relay-incident-io",
+        Duration::from_secs(10),
+        |port| {
+            let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+            command
+                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .envs(apis.env())
+                .env("INCIDENT_IO_API_BASE", iio.uri())
+                .env("INCIDENT_IO_NOTIFY_CHANNEL", "false");
+            command
+        },
+    );
 
     let body = fixture("incident_created_v2.json");
     let post = |headers: (String, String, String)| {

@@ -95,15 +95,16 @@ async fn the_local_runner_records_the_call_and_ends_the_meeting_after_the_grace_
         r#"{"meeting": {"on_resolve": "end", "end_grace_seconds": 1}}"#,
     )
     .unwrap();
-    let port = free_port();
-    let mut command = Command::new(workspace_binary("bridge-relay"));
-    command
-        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-        .args(["--policy-file", policy.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(apis.env());
-    let mut runner = Process::spawn("bridge-relay-lifecycle", &mut command);
-    runner.wait_for_port(port, Duration::from_secs(10));
+    let (runner, port) =
+        Process::spawn_listening("bridge-relay-lifecycle", Duration::from_secs(10), |port| {
+            let mut command = Command::new(workspace_binary("bridge-relay"));
+            command
+                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+                .args(["--policy-file", policy.to_str().unwrap()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .envs(apis.env());
+            command
+        });
     let base = format!("http://127.0.0.1:{port}");
 
     let (status, answer) = zoom(&base, "endpoint_url_validation.json").await;

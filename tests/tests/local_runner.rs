@@ -29,14 +29,18 @@ fn start_runner(apis: &ApiStandIns, name: &str) -> Runner {
     std::fs::create_dir_all(&dir).unwrap();
     let secrets = dir.join("secrets.json");
     std::fs::write(&secrets, secret_document(&["local-secret-one"])).unwrap();
-    let port = free_port();
-    let mut command = Command::new(workspace_binary("bridge-relay"));
-    command
-        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(apis.env());
-    let mut process = Process::spawn(&format!("bridge-relay-{name}"), &mut command);
-    process.wait_for_port(port, Duration::from_secs(10));
+    let (process, port) = Process::spawn_listening(
+        &format!("bridge-relay-{name}"),
+        Duration::from_secs(10),
+        |port| {
+            let mut command = Command::new(workspace_binary("bridge-relay"));
+            command
+                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .envs(apis.env());
+            command
+        },
+    );
     Runner {
         url: format!("http://127.0.0.1:{port}"),
         process,
@@ -312,7 +316,8 @@ async fn two_secret_files_serve_as_a_split_deployment() {
     let output = Command::new(workspace_binary("bridge-relay"))
         .args(["serve", "--ingress-secrets-file", worker])
         .args(["--worker-secrets-file", ingress])
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        // It stops before listening; port 0 could not collide if it got that far.
+        .args(["--listen", "127.0.0.1:0"])
         .envs(apis.env())
         .output()
         .unwrap();
@@ -325,15 +330,16 @@ async fn two_secret_files_serve_as_a_split_deployment() {
         "{stderr}"
     );
 
-    let port = free_port();
-    let mut command = Command::new(workspace_binary("bridge-relay"));
-    command
-        .args(["serve", "--ingress-secrets-file", ingress])
-        .args(["--worker-secrets-file", worker])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(apis.env());
-    let mut process = Process::spawn("bridge-relay-split", &mut command);
-    process.wait_for_port(port, Duration::from_secs(10));
+    let (process, port) =
+        Process::spawn_listening("bridge-relay-split", Duration::from_secs(10), |port| {
+            let mut command = Command::new(workspace_binary("bridge-relay"));
+            command
+                .args(["serve", "--ingress-secrets-file", ingress])
+                .args(["--worker-secrets-file", worker])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .envs(apis.env());
+            command
+        });
     let url = format!("http://127.0.0.1:{port}");
     let mut envelope = read_json(
         "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",

@@ -57,18 +57,23 @@ async fn local_runner_storm_gives_clean_timelines() {
     let _dir = TempDir(dir.clone());
     let secrets = dir.join("secrets.json");
     std::fs::write(&secrets, secret_document(&[SECRET])).unwrap();
-    let port = free_port();
-    let mut command = Command::new(workspace_binary("bridge-relay"));
-    command
-        .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(apis.env())
-        // One host with room for every incident: the storm is about duplicates, not the pool.
-        .env("ZOOM_HOST_MAX_MEETINGS", "1000")
-        .env("ZOOM_HOST_DAILY_CREATES", "1000")
-        .env("RUST_LOG", "info");
-    let mut runner = Process::spawn("bridge-relay-local-storm", &mut command);
-    runner.wait_for_port(port, Duration::from_secs(10));
+    let (runner, port) = Process::spawn_listening(
+        "bridge-relay-local-storm",
+        Duration::from_secs(10),
+        |port| {
+            let mut command = Command::new(workspace_binary("bridge-relay"));
+            command
+                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .envs(apis.env())
+                // One host with room for every incident: the storm is about duplicates, not the
+                // pool.
+                .env("ZOOM_HOST_MAX_MEETINGS", "1000")
+                .env("ZOOM_HOST_DAILY_CREATES", "1000")
+                .env("RUST_LOG", "info");
+            command
+        },
+    );
     let url = format!("http://127.0.0.1:{port}/webhook");
 
     // The copies of a webhook are next to each other, so they are in flight together.

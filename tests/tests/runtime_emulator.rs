@@ -15,15 +15,15 @@ struct Emulator {
 
 impl Emulator {
     fn start() -> Emulator {
-        let port = free_port();
-        let mut process = Process::spawn(
-            "cargo-lambda-watch",
-            Command::new(tool("venv/bin/cargo-lambda", "cargo-lambda"))
-                .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
-                .args(["-A", "127.0.0.1", "-P", &port.to_string()])
-                .current_dir(workspace_root()),
-        );
-        process.wait_for_port(port, Duration::from_secs(30));
+        let (process, port) =
+            Process::spawn_listening("cargo-lambda-watch", Duration::from_secs(30), |port| {
+                let mut command = Command::new(tool("venv/bin/cargo-lambda", "cargo-lambda"));
+                command
+                    .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
+                    .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+                    .current_dir(workspace_root());
+                command
+            });
         Emulator {
             port,
             _process: process,

@@ -459,8 +459,7 @@ async fn the_local_runner_serves_the_button_with_the_example_policy() {
         r#"{"meeting": {"dial_in_countries": ["UK "]}}"#,
     )
     .unwrap();
-    let port = free_port();
-    let serve = |policy: &std::path::Path| {
+    let serve = |policy: &std::path::Path, port: u16| {
         let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
         command
             .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
@@ -473,7 +472,8 @@ async fn the_local_runner_serves_the_button_with_the_example_policy() {
     };
 
     // A bad policy stops the start, naming the field.
-    let output = serve(&bad_policy).output().unwrap();
+    // It stops before listening; port 0 could not collide if it got that far.
+    let output = serve(&bad_policy, 0).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -482,11 +482,12 @@ async fn the_local_runner_serves_the_button_with_the_example_policy() {
         "{stderr}"
     );
 
-    let mut process = Process::spawn(
+    let example_policy = workspace_root().join("examples/policy.json");
+    let (process, port) = Process::spawn_listening(
         "bridge-relay-triggers",
-        &mut serve(&workspace_root().join("examples/policy.json")),
+        std::time::Duration::from_secs(10),
+        |port| serve(&example_policy, port),
     );
-    process.wait_for_port(port, std::time::Duration::from_secs(10));
     let body = std::fs::read(
         workspace_root()
             .join("tests/fixtures/pagerduty-webhooks/v2-custom-action/incident_custom_v2.json"),
