@@ -182,7 +182,10 @@ fn worker_batch(run: usize) -> Value {
                     ..Incident::new(id.clone())
                 },
                 requested_by: None,
-                received_at_ms: None,
+                // Just received, as from the ingress: a job with no receive time counts as one
+                // that waited, which the worker takes step by step (claim, a look for the
+                // incident's resolution, the host pool slot by slot), not a first delivery.
+                received_at_ms: Some(bridge_relay::telemetry::epoch_millis(SystemTime::now())),
                 meeting: Default::default(),
                 failure: None,
                 tool: Default::default(),

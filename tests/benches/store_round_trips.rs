@@ -4,15 +4,34 @@
 //! atomic variant, as for the host-pool tests) and the Rust stand-in of Zoom and PagerDuty
 //! (`tests/src/faulty.rs`, no faults). A small HTTP proxy in front of moto counts every AWS
 //! call the worker makes (by its `X-Amz-Target`) and adds a fixed latency to each (5 ms, about
-//! a DynamoDB round trip from Lambda in the same region); the stand-in adds a fixed latency to
-//! each upstream call (50 ms). For each job it reports the AWS calls in all and those made
+//! a DynamoDB round trip from Lambda in the same region; slept on a thread, which overshot by
+//! about 0.2 ms on a loaded machine, and reported as slept); the stand-in adds a fixed latency
+//! to each upstream call (50 ms). For each job it reports the AWS calls in all and those made
 //! before the PagerDuty `PUT` that sets the bridge, the time to bridge (job start to the
 //! `PUT`'s answer), the upstream critical path (the stand-in's time on the create and the
-//! `PUT`, which must come one after the other) and their ratio. Each bridge job is followed by
-//! Zoom's `meeting.started` for its meeting (a Zoom-event job) and the incident's resolution (a
-//! lifecycle job), whose AWS calls are counted too; with the host pool the resolution frees the
-//! incident's slot for the next one. It fails when a bridge job makes more than 2 AWS calls
-//! before the `PUT` or more than 4 in all.
+//! `PUT`, which must come one after the other) and their ratio.
+//!
+//! Moto is a Python server and takes 5 to 15 ms to answer a DynamoDB call on a loaded machine,
+//! on top of the fixed 5 ms: the raw time to bridge is then what the worker would see
+//! against a slow DynamoDB, not the in-region one the 5 ms stands for. So the proxy also times
+//! moto's own service time for each call: from just before it forwards the request to moto to
+//! the last byte of moto's answer (loopback and the proxy's HTTP client included, both well
+//! under a millisecond). The *adjusted* time to bridge is the raw one less moto's service time
+//! of the calls made before the `PUT` (those are awaited one after the other on the path to the
+//! bridge; the bench checks that each was answered before the `PUT` reached the stand-in), i.e.
+//! each of those calls costs the fixed 5 ms plus what the worker, its SDK and the proxy spend on
+//! it. The adjusted ratio (adjusted time to bridge / critical path) is what issue 17 budgets
+//! (within 1.15). It is reported, not asserted: a timed assertion on a shared machine would
+//! fail under load for reasons that are not the worker's. Per job the bench also splits the
+//! adjusted time into the critical path, the AWS calls before the `PUT` as the proxy saw them
+//! (arrival to answer) less moto's share, and the rest (the worker's own work, its SDK, the
+//! loopback both ways, the Zoom token from its cache), so a ratio over the target shows where
+//! the time goes.
+//!
+//! Each bridge job is followed by Zoom's `meeting.started` for its meeting (a Zoom-event job)
+//! and the incident's resolution (a lifecycle job), whose AWS calls are counted too; with the
+//! host pool the resolution frees the incident's slot for the next one. It fails when a bridge
+//! job makes more than 2 AWS calls before the `PUT` or more than 4 in all.
 //!
 //!   cargo bench -p bridge-relay-tests --bench store_round_trips
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench store_round_trips
@@ -39,10 +58,25 @@ use hyper_util::rt::TokioIo;
 const AWS_LATENCY: Duration = Duration::from_millis(5);
 const UPSTREAM_LATENCY: Duration = Duration::from_millis(50);
 
-/// The AWS calls seen by the proxy: operation and when it arrived.
-type Calls = Arc<Mutex<Vec<(String, Instant)>>>;
+/// An AWS call as the proxy saw it.
+struct Call {
+    operation: String,
+    /// The request's head reached the proxy.
+    arrived: Instant,
+    /// The proxy had its answer ready to send back to the worker.
+    answered: Instant,
+    /// Moto's own service time: forwarded to moto until moto's answer was read in full.
+    moto: Duration,
+    /// The fixed latency as actually slept.
+    slept: Duration,
+}
 
-/// Forwards every request to `upstream` after `AWS_LATENCY`, recording its operation.
+/// The AWS calls seen by the proxy, recorded as each is answered (so before the worker can
+/// read the answer).
+type Calls = Arc<Mutex<Vec<Call>>>;
+
+/// Forwards every request to `upstream` after `AWS_LATENCY`, recording its operation and
+/// moto's time on it.
 async fn start_proxy(upstream: String, calls: Calls) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -82,9 +116,14 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
         .unwrap_or_else(|| format!("{} {}", parts.method, parts.uri.path()));
-    calls.lock().unwrap().push((operation, arrived));
     let body = body.collect().await.unwrap().to_bytes();
-    tokio::time::sleep(AWS_LATENCY).await;
+    let sleeping = Instant::now();
+    // Not `tokio::time::sleep`: its timer has a 1 ms grain and rounds up, so 5 ms took about
+    // 6.1 ms and overcharged every call. A thread's sleep ends within tens of microseconds.
+    tokio::task::spawn_blocking(|| std::thread::sleep(AWS_LATENCY))
+        .await
+        .unwrap();
+    let slept = sleeping.elapsed();
     let path = parts
         .uri
         .path_and_query()
@@ -96,15 +135,27 @@ async fn forward(
             forwarded = forwarded.header(name, value);
         }
     }
+    let forwarded_at = Instant::now();
     let answer = forwarded.body(body).send().await.unwrap();
-    let mut response = Response::builder().status(answer.status());
-    for (name, value) in answer.headers() {
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let bytes = answer.bytes().await.unwrap();
+    let moto = forwarded_at.elapsed();
+    let mut response = Response::builder().status(status);
+    for (name, value) in &headers {
         if name != hyper::header::CONTENT_LENGTH && name != hyper::header::TRANSFER_ENCODING {
             response = response.header(name, value);
         }
     }
-    let bytes = answer.bytes().await.unwrap();
-    Ok(response.body(Full::new(bytes)).unwrap())
+    let response = response.body(Full::new(bytes)).unwrap();
+    calls.lock().unwrap().push(Call {
+        operation,
+        arrived,
+        answered: Instant::now(),
+        moto,
+        slept,
+    });
+    Ok(response)
 }
 
 fn bridge_job(n: usize) -> Job {
@@ -162,8 +213,41 @@ struct Sample {
     before_bridge: usize,
     to_bridge: Duration,
     critical: Duration,
+    /// Moto's service time summed over the calls made before the `PUT`.
+    moto_before: Duration,
+    /// The proxy's time on the calls made before the `PUT` (arrival to answer: the fixed
+    /// latency, moto's service time and the proxy's own work), summed.
+    proxied_before: Duration,
+    /// Moto's service time on each AWS call of the bridge job.
+    moto_each: Vec<Duration>,
+    /// The fixed latency as slept, each AWS call of the bridge job.
+    slept_each: Vec<Duration>,
     zoom_event_calls: Vec<String>,
     lifecycle_calls: Vec<String>,
+}
+
+impl Sample {
+    /// The time to bridge with moto's handling of the calls before the `PUT` taken out: each
+    /// of them costs the fixed latency, as an in-region DynamoDB call would.
+    fn adjusted(&self) -> Duration {
+        self.to_bridge - self.moto_before
+    }
+
+    /// The calls before the `PUT` as the proxy saw them, less moto's share: the fixed latency
+    /// and the proxy's own work.
+    fn fixed_before(&self) -> Duration {
+        self.proxied_before - self.moto_before
+    }
+
+    /// What is neither the critical path nor the proxy's time on the calls before the `PUT`:
+    /// the worker's own work (SDK request building, signing and parsing, JSON, the cached Zoom
+    /// token), loopback both ways to the proxy and the stand-in, and whatever time the worker
+    /// waits for a core.
+    fn rest(&self) -> Duration {
+        self.to_bridge
+            .saturating_sub(self.critical)
+            .saturating_sub(self.proxied_before)
+    }
 }
 
 async fn run(worker: &Worker, apis: &FaultyApis, calls: &Calls, n: usize) -> Sample {
@@ -189,7 +273,19 @@ async fn run(worker: &Worker, apis: &FaultyApis, calls: &Calls, n: usize) -> Sam
             bridged_at - bridge,
         )
     };
-    let before_bridge = seen.iter().filter(|(_, at)| *at < put_started).count();
+    let before: Vec<&Call> = seen.iter().filter(|c| c.arrived < put_started).collect();
+    // Taking moto's time out of the time to bridge is only right for calls the worker waited
+    // for before sending the PUT, not ones overlapping it (none do: the worker awaits each).
+    for call in &before {
+        assert!(
+            call.answered <= put_started,
+            "{} was still in flight when the PUT was sent",
+            call.operation
+        );
+    }
+    let moto_before = before.iter().map(|c| c.moto).sum();
+    let proxied_before = before.iter().map(|c| c.answered - c.arrived).sum();
+    let before_bridge = before.len();
     let event_report = worker
         .handle_job(
             &started_job(n, meeting_id),
@@ -212,12 +308,16 @@ async fn run(worker: &Worker, apis: &FaultyApis, calls: &Calls, n: usize) -> Sam
     );
     let lifecycle_calls = std::mem::take(&mut *calls.lock().unwrap());
     Sample {
-        calls: seen.into_iter().map(|(op, _)| op).collect(),
+        moto_each: seen.iter().map(|c| c.moto).collect(),
+        slept_each: seen.iter().map(|c| c.slept).collect(),
+        calls: seen.into_iter().map(|c| c.operation).collect(),
         before_bridge,
         to_bridge: bridged_at - started,
         critical,
-        zoom_event_calls: zoom_event_calls.into_iter().map(|(op, _)| op).collect(),
-        lifecycle_calls: lifecycle_calls.into_iter().map(|(op, _)| op).collect(),
+        moto_before,
+        proxied_before,
+        zoom_event_calls: zoom_event_calls.into_iter().map(|c| c.operation).collect(),
+        lifecycle_calls: lifecycle_calls.into_iter().map(|c| c.operation).collect(),
     }
 }
 
@@ -310,8 +410,6 @@ async fn main() {
         let mut before: Vec<usize> = samples.iter().map(|s| s.before_bridge).collect();
         let mut lifecycle: Vec<usize> = samples.iter().map(|s| s.lifecycle_calls.len()).collect();
         let mut zoom_event: Vec<usize> = samples.iter().map(|s| s.zoom_event_calls.len()).collect();
-        let mut to_bridge: Vec<Duration> = samples.iter().map(|s| s.to_bridge).collect();
-        let mut critical: Vec<Duration> = samples.iter().map(|s| s.critical).collect();
         let (total_max, before_max) = (
             total.iter().copied().max().unwrap(),
             before.iter().copied().max().unwrap(),
@@ -323,8 +421,19 @@ async fn main() {
             "{before_max} AWS calls before the bridge PUT"
         );
         assert!(total_max <= 4, "{total_max} AWS calls for one bridge job");
-        let to_bridge_p50 = median(&mut to_bridge);
-        let critical_p50 = median(&mut critical);
+        let p50 = |f: &dyn Fn(&Sample) -> Duration| {
+            median(&mut samples.iter().map(f).collect::<Vec<_>>())
+        };
+        let to_bridge = p50(&|s| s.to_bridge);
+        let adjusted = p50(&|s| s.adjusted());
+        let critical = p50(&|s| s.critical);
+        let ratio = |d: Duration| d.as_secs_f64() / critical.as_secs_f64();
+        let moto_each = median(
+            &mut samples
+                .iter()
+                .flat_map(|s| s.moto_each.iter().copied())
+                .collect::<Vec<_>>(),
+        );
         println!(
             "\n{}:",
             if pooled {
@@ -340,10 +449,41 @@ async fn main() {
         );
         println!("    calls: {}", tally(&samples[0].calls));
         println!(
-            "  time to bridge p50 {:.1} ms, upstream critical path p50 {:.1} ms, ratio {:.3}",
-            ms(to_bridge_p50),
-            ms(critical_p50),
-            to_bridge_p50.as_secs_f64() / critical_p50.as_secs_f64()
+            "  moto's own service time per AWS call p50 {:.1} ms; on the calls before the PUT p50 {:.1} ms in all",
+            ms(moto_each),
+            ms(p50(&|s| s.moto_before)),
+        );
+        let slept_each = median(
+            &mut samples
+                .iter()
+                .flat_map(|s| s.slept_each.iter().copied())
+                .collect::<Vec<_>>(),
+        );
+        println!(
+            "  fixed latency per AWS call as slept p50 {:.2} ms",
+            ms(slept_each)
+        );
+        println!(
+            "  upstream critical path (create + PUT at the stand-in) p50 {:.1} ms",
+            ms(critical)
+        );
+        println!(
+            "  time to bridge, raw (moto's time included) p50 {:.1} ms, ratio {:.3}",
+            ms(to_bridge),
+            ratio(to_bridge)
+        );
+        println!(
+            "  time to bridge, adjusted (moto's time on the calls before the PUT taken out, each \
+             costing the fixed {} ms) p50 {:.1} ms, ratio {:.3} (issue 17: within 1.15)",
+            AWS_LATENCY.as_millis(),
+            ms(adjusted),
+            ratio(adjusted)
+        );
+        println!(
+            "    adjusted = critical path + calls before the PUT at the proxy less moto ({:.1} ms p50) \
+             + the rest: worker, SDK, loopback ({:.1} ms p50; p50s need not add up)",
+            ms(p50(&|s| s.fixed_before())),
+            ms(p50(&|s| s.rest())),
         );
         println!(
             "  Zoom meeting.started job: AWS calls median {}\n    calls: {}",
