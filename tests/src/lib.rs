@@ -67,6 +67,18 @@ fn built(relative: &[&str], how: &str) -> PathBuf {
     path
 }
 
+/// `bridge-relay serve` on `secrets`, listening on 127.0.0.1:`port`; a test adds its own
+/// flags and environment.
+pub fn serve_command(secrets: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(workspace_binary("bridge-relay"));
+    command
+        .arg("serve")
+        .arg("--secrets-file")
+        .arg(secrets)
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    command
+}
+
 /// A built binary of the workspace (`cargo build --workspace` comes first in scripts/test).
 pub fn workspace_binary(name: &str) -> PathBuf {
     built(&["debug", name], "cargo build --workspace")

@@ -300,11 +300,8 @@ async fn the_local_runner_caps_headers_and_bodies() {
         "bridge-relay-serve-limits",
         Duration::from_secs(10),
         |port| {
-            let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
-            command
-                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .env("ZOOM_HOST_USER", HOST_USER);
+            let mut command = serve_command(&secrets, port);
+            command.env("ZOOM_HOST_USER", HOST_USER);
             command
         },
     );

@@ -798,10 +798,8 @@ async fn the_local_runner_serves_incident_io() {
         "bridge-relay-incident-io",
         Duration::from_secs(10),
         |port| {
-            let mut command = std::process::Command::new(workspace_binary("bridge-relay"));
+            let mut command = serve_command(&secrets, port);
             command
-                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-                .args(["--listen", &format!("127.0.0.1:{port}")])
                 .envs(apis.env())
                 .env("INCIDENT_IO_API_BASE", iio.uri())
                 .env("INCIDENT_IO_NOTIFY_CHANNEL", "false");

@@ -33,11 +33,8 @@ fn start_runner(apis: &ApiStandIns, name: &str) -> Runner {
         &format!("bridge-relay-{name}"),
         Duration::from_secs(10),
         |port| {
-            let mut command = Command::new(workspace_binary("bridge-relay"));
-            command
-                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .envs(apis.env());
+            let mut command = serve_command(&secrets, port);
+            command.envs(apis.env());
             command
         },
     );

@@ -7,7 +7,6 @@
 //! note on an incident that got its bridge.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,10 +60,8 @@ async fn local_runner_storm_gives_clean_timelines() {
         "bridge-relay-local-storm",
         Duration::from_secs(10),
         |port| {
-            let mut command = Command::new(workspace_binary("bridge-relay"));
+            let mut command = serve_command(&secrets, port);
             command
-                .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
-                .args(["--listen", &format!("127.0.0.1:{port}")])
                 .envs(apis.env())
                 // One host with room for every incident: the storm is about duplicates, not the
                 // pool.
