@@ -72,6 +72,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(result, Ok(()), "the real signature first, then {header:?}");
     }
     if let Ok(event) = webhook::parse(body) {
-        let _ = BridgePolicy::default().decide_incident_io(&event.incident_event("fuzz"));
+        let _ = BridgePolicy::default().decide_incident_io(&event.into_incident_event("fuzz"));
     }
 });

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let policy = BridgePolicy::from_event_list("incident.triggered,incident.escalated")
         .expect("a valid policy");
-    if let Decision::Bridge(incident) = policy.decide(&event.incident_event()) {
+    if let Decision::Bridge(incident) = policy.decide(&event.clone().into_incident_event()) {
         let job = Job {
             webhook_id: event.id.clone(),
             event_id: event.id,

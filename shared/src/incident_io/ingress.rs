@@ -83,7 +83,7 @@ impl InboundSource for IncidentIoWebhooks {
             });
         }
         Ok(Inbound::Event {
-            event: event.incident_event(&message_id),
+            event: event.into_incident_event(&message_id),
             delivery_id: message_id,
         })
     }

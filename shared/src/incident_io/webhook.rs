@@ -35,12 +35,12 @@ const ENDED_CATEGORIES: [&str; 5] = ["learning", "closed", "declined", "merged",
 impl IncidentIoEvent {
     /// The event in the relay's terms, for the policy. incident.io webhooks carry no event id
     /// of their own: `message_id` is the Svix message id, the same on every retry.
-    pub fn incident_event(&self, message_id: &str) -> IncidentEvent {
+    pub fn into_incident_event(self, message_id: &str) -> IncidentEvent {
         IncidentEvent {
             tool: IncidentToolKind::IncidentIo,
             id: message_id.to_owned(),
-            event_type: self.event_type.clone(),
-            incident: self.incident.clone(),
+            event_type: self.event_type,
+            incident: self.incident,
             private: self.private,
         }
     }

@@ -113,7 +113,7 @@ impl InboundSource for PagerDutyWebhooks {
             });
         }
         Ok(Inbound::Event {
-            event: event.incident_event(),
+            event: event.into_incident_event(),
             delivery_id,
         })
     }

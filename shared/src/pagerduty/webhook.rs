@@ -24,13 +24,14 @@ pub struct WebhookEvent {
 }
 
 impl WebhookEvent {
-    /// The event in the relay's terms, for the policy.
-    pub fn incident_event(&self) -> IncidentEvent {
+    /// The event in the relay's terms, for the policy (moved, not copied: an incident can
+    /// carry hundreds of assignees and teams).
+    pub fn into_incident_event(self) -> IncidentEvent {
         IncidentEvent {
             tool: IncidentToolKind::PagerDuty,
-            id: self.id.clone(),
-            event_type: self.event_type.clone(),
-            incident: self.incident.clone(),
+            id: self.id,
+            event_type: self.event_type,
+            incident: self.incident,
             private: false,
         }
     }
