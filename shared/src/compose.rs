@@ -236,7 +236,8 @@ mod tests {
         let what = |path: &str| {
             ingress
                 .route(path)
-                .map(|route| ingress.source_of(route).what())
+                .and_then(|route| ingress.source_of(route))
+                .map(|source| source.what())
         };
         assert_eq!(what("/"), Some("V3 webhooks"));
         assert_eq!(what("/webhook"), Some("V3 webhooks"));

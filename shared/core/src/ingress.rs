@@ -156,10 +156,6 @@ impl Ingress {
         self
     }
 
-    pub fn policy(&self) -> &BridgePolicy {
-        &self.policy
-    }
-
     /// The source that takes `path` (a trailing `/` ignored).
     pub fn route(&self, path: &str) -> Option<Route> {
         let path = path.trim_end_matches('/');
@@ -174,13 +170,9 @@ impl Ingress {
             .map(Route)
     }
 
-    /// The source a route leads to.
-    pub fn source_of(&self, route: Route) -> &dyn InboundSource {
-        #[allow(
-            clippy::indexing_slicing,
-            reason = "a Route is only made by Ingress::route, from an index of this ingress's sources"
-        )]
-        self.sources[route.0].as_ref()
+    /// The source a route of this ingress leads to.
+    pub fn source_of(&self, route: Route) -> Option<&dyn InboundSource> {
+        self.sources.get(route.0).map(Arc::as_ref)
     }
 
     /// The 404 answer's body: where each kind of request goes.
