@@ -17,7 +17,7 @@ use bridge_relay_domain::telemetry::epoch_millis;
 use bridge_relay_ports::inbound::{Headers, Inbound, InboundSource, Refusal};
 use bridge_relay_ports::queue::JobQueue;
 use bridge_relay_ports::secrets::SecretCache;
-use bridge_relay_ports::store::IdempotencyStore;
+use bridge_relay_ports::store::MeetingIndex;
 
 /// The time the ingress gives any request, on every route. The function stops at 5 s (and
 /// PagerDuty waits 16 s for a button's answer): answering 503 after 4 s beats a function
@@ -124,7 +124,7 @@ pub struct Ingress {
     queue: Arc<dyn JobQueue>,
     policy: BridgePolicy,
     /// Finds the incident of a meeting (Zoom's events); without it meeting events are ignored.
-    meeting_index: Option<Arc<dyn IdempotencyStore>>,
+    meeting_index: Option<Arc<dyn MeetingIndex>>,
     sources: Vec<Arc<dyn InboundSource>>,
 }
 
@@ -150,9 +150,9 @@ impl Ingress {
         self
     }
 
-    /// Lets the ingress match meeting events to incidents through the idempotency store (read only).
-    pub fn with_meeting_index(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
-        self.meeting_index = Some(store);
+    /// Lets the ingress match meeting events to incidents through the store's meeting index.
+    pub fn with_meeting_index(mut self, index: Arc<dyn MeetingIndex>) -> Self {
+        self.meeting_index = Some(index);
         self
     }
 

@@ -101,8 +101,20 @@ pub enum Claim {
     Done(IncidentRecord),
 }
 
+/// The meeting index: which incident owns a meeting. The ingress is handed only this part of
+/// the store (it matches Zoom's events to incidents and may read only `meeting#` items).
 #[async_trait]
-pub trait IdempotencyStore: Send + Sync {
+pub trait MeetingIndex: Send + Sync {
+    /// Records which incident owns Zoom meeting `meeting_id` (the `meeting#<id>` item), so a
+    /// Zoom event is matched to its incident without listing incidents.
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError>;
+
+    /// The incident that owns `meeting_id`, if the relay made that meeting.
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: MeetingIndex {
     /// Claims `incident_id` for `owner` until `lease` from now, unless a live claim of another
     /// owner holds it or the work is done.
     async fn claim(
@@ -173,13 +185,6 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError>;
 
     async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
-
-    /// Records which incident owns Zoom meeting `meeting_id` (the `meeting#<id>` item), so a
-    /// Zoom event is matched to its incident without listing incidents.
-    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError>;
-
-    /// The incident that owns `meeting_id`, if the relay made that meeting.
-    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError>;
 
     /// The incident's meeting lifecycle (the `lifecycle#<incident>` item) and its version;
     /// version 0 and the default lifecycle when there is none yet.

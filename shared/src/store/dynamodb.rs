@@ -15,8 +15,8 @@ use bridge_relay_ports::token_store::{
 };
 
 use super::{
-    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, IncidentView, MeetingLifecycle,
-    Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, IncidentView, MeetingIndex,
+    MeetingLifecycle, Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -263,6 +263,36 @@ fn host_from_item(
             incident_id: incident_id.to_owned(),
             reason: "meeting_host and host_slot are not both set".into(),
         }),
+    }
+}
+
+#[async_trait]
+impl MeetingIndex for DynamoDbStore {
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("meeting#{meeting_id}")))
+            .item("incident", AttributeValue::S(incident_id.to_owned()))
+            .item("expires_at", Self::expires_at())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("meeting#{meeting_id}")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .item
+            .and_then(|item| item.get("incident")?.as_s().ok().cloned()))
     }
 }
 
@@ -658,33 +688,6 @@ impl IdempotencyStore for DynamoDbStore {
         Ok(output
             .item
             .is_some_and(|item| item.contains_key("pool_full_noticed")))
-    }
-
-    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("meeting#{meeting_id}")))
-            .item("incident", AttributeValue::S(incident_id.to_owned()))
-            .item("expires_at", Self::expires_at())
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("meeting#{meeting_id}")))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output
-            .item
-            .and_then(|item| item.get("incident")?.as_s().ok().cloned()))
     }
 
     async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {

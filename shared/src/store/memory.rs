@@ -7,8 +7,8 @@ use tokio::sync::Mutex;
 use bridge_relay_ports::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
-    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingLifecycle, Stage,
-    StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingIndex, MeetingLifecycle,
+    Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// The end of a lease of `lease` from now, in ms since the epoch.
@@ -53,6 +53,21 @@ struct PoolState {
 impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+#[async_trait]
+impl MeetingIndex for InMemoryStore {
+    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+        self.meetings
+            .lock()
+            .await
+            .insert(meeting_id, incident_id.to_owned());
+        Ok(())
+    }
+
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
+        Ok(self.meetings.lock().await.get(&meeting_id).cloned())
     }
 }
 
@@ -345,18 +360,6 @@ impl IdempotencyStore for InMemoryStore {
             .await
             .pool_full_noticed
             .contains(incident_id))
-    }
-
-    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
-        self.meetings
-            .lock()
-            .await
-            .insert(meeting_id, incident_id.to_owned());
-        Ok(())
-    }
-
-    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
-        Ok(self.meetings.lock().await.get(&meeting_id).cloned())
     }
 
     async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
