@@ -10,7 +10,7 @@ use bridge_relay::model::Job;
 use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{Delivery, JobReport, Settled, Worker, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
-use bridge_relay::store::{DynamoDbStore, HostSlot, IdempotencyStore};
+use bridge_relay::store::{DynamoDbStore, HostSlot, HostSlots, IdempotencyStore};
 use bridge_relay::telemetry::observe;
 use bridge_relay::{JobError, UpstreamError};
 use bridge_relay_tests::faulty::FaultyApis;

@@ -23,7 +23,7 @@ use bridge_relay::relay::IncidentIoRequest;
 use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{WebhookRequest, Worker, WorkerSettings};
 use bridge_relay::retry::RetryPolicy;
-use bridge_relay::store::{Claim, IdempotencyStore};
+use bridge_relay::store::{Claim, HostSlots, IdempotencyStore};
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
 use serde_json::{Value, json};

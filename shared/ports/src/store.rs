@@ -113,8 +113,60 @@ pub trait MeetingIndex: Send + Sync {
     async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError>;
 }
 
+/// The meeting's lifecycle after the bridge, one item per incident, changed read-modify-write.
 #[async_trait]
-pub trait IdempotencyStore: MeetingIndex {
+pub trait MeetingLifecycles: Send + Sync {
+    /// The incident's meeting lifecycle (the `lifecycle#<incident>` item) and its version;
+    /// version 0 and the default lifecycle when there is none yet.
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError>;
+
+    /// Saves the lifecycle if it is still at `version` (optimistic concurrency). `Ok(false)`:
+    /// another worker changed it since it was read; read it again and redo the change.
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The host pool's slots (items `host#<user>#slot#<n>`) and daily create counters (items
+/// `host#<user>#<YYYY-MM-DD>`); every change is a conditional write.
+#[async_trait]
+pub trait HostSlots: Send + Sync {
+    /// Takes slot `slot` of `host` for `incident_id` if it is free, held by this incident
+    /// already, or held longer than `max_age` (a holder that never gave it back). True if taken.
+    async fn take_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+        max_age: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives slot `slot` of `host` back if `incident_id` still holds it. True if it did.
+    async fn release_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts one meeting create against `host` on `day` (`YYYY-MM-DD`, UTC) unless `limit`
+    /// creates are counted already or the host is marked spent for the day. True if counted.
+    async fn take_daily_create(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks `host` spent for `day` (Zoom answered its daily limit): no more creates that day.
+    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// Claims `incident_id` for `owner` until `lease` from now, unless a live claim of another
     /// owner holds it or the work is done.
     async fn claim(
@@ -140,8 +192,8 @@ pub trait IdempotencyStore: MeetingIndex {
 
     /// A first delivery's claim and its host, all in one write or nothing: makes the record
     /// (claimed by `owner` for `lease`, stage `Creating`, `take.slot` recorded as its meeting's
-    /// host), takes the slot as [`take_host_slot`](Self::take_host_slot) does and counts the
-    /// day's create as [`take_daily_create`](Self::take_daily_create) does. False when it
+    /// host), takes the slot as [`take_host_slot`](HostSlots::take_host_slot) does and counts the
+    /// day's create as [`take_daily_create`](HostSlots::take_daily_create) does. False when it
     /// wrote nothing (the record exists, the slot is held, the day is spent, or the store
     /// cannot write them together): the caller claims and takes a host step by step.
     async fn claim_new_with_host(
@@ -186,52 +238,6 @@ pub trait IdempotencyStore: MeetingIndex {
 
     async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
 
-    /// The incident's meeting lifecycle (the `lifecycle#<incident>` item) and its version;
-    /// version 0 and the default lifecycle when there is none yet.
-    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError>;
-
-    /// Saves the lifecycle if it is still at `version` (optimistic concurrency). `Ok(false)`:
-    /// another worker changed it since it was read; read it again and redo the change.
-    async fn save_lifecycle(
-        &self,
-        incident_id: &str,
-        lifecycle: &MeetingLifecycle,
-        version: u64,
-    ) -> Result<bool, StoreError>;
-
-    // The host pool (see the use case's host pool). Slots are items `host#<user>#slot#<n>`, daily
-    // counters items `host#<user>#<YYYY-MM-DD>`; every change is a conditional write.
-
-    /// Takes slot `slot` of `host` for `incident_id` if it is free, held by this incident
-    /// already, or held longer than `max_age` (a holder that never gave it back). True if taken.
-    async fn take_host_slot(
-        &self,
-        host: &str,
-        slot: u32,
-        incident_id: &str,
-        max_age: Duration,
-    ) -> Result<bool, StoreError>;
-
-    /// Gives slot `slot` of `host` back if `incident_id` still holds it. True if it did.
-    async fn release_host_slot(
-        &self,
-        host: &str,
-        slot: u32,
-        incident_id: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Counts one meeting create against `host` on `day` (`YYYY-MM-DD`, UTC) unless `limit`
-    /// creates are counted already or the host is marked spent for the day. True if counted.
-    async fn take_daily_create(
-        &self,
-        host: &str,
-        day: &str,
-        limit: u32,
-    ) -> Result<bool, StoreError>;
-
-    /// Marks `host` spent for `day` (Zoom answered its daily limit): no more creates that day.
-    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError>;
-
     /// Records on the incident's record which host slot its meeting uses (`None`: none), if
     /// `owner` still holds the claim.
     async fn record_meeting_host(
@@ -245,7 +251,7 @@ pub trait IdempotencyStore: MeetingIndex {
     async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
 
     /// The incident's record, the host slot it names and its lifecycle (as
-    /// [`lifecycle`](Self::lifecycle) gives it), in one read where the store can.
+    /// [`lifecycle`](MeetingLifecycles::lifecycle) gives it), in one read where the store can.
     async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
         let (record, host) = self.get_with_host(incident_id).await?;
         let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;

@@ -15,8 +15,9 @@ use bridge_relay_ports::token_store::{
 };
 
 use super::{
-    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, IncidentView, MeetingIndex,
-    MeetingLifecycle, Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord, IncidentView,
+    MeetingIndex, MeetingLifecycle, MeetingLifecycles, Stage, StoreError, StoredMeeting,
+    host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -512,88 +513,6 @@ impl IdempotencyStore for DynamoDbStore {
             .transpose()
     }
 
-    async fn take_host_slot(
-        &self,
-        host: &str,
-        slot: u32,
-        incident_id: &str,
-        max_age: Duration,
-    ) -> Result<bool, StoreError> {
-        let now = now_millis();
-        let stale_before = now.saturating_sub(max_age.as_millis() as u64);
-        let expires =
-            (now.saturating_add(millis(max_age)) / 1000).saturating_add(RECORD_TTL_SECONDS);
-        self.conditional(
-            self.client
-                .update_item()
-                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
-                .update_expression(
-                    "SET held_by = :incident, taken_at = :now, expires_at = :expires",
-                )
-                .condition_expression(
-                    "attribute_not_exists(held_by) OR held_by = :incident OR taken_at < :stale",
-                )
-                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into()))
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .expression_attribute_values(":stale", AttributeValue::N(stale_before.to_string()))
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
-        )
-        .await
-    }
-
-    async fn release_host_slot(
-        &self,
-        host: &str,
-        slot: u32,
-        incident_id: &str,
-    ) -> Result<bool, StoreError> {
-        self.conditional(
-            self.client
-                .update_item()
-                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
-                .update_expression("REMOVE held_by, taken_at")
-                .condition_expression("held_by = :incident")
-                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into())),
-        )
-        .await
-    }
-
-    async fn take_daily_create(
-        &self,
-        host: &str,
-        day: &str,
-        limit: u32,
-    ) -> Result<bool, StoreError> {
-        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
-        self.conditional(
-            self.client
-                .update_item()
-                .key("pk", AttributeValue::S(host_day_key(host, day)))
-                .update_expression("ADD create_count :one SET expires_at = :expires")
-                .condition_expression(
-                    "attribute_not_exists(limit_reached) AND (attribute_not_exists(create_count) OR create_count < :limit)",
-                )
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
-        )
-        .await
-    }
-
-    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {
-        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
-        self.conditional(
-            self.client
-                .update_item()
-                .key("pk", AttributeValue::S(host_day_key(host, day)))
-                .update_expression("SET limit_reached = :spent, expires_at = :expires")
-                .expression_attribute_values(":spent", AttributeValue::Bool(true))
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
-        )
-        .await
-        .map(|_| ())
-    }
-
     async fn record_meeting_host(
         &self,
         incident_id: &str,
@@ -690,19 +609,6 @@ impl IdempotencyStore for DynamoDbStore {
             .is_some_and(|item| item.contains_key("pool_full_noticed")))
     }
 
-    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", lifecycle_key(incident_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        lifecycle_from_item(incident_id, output.item.as_ref())
-    }
-
     async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
         // A transactional read: both items as of one moment, strongly consistent, and
         // allowed by the GetItem permission.
@@ -761,6 +667,22 @@ impl IdempotencyStore for DynamoDbStore {
             lifecycle_version,
         })
     }
+}
+
+#[async_trait]
+impl MeetingLifecycles for DynamoDbStore {
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", lifecycle_key(incident_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        lifecycle_from_item(incident_id, output.item.as_ref())
+    }
 
     async fn save_lifecycle(
         &self,
@@ -791,6 +713,91 @@ impl IdempotencyStore for DynamoDbStore {
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+#[async_trait]
+impl HostSlots for DynamoDbStore {
+    async fn take_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+        max_age: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let stale_before = now.saturating_sub(max_age.as_millis() as u64);
+        let expires =
+            (now.saturating_add(millis(max_age)) / 1000).saturating_add(RECORD_TTL_SECONDS);
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
+                .update_expression(
+                    "SET held_by = :incident, taken_at = :now, expires_at = :expires",
+                )
+                .condition_expression(
+                    "attribute_not_exists(held_by) OR held_by = :incident OR taken_at < :stale",
+                )
+                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":stale", AttributeValue::N(stale_before.to_string()))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
+        )
+        .await
+    }
+
+    async fn release_host_slot(
+        &self,
+        host: &str,
+        slot: u32,
+        incident_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
+                .update_expression("REMOVE held_by, taken_at")
+                .condition_expression("held_by = :incident")
+                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into())),
+        )
+        .await
+    }
+
+    async fn take_daily_create(
+        &self,
+        host: &str,
+        day: &str,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_day_key(host, day)))
+                .update_expression("ADD create_count :one SET expires_at = :expires")
+                .condition_expression(
+                    "attribute_not_exists(limit_reached) AND (attribute_not_exists(create_count) OR create_count < :limit)",
+                )
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
+        )
+        .await
+    }
+
+    async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {
+        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
+        self.conditional(
+            self.client
+                .update_item()
+                .key("pk", AttributeValue::S(host_day_key(host, day)))
+                .update_expression("SET limit_reached = :spent, expires_at = :expires")
+                .expression_attribute_values(":spent", AttributeValue::Bool(true))
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

@@ -7,8 +7,9 @@ use tokio::sync::Mutex;
 use bridge_relay_ports::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
-    Claim, HostSlot, HostTake, IdempotencyStore, IncidentRecord, MeetingIndex, MeetingLifecycle,
-    Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
+    Claim, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord, MeetingIndex,
+    MeetingLifecycle, MeetingLifecycles, Stage, StoreError, StoredMeeting, host_day_key,
+    host_slot_key, now_millis,
 };
 
 /// The end of a lease of `lease` from now, in ms since the epoch.
@@ -254,6 +255,88 @@ impl IdempotencyStore for InMemoryStore {
             .map(|e| e.record.clone()))
     }
 
+    async fn record_meeting_host(
+        &self,
+        incident_id: &str,
+        owner: &str,
+        slot: Option<&HostSlot>,
+    ) -> Result<(), StoreError> {
+        let entries = self.entries.lock().await;
+        if entries.get(incident_id).is_none_or(|e| e.owner != owner) {
+            return Err(StoreError::ClaimLost(incident_id.to_owned()));
+        }
+        let mut pool = self.pool.lock().await;
+        match slot {
+            Some(slot) => pool
+                .meeting_hosts
+                .insert(incident_id.to_owned(), slot.clone()),
+            None => pool.meeting_hosts.remove(incident_id),
+        };
+        Ok(())
+    }
+
+    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+        Ok(self
+            .pool
+            .lock()
+            .await
+            .meeting_hosts
+            .get(incident_id)
+            .cloned())
+    }
+
+    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .pool
+            .lock()
+            .await
+            .pool_full_noticed
+            .insert(incident_id.to_owned()))
+    }
+
+    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .pool
+            .lock()
+            .await
+            .pool_full_noticed
+            .contains(incident_id))
+    }
+}
+
+#[async_trait]
+impl MeetingLifecycles for InMemoryStore {
+    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+        Ok(self
+            .lifecycles
+            .lock()
+            .await
+            .get(incident_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save_lifecycle(
+        &self,
+        incident_id: &str,
+        lifecycle: &MeetingLifecycle,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut lifecycles = self.lifecycles.lock().await;
+        let current = lifecycles.get(incident_id).map_or(0, |(_, v)| *v);
+        if current != version {
+            return Ok(false);
+        }
+        lifecycles.insert(
+            incident_id.to_owned(),
+            (lifecycle.clone(), version.saturating_add(1)),
+        );
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl HostSlots for InMemoryStore {
     async fn take_host_slot(
         &self,
         host: &str,
@@ -312,82 +395,6 @@ impl IdempotencyStore for InMemoryStore {
         let mut pool = self.pool.lock().await;
         pool.days.entry(host_day_key(host, day)).or_default().1 = true;
         Ok(())
-    }
-
-    async fn record_meeting_host(
-        &self,
-        incident_id: &str,
-        owner: &str,
-        slot: Option<&HostSlot>,
-    ) -> Result<(), StoreError> {
-        let entries = self.entries.lock().await;
-        if entries.get(incident_id).is_none_or(|e| e.owner != owner) {
-            return Err(StoreError::ClaimLost(incident_id.to_owned()));
-        }
-        let mut pool = self.pool.lock().await;
-        match slot {
-            Some(slot) => pool
-                .meeting_hosts
-                .insert(incident_id.to_owned(), slot.clone()),
-            None => pool.meeting_hosts.remove(incident_id),
-        };
-        Ok(())
-    }
-
-    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
-        Ok(self
-            .pool
-            .lock()
-            .await
-            .meeting_hosts
-            .get(incident_id)
-            .cloned())
-    }
-
-    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .pool
-            .lock()
-            .await
-            .pool_full_noticed
-            .insert(incident_id.to_owned()))
-    }
-
-    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .pool
-            .lock()
-            .await
-            .pool_full_noticed
-            .contains(incident_id))
-    }
-
-    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
-        Ok(self
-            .lifecycles
-            .lock()
-            .await
-            .get(incident_id)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    async fn save_lifecycle(
-        &self,
-        incident_id: &str,
-        lifecycle: &MeetingLifecycle,
-        version: u64,
-    ) -> Result<bool, StoreError> {
-        let mut lifecycles = self.lifecycles.lock().await;
-        let current = lifecycles.get(incident_id).map_or(0, |(_, v)| *v);
-        if current != version {
-            return Ok(false);
-        }
-        lifecycles.insert(
-            incident_id.to_owned(),
-            (lifecycle.clone(), version.saturating_add(1)),
-        );
-        Ok(true)
     }
 }
 
