@@ -23,7 +23,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// within the operation's time.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// One SDK call, retries included, takes this long at most. Below the ingress's request budget
-/// ([`crate::requests::REQUEST_BUDGET`], 4 s of a 5 s function), so a hung SQS or Secrets
+/// ([`crate::ingress::REQUEST_BUDGET`], 4 s of a 5 s function), so a hung SQS or Secrets
 /// Manager call ends as an error the ingress answers and logs, not as a Lambda timeout.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
