@@ -566,8 +566,11 @@ async fn serve(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut paths: Vec<&str> = ingress.places().map(|(_, path)| path).collect();
+    let last = paths.pop().unwrap_or_default();
     tracing::info!(
-        "bridge-relay listening on http://{address}/webhook, /action, /workflow, /incident-io and /zoom (zoom {}, pagerduty {})",
+        "bridge-relay listening on http://{address}{} and {last} (zoom {}, pagerduty {})",
+        paths.join(", "),
         zoom_api,
         pagerduty_api
     );

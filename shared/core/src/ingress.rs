@@ -175,15 +175,20 @@ impl Ingress {
         self.sources.get(route.0).map(Arc::as_ref)
     }
 
+    /// Where each kind of request goes: what its source takes, and the path it names (its
+    /// first non-empty one), in the order the sources were added.
+    pub fn places(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.sources.iter().filter_map(|source| {
+            let path = source.paths().iter().find(|p| !p.is_empty())?;
+            Some((source.what(), *path))
+        })
+    }
+
     /// The 404 answer's body: where each kind of request goes.
     pub fn unknown_path_body(&self) -> String {
         let places: Vec<String> = self
-            .sources
-            .iter()
-            .filter_map(|source| {
-                let path = source.paths().iter().find(|p| !p.is_empty())?;
-                Some(format!("{} to {path}", source.what()))
-            })
+            .places()
+            .map(|(what, path)| format!("{what} to {path}"))
             .collect();
         // Written out so the keys keep the order of every other answer (status first).
         let error = Value::String(format!("POST {}", places.join(", ")));
