@@ -96,6 +96,31 @@ def fix_zoom_user_id(spec):
                     param["schema"]["anyOf"] = param["schema"].pop("oneOf")
 
 
+# Operations newer than the 2023 Zoom spec, taken from Zoom's 2026 Meetings API and added to
+# the same file (so one Prism serves every Zoom call). They reference no components; their
+# `security` names the 2026 file's scheme, so it is set to the 2023 file's `OAuth`.
+ZOOM_2026 = {
+    "spec": "zoom-2026/zoom-meeting-open-api-spec.json",
+    "into": "zoom-meetings.json",
+    "ops": {"/meetings/{meetingId}/meeting_summary": ["get"]},
+}
+
+
+def add_zoom_2026(src, dest):
+    newer = json.loads((src / ZOOM_2026["spec"]).read_text())
+    target = dest / ZOOM_2026["into"]
+    spec = json.loads(target.read_text())
+    for path, methods in ZOOM_2026["ops"].items():
+        item = newer["paths"][path]
+        kept = {m: dict(item[m]) for m in methods}
+        for op in kept.values():
+            assert "$ref" not in json.dumps(op), f"{path} references components"
+            op["security"] = [{"OAuth": []}]
+        spec["paths"][path] = kept
+    target.write_text(json.dumps(spec, indent=1, sort_keys=False) + "\n")
+    print(f"{ZOOM_2026['into']}: added {', '.join(ZOOM_2026['ops'])} from the 2026 spec")
+
+
 def main():
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/specs")
     dest = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openapi"
@@ -107,6 +132,7 @@ def main():
         (dest / job["out"]).write_text(json.dumps(trimmed, indent=1, sort_keys=False) + "\n")
         print(f"{job['out']}: {len(trimmed['paths'])} paths, "
               f"{sum(len(v) for v in trimmed['components'].values())} components")
+    add_zoom_2026(src, dest)
 
 
 if __name__ == "__main__":

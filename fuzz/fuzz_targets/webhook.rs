@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
             tool: Default::default(),
             action: Default::default(),
             zoom_event: None,
+            artifact: None,
             timer: None,
             requeued_after_waiting: false,
         };

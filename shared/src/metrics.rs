@@ -57,6 +57,12 @@ pub mod names {
     /// Zoom API calls refused with 401 (a voided or expired token); more than a few an hour
     /// means something else uses the app's credentials and voids the deployment's token.
     pub const ZOOM_TOKENS_REFUSED: &str = "ZoomTokensRefused";
+    /// Zoom meeting summaries posted on incidents.
+    pub const SUMMARIES_POSTED: &str = "SummariesPosted";
+    /// Zoom cloud recording links posted on incidents.
+    pub const RECORDINGS_POSTED: &str = "RecordingsPosted";
+    /// Zoom transcript links posted on incidents.
+    pub const TRANSCRIPTS_POSTED: &str = "TranscriptsPosted";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

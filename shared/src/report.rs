@@ -348,6 +348,18 @@ impl<'a> JobOutcome<'a> {
                 names::ZOOM_TOKENS_REFUSED,
                 u64::from(self.calls.tokens_refused),
             )
+            .count(
+                names::SUMMARIES_POSTED,
+                u64::from(self.calls.summaries_posted),
+            )
+            .count(
+                names::RECORDINGS_POSTED,
+                u64::from(self.calls.recordings_posted),
+            )
+            .count(
+                names::TRANSCRIPTS_POSTED,
+                u64::from(self.calls.transcripts_posted),
+            )
             .millis(names::ZOOM_LATENCY, &self.calls.millis(ZOOM))
             .millis(names::PAGERDUTY_LATENCY, &self.calls.millis(PAGERDUTY))
             .millis(names::INCIDENT_IO_LATENCY, &self.calls.millis(INCIDENT_IO))
@@ -394,6 +406,7 @@ mod tests {
             tool: Default::default(),
             action: Default::default(),
             zoom_event: None,
+            artifact: None,
             timer: None,
             requeued_after_waiting: false,
         }

@@ -37,6 +37,7 @@ fn job(n: usize) -> Job {
         tool: Default::default(),
         action: Default::default(),
         zoom_event: None,
+        artifact: None,
         timer: None,
         requeued_after_waiting: false,
     }

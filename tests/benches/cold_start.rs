@@ -191,6 +191,7 @@ fn worker_batch(run: usize) -> Value {
                 tool: Default::default(),
                 action: Default::default(),
                 zoom_event: None,
+                artifact: None,
                 timer: None,
                 requeued_after_waiting: false,
             };

@@ -178,6 +178,7 @@ fn bridge_job(n: usize) -> Job {
         tool: Default::default(),
         action: Default::default(),
         zoom_event: None,
+        artifact: None,
         timer: None,
         requeued_after_waiting: false,
     }

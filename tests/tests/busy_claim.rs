@@ -97,6 +97,7 @@ fn job(incident: &str) -> Job {
         tool: Default::default(),
         action: Default::default(),
         zoom_event: None,
+        artifact: None,
         timer: None,
         requeued_after_waiting: false,
     }

@@ -318,7 +318,7 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
     store.claim_to_create("PM1", "o1", LONG).await.unwrap();
     assert!(
         !store
-            .record_new_meeting("PM1", "o2", &meeting, 1_000)
+            .record_new_meeting("PM1", "o2", &meeting, &bridged_at(1_000))
             .await
             .unwrap(),
         "not the claim's owner"
@@ -331,7 +331,7 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
     assert_eq!(store.lifecycle("PM1").await.unwrap().1, 0);
     assert!(
         store
-            .record_new_meeting("PM1", "o1", &meeting, 1_000)
+            .record_new_meeting("PM1", "o1", &meeting, &bridged_at(1_000))
             .await
             .unwrap()
     );
@@ -371,7 +371,7 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
     };
     assert!(
         !store
-            .record_new_meeting("PM2", "o1", &second, 2_000)
+            .record_new_meeting("PM2", "o1", &second, &bridged_at(2_000))
             .await
             .unwrap()
     );
@@ -406,4 +406,13 @@ async fn dynamodb_store_keeps_the_host_pool_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_memory_store_keeps_the_host_pool_rules() {
     contract(Arc::new(InMemoryStore::new())).await;
+}
+
+/// The first lifecycle of a bridge posted at `at_ms`, as the worker writes it.
+fn bridged_at(at_ms: u64) -> MeetingLifecycle {
+    MeetingLifecycle {
+        bridged_at_ms: Some(at_ms),
+        after_call: Some(bridge_relay::after_call::ArtifactChoice::default_choice()),
+        ..MeetingLifecycle::default()
+    }
 }

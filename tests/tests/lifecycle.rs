@@ -766,3 +766,242 @@ async fn a_review_zoom_refuses_is_noted_and_the_meeting_is_still_closed() {
     );
     assert_eq!(stand.end_calls().await.len(), 1);
 }
+
+/// A Zoom fixture as JSON, for edits.
+fn zoom_json(name: &str) -> Value {
+    serde_json::from_slice(&zoom_fixture(name)).unwrap()
+}
+
+/// Posts a Zoom event through the ingress; the answer's status.
+async fn zoom_event(ingress: &Ingress, body: &Value) -> u16 {
+    let (status, answer) = post_zoom(
+        ingress,
+        &serde_json::to_vec(body).unwrap(),
+        now_seconds(),
+        None,
+    )
+    .await;
+    assert!(status == 202 || status == 200, "{status} {answer}");
+    status
+}
+
+/// Queues `event` for the incident again under another delivery id, as a delivery of Zoom's
+/// hours later would reach the queue (past its deduplication window).
+async fn redeliver(stand: &Stand, event: &Value, delivery: &str) {
+    let bridge_relay::zoom::webhook::Notification::Artifact(artifact) =
+        bridge_relay::zoom::webhook::parse(&serde_json::to_vec(event).unwrap()).unwrap()
+    else {
+        panic!("not an after-call event: {event}");
+    };
+    let job = json!({
+        "webhook_id": delivery, "event_id": delivery,
+        "event_type": artifact.artifact.event_type(), "incident": {"id": INCIDENT},
+        "action": "zoom_artifact", "artifact": artifact,
+    });
+    aws_sdk_sqs::Client::new(&stand.aws.config)
+        .send_message()
+        .queue_url(&stand.aws.queue_url)
+        .message_body(job.to_string())
+        .message_group_id(INCIDENT)
+        .message_deduplication_id(delivery)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_call_the_summary_recording_and_transcript_follow_the_closing_note_once_each() {
+    let stand = Stand::start().await;
+    let policy =
+        BridgePolicy::from_json(r#"{"meeting": {"after_call": {"transcript": true}}}"#, None)
+            .unwrap();
+    let ingress = stand.ingress(policy);
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+
+    // The call: started, the first join, ended; then the incident resolves.
+    for name in [
+        "meeting_started.json",
+        "meeting_participant_joined.json",
+        "meeting_ended.json",
+    ] {
+        assert_eq!(zoom_event(&ingress, &zoom_json(name)).await, 202);
+    }
+    stand.work(&worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+
+    // Zoom's artifacts, each delivered twice, one of them again hours later; an edit of the
+    // summary, twice; and the artifacts of a meeting the relay did not make.
+    let summary = zoom_json("meeting_summary_completed.json");
+    let recording = zoom_json("recording_completed.json");
+    let transcript = zoom_json("recording_transcript_completed.json");
+    let edited = zoom_json("meeting_summary_updated.json");
+    for event in [&summary, &summary, &recording, &recording, &transcript] {
+        assert_eq!(zoom_event(&ingress, event).await, 202);
+    }
+    stand.work(&worker).await;
+    redeliver(&stand, &recording, "zoom-recording-again").await;
+    for event in [&edited, &edited] {
+        assert_eq!(zoom_event(&ingress, event).await, 202);
+    }
+    stand.work(&worker).await;
+    let mut stranger = recording.clone();
+    stranger["payload"]["object"]["id"] = json!(99999999999u64);
+    let (status, answer) = post_zoom(
+        &ingress,
+        &serde_json::to_vec(&stranger).unwrap(),
+        now_seconds(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (200, Some("meeting 99999999999 is not one of the relay's"))
+    );
+    assert_eq!(stand.aws.queue_depth().await, 0);
+
+    let notes = stand.notes().await;
+    assert_eq!(notes.len(), 9, "{notes:#?}");
+    assert!(notes[0].starts_with("Zoom bridge opened"), "{notes:#?}");
+    assert!(notes[1].starts_with("Zoom meeting 850 1234 5678 started"));
+    assert!(notes[2].contains("joined the Zoom meeting 850 1234 5678"));
+    assert!(notes[3].starts_with("Zoom meeting 850 1234 5678 ended"));
+    assert!(
+        notes[4].starts_with("Incident resolved: the Zoom meeting 850 1234 5678 stays open.")
+            && !notes[4].contains("summary"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[5].starts_with(
+            "Zoom meeting summary of meeting 850 1234 5678: Meeting Summary for my meeting\n\nNext steps:\n- step1\n\n## Key takeaways\n"
+        ),
+        "{}",
+        notes[5]
+    );
+    assert!(notes[5].contains("## Action items"), "{}", notes[5]);
+    assert!(
+        notes[5].ends_with(
+            "\n\nFull summary in Zoom Docs: https://docs.example.com/doc/1aBcDeFgHiJkLmNoPqRsTu"
+        ),
+        "{}",
+        notes[5]
+    );
+    assert_eq!(
+        notes[6],
+        "Zoom cloud recording of meeting 850 1234 5678 is ready (60 min): https://example.com\nPasscode: 132456\nFiles: audio, video."
+    );
+    assert_eq!(
+        notes[7],
+        "Zoom transcript of meeting 850 1234 5678 is ready: https://example.com\nPasscode: 123456"
+    );
+    assert!(
+        notes[8]
+            .starts_with("The Zoom meeting summary of meeting 850 1234 5678 was edited in Zoom"),
+        "{}",
+        notes[8]
+    );
+    for note in &notes {
+        assert!(!note.contains("download"), "{note}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_summary_without_its_text_is_fetched_and_zoom_refusals_are_said_once() {
+    let stand = Stand::start().await;
+    // The policy leaves recordings off for the incident's service.
+    let policy = BridgePolicy::from_json(
+        r#"{"overrides": [{"services": ["pig208"], "meeting": {"after_call": {"recording": false}}}]}"#,
+        None,
+    )
+    .unwrap();
+    let ingress = stand.ingress(policy);
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+
+    // Zoom's example answer for one meeting instance, its documented refusals for two others.
+    let mut answer: Value = serde_json::from_slice(&zoom_fixture("meeting_summary_completed.json"))
+        .map(|event: Value| event["payload"]["object"].clone())
+        .unwrap();
+    answer["summary_content"] = json!("## Key takeaways\n- The cache was cold after the deploy.");
+    answer["next_steps"] = json!(["Warm the cache before a deploy"]);
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/meetings/fetched-instance/meeting_summary$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&stand.apis.zoom_upstream)
+        .await;
+    for (instance, status, code) in [
+        ("unpaid-instance", 400, 200),
+        ("unpaid-again", 400, 200),
+        ("restricted-instance", 403, 2305),
+    ] {
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/meetings/{instance}/meeting_summary$"
+            )))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_json(json!({"code": code, "message": "refused"})),
+            )
+            .mount(&stand.apis.zoom_upstream)
+            .await;
+    }
+    let bare_summary = |instance: &str| {
+        json!({"event": "meeting.summary_completed", "event_ts": 1_795_430_700_000u64,
+               "payload": {"account_id": "dzVA4QmMQfyISoRcpFO8CA",
+                           "object": {"meeting_id": MEETING_ID, "meeting_uuid": instance,
+                                      "summary_title": "Checkout incident"}}})
+    };
+    for instance in [
+        "fetched-instance",
+        "unpaid-instance",
+        "unpaid-again",
+        "restricted-instance",
+    ] {
+        assert_eq!(zoom_event(&ingress, &bare_summary(instance)).await, 202);
+        stand.work(&worker).await;
+    }
+    // The recording is left off by the policy; the summary came before the resolve, so the
+    // closing note points to it.
+    assert_eq!(
+        zoom_event(&ingress, &zoom_json("recording_completed.json")).await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+
+    let notes = stand.notes().await;
+    assert_eq!(
+        notes[1..4],
+        [
+            "Zoom meeting summary of meeting 850 1234 5678: Meeting Summary for my meeting\n\nNext steps:\n- Warm the cache before a deploy\n\n## Key takeaways\n- The cache was cold after the deploy.\n\nFull summary in Zoom Docs: https://docs.example.com/doc/1aBcDeFgHiJkLmNoPqRsTu".to_owned(),
+            "No Zoom meeting summary of meeting 850 1234 5678 on this incident: Zoom makes AI Companion meeting summaries for paid accounts only (Zoom answered 400, code 200).".to_owned(),
+            "No Zoom meeting summary of meeting 850 1234 5678 on this incident: an account setting in Zoom restricts access to meeting summaries (Zoom answered 403, code 2305); an admin can allow it under AI Companion settings.".to_owned(),
+        ],
+        "{notes:#?}"
+    );
+    assert_eq!(notes.len(), 5, "{notes:#?}");
+    assert!(
+        notes[4].ends_with("\nZoom's meeting summary is on the timeline above."),
+        "{}",
+        notes[4]
+    );
+    let fetches: Vec<String> = ApiStandIns::requests(&stand.apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/meeting_summary"))
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(fetches.len(), 4, "{fetches:?}");
+}

@@ -2,7 +2,8 @@
 //! webhook signing secret, the Zoom client secret and its Basic credentials, the Zoom access
 //! token, the PagerDuty API token) and a Zoom `start_url` carrying a distinctive host key,
 //! through the ingress handler, SQS and DynamoDB (moto), and the worker against Prism proxies of
-//! the official specs: a bridged incident, forged and malformed webhooks, a Zoom API 401 and a
+//! the official specs: a bridged incident and its meeting's cloud recording (Zoom's example, with
+//! its `download_token` and `download_url`s), forged and malformed webhooks, a Zoom API 401 and a
 //! Zoom OAuth 401 that both end as dead letters with a failure note. Then every place a value
 //! could surface is searched: all log output at TRACE level (the relay's and its dependencies'),
 //! the ingress's answers, the requests Zoom and PagerDuty received (apart from the one header
@@ -27,6 +28,13 @@ use wiremock::{Mock, ResponseTemplate};
 const WEBHOOK_SECRET: &str = "whsec-CANARY-webhook-4f1d9e";
 const START_URL_HOST_KEY: &str = "HOST-ONLY-START-URL-SECRET";
 const MEETING_ID: u64 = 85012345678;
+const ZOOM_SECRET_TOKEN: &str = "zoom-webhook-secret-token-leak";
+
+/// Zoom's own `recording.completed` example, for the stand-in's meeting: its `download_token`
+/// and `download_url`s must never leave the worker.
+fn recording_completed() -> Value {
+    read_json("tests/fixtures/zoom-webhooks/recording_completed.json")
+}
 
 /// Every value that must never be seen outside the header it is meant for.
 fn canaries() -> Vec<(&'static str, String)> {
@@ -42,6 +50,18 @@ fn canaries() -> Vec<(&'static str, String)> {
         (
             "Zoom start_url",
             format!("https://us06web.zoom.us/s/{MEETING_ID}"),
+        ),
+        (
+            "Zoom recording download_token",
+            recording_completed()["download_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        // Every `download_url` of the example is under this path.
+        (
+            "Zoom recording download_url",
+            "/recording/download/".to_owned(),
         ),
     ]
 }
@@ -137,14 +157,33 @@ async fn run_worker(aws: &AwsStandIns, apis: &ApiStandIns) -> Vec<String> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
+    let handled: Vec<(Option<String>, Option<String>)> = event
+        .records
+        .iter()
+        .map(|r| (r.message_id.clone(), r.receipt_handle.clone()))
+        .collect();
     let response = handle_sqs(worker, LambdaEvent::new(event, context))
         .await
         .unwrap();
-    response
+    let failed: Vec<String> = response
         .batch_item_failures
         .into_iter()
         .map(|f| f.item_identifier)
-        .collect()
+        .collect();
+    // As the event source mapping does: what succeeded leaves the queue (and frees its
+    // incident's message group for the next job).
+    let sqs = aws_sdk_sqs::Client::new(&aws.config);
+    for (id, receipt) in handled {
+        if !failed.contains(&id.unwrap_or_default()) {
+            sqs.delete_message()
+                .queue_url(&aws.queue_url)
+                .set_receipt_handle(receipt)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    failed
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,7 +193,16 @@ async fn secrets_and_the_host_link_never_leave_their_place() {
         AwsStandIns::start(&[WEBHOOK_SECRET]),
         ApiStandIns::start(MEETING_ID)
     );
-    let ingress = aws.ingress(BridgePolicy::default());
+    let mut secret: Value = serde_json::from_str(&secret_document(&[WEBHOOK_SECRET])).unwrap();
+    secret["zoom"]["webhook_secret_token"] = json!(ZOOM_SECRET_TOKEN);
+    aws.put_secret(secret.to_string()).await;
+    let store = Arc::new(bridge_relay::store::DynamoDbStore::from_sdk_config(
+        &aws.config,
+        &aws.table_name,
+    ));
+    let ingress = aws
+        .ingress(BridgePolicy::default())
+        .with_meeting_index(store);
     let mut answers = Vec::new();
 
     // Forged, unsigned and malformed webhooks, one whose "signature" is the secret itself.
@@ -184,6 +232,33 @@ async fn secrets_and_the_host_link_never_leave_their_place() {
     let (status, text) = answer(
         &ingress,
         webhook(&body, Some(&sign(&body, WEBHOOK_SECRET)), "w-1"),
+    )
+    .await;
+    assert_eq!(status, 202, "{text}");
+    answers.push(text);
+    assert!(run_worker(&aws, &apis).await.is_empty());
+
+    // Its meeting's cloud recording, with Zoom's download token and links: a note with the
+    // share link only (the job message is searched by run_worker).
+    let recording = serde_json::to_vec(&recording_completed()).unwrap();
+    let timestamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let zoom_signature = bridge_relay::zoom::webhook::sign(
+        &timestamp,
+        &recording,
+        &secrecy::SecretString::from(ZOOM_SECRET_TOKEN.to_owned()),
+    );
+    let zoom_headers = [
+        ("content-type", "application/json"),
+        ("x-zm-request-timestamp", timestamp.as_str()),
+        ("x-zm-signature", zoom_signature.as_str()),
+    ];
+    let (status, text) = answer(
+        &ingress,
+        FunctionUrlRequest::post("/zoom", &zoom_headers, &recording),
     )
     .await;
     assert_eq!(status, 202, "{text}");
@@ -258,7 +333,17 @@ async fn secrets_and_the_host_link_never_leave_their_place() {
         .filter(|r| r.url.path().ends_with("/notes") && r.method.as_str() == "POST")
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .collect();
-    assert_eq!(notes.len(), 2, "one bridge note and one failure note");
+    assert_eq!(
+        notes.len(),
+        3,
+        "one bridge note, one recording note and one failure note: {notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Zoom cloud recording of meeting")),
+        "{notes:?}"
+    );
     assert!(
         notes
             .iter()

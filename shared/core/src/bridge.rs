@@ -9,7 +9,9 @@ use bridge_relay_domain::error::{JobError, Service, UpstreamError};
 use bridge_relay_domain::model::{Job, Meeting};
 use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
 use bridge_relay_ports::meetings::{MeetingError, new_passcode};
-use bridge_relay_ports::store::{Claim, HostTake, IncidentRecord, Stage, StoredMeeting, new_owner};
+use bridge_relay_ports::store::{
+    Claim, HostTake, IncidentRecord, MeetingLifecycle, Stage, StoredMeeting, new_owner,
+};
 
 pub(crate) use crate::worker::{CreateFailed, CreateFrom, Prepared};
 pub use crate::worker::{Delivery, JobReport, Settled, Worker, WorkerSettings};
@@ -328,9 +330,14 @@ impl Worker {
                     }
                 };
                 let stored = StoredMeeting::from(&meeting);
+                let first = MeetingLifecycle {
+                    bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
+                    after_call: Some(job.meeting.artifact_choice()),
+                    ..MeetingLifecycle::default()
+                };
                 recorded_together = self
                     .store
-                    .record_new_meeting(id, owner, &stored, bridge_relay_ports::store::now_millis())
+                    .record_new_meeting(id, owner, &stored, &first)
                     .await?;
                 if !recorded_together {
                     self.store
@@ -343,7 +350,8 @@ impl Worker {
         if record.stage < Stage::BridgeSet && !recorded_together {
             // Zoom events name the meeting; this index leads them to the incident.
             self.store.index_meeting(meeting.id, id).await?;
-            self.note_bridged_at(id).await?;
+            self.note_bridged_at(id, job.meeting.artifact_choice())
+                .await?;
         }
         let retry = &self.settings.retry;
         if record.stage < Stage::BridgeSet {

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use bridge_relay_domain::after_call::ArtifactEvent;
 use bridge_relay_domain::model::{
     Incident, IncidentEvent, IncidentToolKind, Job, JobAction, MeetingEvent, MeetingOptions,
 };
@@ -312,6 +313,7 @@ impl Ingress {
                 self.enqueue(job).await
             }
             Inbound::Meeting(event) => self.meeting_event(event, received_at_ms).await,
+            Inbound::Artifact(event) => self.artifact_event(event, received_at_ms).await,
             Inbound::Answer {
                 event_type,
                 reason,
@@ -338,7 +340,11 @@ impl Ingress {
                 return WebhookResponse::ignored(event.event_type, reason);
             }
         };
-        let meeting = self.policy.meeting_for(&incident);
+        let mut meeting = self.policy.meeting_for(&incident);
+        if event.private {
+            // The tool withholds the incident from most people: so does the relay's timeline.
+            meeting.sensitive = Some(true);
+        }
         let job = Job {
             tool: event.tool,
             ..queued_job(
@@ -353,29 +359,40 @@ impl Ingress {
         self.enqueue(job).await
     }
 
+    /// The incident that owns `meeting_id`, or the answer to give when there is none to queue
+    /// the event for.
+    async fn meeting_owner(
+        &self,
+        meeting_id: u64,
+        event_type: &str,
+    ) -> Result<(IncidentToolKind, String), WebhookResponse> {
+        let Some(index) = &self.meeting_index else {
+            return Err(WebhookResponse::ignored(
+                event_type,
+                "this ingress has no idempotency table to find the meeting's incident",
+            ));
+        };
+        match index.meeting_owner(meeting_id).await {
+            Ok(Some(key)) => Ok(IncidentToolKind::split_key(&key)),
+            Ok(None) => Err(WebhookResponse::ignored(
+                event_type,
+                format!("meeting {meeting_id} is not one of the relay's"),
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, meeting_id, "cannot look the meeting up");
+                Err(WebhookResponse::unavailable(
+                    "the relay cannot look the meeting up; retry later",
+                ))
+            }
+        }
+    }
+
     /// A meeting event of one of the relay's meetings, queued for its incident's worker.
     async fn meeting_event(&self, event: MeetingEvent, received_at_ms: u64) -> WebhookResponse {
         let event_type = event.kind.event_type();
-        let Some(index) = &self.meeting_index else {
-            return WebhookResponse::ignored(
-                event_type,
-                "this ingress has no idempotency table to find the meeting's incident",
-            );
-        };
-        let (tool, incident_id) = match index.meeting_owner(event.meeting_id).await {
-            Ok(Some(key)) => IncidentToolKind::split_key(&key),
-            Ok(None) => {
-                return WebhookResponse::ignored(
-                    event_type,
-                    format!("meeting {} is not one of the relay's", event.meeting_id),
-                );
-            }
-            Err(e) => {
-                tracing::error!(error = %e, meeting_id = event.meeting_id, "cannot look the meeting up");
-                return WebhookResponse::unavailable(
-                    "the relay cannot look the meeting up; retry later",
-                );
-            }
+        let (tool, incident_id) = match self.meeting_owner(event.meeting_id, event_type).await {
+            Ok(owner) => owner,
+            Err(answer) => return answer,
         };
         // The same event delivered again (Zoom retries) carries the same content: one job.
         let event_key = format!(
@@ -389,6 +406,35 @@ impl Ingress {
             tool,
             action: JobAction::ZoomEvent,
             zoom_event: Some(event),
+            ..queued_job(
+                event_key.clone(),
+                event_key,
+                event_type.into(),
+                Incident::new(incident_id),
+                MeetingOptions::default(),
+                received_at_ms,
+            )
+        };
+        self.enqueue(job).await
+    }
+
+    /// An after-call artifact of one of the relay's meetings, queued for its incident's worker
+    /// (which knows whether the incident's policy wants it).
+    async fn artifact_event(&self, event: ArtifactEvent, received_at_ms: u64) -> WebhookResponse {
+        let event_type = event.artifact.event_type();
+        let (tool, incident_id) = match self.meeting_owner(event.meeting_id, event_type).await {
+            Ok(owner) => owner,
+            Err(answer) => return answer,
+        };
+        // One job per artifact of a meeting instance, however often Zoom delivers it.
+        let event_key = format!(
+            "zoom:{}:{}:{}",
+            event.meeting_id, event_type, event.meeting_uuid
+        );
+        let job = Job {
+            tool,
+            action: JobAction::ZoomArtifact,
+            artifact: Some(event),
             ..queued_job(
                 event_key.clone(),
                 event_key,
@@ -440,6 +486,7 @@ fn queued_job(
         tool: IncidentToolKind::default(),
         action: JobAction::default(),
         zoom_event: None,
+        artifact: None,
         timer: None,
         requeued_after_waiting: false,
     }

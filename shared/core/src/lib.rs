@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod after_call;
 pub mod bridge;
 pub mod hostpool;
 pub mod ingress;

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::worker::{JobReport, Worker};
+use bridge_relay_domain::after_call::ArtifactChoice;
 use bridge_relay_domain::error::{JobError, UpstreamError};
 use bridge_relay_domain::model::{
     EndTimer, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
@@ -44,6 +45,7 @@ impl Worker {
     ) -> Result<JobReport, JobError> {
         let summary = match job.action {
             JobAction::ZoomEvent => self.record_zoom_event(job, deadline).await?,
+            JobAction::ZoomArtifact => self.post_artifact(job, deadline).await?,
             JobAction::Resolved => self.resolved(job, deadline).await?,
             JobAction::Reopened => self.reopened(job, deadline).await?,
             JobAction::EndMeeting => self.end_timer_fired(job, deadline).await?,
@@ -60,10 +62,16 @@ impl Worker {
         })
     }
 
-    /// Records when the bridge was posted, for the meeting's length without Zoom events.
-    pub(crate) async fn note_bridged_at(&self, incident_id: &str) -> Result<(), JobError> {
+    /// Records when the bridge was posted (for the meeting's length without Zoom events) and
+    /// which after-call artifacts the incident gets.
+    pub(crate) async fn note_bridged_at(
+        &self,
+        incident_id: &str,
+        after_call: ArtifactChoice,
+    ) -> Result<(), JobError> {
         self.update_lifecycle(incident_id, |lifecycle| {
             lifecycle.bridged_at_ms.get_or_insert_with(now_ms);
+            lifecycle.after_call.get_or_insert(after_call);
         })
         .await
         .map(drop)
@@ -85,7 +93,7 @@ impl Worker {
     /// lifecycle and its version this job has just read or saved, instead of reading it again;
     /// when another worker saved in between, the save fails and it goes on from a fresh read.
     /// Returns the lifecycle saved and its version.
-    async fn update_known_lifecycle<T>(
+    pub(crate) async fn update_known_lifecycle<T>(
         &self,
         incident_id: &str,
         mut known: Option<(MeetingLifecycle, u64)>,
@@ -110,7 +118,12 @@ impl Worker {
     }
 
     /// Posts a note on the job's incident, in the incident tool the job names.
-    async fn post(&self, job: &Job, note: &str, deadline: Instant) -> Result<(), JobError> {
+    pub(crate) async fn post(
+        &self,
+        job: &Job,
+        note: &str,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
         let tool = self.tool_for(job)?;
         self.settings
             .retry
@@ -740,6 +753,13 @@ pub fn closing_note(
         None if lifecycle.started_at_ms.is_some() => note.push_str("\nNobody joined."),
         None => {}
     }
+    if lifecycle
+        .artifacts_posted
+        .iter()
+        .any(|key| key.starts_with("summary:"))
+    {
+        note.push_str("\nZoom's meeting summary is on the timeline above.");
+    }
     note
 }
 
@@ -803,6 +823,16 @@ pub fn failure_note(job: &Job, error: &JobError) -> String {
     match job.action {
         JobAction::Resolved | JobAction::EndMeeting => format!(
             "bridge-relay could not close the Zoom meeting of this incident: {}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue.",
+            error.note_reason()
+        ),
+        JobAction::ZoomArtifact => format!(
+            "bridge-relay could not post Zoom's {} of the meeting on this incident: {}\nIt is in Zoom; the job is kept in the relay's dead-letter queue.",
+            job.artifact
+                .as_ref()
+                .map_or("after-call artifact", |event| event
+                    .artifact
+                    .kind()
+                    .as_str()),
             error.note_reason()
         ),
         _ => format!(

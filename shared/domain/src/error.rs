@@ -191,6 +191,8 @@ pub enum JobError {
     Timer(String),
     #[error("creating the post-incident review meeting failed: {0}")]
     Review(UpstreamError),
+    #[error("reading the Zoom meeting summary failed: {0}")]
+    Summary(UpstreamError),
 }
 
 impl JobError {
@@ -201,7 +203,8 @@ impl JobError {
             | JobError::Bridge(e)
             | JobError::Note(e)
             | JobError::EndMeeting(e)
-            | JobError::Review(e) => e.is_retryable(),
+            | JobError::Review(e)
+            | JobError::Summary(e) => e.is_retryable(),
             JobError::Malformed(_) => false,
             JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) | JobError::Timer(_) => {
                 true
@@ -242,6 +245,10 @@ impl JobError {
             }
             JobError::Review(e) => format!(
                 "creating the post-incident review meeting failed: {}",
+                e.note_reason()
+            ),
+            JobError::Summary(e) => format!(
+                "reading the Zoom meeting summary failed: {}",
                 e.note_reason()
             ),
         }

@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod after_call;
 pub mod error;
 pub mod meeting;
 pub mod model;

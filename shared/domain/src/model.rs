@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::after_call::{AfterCall, ArtifactChoice, ArtifactEvent};
+
 /// An incident tool's event, verified and read by that tool's adapter: what the policy decides
 /// on, in the relay's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,9 @@ pub struct Job {
     /// The Zoom meeting event of a `zoom_event` job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoom_event: Option<MeetingEvent>,
+    /// Zoom's after-call artifact of a `zoom_artifact` job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactEvent>,
     /// When an `end_meeting` job is due, and which resolution it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer: Option<EndTimer>,
@@ -172,6 +177,8 @@ pub enum JobAction {
     Bridge,
     /// Record a Zoom meeting event and put it on the timeline.
     ZoomEvent,
+    /// Put one of Zoom's after-call artifacts (summary, recording, transcript) on the timeline.
+    ZoomArtifact,
     /// The incident was resolved: keep or (after the grace period) end its meeting.
     Resolved,
     /// The incident was reopened: a pending end is cancelled.
@@ -189,6 +196,7 @@ impl JobAction {
         match self {
             JobAction::Bridge => "bridge",
             JobAction::ZoomEvent => "zoom_event",
+            JobAction::ZoomArtifact => "zoom_artifact",
             JobAction::Resolved => "resolved",
             JobAction::Reopened => "reopened",
             JobAction::EndMeeting => "end_meeting",
@@ -312,6 +320,13 @@ pub struct MeetingOptions {
     /// Schedule a post-incident review meeting this long after the incident resolves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_after_minutes: Option<u32>,
+    /// Which of Zoom's after-call artifacts go on the incident's timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_call: Option<AfterCall>,
+    /// The incident is sensitive: no after-call artifacts unless `after_call.include_sensitive`.
+    /// incident.io's private incidents are marked so by the ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<bool>,
 }
 
 impl MeetingOptions {
@@ -337,7 +352,19 @@ impl MeetingOptions {
             on_resolve: over.on_resolve.or(self.on_resolve),
             end_grace_seconds: over.end_grace_seconds.or(self.end_grace_seconds),
             review_after_minutes: over.review_after_minutes.or(self.review_after_minutes),
+            after_call: match (self.after_call, over.after_call) {
+                (Some(base), Some(over)) => Some(base.overlaid_with(&over)),
+                (base, over) => over.or(base),
+            },
+            sensitive: over.sensitive.or(self.sensitive),
         }
+    }
+
+    /// Which after-call artifacts the incident gets.
+    pub fn artifact_choice(&self) -> ArtifactChoice {
+        self.after_call
+            .unwrap_or_default()
+            .choice(self.sensitive.unwrap_or(false))
     }
 }
 

@@ -143,6 +143,36 @@ struct StrictMeetingOptions {
     end_grace_seconds: Option<u32>,
     #[serde(default)]
     review_after_minutes: Option<u32>,
+    #[serde(default, deserialize_with = "strict_after_call")]
+    after_call: Option<crate::after_call::AfterCall>,
+    #[serde(default)]
+    sensitive: Option<bool>,
+}
+
+/// [`AfterCall`](crate::after_call::AfterCall) as a person writes it: an unknown field is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictAfterCall {
+    #[serde(default)]
+    summary: Option<bool>,
+    #[serde(default)]
+    recording: Option<bool>,
+    #[serde(default)]
+    transcript: Option<bool>,
+    #[serde(default)]
+    include_sensitive: Option<bool>,
+}
+
+fn strict_after_call<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<crate::after_call::AfterCall>, D::Error> {
+    let written: Option<StrictAfterCall> = Option::deserialize(deserializer)?;
+    Ok(written.map(|w| crate::after_call::AfterCall {
+        summary: w.summary,
+        recording: w.recording,
+        transcript: w.transcript,
+        include_sensitive: w.include_sensitive,
+    }))
 }
 
 /// The checked policy the ingress applies.

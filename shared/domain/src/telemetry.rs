@@ -65,6 +65,10 @@ pub struct CallStats {
     pub pool_full: bool,
     /// Zoom API calls refused with 401 (a voided or expired token).
     pub tokens_refused: u32,
+    /// After-call notes posted: summaries, recordings, transcripts.
+    pub summaries_posted: u32,
+    pub recordings_posted: u32,
+    pub transcripts_posted: u32,
 }
 
 impl CallStats {
@@ -155,6 +159,22 @@ pub fn record_token_refused() {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         calls.tokens_refused = calls.tokens_refused.saturating_add(1);
+    });
+}
+
+/// An after-call note of `kind` went on an incident.
+pub fn record_artifact_posted(kind: crate::after_call::ArtifactKind) {
+    use crate::after_call::ArtifactKind;
+    let _ = CALLS.try_with(|calls| {
+        let mut calls = calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = match kind {
+            ArtifactKind::Summary => &mut calls.summaries_posted,
+            ArtifactKind::Recording => &mut calls.recordings_posted,
+            ArtifactKind::Transcript => &mut calls.transcripts_posted,
+        };
+        *count = count.saturating_add(1);
     });
 }
 

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use bridge_relay_domain::after_call::ArtifactEvent;
 use bridge_relay_domain::model::{
     Incident, IncidentEvent, IncidentToolKind, JobAction, MeetingEvent,
 };
@@ -75,6 +76,8 @@ pub enum Inbound {
     },
     /// A meeting's event; the ingress finds the meeting's incident in the meeting index.
     Meeting(MeetingEvent),
+    /// One of Zoom's after-call artifacts of a meeting, for the ingress to match to its incident.
+    Artifact(ArtifactEvent),
     /// Answered with `body` at once, nothing queued (Zoom's endpoint URL validation).
     Answer {
         event_type: String,

@@ -12,6 +12,9 @@ pub trait IncidentTool: Send + Sync {
     async fn set_bridge(&self, incident_id: &str, bridge: &Bridge)
     -> Result<(), IncidentToolError>;
     async fn add_note(&self, incident_id: &str, content: &str) -> Result<(), IncidentToolError>;
+    /// The longest note (in characters) the relay posts to this tool; longer texts (a meeting
+    /// summary) are cut to it.
+    fn note_limit(&self) -> usize;
     /// Whether a note containing `needle` is on the incident (after an attempt whose answer was lost).
     async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError>;
 }

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use bridge_relay_domain::after_call::{MeetingSummary, SummaryRefusal};
 use bridge_relay_domain::error::{SecretsError, UpstreamError};
 use bridge_relay_domain::meeting::MeetingSpec;
 use bridge_relay_domain::model::Meeting;
@@ -24,6 +25,18 @@ pub trait MeetingProvider: Send + Sync {
 
     /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
     async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError>;
+
+    /// The summary of one meeting instance (by its UUID), for a summary event that came
+    /// without its text.
+    async fn meeting_summary(&self, meeting_uuid: &str) -> Result<SummaryAnswer, MeetingError>;
+}
+
+/// What the provider answered for a meeting's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryAnswer {
+    Summary(MeetingSummary),
+    /// There is none to be had, and asking again will not change it.
+    Refused(SummaryRefusal),
 }
 
 /// A failed call, with the secret read separated from the API call.

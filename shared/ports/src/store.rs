@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use bridge_relay_domain::after_call::ArtifactChoice;
 pub use bridge_relay_domain::error::StoreError;
 use bridge_relay_domain::model::{DialInNumber, Meeting};
 
@@ -209,8 +210,8 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
 
     /// Records the meeting a claim without one has just created, all in one write or nothing:
     /// the meeting on the record (stage `MeetingCreated`, if `owner` still holds the claim), its
-    /// `meeting#<id>` index item and the incident's first lifecycle item, with the bridge's
-    /// time. False when it wrote nothing (the incident has a lifecycle item already, the claim
+    /// `meeting#<id>` index item and the incident's first lifecycle item (`lifecycle`: the
+    /// bridge's time and the after-call choice). False when it wrote nothing (the incident has a lifecycle item already, the claim
     /// is lost, or the store cannot write them together): the caller records them one by one,
     /// which also tells a lost claim.
     async fn record_new_meeting(
@@ -218,9 +219,9 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
         incident_id: &str,
         owner: &str,
         meeting: &StoredMeeting,
-        bridged_at_ms: u64,
+        lifecycle: &MeetingLifecycle,
     ) -> Result<bool, StoreError> {
-        let _ = (incident_id, owner, meeting, bridged_at_ms);
+        let _ = (incident_id, owner, meeting, lifecycle);
         Ok(false)
     }
 
@@ -393,6 +394,36 @@ pub struct MeetingLifecycle {
     /// The review's note is on the incident.
     #[serde(default)]
     pub review_noted: bool,
+    /// Which of Zoom's after-call artifacts the incident gets, as the policy said when its
+    /// bridge was made; `None` for bridges made before the relay kept it (the default then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_call: Option<ArtifactChoice>,
+    /// The after-call notes posted, each once: `summary:<meeting uuid>`, `recording:<uuid>`, …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts_posted: Vec<String>,
+}
+
+/// After-call notes remembered per incident; a meeting restarted more often than this may see
+/// an old instance's artifact twice, never the lifecycle item grow without bound.
+pub const MAX_ARTIFACTS_POSTED: usize = 64;
+
+impl MeetingLifecycle {
+    /// Whether the after-call note `key` is on the incident.
+    pub fn artifact_posted(&self, key: &str) -> bool {
+        self.artifacts_posted.iter().any(|k| k == key)
+    }
+
+    /// Remembers that the after-call note `key` is on the incident (the oldest key goes when
+    /// the list is full).
+    pub fn mark_artifact_posted(&mut self, key: String) {
+        if self.artifact_posted(&key) {
+            return;
+        }
+        if self.artifacts_posted.len() >= MAX_ARTIFACTS_POSTED {
+            self.artifacts_posted.remove(0);
+        }
+        self.artifacts_posted.push(key);
+    }
 }
 
 /// One person on the call.

@@ -34,6 +34,11 @@ pub const DEFAULT_API_BASE: &str = "https://api.incident.io";
 
 /// A timeline item's title is its first line, kept short; the whole note is its description.
 const TITLE_MAX_CHARS: usize = 120;
+/// The longest description the relay posts. incident.io's OpenAPI (as in `incident-io/sdk-rust`,
+/// `IncidentTimelineItemsCreatePayloadV2`) gives `description` no `maxLength`; 4,096 is the
+/// limit the same spec sets on its other long texts (status page update messages), so a cut
+/// summary is what incident.io surely accepts.
+pub const NOTE_MAX_CHARS: usize = 4_096;
 /// Timeline items read when looking for an earlier note (the largest page the list allows is
 /// not documented; 250 is what the SDK's other list calls accept).
 const NOTE_PAGE_SIZE: u32 = 250;
@@ -212,6 +217,10 @@ impl IncidentTool for IncidentIoApi {
         self.send(|| Ok(self.http.post(url.clone()).json(&body)))
             .await
             .map(drop)
+    }
+
+    fn note_limit(&self) -> usize {
+        NOTE_MAX_CHARS
     }
 
     async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError> {

@@ -109,6 +109,12 @@ impl PagerDutyApi {
     }
 }
 
+/// The longest note the relay posts. PagerDuty documents no limit on a note's `content` (the
+/// REST spec's `createIncidentNote` caps only the count, 2,000 notes per incident, and
+/// PagerDuty/developer-docs names none); a meeting summary is cut to this so the incident's
+/// timeline stays readable, with the link to the whole text kept.
+pub const NOTE_MAX_CHARS: usize = 10_000;
+
 #[async_trait]
 impl IncidentTool for PagerDutyApi {
     async fn set_bridge(
@@ -131,6 +137,10 @@ impl IncidentTool for PagerDutyApi {
         )
         .await
         .map(drop)
+    }
+
+    fn note_limit(&self) -> usize {
+        NOTE_MAX_CHARS
     }
 
     async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError> {

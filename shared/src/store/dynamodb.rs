@@ -394,7 +394,7 @@ impl IdempotencyStore for DynamoDbStore {
         incident_id: &str,
         owner: &str,
         meeting: &StoredMeeting,
-        bridged_at_ms: u64,
+        lifecycle: &MeetingLifecycle,
     ) -> Result<bool, StoreError> {
         let record = Update::builder()
             .table_name(&self.table)
@@ -419,10 +419,6 @@ impl IdempotencyStore for DynamoDbStore {
             .item("expires_at", Self::expires_at())
             .build()
             .map_err(build_error)?;
-        let lifecycle = MeetingLifecycle {
-            bridged_at_ms: Some(bridged_at_ms),
-            ..MeetingLifecycle::default()
-        };
         let lifecycle = Put::builder()
             .table_name(&self.table)
             .item("pk", lifecycle_key(incident_id))

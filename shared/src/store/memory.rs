@@ -195,7 +195,7 @@ impl IdempotencyStore for InMemoryStore {
         incident_id: &str,
         owner: &str,
         meeting: &StoredMeeting,
-        bridged_at_ms: u64,
+        lifecycle: &MeetingLifecycle,
     ) -> Result<bool, StoreError> {
         let mut entries = self.entries.lock().await;
         let Some(entry) = entries.get_mut(incident_id).filter(|e| e.owner == owner) else {
@@ -211,11 +211,7 @@ impl IdempotencyStore for InMemoryStore {
             .lock()
             .await
             .insert(meeting.id, incident_id.to_owned());
-        let lifecycle = MeetingLifecycle {
-            bridged_at_ms: Some(bridged_at_ms),
-            ..MeetingLifecycle::default()
-        };
-        lifecycles.insert(incident_id.to_owned(), (lifecycle, 1));
+        lifecycles.insert(incident_id.to_owned(), (lifecycle.clone(), 1));
         Ok(true)
     }
 

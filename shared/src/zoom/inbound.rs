@@ -60,6 +60,7 @@ impl InboundSource for ZoomEvents {
                 reason: "the relay does not record this Zoom event".into(),
             },
             Notification::Meeting(event) => Inbound::Meeting(event),
+            Notification::Artifact(event) => Inbound::Artifact(event),
         })
     }
 }

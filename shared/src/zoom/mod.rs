@@ -1,6 +1,7 @@
 //! Zoom: the meetings port, its Server-to-Server OAuth adapter, and the translation rules.
 
 mod account;
+mod after_call;
 mod auth;
 pub mod inbound;
 pub mod translate;
@@ -8,7 +9,9 @@ pub mod webhook;
 
 pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
-pub use bridge_relay_ports::meetings::{MeetingError, MeetingProvider, new_passcode};
+pub use bridge_relay_ports::meetings::{
+    MeetingError, MeetingProvider, SummaryAnswer, new_passcode,
+};
 pub use translate::MeetingRequest;
 
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use serde::Deserialize;
 
 use crate::http::status_error;
 use crate::secrets::SecretCache;
+use bridge_relay_domain::after_call::SummaryRefusal;
 use bridge_relay_domain::error::{Service, UpstreamError};
 use bridge_relay_domain::meeting::MeetingSpec;
 use bridge_relay_domain::model::Meeting;
@@ -233,6 +237,38 @@ impl MeetingProvider for ZoomApi {
         self.send(reqwest::Method::PUT, url, Some(&body))
             .await
             .map(drop)
+    }
+
+    /// `GET /meetings/{uuid}/meeting_summary`. Zoom's documented refusals (400 code 200: not
+    /// a paid account; 403 code 2305: restricted by an account setting; 404 code 3001: no
+    /// summary) are answers, not failures: asking again cannot change them.
+    async fn meeting_summary(&self, meeting_uuid: &str) -> Result<SummaryAnswer, MeetingError> {
+        let segment = after_call::uuid_segment(meeting_uuid);
+        let url = self.url(&["meetings", &segment, "meeting_summary"], &[])?;
+        match self.send::<()>(reqwest::Method::GET, url, None).await {
+            Ok(response) => Ok(SummaryAnswer::Summary(
+                Self::read::<after_call::SummaryWire>(response)
+                    .await?
+                    .into_summary(),
+            )),
+            Err(MeetingError::Upstream(UpstreamError::Status {
+                status, message, ..
+            })) if summary_refusal(status, &message).is_some() => Ok(SummaryAnswer::Refused(
+                summary_refusal(status, &message).unwrap_or(SummaryRefusal::NotFound),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Zoom's documented refusals of a summary, by status and the `(code N)` the error message
+/// carries (`crate::http::status_error`).
+fn summary_refusal(status: u16, message: &str) -> Option<SummaryRefusal> {
+    match (status, message) {
+        (400, m) if m.contains("(code 200)") => Some(SummaryRefusal::NotPaidAccount),
+        (403, m) if m.contains("(code 2305)") => Some(SummaryRefusal::Restricted),
+        (404, _) => Some(SummaryRefusal::NotFound),
+        _ => None,
     }
 }
 

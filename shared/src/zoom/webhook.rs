@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::Sha256;
 
+use bridge_relay_domain::after_call::ArtifactEvent;
 pub use bridge_relay_domain::model::{MeetingEvent, MeetingEventKind};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -133,6 +134,8 @@ pub enum Notification {
     UrlValidation { plain_token: String },
     /// A meeting event the relay records.
     Meeting(MeetingEvent),
+    /// One of Zoom's after-call artifacts (summary, recording, transcript).
+    Artifact(ArtifactEvent),
     /// Any other event type: answered 200 and ignored.
     Other { event_type: String },
 }
@@ -170,6 +173,11 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
         return Ok(Notification::UrlValidation {
             plain_token: plain_token.to_owned(),
         });
+    }
+    if let Some(artifact) =
+        super::after_call::parse(event_type, payload).map_err(ZoomEventError::Shape)?
+    {
+        return Ok(Notification::Artifact(artifact));
     }
     let Some(kind) = event_kind(event_type) else {
         return Ok(Notification::Other {
@@ -367,9 +375,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            parse(br#"{"event":"recording.completed","payload":{}}"#),
+            parse(br#"{"event":"recording.started","payload":{}}"#),
             Ok(Notification::Other {
-                event_type: "recording.completed".into()
+                event_type: "recording.started".into()
             })
         );
     }
