@@ -3,9 +3,12 @@
 //! one byte more of body never does; whatever parses as a meeting event travels in a job and
 //! reads back the same, and goes on through the lifecycle: applied to a meeting's record as
 //! each kind of event, with every note it makes and the closing notes rendered (a time or a
-//! name the notes cannot write is found here, not in the worker).
+//! name the notes cannot write is found here, not in the worker). After-call events (summary,
+//! recording, transcript) travel in a job the same way, and every note they make stays within
+//! the limit it is cut to.
 #![no_main]
 
+use bridge_relay::after_call::{self, Artifact, ArtifactEvent};
 use bridge_relay::lifecycle::{apply_event, closing_note};
 use bridge_relay::model::{Incident, Job, JobAction};
 use bridge_relay::store::MeetingLifecycle;
@@ -51,6 +54,30 @@ fuzz_target!(|data: &[u8]| {
             tool: Default::default(),
             action: JobAction::ZoomEvent,
             zoom_event: Some(event),
+            artifact: None,
+            timer: None,
+            requeued_after_waiting: false,
+        };
+        assert_eq!(
+            Job::from_json(&job.to_json()).expect("a job reads back"),
+            job
+        );
+    }
+    if let Ok(Notification::Artifact(event)) = webhook::parse(body) {
+        after_call(&event);
+        let job = Job {
+            webhook_id: "fuzz".into(),
+            event_id: "fuzz".into(),
+            event_type: event.artifact.event_type().into(),
+            incident: Incident::new("PFUZZ"),
+            requested_by: None,
+            meeting: Default::default(),
+            received_at_ms: None,
+            failure: None,
+            tool: Default::default(),
+            action: JobAction::ZoomArtifact,
+            zoom_event: None,
+            artifact: Some(event),
             timer: None,
             requeued_after_waiting: false,
         };
@@ -60,6 +87,30 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// Every note an after-call event can make, at limits from none to PagerDuty's: never longer
+/// than the limit, and never a download link.
+fn after_call(event: &ArtifactEvent) {
+    let meeting = bridge_relay::texts::display_meeting_id(event.meeting_id);
+    for limit in [0, 1, 20, 200, 4_096, 10_000] {
+        let notes = match &event.artifact {
+            Artifact::Summary { summary, .. } => {
+                let summary = summary.clone().unwrap_or_default();
+                vec![
+                    after_call::summary_note(&meeting, &summary, limit),
+                    after_call::summary_edited_note(&meeting, summary.doc_url.as_deref(), limit),
+                ]
+            }
+            Artifact::Recording(share) | Artifact::Transcript(share) => vec![
+                after_call::recording_note(&meeting, share, limit),
+                after_call::transcript_note(&meeting, share, limit),
+            ],
+        };
+        for note in notes {
+            assert!(note.chars().count() <= limit, "a note over its limit");
+        }
+    }
+}
 
 /// The event as it arrived, then as every kind of event at its time, on a fresh record and on
 /// one that has seen a meeting already; each note made, and the closing notes, are rendered.

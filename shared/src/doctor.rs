@@ -115,6 +115,31 @@ const PAGERDUTY_FROM: &str = "pagerduty from user";
 const SUBSCRIPTION: &str = "webhook subscription";
 const INCIDENT_IO: &str = "incident.io";
 const ZOOM_EVENTS: &str = "zoom events";
+const AFTER_CALL_SCOPES: &str = "after-call scopes";
+
+/// The scopes of Zoom's after-call artifacts, each with the granular and classic names that
+/// allow it: the summary (its events and `GET /meetings/{uuid}/meeting_summary`) and the cloud
+/// recording's events (which cover the transcript's).
+const AFTER_CALL_NEEDS: [(&str, &[&str]); 2] = [
+    (
+        "meeting summaries",
+        &[
+            "meeting_summary:read:admin",
+            "meeting:read:summary:admin",
+            "meeting_summary:read",
+            "meeting:read:summary",
+        ],
+    ),
+    (
+        "cloud recordings and transcripts",
+        &[
+            "cloud_recording:read:list_recording_files:admin",
+            "recording:read:admin",
+            "cloud_recording:read:list_recording_files",
+            "recording:read",
+        ],
+    ),
+];
 
 impl Doctor {
     /// Runs every check, in order; a check whose prerequisite failed is skipped.
@@ -201,6 +226,7 @@ impl Doctor {
                     format!("{how}: app {} of account {}", app.client_id, app.account_id),
                 ));
                 checks.push(self.check_host().await);
+                checks.push(check_after_call_scopes(self.zoom.granted_scopes()));
             }
             Err(e) => {
                 checks.push(zoom_credentials_failure(&e));
@@ -546,6 +572,41 @@ fn secret_failure(name: &'static str, e: &SecretsError) -> Check {
         }
     };
     Check::fail(name, e.to_string(), fix)
+}
+
+/// Whether the app may see the after-call artifacts, from the scopes Zoom listed with the token.
+/// A warning, not a failure: bridges work without them.
+fn check_after_call_scopes(granted: Option<Vec<String>>) -> Check {
+    let Some(granted) = granted else {
+        return Check::skipped(
+            AFTER_CALL_SCOPES,
+            "Zoom lists an app's scopes only with a token it issues, and doctor used the deployment's shared token",
+        );
+    };
+    let missing: Vec<(&str, &str)> = AFTER_CALL_NEEDS
+        .iter()
+        .filter(|(_, names)| !names.iter().any(|n| granted.iter().any(|g| g == n)))
+        .filter_map(|(what, names)| names.first().map(|first| (*what, *first)))
+        .collect();
+    if missing.is_empty() {
+        return Check::ok(
+            AFTER_CALL_SCOPES,
+            "the app may read meeting summaries and cloud recordings (after-call notes)",
+        );
+    }
+    let whats: Vec<&str> = missing.iter().map(|(what, _)| *what).collect();
+    let scopes: Vec<&str> = missing.iter().map(|(_, scope)| *scope).collect();
+    Check::warn(
+        AFTER_CALL_SCOPES,
+        format!(
+            "the app may not read {}: no after-call notes of them",
+            whats.join(" or ")
+        ),
+        format!(
+            "add the scope {} to the Zoom app (and the events to its subscription; see the README's After the call)",
+            scopes.join(" and ")
+        ),
+    )
 }
 
 fn zoom_credentials_failure(e: &MeetingError) -> Check {

@@ -193,7 +193,7 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         &moto_env,
     );
     assert!(healthy.ok, "{}", healthy.stdout);
-    assert_eq!(healthy.stdout.lines().count(), 7, "{}", healthy.stdout);
+    assert_eq!(healthy.stdout.lines().count(), 8, "{}", healthy.stdout);
     // This secret has no Zoom event token: a warning with the fix, still healthy.
     healthy.assert_line(
         "zoom events",
@@ -201,13 +201,33 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         &["no zoom.webhook_secret_token", "fix: add the Secret Token"],
     );
     assert!(
-        healthy
-            .stdout
-            .lines()
-            .all(|l| l.starts_with("ok ") || l.contains("zoom events")),
+        healthy.stdout.lines().all(|l| l.starts_with("ok ")
+            || l.contains("zoom events")
+            || l.contains("after-call scopes")),
         "{}",
         healthy.stdout
     );
+    // The stand-in's app has only the meeting write scope: the after-call notes need more.
+    healthy.assert_line(
+        "after-call scopes",
+        "warn",
+        &[
+            "may not read meeting summaries or cloud recordings and transcripts",
+            "fix: add the scope meeting_summary:read:admin and cloud_recording:read:list_recording_files:admin",
+        ],
+    );
+    // An app with the granular scopes of both (as Zoom lists them with its token) passes.
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(query_param("account_id", ZOOM_ACCOUNT_ID))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": ZOOM_ACCESS_TOKEN, "token_type": "bearer", "expires_in": 3599,
+            "scope": "meeting:write:meeting:admin meeting:read:summary:admin cloud_recording:read:list_recording_files:admin",
+            "api_url": "https://api.zoom.us"
+        })))
+        .with_priority(1)
+        .mount(&apis.zoom_oauth)
+        .await;
     healthy.assert_line("secret", "ok", &["Zoom app test-client", FROM_EMAIL]);
     healthy.assert_line(
         "zoom host user",
@@ -231,6 +251,11 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         "zoom events",
         "ok",
         &["verified with the app's secret token"],
+    );
+    from_file.assert_line(
+        "after-call scopes",
+        "ok",
+        &["may read meeting summaries and cloud recordings"],
     );
     let empty_token = file("empty-zoom-token", &|d| {
         d["zoom"]["webhook_secret_token"] = json!(" ")
@@ -431,7 +456,7 @@ async fn doctor_checks_the_ingress_and_the_worker_secret_and_says_which_is_which
         &moto_env,
     );
     assert!(split.ok, "{}", split.stdout);
-    assert_eq!(split.stdout.lines().count(), 8, "{}", split.stdout);
+    assert_eq!(split.stdout.lines().count(), 9, "{}", split.stdout);
     split.assert_line(
         "worker secret",
         "ok",

@@ -65,6 +65,8 @@ pub struct TokenCache {
     owner: String,
     current: Mutex<Local>,
     fetches: AtomicUsize,
+    /// The scopes Zoom listed with the last token this cache fetched.
+    granted: std::sync::Mutex<Option<Vec<String>>>,
 }
 
 /// What one container knows: its copy of the token, and the last token Zoom refused.
@@ -94,6 +96,9 @@ struct TokenResponse {
     access_token: SecretString,
     #[serde(default = "default_expires_in")]
     expires_in: u64,
+    /// The scopes the app has, space-separated.
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 const MAX_TOKEN_LIFETIME_SECONDS: u64 = 24 * 3600;
@@ -129,6 +134,7 @@ impl TokenCache {
             owner: crate::store::new_owner(),
             current: Mutex::new(Local::default()),
             fetches: AtomicUsize::new(0),
+            granted: std::sync::Mutex::new(None),
         }
     }
 
@@ -139,6 +145,15 @@ impl TokenCache {
             fleet: Some(store),
             ..self
         }
+    }
+
+    /// The scopes Zoom listed with the last token this cache fetched (`None`: it fetched none,
+    /// or Zoom listed none): what `doctor` checks the after-call scopes against.
+    pub fn granted_scopes(&self) -> Option<Vec<String>> {
+        self.granted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// How many tokens this cache has fetched from Zoom.
@@ -301,6 +316,13 @@ impl TokenCache {
             reason: e.without_url().to_string(),
         })?;
         tracing::info!(expires_in = body.expires_in, "zoom token fetched");
+        if let Some(scope) = &body.scope {
+            *self
+                .granted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(scope.split_whitespace().map(str::to_owned).collect());
+        }
         Ok(token_times(body.access_token, body.expires_in, now_ms()))
     }
 }

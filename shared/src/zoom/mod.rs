@@ -86,6 +86,11 @@ impl ZoomApi {
         self.tokens.fetches()
     }
 
+    /// The scopes Zoom listed with the last token this client fetched, if it fetched one.
+    pub fn granted_scopes(&self) -> Option<Vec<String>> {
+        self.tokens.granted_scopes()
+    }
+
     /// A token, re-reading the secret once if Zoom refuses the client credentials (rotation).
     async fn token(&self) -> Result<AccessToken, MeetingError> {
         let secrets = self.secrets.get().await?;
