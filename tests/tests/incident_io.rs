@@ -1025,3 +1025,114 @@ async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
         "the slot of {key} is free after the resolve"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_call_notes_reach_incident_io_cut_to_its_limit_and_private_incidents_get_none() {
+    const PRIVATE_INCIDENT: &str = "01FCNDV6P870EA6S7TK1DSYDG0";
+    const ZOOM_TOKEN: &str = "zoom-webhook-secret-token-iio";
+    let aws = AwsStandIns::start(&[PD_SECRET]).await;
+    let mut secret: Value = serde_json::from_str(&secret_with_incident_io()).unwrap();
+    secret["zoom"]["webhook_secret_token"] = json!(ZOOM_TOKEN);
+    aws.put_secret(secret.to_string()).await;
+    let apis = FaultyApis::start(1, 0.0, Duration::from_millis(100), PD_API_TOKEN).await;
+    let iio = incident_io_api().await;
+    let policy = BridgePolicy::from_json(
+        r#"{"incident_io": {"event_types": ["public_incident.incident_created_v2", "private_incident.incident_created_v2"], "include_private": true}}"#,
+        None,
+    )
+    .unwrap();
+    let ingress = aws
+        .ingress(policy)
+        .with_meeting_index(Arc::new(store(&aws)));
+    let worker = worker(
+        &aws,
+        &apis,
+        &iio.uri(),
+        fast_settings(),
+        bridge_relay::http::client(),
+    );
+    let now = now_seconds();
+    for (id, name) in [
+        ("msg_public", "incident_created_v2.json"),
+        ("msg_private", "private_incident_created_v2.json"),
+    ] {
+        let body = fixture(name);
+        let queued = deliver(&ingress, &signed(id, &body, IIO_SECRET, now), &body).await;
+        assert_eq!(queued.status, 202, "{:?}", queued.body);
+    }
+    aws.run_event_source(worker.clone(), Duration::from_secs(10))
+        .await;
+    let meeting_of = |incident: &str| {
+        let store = store(&aws);
+        let key = format!("incident_io:{incident}");
+        async move {
+            store
+                .get_with_lifecycle(&key)
+                .await
+                .unwrap()
+                .record
+                .and_then(|r| r.meeting)
+                .unwrap()
+                .id
+        }
+    };
+    let public_meeting = meeting_of(INCIDENT).await;
+    let private_meeting = meeting_of(PRIVATE_INCIDENT).await;
+
+    // A summary far longer than a timeline item takes, for the public incident's meeting; a
+    // recording for each meeting.
+    let mut summary = read_json("tests/fixtures/zoom-webhooks/meeting_summary_completed.json");
+    summary["payload"]["object"]["meeting_id"] = json!(public_meeting);
+    summary["payload"]["object"]["summary_content"] = json!("Long discussion. ".repeat(1_000));
+    let recording = |meeting: u64| {
+        let mut event = read_json("tests/fixtures/zoom-webhooks/recording_completed.json");
+        event["payload"]["object"]["id"] = json!(meeting);
+        event
+    };
+    for event in [
+        summary,
+        recording(public_meeting),
+        recording(private_meeting),
+    ] {
+        let body = serde_json::to_vec(&event).unwrap();
+        let timestamp = now_seconds().to_string();
+        let signature = bridge_relay::zoom::webhook::sign(
+            &timestamp,
+            &body,
+            &secrecy::SecretString::from(ZOOM_TOKEN.to_owned()),
+        );
+        let headers = [
+            ("x-zm-request-timestamp", timestamp.as_str()),
+            ("x-zm-signature", signature.as_str()),
+        ];
+        let (status, answer) = post_json(&ingress, "/zoom", &headers, &body).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    aws.run_event_source(worker, Duration::from_secs(10)).await;
+    assert_eq!(aws.depth(&aws.dead_letter_queue_url).await, 0);
+
+    let items = requests_to(&iio, "POST", "/v2/incident_timeline_items").await;
+    let on = |incident: &str| -> Vec<String> {
+        items
+            .iter()
+            .filter(|item| item["body"]["incident_id"] == incident)
+            .map(|item| item["body"]["description"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let public = on(INCIDENT);
+    assert_eq!(public.len(), 3, "bridge, summary, recording: {public:#?}");
+    let summary_note = &public[1];
+    assert_eq!(summary_note.chars().count(), 4_096, "{summary_note}");
+    assert!(
+        summary_note.starts_with("Zoom meeting summary of meeting ")
+            && summary_note.contains("Next steps:\n- step1")
+            && summary_note.ends_with(
+                "… (cut to fit the incident's timeline)\n\nFull summary in Zoom Docs: https://docs.example.com/doc/1aBcDeFgHiJkLmNoPqRsTu"
+            ),
+        "{summary_note}"
+    );
+    assert!(public[2].starts_with("Zoom cloud recording of meeting "));
+    let private = on(PRIVATE_INCIDENT);
+    assert_eq!(private.len(), 1, "only the bridge: {private:#?}");
+    assert!(apis.state().notes.is_empty(), "nothing went to PagerDuty");
+}
