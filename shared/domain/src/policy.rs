@@ -887,6 +887,10 @@ mod tests {
                 "field `urgency`: unknown field `urgency`",
             ),
             (r#"{"urgencies": ["urgent"]}"#, "field `urgencies[0]`"),
+            (
+                r#"{"meeting": {"after_call": {"recordings": true}}}"#,
+                "unknown field `recordings`",
+            ),
             (r#"{"event_types": []}"#, "field `event_types`"),
             (
                 r#"{"event_types": ["service.updated"]}"#,
@@ -1014,6 +1018,18 @@ mod tests {
             Some("checkout-zoom@example.com")
         );
         assert_eq!(options.auto_recording, Some(AutoRecording::Cloud));
+        let choice = options.artifact_choice();
+        assert!(choice.summary && choice.recording && !choice.transcript);
+        // The security team's incidents are sensitive: nothing after the call.
+        let mut security = checkout.clone();
+        security.teams = vec![crate::model::TeamRef {
+            id: "PSEC".into(),
+            name: Some("Security".into()),
+        }];
+        assert_eq!(
+            policy.meeting_for(&security).artifact_choice(),
+            crate::after_call::ArtifactChoice::NONE
+        );
         let mut batch = incident("high", None);
         batch.service = Some("batch-jobs".into());
         assert!(!bridged(
