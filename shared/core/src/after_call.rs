@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::worker::Worker;
 use bridge_relay_domain::after_call::{
-    self, Artifact, ArtifactChoice, ArtifactEvent, MeetingSummary, SummaryRefusal,
+    self, Artifact, ArtifactChoice, ArtifactEvent, ArtifactKind, MeetingSummary, SummaryRefusal,
 };
 use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::model::Job;
@@ -95,21 +95,15 @@ impl Worker {
                     }
                 }
             }
-            Artifact::Recording(recording) => {
-                let key = posted_key("recording", event);
+            Artifact::Recording(recording) | Artifact::Transcript(recording) => {
+                let key = posted_key(kind.as_str(), event);
                 if lifecycle.artifact_posted(&key) {
-                    Plan::Skip("the recording is on the incident already".into())
-                } else {
+                    Plan::Skip(format!("the {} is on the incident already", kind.as_str()))
+                } else if kind == ArtifactKind::Recording {
                     Plan::Post {
                         note: after_call::recording_note(&meeting, recording, limit),
                         key,
                     }
-                }
-            }
-            Artifact::Transcript(recording) => {
-                let key = posted_key("transcript", event);
-                if lifecycle.artifact_posted(&key) {
-                    Plan::Skip("the transcript is on the incident already".into())
                 } else {
                     Plan::Post {
                         note: after_call::transcript_note(&meeting, recording, limit),

@@ -389,52 +389,55 @@ impl Ingress {
 
     /// A meeting event of one of the relay's meetings, queued for its incident's worker.
     async fn meeting_event(&self, event: MeetingEvent, received_at_ms: u64) -> WebhookResponse {
-        let event_type = event.kind.event_type();
-        let (tool, incident_id) = match self.meeting_owner(event.meeting_id, event_type).await {
-            Ok(owner) => owner,
-            Err(answer) => return answer,
-        };
         // The same event delivered again (Zoom retries) carries the same content: one job.
         let event_key = format!(
             "zoom:{}:{}:{}:{}",
             event.meeting_id,
-            event_type,
+            event.kind.event_type(),
             event.participant_id.as_deref().unwrap_or("-"),
             event.at_ms
         );
-        let job = Job {
-            tool,
-            action: JobAction::ZoomEvent,
-            zoom_event: Some(event),
-            ..queued_job(
-                event_key.clone(),
-                event_key,
-                event_type.into(),
-                Incident::new(incident_id),
-                MeetingOptions::default(),
-                received_at_ms,
-            )
-        };
-        self.enqueue(job).await
+        let (meeting_id, event_type) = (event.meeting_id, event.kind.event_type());
+        self.queue_for_meeting(meeting_id, event_type, event_key, received_at_ms, |job| {
+            job.action = JobAction::ZoomEvent;
+            job.zoom_event = Some(event);
+        })
+        .await
     }
 
     /// An after-call artifact of one of the relay's meetings, queued for its incident's worker
     /// (which knows whether the incident's policy wants it).
     async fn artifact_event(&self, event: ArtifactEvent, received_at_ms: u64) -> WebhookResponse {
-        let event_type = event.artifact.event_type();
-        let (tool, incident_id) = match self.meeting_owner(event.meeting_id, event_type).await {
-            Ok(owner) => owner,
-            Err(answer) => return answer,
-        };
         // One job per artifact of a meeting instance, however often Zoom delivers it.
+        let event_type = event.artifact.event_type();
         let event_key = format!(
             "zoom:{}:{}:{}",
             event.meeting_id, event_type, event.meeting_uuid
         );
-        let job = Job {
+        let meeting_id = event.meeting_id;
+        self.queue_for_meeting(meeting_id, event_type, event_key, received_at_ms, |job| {
+            job.action = JobAction::ZoomArtifact;
+            job.artifact = Some(event);
+        })
+        .await
+    }
+
+    /// Queues a job of a Zoom event (`event_key` is its delivery id) for the incident that
+    /// owns `meeting_id`; `attach` puts the event on it.
+    async fn queue_for_meeting(
+        &self,
+        meeting_id: u64,
+        event_type: &str,
+        event_key: String,
+        received_at_ms: u64,
+        attach: impl FnOnce(&mut Job),
+    ) -> WebhookResponse {
+        let (tool, incident_id) = match self.meeting_owner(meeting_id, event_type).await {
+            Ok(owner) => owner,
+            Err(answer) => return answer,
+        };
+        let mut job = Job {
             tool,
-            action: JobAction::ZoomArtifact,
-            artifact: Some(event),
             ..queued_job(
                 event_key.clone(),
                 event_key,
@@ -444,6 +447,7 @@ impl Ingress {
                 received_at_ms,
             )
         };
+        attach(&mut job);
         self.enqueue(job).await
     }
 
