@@ -1,8 +1,8 @@
 //! The one place the relay is put together. The Lambda functions, the local runner, `doctor`
 //! and the tests all build their ingress and worker here, so each of them runs the composition
 //! the deployment runs: the same adapters, the same incident tools, the same shared Zoom token.
-//! Adding an incident tool adds its inbound source to [`inbound_sources`] and its API adapter
-//! to [`worker`].
+//! Adding an incident tool is its adapter module, which hands the composition a
+//! [`ToolAdapter`], and one line in [`incident_tools`].
 
 use std::sync::Arc;
 
@@ -26,17 +26,76 @@ use crate::zoom::inbound::ZoomEvents;
 use bridge_relay_domain::model::IncidentToolKind;
 use bridge_relay_domain::policy::BridgePolicy;
 use bridge_relay_ports::inbound::InboundSource;
+use bridge_relay_ports::incident_tool::IncidentTool;
 use bridge_relay_ports::token_store::SharedTokenStore;
 
-/// Every request the ingress takes, a source each: one line per tool and kind of request.
-pub fn inbound_sources() -> Vec<Arc<dyn InboundSource>> {
-    vec![
+/// An incident tool as its adapter module hands it to the composition: the requests it sends
+/// the relay (inbound sources of the ingress) and how the worker's adapter of its API is made.
+pub struct ToolAdapter {
+    pub kind: IncidentToolKind,
+    pub sources: Vec<Arc<dyn InboundSource>>,
+    pub api: fn(&ToolContext<'_>) -> Arc<dyn IncidentTool>,
+}
+
+/// What a tool's API adapter is made from: the worker's HTTP client, its secret (a tool's
+/// section of it: [`RelaySecrets::tool_section`](crate::secrets::RelaySecrets::tool_section)),
+/// and the deployment's settings.
+pub struct ToolContext<'a> {
+    pub http: &'a reqwest::Client,
+    pub secrets: &'a Arc<SecretCache>,
+    pub endpoints: &'a Endpoints,
+    pub incident_io_notify_channel: bool,
+}
+
+impl ToolAdapter {
+    pub fn new(
+        kind: IncidentToolKind,
+        sources: impl IntoIterator<Item = Arc<dyn InboundSource>>,
+        api: fn(&ToolContext<'_>) -> Arc<dyn IncidentTool>,
+    ) -> Self {
+        ToolAdapter {
+            kind,
+            sources: sources.into_iter().collect(),
+            api,
+        }
+    }
+}
+
+/// Every incident tool beside PagerDuty (which every deployment has and the worker is built
+/// around): one entry per tool, its kind, its inbound sources and its API adapter.
+pub fn incident_tools() -> Vec<ToolAdapter> {
+    vec![ToolAdapter::new(
+        IncidentToolKind::INCIDENT_IO,
+        [Arc::new(IncidentIoWebhooks) as Arc<dyn InboundSource>],
+        |c| {
+            let api = &c.endpoints.incident_io_api;
+            let notify = c.incident_io_notify_channel;
+            Arc::new(IncidentIoApi::new(
+                c.http.clone(),
+                api,
+                c.secrets.clone(),
+                notify,
+            ))
+        },
+    )]
+}
+
+/// Every request the ingress takes, a source each: PagerDuty's, Zoom's events, and those of
+/// `tools`.
+pub fn inbound_sources_of(tools: &[ToolAdapter]) -> Vec<Arc<dyn InboundSource>> {
+    let mut sources: Vec<Arc<dyn InboundSource>> = vec![
         Arc::new(PagerDutyWebhooks),
         Arc::new(PagerDutyRequests(RequestKind::CustomAction)),
         Arc::new(PagerDutyRequests(RequestKind::Workflow)),
-        Arc::new(IncidentIoWebhooks),
-        Arc::new(ZoomEvents),
-    ]
+    ];
+    sources.extend(tools.iter().flat_map(|tool| tool.sources.iter().cloned()));
+    sources.push(Arc::new(ZoomEvents));
+    sources
+}
+
+/// Every request the ingress of this build takes.
+pub fn inbound_sources() -> Vec<Arc<dyn InboundSource>> {
+    inbound_sources_of(&incident_tools())
 }
 
 /// The ingress over `secrets` and `queue` with every inbound source.
@@ -45,7 +104,17 @@ pub fn ingress(
     queue: Arc<dyn JobQueue>,
     policy: BridgePolicy,
 ) -> Ingress {
-    inbound_sources()
+    ingress_of(&incident_tools(), secrets, queue, policy)
+}
+
+/// The ingress with the inbound sources of `tools`.
+pub fn ingress_of(
+    tools: &[ToolAdapter],
+    secrets: Arc<SecretCache>,
+    queue: Arc<dyn JobQueue>,
+    policy: BridgePolicy,
+) -> Ingress {
+    inbound_sources_of(tools)
         .into_iter()
         .fold(Ingress::new(secrets, queue, policy), Ingress::with_source)
 }
@@ -77,6 +146,21 @@ pub fn worker<S>(
 where
     S: IdempotencyStore + SharedTokenStore + 'static,
 {
+    worker_of(&incident_tools(), parts, http, secrets, store, dead_letters)
+}
+
+/// The worker with PagerDuty and the API adapters of `tools`.
+pub fn worker_of<S>(
+    tools: &[ToolAdapter],
+    parts: WorkerParts<'_>,
+    http: reqwest::Client,
+    secrets: Arc<SecretCache>,
+    store: Arc<S>,
+    dead_letters: Arc<dyn JobQueue>,
+) -> BuiltWorker
+where
+    S: IdempotencyStore + SharedTokenStore + 'static,
+{
     let endpoints = parts.endpoints;
     let zoom = Arc::new(
         ZoomApi::new(
@@ -89,20 +173,22 @@ where
         .with_shared_token(store.clone()),
     );
     let pagerduty = PagerDutyApi::new(http.clone(), &endpoints.pagerduty_api, secrets.clone());
-    let incident_io = IncidentIoApi::new(
-        http,
-        &endpoints.incident_io_api,
-        secrets,
-        parts.incident_io_notify_channel,
+    let context = ToolContext {
+        http: &http,
+        secrets: &secrets,
+        endpoints,
+        incident_io_notify_channel: parts.incident_io_notify_channel,
+    };
+    let worker = tools.iter().fold(
+        Worker::new(
+            zoom.clone(),
+            Arc::new(pagerduty),
+            store,
+            dead_letters,
+            parts.settings,
+        ),
+        |worker, tool| worker.with_incident_tool(tool.kind.clone(), (tool.api)(&context)),
     );
-    let worker = Worker::new(
-        zoom.clone(),
-        Arc::new(pagerduty),
-        store,
-        dead_letters,
-        parts.settings,
-    )
-    .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io));
     BuiltWorker { worker, zoom }
 }
 
@@ -179,6 +265,23 @@ pub fn local_relay(
     worker_secrets: Arc<SecretCache>,
     http: reqwest::Client,
 ) -> LocalRelay {
+    local_relay_of(
+        &incident_tools(),
+        config,
+        ingress_secrets,
+        worker_secrets,
+        http,
+    )
+}
+
+/// The local runner with PagerDuty and `tools`.
+pub fn local_relay_of(
+    tools: &[ToolAdapter],
+    config: LocalConfig,
+    ingress_secrets: Arc<SecretCache>,
+    worker_secrets: Arc<SecretCache>,
+    http: reqwest::Client,
+) -> LocalRelay {
     let store = Arc::new(InMemoryStore::new());
     let dead_letters = Arc::new(DeadLetterLog::default());
     let (queue, jobs) = InProcessQueue::new();
@@ -193,7 +296,8 @@ pub fn local_relay(
         },
         incident_io_notify_channel: config.incident_io_notify_channel,
     };
-    let BuiltWorker { worker, zoom } = worker(
+    let BuiltWorker { worker, zoom } = worker_of(
+        tools,
         parts,
         http,
         worker_secrets,
@@ -202,7 +306,8 @@ pub fn local_relay(
     );
     let worker = Arc::new(worker.with_timer(Arc::new(queue.timer())));
     let ingress = Arc::new(
-        ingress(ingress_secrets, Arc::new(queue), config.policy).with_meeting_index(store.clone()),
+        ingress_of(tools, ingress_secrets, Arc::new(queue), config.policy)
+            .with_meeting_index(store.clone()),
     );
     LocalRelay {
         ingress,

@@ -160,7 +160,7 @@ fn worker(
             )),
             settings,
         )
-        .with_incident_tool(IncidentToolKind::IncidentIo, Arc::new(incident_io)),
+        .with_incident_tool(IncidentToolKind::INCIDENT_IO, Arc::new(incident_io)),
     )
 }
 
@@ -601,11 +601,11 @@ async fn mixed_storm_one_meeting_per_incident_per_tool() {
     let mut deliveries = Vec::new();
     for i in 0..STORM_INCIDENTS {
         for copy in 0..(1 + i % 3) {
-            deliveries.push((i, IncidentToolKind::PagerDuty, format!("pd-{i}")));
-            deliveries.push((i, IncidentToolKind::IncidentIo, format!("msg_{i}")));
+            deliveries.push((i, IncidentToolKind::PAGERDUTY, format!("pd-{i}")));
+            deliveries.push((i, IncidentToolKind::INCIDENT_IO, format!("msg_{i}")));
             if copy == 0 && i % 5 == 0 {
-                deliveries.push((i, IncidentToolKind::PagerDuty, format!("pd-{i}-late")));
-                deliveries.push((i, IncidentToolKind::IncidentIo, format!("msg_{i}_late")));
+                deliveries.push((i, IncidentToolKind::PAGERDUTY, format!("pd-{i}-late")));
+                deliveries.push((i, IncidentToolKind::INCIDENT_IO, format!("msg_{i}_late")));
             }
         }
     }
@@ -615,24 +615,21 @@ async fn mixed_storm_one_meeting_per_incident_per_tool() {
         for (i, tool, id) in chunk.iter().cloned() {
             let ingress = ingress.clone();
             sending.spawn(async move {
-                match tool {
-                    IncidentToolKind::PagerDuty => {
-                        let body = pagerduty_webhook(i);
-                        let signature = sign(&body, PD_SECRET);
-                        ingress
-                            .handle(WebhookRequest {
-                                signature: Some(&signature),
-                                webhook_id: Some(&id),
-                                body: &body,
-                            })
-                            .await
-                            .status
-                    }
-                    IncidentToolKind::IncidentIo => {
-                        let body = incident_io_webhook(i);
-                        let headers = signed(&id, &body, IIO_SECRET, now_seconds());
-                        deliver(&ingress, &headers, &body).await.status
-                    }
+                if tool == IncidentToolKind::PAGERDUTY {
+                    let body = pagerduty_webhook(i);
+                    let signature = sign(&body, PD_SECRET);
+                    ingress
+                        .handle(WebhookRequest {
+                            signature: Some(&signature),
+                            webhook_id: Some(&id),
+                            body: &body,
+                        })
+                        .await
+                        .status
+                } else {
+                    let body = incident_io_webhook(i);
+                    let headers = signed(&id, &body, IIO_SECRET, now_seconds());
+                    deliver(&ingress, &headers, &body).await.status
                 }
             });
         }

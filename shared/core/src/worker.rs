@@ -150,7 +150,7 @@ impl Worker {
     ) -> Self {
         Worker {
             meetings,
-            tools: HashMap::from([(IncidentToolKind::PagerDuty, incidents)]),
+            tools: HashMap::from([(IncidentToolKind::PAGERDUTY, incidents)]),
             store,
             dead_letters,
             settings,

@@ -14,6 +14,9 @@ pub enum Service {
     Sqs,
     /// Where the deployment's one Zoom token is kept (the table).
     TokenStore,
+    /// Any other system, by the name errors and logs give it (an incident tool added by its
+    /// adapter alone: `Service::Other("Rootly API")`).
+    Other(&'static str),
 }
 
 impl fmt::Display for Service {
@@ -26,6 +29,7 @@ impl fmt::Display for Service {
             Service::SecretsManager => "Secrets Manager",
             Service::Sqs => "SQS",
             Service::TokenStore => "the shared Zoom token store",
+            Service::Other(name) => name,
         })
     }
 }

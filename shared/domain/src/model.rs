@@ -1,5 +1,7 @@
 //! The relay's own data: what it knows of an incident, the job it queues, the meeting and bridge.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::after_call::{AfterCall, ArtifactChoice, ArtifactEvent};
@@ -70,54 +72,103 @@ impl Incident {
     }
 }
 
-/// The incident tools the relay posts bridges to. A job names its tool; old queue messages,
-/// written before there was a choice, are PagerDuty's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentToolKind {
-    #[default]
-    #[serde(rename = "pagerduty")]
-    PagerDuty,
-    IncidentIo,
-}
+/// The incident tool an incident lives in, by the name its adapter gives it (`pagerduty`,
+/// `incident_io`, …). Open: a new tool's adapter names its own kind
+/// ([`IncidentToolKind::named`]), and nothing here needs to learn of it. A job names its tool;
+/// old queue messages, written before there was a choice, are PagerDuty's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentToolKind(Cow<'static, str>);
 
 impl IncidentToolKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentToolKind::PagerDuty => "pagerduty",
-            IncidentToolKind::IncidentIo => "incident_io",
-        }
+    pub const PAGERDUTY: IncidentToolKind = IncidentToolKind::named("pagerduty");
+    pub const INCIDENT_IO: IncidentToolKind = IncidentToolKind::named("incident_io");
+
+    /// The tool called `name`: lowercase ASCII letters, digits and `_` (it prefixes the keys of
+    /// the tool's incidents, `<name>:<id>`).
+    pub const fn named(name: &'static str) -> Self {
+        IncidentToolKind(Cow::Borrowed(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     fn is_default(&self) -> bool {
-        *self == IncidentToolKind::default()
+        *self == IncidentToolKind::PAGERDUTY
     }
 
     /// The tool's name as people know it, for agendas and notes.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            IncidentToolKind::PagerDuty => "PagerDuty",
-            IncidentToolKind::IncidentIo => "incident.io",
+    pub fn display_name(&self) -> &str {
+        match self.as_str() {
+            "pagerduty" => "PagerDuty",
+            "incident_io" => "incident.io",
+            other => other,
         }
     }
 
-    /// The key of this tool's incident `id`: PagerDuty's bare id, `<tool>:<id>` for the others.
-    pub fn key(self, id: &str) -> String {
-        match self {
-            IncidentToolKind::PagerDuty => id.to_owned(),
-            other => format!("{}:{id}", other.as_str()),
+    /// The key of this tool's incident `id`: PagerDuty's bare id (as the relay has always kept
+    /// them), `<tool>:<id>` for the others.
+    pub fn key(&self, id: &str) -> String {
+        if self.is_default() {
+            id.to_owned()
+        } else {
+            format!("{}:{id}", self.as_str())
         }
     }
 
     /// The tool and the incident's own id from an incident key ([`Job::incident_key`]).
+    /// PagerDuty's ids are upper-case letters and digits, so a key with a tool-name prefix is
+    /// never one of them.
     pub fn split_key(key: &str) -> (IncidentToolKind, String) {
-        [IncidentToolKind::IncidentIo]
-            .into_iter()
-            .find_map(|kind| {
-                let id = key.strip_prefix(kind.as_str())?.strip_prefix(':')?;
-                Some((kind, id.to_owned()))
-            })
-            .unwrap_or((IncidentToolKind::PagerDuty, key.to_owned()))
+        match key.split_once(':') {
+            Some((tool, id)) if is_tool_name(tool) && !id.is_empty() => {
+                (IncidentToolKind(Cow::Owned(tool.to_owned())), id.to_owned())
+            }
+            _ => (IncidentToolKind::PAGERDUTY, key.to_owned()),
+        }
+    }
+}
+
+impl Default for IncidentToolKind {
+    fn default() -> Self {
+        IncidentToolKind::PAGERDUTY
+    }
+}
+
+impl IncidentToolKind {
+    /// Whether `name` may name a tool: it stands in keys and queued jobs.
+    pub fn is_tool_name(name: &str) -> bool {
+        is_tool_name(name)
+    }
+}
+
+/// A tool's name as it may stand in a key and a queued job.
+fn is_tool_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl Serialize for IncidentToolKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IncidentToolKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if !is_tool_name(&name) {
+            return Err(serde::de::Error::custom(
+                "an incident tool's name is 1 to 32 lowercase letters, digits and _",
+            ));
+        }
+        Ok(match name.as_str() {
+            "pagerduty" => IncidentToolKind::PAGERDUTY,
+            "incident_io" => IncidentToolKind::INCIDENT_IO,
+            _ => IncidentToolKind(Cow::Owned(name)),
+        })
     }
 }
 
@@ -464,26 +515,33 @@ mod tests {
     fn jobs_without_a_tool_are_pagerduty_jobs_and_keep_the_bare_key() {
         let old = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.triggered","incident":{"id":"Q3B15VLMF3ASBD"}}"#;
         let job = Job::from_json(old).unwrap();
-        assert_eq!(job.tool, IncidentToolKind::PagerDuty);
+        assert_eq!(job.tool, IncidentToolKind::PAGERDUTY);
         assert_eq!(job.incident_key(), "Q3B15VLMF3ASBD");
         // Written back the same way, so an older worker still reads it.
         assert!(!job.to_json().contains("tool"));
 
         let incident_io = Job {
-            tool: IncidentToolKind::IncidentIo,
+            tool: IncidentToolKind::INCIDENT_IO,
             ..job.clone()
         };
         assert_eq!(incident_io.incident_key(), "incident_io:Q3B15VLMF3ASBD");
         let json = incident_io.to_json();
         assert!(json.contains(r#""tool":"incident_io""#), "{json}");
         assert_eq!(Job::from_json(&json).unwrap(), incident_io);
-        assert!(Job::from_json(&old.replace('}', r#","tool":"opsgenie"}"#)).is_err());
+        // A tool this build does not ship reads (its worker may have the adapter); a name that
+        // could not prefix a key does not.
+        let opsgenie = Job::from_json(&old.replace('}', r#","tool":"opsgenie"}"#)).unwrap();
+        assert_eq!(opsgenie.incident_key(), "opsgenie:Q3B15VLMF3ASBD");
+        for bad in ["", "Ops Genie", "a:b", "pagerduty2000000000000000000000000"] {
+            let text = old.replace('}', &format!(r#","tool":"{bad}"}}"#));
+            assert!(Job::from_json(&text).is_err(), "{bad:?}");
+        }
 
         // Zoom events find the tool and id back from the key the meeting index holds.
-        for job in [&job, &incident_io] {
+        for job in [&job, &incident_io, &opsgenie] {
             assert_eq!(
                 IncidentToolKind::split_key(&job.incident_key()),
-                (job.tool, job.incident.id.clone())
+                (job.tool.clone(), job.incident.id.clone())
             );
         }
     }

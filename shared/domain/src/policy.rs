@@ -58,14 +58,24 @@ pub struct PolicyDocument {
     /// Which incident.io webhooks open a bridge (incident.io has severities, not urgencies).
     #[serde(default)]
     pub incident_io: IncidentIoRules,
+    /// The rules of any other incident tool, by the name its adapter gives it (`{"rootly":
+    /// {"event_types": [...], "severities": [...]}}`): its events open a bridge only when
+    /// listed here.
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, ToolRules>,
 }
 
-/// The rules for incident.io incidents. Severity and status names are compared without case;
-/// an empty list allows every value.
+/// The rules of incident.io's incidents: [`ToolRules`] with incident.io's defaults.
+pub type IncidentIoRules = ToolRules;
+
+/// The rules of a tool that grades incidents by severity and status (incident.io, and any
+/// tool added under `tools`). Severity and status names are compared without case; an empty
+/// list allows every value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IncidentIoRules {
-    /// Default `["public_incident.incident_created_v2"]`.
+pub struct ToolRules {
+    /// The tool's event types that open a bridge; for incident.io default
+    /// `["public_incident.incident_created_v2"]`, for other tools required.
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
     /// Severity names as incident.io shows them (`SEV1`, `Critical`, …).
@@ -188,6 +198,7 @@ pub struct BridgePolicy {
     overrides: Vec<Override>,
     incident_io: IncidentIoRules,
     incident_io_events: Vec<String>,
+    tools: std::collections::BTreeMap<String, ToolRules>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,7 +303,11 @@ impl BridgePolicy {
             )?;
         }
         let incident_io_events = check_incident_io(&document.incident_io)?;
+        for (name, rules) in &document.tools {
+            check_tool(name, rules)?;
+        }
         Ok(BridgePolicy {
+            tools: document.tools,
             incident_io: document.incident_io,
             incident_io_events,
             event_types,
@@ -311,11 +326,27 @@ impl BridgePolicy {
         &self.event_types
     }
 
-    /// Whether an incident tool's event opens a bridge, by that tool's rules.
+    /// Whether an incident tool's event opens a bridge, by that tool's rules: PagerDuty's
+    /// urgencies and priorities, incident.io's and every other tool's severities and statuses.
     pub fn decide_event(&self, event: &IncidentEvent) -> Decision {
-        match event.tool {
-            IncidentToolKind::PagerDuty => self.decide(event),
-            IncidentToolKind::IncidentIo => self.decide_incident_io(event),
+        if event.tool == IncidentToolKind::PAGERDUTY {
+            return self.decide(event);
+        }
+        if event.tool == IncidentToolKind::INCIDENT_IO {
+            return self.decide_incident_io(event);
+        }
+        let name = event.tool.as_str();
+        match self.tools.get(name) {
+            Some(rules) => decide_by_rules(
+                &format!("tools.{name}"),
+                rules,
+                rules.event_types.as_deref().unwrap_or_default(),
+                event,
+            ),
+            None => Decision::Ignore(format!(
+                "the policy has no rules for {} (tools.{name}.event_types)",
+                event.tool.display_name()
+            )),
         }
     }
 
@@ -340,38 +371,12 @@ impl BridgePolicy {
 
     /// Whether an incident.io webhook opens a bridge.
     pub fn decide_incident_io(&self, event: &IncidentEvent) -> Decision {
-        let rules = &self.incident_io;
-        if !self.incident_io_events.contains(&event.event_type) {
-            return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
-        }
-        let Some(incident) = &event.incident else {
-            return Decision::Ignore(format!("{} names no incident", event.event_type));
-        };
-        let id = &incident.id;
-        if event.private && !rules.include_private {
-            return Decision::Ignore(format!(
-                "incident {id} is private; the policy skips private incidents (incident_io.include_private)"
-            ));
-        }
-        let listed = |wanted: &[String], value: Option<&str>| {
-            wanted.is_empty()
-                || value.is_some_and(|v| wanted.iter().any(|w| w.eq_ignore_ascii_case(v)))
-        };
-        if !listed(&rules.severities, incident.severity.as_deref()) {
-            return Decision::Ignore(format!(
-                "incident {id} has severity {}; the policy bridges severity {}",
-                incident.severity.as_deref().unwrap_or("none"),
-                rules.severities.join("/")
-            ));
-        }
-        if !listed(&rules.statuses, incident.status.as_deref()) {
-            return Decision::Ignore(format!(
-                "incident {id} has status {}; the policy bridges status {}",
-                incident.status.as_deref().unwrap_or("none"),
-                rules.statuses.join("/")
-            ));
-        }
-        Decision::Bridge(Box::new(incident.clone()))
+        decide_by_rules(
+            "incident_io",
+            &self.incident_io,
+            &self.incident_io_events,
+            event,
+        )
     }
 
     /// Whether a person's request (a button click, a workflow step) opens a bridge.
@@ -492,6 +497,76 @@ fn check_event_types(event_types: &[String]) -> Result<(), PolicyError> {
         }
     }
     Ok(())
+}
+
+/// Whether a tool's event opens a bridge by severity-and-status `rules` (named `field` in the
+/// policy), `events` being the event types that may.
+fn decide_by_rules(
+    field: &str,
+    rules: &ToolRules,
+    events: &[String],
+    event: &IncidentEvent,
+) -> Decision {
+    if !events.contains(&event.event_type) {
+        return Decision::Ignore(format!("{} does not open a bridge", event.event_type));
+    }
+    let Some(incident) = &event.incident else {
+        return Decision::Ignore(format!("{} names no incident", event.event_type));
+    };
+    let id = &incident.id;
+    if event.private && !rules.include_private {
+        return Decision::Ignore(format!(
+            "incident {id} is private; the policy skips private incidents ({field}.include_private)"
+        ));
+    }
+    let listed = |wanted: &[String], value: Option<&str>| {
+        wanted.is_empty() || value.is_some_and(|v| wanted.iter().any(|w| w.eq_ignore_ascii_case(v)))
+    };
+    if !listed(&rules.severities, incident.severity.as_deref()) {
+        return Decision::Ignore(format!(
+            "incident {id} has severity {}; the policy bridges severity {}",
+            incident.severity.as_deref().unwrap_or("none"),
+            rules.severities.join("/")
+        ));
+    }
+    if !listed(&rules.statuses, incident.status.as_deref()) {
+        return Decision::Ignore(format!(
+            "incident {id} has status {}; the policy bridges status {}",
+            incident.status.as_deref().unwrap_or("none"),
+            rules.statuses.join("/")
+        ));
+    }
+    Decision::Bridge(Box::new(incident.clone()))
+}
+
+/// The rules of another tool, checked: its name and its event types.
+fn check_tool(name: &str, rules: &ToolRules) -> Result<(), PolicyError> {
+    let field = format!("tools.{name}");
+    if name == IncidentToolKind::PAGERDUTY.as_str()
+        || name == IncidentToolKind::INCIDENT_IO.as_str()
+    {
+        return Err(field_error(
+            field,
+            "PagerDuty's rules are the top-level ones and incident.io's are under incident_io",
+        ));
+    }
+    if !IncidentToolKind::is_tool_name(name) {
+        return Err(field_error(
+            field,
+            "a tool's name is 1 to 32 lowercase letters, digits and _, as its adapter names it",
+        ));
+    }
+    match rules.event_types.as_deref() {
+        None | Some([]) => {
+            return Err(field_error(
+                format!("{field}.event_types"),
+                "list the tool's event types that open a bridge",
+            ));
+        }
+        Some(events) => check_names(&format!("{field}.event_types"), events)?,
+    }
+    check_names(&format!("{field}.severities"), &rules.severities)?;
+    check_names(&format!("{field}.statuses"), &rules.statuses)
 }
 
 /// The incident.io event types the rules bridge, checked.
@@ -625,7 +700,7 @@ mod tests {
 
     fn event(event_type: &str, incident: bool) -> IncidentEvent {
         IncidentEvent {
-            tool: IncidentToolKind::PagerDuty,
+            tool: IncidentToolKind::PAGERDUTY,
             id: "e1".into(),
             event_type: event_type.into(),
             private: false,
@@ -1064,7 +1139,7 @@ mod tests {
         private: bool,
     ) -> IncidentEvent {
         IncidentEvent {
-            tool: IncidentToolKind::IncidentIo,
+            tool: IncidentToolKind::INCIDENT_IO,
             id: "01FDAG4SAP5TYPT98WGR2N7W91-event".into(),
             event_type: event_type.into(),
             private,
@@ -1180,6 +1255,53 @@ mod tests {
         for (text, field) in cases {
             let error = BridgePolicy::from_json(text, None).unwrap_err();
             assert_eq!(error.field, field, "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn another_tools_events_follow_its_rules_under_tools() {
+        let rootly = IncidentToolKind::named("rootly");
+        let event = |event_type: &str, severity: &str| IncidentEvent {
+            tool: rootly.clone(),
+            id: "e1".into(),
+            event_type: event_type.into(),
+            incident: Some(Incident {
+                severity: Some(severity.into()),
+                ..Incident::new("R-1")
+            }),
+            private: false,
+        };
+        let unruled = BridgePolicy::default();
+        match unruled.decide_event(&event("incident.created", "SEV1")) {
+            Decision::Ignore(reason) => {
+                assert!(reason.contains("tools.rootly.event_types"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let policy = policy(
+            r#"{"tools": {"rootly": {"event_types": ["incident.created"], "severities": ["SEV1"]}}}"#,
+        );
+        let opens = |e: &IncidentEvent| matches!(policy.decide_event(e), Decision::Bridge(_));
+        assert!(opens(&event("incident.created", "sev1")));
+        assert!(!opens(&event("incident.created", "SEV3")));
+        assert!(!opens(&event("incident.updated", "SEV1")));
+        for (json, field) in [
+            (r#"{"tools": {"rootly": {}}}"#, "tools.rootly.event_types"),
+            (
+                r#"{"tools": {"Root ly": {"event_types": ["x"]}}}"#,
+                "tools.Root ly",
+            ),
+            (
+                r#"{"tools": {"incident_io": {"event_types": ["x"]}}}"#,
+                "tools.incident_io",
+            ),
+            (
+                r#"{"tools": {"rootly": {"event_types": ["x"], "sevs": []}}}"#,
+                "unknown field",
+            ),
+        ] {
+            let err = BridgePolicy::from_json(json, None).unwrap_err().to_string();
+            assert!(err.contains(field), "{json}: {err}");
         }
     }
 }

@@ -21,6 +21,7 @@
 //! the local runner's file) still serves as either. Every key is optional when the document
 //! parses; what a function needs is checked against its [`SecretRole`] on every read.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,9 @@ pub struct RelaySecrets {
     pub pagerduty: PagerDutySecrets,
     /// Only when incident.io incidents are bridged too.
     pub incident_io: Option<IncidentIoCredentials>,
+    /// The section of every other incident tool (an object under the tool's name, as its
+    /// adapter reads it), kept as JSON text that only [`Self::tool_section`] hands out.
+    other_tools: BTreeMap<String, SecretString>,
     /// The secret's id or path, for errors about missing keys (never a value).
     source_name: String,
 }
@@ -119,6 +123,9 @@ struct Document {
     pagerduty: Option<PagerDutySection>,
     #[serde(default)]
     incident_io: Option<IncidentIoCredentials>,
+    /// Any other top-level object: the section of an incident tool added by its adapter.
+    #[serde(flatten)]
+    other_tools: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -229,10 +236,17 @@ impl RelaySecrets {
                 action_secret: section.action_secret,
             },
         };
+        let other_tools = document
+            .other_tools
+            .into_iter()
+            .filter(|(_, section)| section.is_object())
+            .map(|(name, section)| (name, SecretString::from(section.to_string())))
+            .collect();
         let secrets = RelaySecrets {
             zoom,
             pagerduty,
             incident_io: document.incident_io,
+            other_tools,
             source_name: source_name.to_owned(),
         };
         secrets.check_values().map_err(malformed)?;
@@ -357,6 +371,12 @@ impl RelaySecrets {
         &self.source_name
     }
 
+    /// The section of the incident tool `name` (one the relay does not ship: its adapter
+    /// reads its own keys from it), as JSON text.
+    pub fn tool_section(&self, name: &str) -> Option<&SecretString> {
+        self.other_tools.get(name)
+    }
+
     /// Whether anything here verifies a request the ingress takes.
     pub fn has_verification_secret(&self) -> bool {
         !self.pagerduty.webhook_secrets.is_empty()
@@ -428,6 +448,11 @@ impl RelaySecrets {
             .map(str::to_owned)
             .collect();
         keys.extend(self.verification_keys_present());
+        keys.extend(
+            self.other_tools
+                .keys()
+                .map(|name| format!("{name} (another tool's section)")),
+        );
         if keys.is_empty() {
             "none".to_owned()
         } else {
@@ -637,6 +662,27 @@ mod tests {
 
     const VALID: &str = r#"{"zoom":{"account_id":"acc","client_id":"cid","client_secret":"zoom-very-secret"},
         "pagerduty":{"api_token":"pd-very-secret","from_email":"bot@example.com","webhook_secrets":["hook-very-secret"]}}"#;
+
+    #[test]
+    fn another_tools_section_is_handed_to_its_adapter_and_never_shown() {
+        let mut doc: serde_json::Value = serde_json::from_str(VALID).unwrap();
+        doc["rootly"] = serde_json::json!({"api_key": "rootly-very-secret"});
+        doc["comment"] = serde_json::json!("not a section");
+        let secrets = RelaySecrets::parse("test", &SecretString::from(doc.to_string())).unwrap();
+        let section: serde_json::Value =
+            serde_json::from_str(secrets.tool_section("rootly").unwrap().expose_secret()).unwrap();
+        assert_eq!(section["api_key"], "rootly-very-secret");
+        assert!(secrets.tool_section("comment").is_none());
+        let debug = format!("{secrets:?}");
+        assert!(!debug.contains("rootly-very-secret"), "{debug}");
+        assert!(
+            secrets
+                .describe_keys()
+                .ends_with("rootly (another tool's section)"),
+            "{}",
+            secrets.describe_keys()
+        );
+    }
 
     #[test]
     fn parses_and_never_shows_secret_values_in_debug() {

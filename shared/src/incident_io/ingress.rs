@@ -74,7 +74,7 @@ impl InboundSource for IncidentIoWebhooks {
             && let Some(incident) = event.incident.clone()
         {
             return Ok(Inbound::Lifecycle {
-                tool: IncidentToolKind::IncidentIo,
+                tool: IncidentToolKind::INCIDENT_IO,
                 incident,
                 action,
                 event_id: message_id.clone(),

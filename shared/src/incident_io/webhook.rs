@@ -37,7 +37,7 @@ impl IncidentIoEvent {
     /// of their own: `message_id` is the Svix message id, the same on every retry.
     pub fn into_incident_event(self, message_id: &str) -> IncidentEvent {
         IncidentEvent {
-            tool: IncidentToolKind::IncidentIo,
+            tool: IncidentToolKind::INCIDENT_IO,
             id: message_id.to_owned(),
             event_type: self.event_type,
             incident: self.incident,

@@ -104,7 +104,7 @@ impl InboundSource for PagerDutyWebhooks {
                 });
             };
             return Ok(Inbound::Lifecycle {
-                tool: IncidentToolKind::PagerDuty,
+                tool: IncidentToolKind::PAGERDUTY,
                 incident,
                 action,
                 event_id: event.id,
@@ -192,7 +192,7 @@ impl InboundSource for PagerDutyRequests {
             Err(e) => return Err(Refusal::new(400, e.to_string())),
         };
         Ok(Inbound::Asked {
-            tool: IncidentToolKind::PagerDuty,
+            tool: IncidentToolKind::PAGERDUTY,
             incident,
             requested_by,
             delivery_id: given_delivery_id(headers)

@@ -28,7 +28,7 @@ impl WebhookEvent {
     /// carry hundreds of assignees and teams).
     pub fn into_incident_event(self) -> IncidentEvent {
         IncidentEvent {
-            tool: IncidentToolKind::PagerDuty,
+            tool: IncidentToolKind::PAGERDUTY,
             id: self.id,
             event_type: self.event_type,
             incident: self.incident,
