@@ -33,9 +33,6 @@ fuzz_target!(|data: &[u8]| {
             failure: None,
             tool: Default::default(),
             action: Default::default(),
-            zoom_event: None,
-            artifact: None,
-            timer: None,
             requeued_after_waiting: false,
         };
         assert_eq!(

@@ -52,10 +52,7 @@ fuzz_target!(|data: &[u8]| {
             received_at_ms: None,
             failure: None,
             tool: Default::default(),
-            action: JobAction::ZoomEvent,
-            zoom_event: Some(event),
-            artifact: None,
-            timer: None,
+            action: JobAction::ZoomEvent(event),
             requeued_after_waiting: false,
         };
         assert_eq!(
@@ -75,10 +72,7 @@ fuzz_target!(|data: &[u8]| {
             received_at_ms: None,
             failure: None,
             tool: Default::default(),
-            action: JobAction::ZoomArtifact,
-            zoom_event: None,
-            artifact: Some(event),
-            timer: None,
+            action: JobAction::ZoomArtifact(event),
             requeued_after_waiting: false,
         };
         assert_eq!(

@@ -405,9 +405,6 @@ mod tests {
             failure: None,
             tool: Default::default(),
             action: Default::default(),
-            zoom_event: None,
-            artifact: None,
-            timer: None,
             requeued_after_waiting: false,
         }
     }

@@ -36,9 +36,6 @@ fn job(n: usize) -> Job {
         failure: None,
         tool: Default::default(),
         action: Default::default(),
-        zoom_event: None,
-        artifact: None,
-        timer: None,
         requeued_after_waiting: false,
     }
 }

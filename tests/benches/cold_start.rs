@@ -190,9 +190,6 @@ fn worker_batch(run: usize) -> Value {
                 failure: None,
                 tool: Default::default(),
                 action: Default::default(),
-                zoom_event: None,
-                artifact: None,
-                timer: None,
                 requeued_after_waiting: false,
             };
             json!({

@@ -177,9 +177,6 @@ fn bridge_job(n: usize) -> Job {
         failure: None,
         tool: Default::default(),
         action: Default::default(),
-        zoom_event: None,
-        artifact: None,
-        timer: None,
         requeued_after_waiting: false,
     }
 }
@@ -189,8 +186,7 @@ fn started_job(n: usize, meeting_id: u64) -> Job {
     let mut job = bridge_job(n);
     job.webhook_id = format!("trips-started-{n}");
     job.event_type = "meeting.started".into();
-    job.action = JobAction::ZoomEvent;
-    job.zoom_event = Some(MeetingEvent {
+    job.action = JobAction::ZoomEvent(MeetingEvent {
         kind: MeetingEventKind::Started,
         meeting_id,
         at_ms: bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now()),

@@ -96,9 +96,6 @@ fn job(incident: &str) -> Job {
         failure: None,
         tool: Default::default(),
         action: Default::default(),
-        zoom_event: None,
-        artifact: None,
-        timer: None,
         requeued_after_waiting: false,
     }
 }

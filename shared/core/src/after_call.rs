@@ -39,12 +39,9 @@ impl Worker {
     pub(crate) async fn post_artifact(
         &self,
         job: &Job,
+        event: &ArtifactEvent,
         deadline: Instant,
     ) -> Result<String, JobError> {
-        let event = job
-            .artifact
-            .as_ref()
-            .ok_or_else(|| JobError::Malformed("a zoom_artifact job without its event".into()))?;
         let key = job.incident_key();
         let id = key.as_str();
         let kind = event.artifact.kind();

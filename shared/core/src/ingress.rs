@@ -399,8 +399,7 @@ impl Ingress {
         );
         let (meeting_id, event_type) = (event.meeting_id, event.kind.event_type());
         self.queue_for_meeting(meeting_id, event_type, event_key, received_at_ms, |job| {
-            job.action = JobAction::ZoomEvent;
-            job.zoom_event = Some(event);
+            job.action = JobAction::ZoomEvent(event);
         })
         .await
     }
@@ -416,8 +415,7 @@ impl Ingress {
         );
         let meeting_id = event.meeting_id;
         self.queue_for_meeting(meeting_id, event_type, event_key, received_at_ms, |job| {
-            job.action = JobAction::ZoomArtifact;
-            job.artifact = Some(event);
+            job.action = JobAction::ZoomArtifact(event);
         })
         .await
     }
@@ -489,9 +487,6 @@ fn queued_job(
         failure: None,
         tool: IncidentToolKind::default(),
         action: JobAction::default(),
-        zoom_event: None,
-        artifact: None,
-        timer: None,
         requeued_after_waiting: false,
     }
 }

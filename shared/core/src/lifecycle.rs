@@ -43,12 +43,12 @@ impl Worker {
         job: &Job,
         deadline: Instant,
     ) -> Result<JobReport, JobError> {
-        let summary = match job.action {
-            JobAction::ZoomEvent => self.record_zoom_event(job, deadline).await?,
-            JobAction::ZoomArtifact => self.post_artifact(job, deadline).await?,
+        let summary = match &job.action {
+            JobAction::ZoomEvent(event) => self.record_zoom_event(job, event, deadline).await?,
+            JobAction::ZoomArtifact(event) => self.post_artifact(job, event, deadline).await?,
             JobAction::Resolved => self.resolved(job, deadline).await?,
             JobAction::Reopened => self.reopened(job, deadline).await?,
-            JobAction::EndMeeting => self.end_timer_fired(job, deadline).await?,
+            JobAction::EndMeeting(timer) => self.end_timer_fired(job, *timer, deadline).await?,
             JobAction::Bridge => {
                 return Err(JobError::Malformed(
                     "a bridge job reached the lifecycle path".into(),
@@ -140,11 +140,12 @@ impl Worker {
     /// Started, first join and ended go on the timeline now; every join and leave is recorded
     /// for the closing notes. The note is posted before the change is saved, so a failed post
     /// is retried with the job (at worst a note appears twice, never not at all).
-    async fn record_zoom_event(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
-        let event = job
-            .zoom_event
-            .as_ref()
-            .ok_or_else(|| JobError::Malformed("a zoom_event job without its event".into()))?;
+    async fn record_zoom_event(
+        &self,
+        job: &Job,
+        event: &MeetingEvent,
+        deadline: Instant,
+    ) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
         let (lifecycle, version) = self.store.lifecycle(id).await?;
@@ -249,8 +250,7 @@ impl Worker {
                     return Ok("resolved already; the end of the meeting is scheduled".into());
                 }
                 let mut timer_job = job.clone();
-                timer_job.action = JobAction::EndMeeting;
-                timer_job.timer = Some(EndTimer {
+                timer_job.action = JobAction::EndMeeting(EndTimer {
                     due_at_ms,
                     generation,
                 });
@@ -442,10 +442,12 @@ impl Worker {
         Ok("reopened".into())
     }
 
-    async fn end_timer_fired(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
-        let timer = job
-            .timer
-            .ok_or_else(|| JobError::Malformed("an end_meeting job without its timer".into()))?;
+    async fn end_timer_fired(
+        &self,
+        job: &Job,
+        timer: EndTimer,
+        deadline: Instant,
+    ) -> Result<String, JobError> {
         let key = job.incident_key();
         let id = key.as_str();
         if now_ms() < timer.due_at_ms {
@@ -820,19 +822,14 @@ fn clock(at_ms: u64) -> String {
 
 /// The note on the incident when a lifecycle job fails for good (or on its last delivery).
 pub fn failure_note(job: &Job, error: &JobError) -> String {
-    match job.action {
-        JobAction::Resolved | JobAction::EndMeeting => format!(
+    match &job.action {
+        JobAction::Resolved | JobAction::EndMeeting(_) => format!(
             "bridge-relay could not close the Zoom meeting of this incident: {}\nEnd it in Zoom if nobody needs it. The job is kept in the relay's dead-letter queue.",
             error.note_reason()
         ),
-        JobAction::ZoomArtifact => format!(
+        JobAction::ZoomArtifact(event) => format!(
             "bridge-relay could not post Zoom's {} of the meeting on this incident: {}\nIt is in Zoom; the job is kept in the relay's dead-letter queue.",
-            job.artifact
-                .as_ref()
-                .map_or("after-call artifact", |event| event
-                    .artifact
-                    .kind()
-                    .as_str()),
+            event.artifact.kind().as_str(),
             error.note_reason()
         ),
         _ => format!(

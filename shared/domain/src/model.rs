@@ -178,8 +178,9 @@ impl std::fmt::Display for IncidentToolKind {
     }
 }
 
-/// One accepted webhook that asks for a bridge; the body of a queue message.
+/// One accepted request and what it asks of the worker; the body of a queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "JobMessage", into = "JobMessage")]
 pub struct Job {
     /// `X-Webhook-Id`, or the event id when the sender gave none: the queue's dedup key.
     pub webhook_id: String,
@@ -187,55 +188,39 @@ pub struct Job {
     pub event_type: String,
     pub incident: Incident,
     /// Who asked for the bridge (the user who clicked a button), for the note.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
     /// How the meeting looks, as the policy decided when the job was accepted.
-    #[serde(default, skip_serializing_if = "MeetingOptions::is_empty")]
     pub meeting: MeetingOptions,
     /// When the ingress received the webhook (ms since the Unix epoch), for the time to bridge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at_ms: Option<u64>,
     /// Why the job was dead-lettered, on messages in the dead-letter queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     /// The incident tool the incident lives in.
-    #[serde(default, skip_serializing_if = "IncidentToolKind::is_default")]
     pub tool: IncidentToolKind,
-    /// What to do; messages without it open the bridge.
-    #[serde(default, skip_serializing_if = "JobAction::is_bridge")]
+    /// What to do, with what that needs.
     pub action: JobAction,
-    /// The Zoom meeting event of a `zoom_event` job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zoom_event: Option<MeetingEvent>,
-    /// Zoom's after-call artifact of a `zoom_artifact` job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact: Option<ArtifactEvent>,
-    /// When an `end_meeting` job is due, and which resolution it belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timer: Option<EndTimer>,
     /// The job was queued again with fresh retries because its earlier deliveries went to
     /// waiting for a host; it gets that once.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub requeued_after_waiting: bool,
 }
 
-/// What a job asks the worker to do.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What a job asks the worker to do, with what that needs: an action's data cannot be
+/// missing, nor come with another action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum JobAction {
     /// Open the incident's bridge.
     #[default]
     Bridge,
     /// Record a Zoom meeting event and put it on the timeline.
-    ZoomEvent,
+    ZoomEvent(MeetingEvent),
     /// Put one of Zoom's after-call artifacts (summary, recording, transcript) on the timeline.
-    ZoomArtifact,
+    ZoomArtifact(ArtifactEvent),
     /// The incident was resolved: keep or (after the grace period) end its meeting.
     Resolved,
     /// The incident was reopened: a pending end is cancelled.
     Reopened,
     /// The grace period of a resolution is over: end the meeting if still resolved.
-    EndMeeting,
+    EndMeeting(EndTimer),
 }
 
 impl JobAction {
@@ -243,14 +228,146 @@ impl JobAction {
         *self == JobAction::Bridge
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
+        self.name().as_str()
+    }
+
+    fn name(&self) -> ActionName {
         match self {
-            JobAction::Bridge => "bridge",
-            JobAction::ZoomEvent => "zoom_event",
-            JobAction::ZoomArtifact => "zoom_artifact",
-            JobAction::Resolved => "resolved",
-            JobAction::Reopened => "reopened",
-            JobAction::EndMeeting => "end_meeting",
+            JobAction::Bridge => ActionName::Bridge,
+            JobAction::ZoomEvent(_) => ActionName::ZoomEvent,
+            JobAction::ZoomArtifact(_) => ActionName::ZoomArtifact,
+            JobAction::Resolved => ActionName::Resolved,
+            JobAction::Reopened => ActionName::Reopened,
+            JobAction::EndMeeting(_) => ActionName::EndMeeting,
+        }
+    }
+}
+
+/// An action's name in a queue message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ActionName {
+    #[default]
+    Bridge,
+    ZoomEvent,
+    ZoomArtifact,
+    Resolved,
+    Reopened,
+    EndMeeting,
+}
+
+impl ActionName {
+    fn as_str(self) -> &'static str {
+        match self {
+            ActionName::Bridge => "bridge",
+            ActionName::ZoomEvent => "zoom_event",
+            ActionName::ZoomArtifact => "zoom_artifact",
+            ActionName::Resolved => "resolved",
+            ActionName::Reopened => "reopened",
+            ActionName::EndMeeting => "end_meeting",
+        }
+    }
+
+    fn is_bridge(&self) -> bool {
+        *self == ActionName::Bridge
+    }
+}
+
+/// A job as a queue message holds it (a wire format: read tolerantly, since a newer ingress may
+/// add a field an older worker does not know): the action's name, and its data beside it.
+#[derive(Serialize, Deserialize)]
+struct JobMessage {
+    webhook_id: String,
+    event_id: String,
+    event_type: String,
+    incident: Incident,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requested_by: Option<String>,
+    #[serde(default, skip_serializing_if = "MeetingOptions::is_empty")]
+    meeting: MeetingOptions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    received_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
+    /// Old messages, written before there was a choice, are PagerDuty's.
+    #[serde(default, skip_serializing_if = "IncidentToolKind::is_default")]
+    tool: IncidentToolKind,
+    /// Messages without it open the bridge.
+    #[serde(default, skip_serializing_if = "ActionName::is_bridge")]
+    action: ActionName,
+    /// The Zoom meeting event of a `zoom_event` job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zoom_event: Option<MeetingEvent>,
+    /// Zoom's after-call artifact of a `zoom_artifact` job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifact: Option<ArtifactEvent>,
+    /// When an `end_meeting` job is due, and which resolution it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timer: Option<EndTimer>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    requeued_after_waiting: bool,
+}
+
+impl TryFrom<JobMessage> for Job {
+    type Error = String;
+
+    fn try_from(message: JobMessage) -> Result<Job, String> {
+        let missing = |what: &str| format!("a {} job without its {what}", message.action.as_str());
+        let action = match message.action {
+            ActionName::Bridge => JobAction::Bridge,
+            ActionName::ZoomEvent => {
+                JobAction::ZoomEvent(message.zoom_event.ok_or_else(|| missing("event"))?)
+            }
+            ActionName::ZoomArtifact => {
+                JobAction::ZoomArtifact(message.artifact.ok_or_else(|| missing("artifact"))?)
+            }
+            ActionName::Resolved => JobAction::Resolved,
+            ActionName::Reopened => JobAction::Reopened,
+            ActionName::EndMeeting => {
+                JobAction::EndMeeting(message.timer.ok_or_else(|| missing("timer"))?)
+            }
+        };
+        Ok(Job {
+            webhook_id: message.webhook_id,
+            event_id: message.event_id,
+            event_type: message.event_type,
+            incident: message.incident,
+            requested_by: message.requested_by,
+            meeting: message.meeting,
+            received_at_ms: message.received_at_ms,
+            failure: message.failure,
+            tool: message.tool,
+            action,
+            requeued_after_waiting: message.requeued_after_waiting,
+        })
+    }
+}
+
+impl From<Job> for JobMessage {
+    fn from(job: Job) -> JobMessage {
+        let name = job.action.name();
+        let (zoom_event, artifact, timer) = match job.action {
+            JobAction::ZoomEvent(event) => (Some(event), None, None),
+            JobAction::ZoomArtifact(artifact) => (None, Some(artifact), None),
+            JobAction::EndMeeting(timer) => (None, None, Some(timer)),
+            JobAction::Bridge | JobAction::Resolved | JobAction::Reopened => (None, None, None),
+        };
+        JobMessage {
+            webhook_id: job.webhook_id,
+            event_id: job.event_id,
+            event_type: job.event_type,
+            incident: job.incident,
+            requested_by: job.requested_by,
+            meeting: job.meeting,
+            received_at_ms: job.received_at_ms,
+            failure: job.failure,
+            tool: job.tool,
+            action: name,
+            zoom_event,
+            artifact,
+            timer,
+            requeued_after_waiting: job.requeued_after_waiting,
         }
     }
 }
@@ -501,14 +618,41 @@ mod tests {
     #[test]
     fn a_job_with_fields_this_worker_does_not_know_is_still_read() {
         // Written by a newer ingress (a wire format): the fields it adds are skipped.
-        let newer = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.triggered",
-            "incident":{"id":"P1","severity":"SEV1"},"priority_hint":3,
+        let newer = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.resolved",
+            "incident":{"id":"P1","severity":"SEV1"},"priority_hint":3,"action":"end_meeting",
             "meeting":{"waiting_room":true,"breakout_rooms":true},
             "timer":{"due_at_ms":1,"generation":2,"jitter_ms":5}}"#;
         let job = Job::from_json(newer).unwrap();
         assert_eq!(job.incident.id, "P1");
         assert_eq!(job.meeting.waiting_room, Some(true));
-        assert_eq!(job.timer.map(|t| t.generation), Some(2));
+        assert_eq!(
+            job.action,
+            JobAction::EndMeeting(EndTimer {
+                due_at_ms: 1,
+                generation: 2
+            })
+        );
+    }
+
+    #[test]
+    fn an_action_without_its_data_is_refused_when_read_and_written_as_before() {
+        for (action, needs) in [
+            ("zoom_event", "event"),
+            ("zoom_artifact", "artifact"),
+            ("end_meeting", "timer"),
+        ] {
+            let text = format!(
+                r#"{{"webhook_id":"w","event_id":"e","event_type":"t","incident":{{"id":"P1"}},"action":"{action}"}}"#
+            );
+            let err = Job::from_json(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("a {action} job without its {needs}")),
+                "{err}"
+            );
+        }
+        // The wire format is the one older workers read: the action's name, its data beside it.
+        let text = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.resolved","incident":{"id":"P1"},"action":"end_meeting","timer":{"due_at_ms":5,"generation":1}}"#;
+        assert_eq!(Job::from_json(text).unwrap().to_json(), text);
     }
 
     #[test]
