@@ -301,7 +301,12 @@ async fn main() {
         worker_runs.push(result);
         for n in 0..BATCH {
             use bridge_relay::store::IdempotencyStore;
-            let freed = store.free_host_slot(&cold_incident(run, n)).await.unwrap();
+            let freed = store
+                .free_host_slot(&bridge_relay::model::IncidentKey::from_stored(
+                    cold_incident(run, n),
+                ))
+                .await
+                .unwrap();
             assert!(freed.is_some(), "run {run} job {n} held a slot");
         }
     }

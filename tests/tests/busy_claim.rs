@@ -121,7 +121,11 @@ fn notes(relay: &Relay, incident: &str) -> Vec<String> {
 async fn a_claim_held_through_the_last_receive_sends_the_job_back_without_a_failure_note() {
     let mut relay = relay("busy-requeue").await;
     // A delivery that crashed after claiming: its lease runs on.
-    relay.store.claim("PBUSY", "crashed", LEASE).await.unwrap();
+    relay
+        .store
+        .claim(&key("PBUSY"), "crashed", LEASE)
+        .await
+        .unwrap();
 
     let settled = relay
         .worker
@@ -162,7 +166,7 @@ async fn a_claim_held_through_the_last_receive_sends_the_job_back_without_a_fail
     assert!(notes(&relay, "PBUSY").is_empty(), "no failure note");
 
     // Once the lease is given up, the copy opens the bridge.
-    relay.store.release("PBUSY", "crashed").await.unwrap();
+    relay.store.release(&key("PBUSY"), "crashed").await.unwrap();
     let settled = relay.worker.handle_delivery(&fresh, delivery(1)).await;
     assert!(
         matches!(settled, Settled::Done(JobReport::Bridged { .. })),
@@ -178,10 +182,14 @@ async fn a_claim_held_through_the_last_receive_sends_the_job_back_without_a_fail
 async fn a_claim_whose_holder_set_the_bridge_leaves_nothing_to_do() {
     let mut relay = relay("busy-bridged").await;
     // The holder set the bridge and is posting its note (or crashed before it).
-    relay.store.claim("PSET", "holder", LEASE).await.unwrap();
     relay
         .store
-        .advance("PSET", "holder", Stage::BridgeSet, None)
+        .claim(&key("PSET"), "holder", LEASE)
+        .await
+        .unwrap();
+    relay
+        .store
+        .advance(&key("PSET"), "holder", Stage::BridgeSet, None)
         .await
         .unwrap();
     for receive in [1, MAX_RECEIVES] {
@@ -198,4 +206,9 @@ async fn a_claim_whose_holder_set_the_bridge_leaves_nothing_to_do() {
     assert!(relay.requeued.try_recv().is_err());
     assert!(relay.dead_letters.jobs().is_empty());
     assert!(!relay.apis.state().meetings_by_incident.contains_key("PSET"));
+}
+
+/// An incident key as the relay writes it.
+fn key(id: &str) -> bridge_relay::model::IncidentKey {
+    bridge_relay::model::IncidentKey::from_stored(id)
 }

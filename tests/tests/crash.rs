@@ -61,7 +61,7 @@ async fn crash_at(aws: &AwsStandIns, apis: &FaultyApis, stage: Stage) {
     let reached = eventually(Duration::from_secs(10), || async {
         // moto can answer a read that overlaps an update with the item half-written (DynamoDB
         // applies an update atomically): such a read counts as "not there yet".
-        let record = store.get(INCIDENT).await.ok()??;
+        let record = store.get(&key(INCIDENT)).await.ok()??;
         let made = apis.state().meetings_by_incident.contains_key(INCIDENT);
         (record.stage == stage && made).then_some(record)
     })
@@ -107,7 +107,7 @@ async fn assert_resumed_with_the_same_meeting(aws: &AwsStandIns, apis: &FaultyAp
         meetings[0]
     };
     let record = DynamoDbStore::from_sdk_config(&aws.config, &aws.table_name)
-        .get(INCIDENT)
+        .get(&key(INCIDENT))
         .await
         .unwrap()
         .unwrap();
@@ -134,4 +134,9 @@ async fn killed_while_zoom_was_creating_finds_that_meeting_instead_of_a_second()
     apis.state().hang_create_for.insert(INCIDENT.to_owned());
     crash_at(&aws, &apis, Stage::Creating).await;
     assert_resumed_with_the_same_meeting(&aws, &apis).await;
+}
+
+/// An incident key as the relay writes it.
+fn key(id: &str) -> bridge_relay::model::IncidentKey {
+    bridge_relay::model::IncidentKey::from_stored(id)
 }

@@ -100,7 +100,7 @@ async fn a_daily_limit_sends_the_job_to_the_next_host_in_the_same_delivery() {
     }
     let store = store(&aws);
     assert_eq!(
-        store.meeting_host("PD1").await.unwrap(),
+        store.meeting_host(&key("PD1")).await.unwrap(),
         Some(HostSlot {
             host: "b@x".into(),
             slot: 0
@@ -157,7 +157,7 @@ async fn a_lost_create_answer_is_found_on_the_host_that_was_used() {
         "{settled:?}"
     );
     assert_eq!(apis.state().meetings_by_incident["PL1"].len(), 1);
-    let held = store(&aws).meeting_host("PL1").await.unwrap();
+    let held = store(&aws).meeting_host(&key("PL1")).await.unwrap();
     assert_eq!(
         held.map(|s| s.host),
         Some("b@x".to_owned()),
@@ -211,7 +211,7 @@ async fn two_workers_never_give_the_last_slot_to_two_incidents() {
     // The winner's incident ends: its meeting ends and its slot is freed, once.
     let meeting = apis.state().meetings_by_incident[&winner][0];
     apis.state().end_meeting(meeting);
-    let freed = workers[0].free_host_slot(&winner).await.unwrap();
+    let freed = workers[0].free_host_slot(&key(&winner)).await.unwrap();
     assert_eq!(
         freed,
         Some(HostSlot {
@@ -219,7 +219,10 @@ async fn two_workers_never_give_the_last_slot_to_two_incidents() {
             slot: 0
         })
     );
-    assert_eq!(workers[1].free_host_slot(&winner).await.unwrap(), None);
+    assert_eq!(
+        workers[1].free_host_slot(&key(&winner)).await.unwrap(),
+        None
+    );
     let third = race(3).await;
     let done = third
         .iter()
@@ -254,7 +257,7 @@ async fn waiting_for_a_host_does_not_use_up_a_jobs_retries() {
         .await;
     assert!(fails_for_good_now(&never_waited), "{never_waited:?}");
     // Its create's fate is unknown, so it kept its slot; its incident's resolve frees it.
-    zoom_down.free_host_slot("PW0").await.unwrap();
+    zoom_down.free_host_slot(&key("PW0")).await.unwrap();
     let settled = worker.handle_delivery(&job("PW1"), delivery(1)).await;
     assert!(
         matches!(settled, Settled::Done(JobReport::Bridged { .. })),
@@ -263,7 +266,7 @@ async fn waiting_for_a_host_does_not_use_up_a_jobs_retries() {
     assert!(is_pool_full(
         &worker.handle_delivery(&job("PW2"), delivery(1)).await
     ));
-    worker.free_host_slot("PW1").await.unwrap();
+    worker.free_host_slot(&key("PW1")).await.unwrap();
 
     // PW2's host is free on its last receive, and Zoom cannot be reached throughout it.
     let settled = zoom_down
@@ -420,12 +423,16 @@ async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
         "{settled:?}"
     );
     assert_eq!(
-        worker.free_host_slot("PS1").await.unwrap(),
+        worker.free_host_slot(&key("PS1")).await.unwrap(),
         None,
         "the expired holder no longer frees the slot PS2 holds now"
     );
     assert_eq!(
-        worker.free_host_slot("PS2").await.unwrap().map(|s| s.host),
+        worker
+            .free_host_slot(&key("PS2"))
+            .await
+            .unwrap()
+            .map(|s| s.host),
         Some("solo@x".into())
     );
 }
@@ -440,13 +447,13 @@ async fn a_create_that_surely_failed_gives_its_slot_back_and_a_pinned_host_is_us
     let settled = worker.handle_delivery(&pinned, delivery(1)).await;
     assert!(matches!(settled, Settled::DeadLettered(_)), "{settled:?}");
     let store = store(&aws);
-    assert_eq!(store.meeting_host("PP1").await.unwrap(), None);
+    assert_eq!(store.meeting_host(&key("PP1")).await.unwrap(), None);
     assert!(
         store
             .take_host_slot(
                 bridge_relay_tests::faulty::UNKNOWN_USER,
                 0,
-                "PP2",
+                &key("PP2"),
                 Duration::from_secs(60)
             )
             .await
@@ -543,7 +550,7 @@ async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_
                 };
                 for (incident, meeting) in due {
                     state.lock().unwrap().end_meeting(meeting);
-                    worker.free_host_slot(&incident).await.unwrap();
+                    worker.free_host_slot(&key(&incident)).await.unwrap();
                     resolved.insert(incident);
                 }
             }
@@ -658,7 +665,7 @@ async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
     assert!(is_pool_full(&settled), "{settled:?}");
     let meeting = apis.state().meetings_by_incident["PM1"][0];
     apis.state().end_meeting(meeting);
-    assert!(worker.free_host_slot("PM1").await.unwrap().is_some());
+    assert!(worker.free_host_slot(&key("PM1")).await.unwrap().is_some());
     let settled = worker.handle_delivery(&job("PM2"), delivery(2)).await;
     assert!(
         matches!(settled, Settled::Done(JobReport::Bridged { .. })),
@@ -715,9 +722,14 @@ async fn an_incident_that_resolves_while_waiting_for_a_host_gets_no_meeting_late
     }
     assert!(
         store(&aws)
-            .take_host_slot("a@x", 0, "PNEXT", Duration::from_secs(3600))
+            .take_host_slot("a@x", 0, &key("PNEXT"), Duration::from_secs(3600))
             .await
             .unwrap(),
         "the slot stays free for the next incident"
     );
+}
+
+/// An incident key as the relay writes it.
+fn key(id: &str) -> bridge_relay::model::IncidentKey {
+    bridge_relay::model::IncidentKey::from_stored(id)
 }

@@ -15,30 +15,54 @@ const NEXT_DAY: &str = "2026-11-25";
 const LONG: Duration = Duration::from_secs(3600);
 
 async fn slots_are_held_by_one_incident_at_a_time(store: &dyn IdempotencyStore) {
-    assert!(store.take_host_slot("a@x", 0, "P1", LONG).await.unwrap());
     assert!(
-        !store.take_host_slot("a@x", 0, "P2", LONG).await.unwrap(),
+        store
+            .take_host_slot("a@x", 0, &key("P1"), LONG)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_host_slot("a@x", 0, &key("P2"), LONG)
+            .await
+            .unwrap(),
         "a held slot is not given to another incident"
     );
     assert!(
-        store.take_host_slot("a@x", 0, "P1", LONG).await.unwrap(),
+        store
+            .take_host_slot("a@x", 0, &key("P1"), LONG)
+            .await
+            .unwrap(),
         "its holder may take it again (a later delivery)"
     );
-    assert!(store.take_host_slot("a@x", 1, "P2", LONG).await.unwrap());
     assert!(
-        store.take_host_slot("b@x", 0, "P2", LONG).await.unwrap(),
+        store
+            .take_host_slot("a@x", 1, &key("P2"), LONG)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_host_slot("b@x", 0, &key("P2"), LONG)
+            .await
+            .unwrap(),
         "hosts have their own slots"
     );
     assert!(
-        !store.release_host_slot("a@x", 0, "P2").await.unwrap(),
+        !store.release_host_slot("a@x", 0, &key("P2")).await.unwrap(),
         "only the holder frees a slot"
     );
-    assert!(store.release_host_slot("a@x", 0, "P1").await.unwrap());
+    assert!(store.release_host_slot("a@x", 0, &key("P1")).await.unwrap());
     assert!(
-        !store.release_host_slot("a@x", 0, "P1").await.unwrap(),
+        !store.release_host_slot("a@x", 0, &key("P1")).await.unwrap(),
         "freeing twice frees once"
     );
-    assert!(store.take_host_slot("a@x", 0, "P3", LONG).await.unwrap());
+    assert!(
+        store
+            .take_host_slot("a@x", 0, &key("P3"), LONG)
+            .await
+            .unwrap()
+    );
 }
 
 async fn a_slot_held_past_its_maximum_age_counts_as_free(store: &dyn IdempotencyStore) {
@@ -46,26 +70,29 @@ async fn a_slot_held_past_its_maximum_age_counts_as_free(store: &dyn Idempotency
     let max_age = Duration::from_secs(2);
     assert!(
         store
-            .take_host_slot("s@x", 0, "OLD", max_age)
+            .take_host_slot("s@x", 0, &key("OLD"), max_age)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .take_host_slot("s@x", 0, "NEW", max_age)
+            .take_host_slot("s@x", 0, &key("NEW"), max_age)
             .await
             .unwrap()
     );
     tokio::time::sleep(Duration::from_millis(2300)).await;
     assert!(
         store
-            .take_host_slot("s@x", 0, "NEW", max_age)
+            .take_host_slot("s@x", 0, &key("NEW"), max_age)
             .await
             .unwrap(),
         "an expired slot is taken over"
     );
     assert!(
-        !store.release_host_slot("s@x", 0, "OLD").await.unwrap(),
+        !store
+            .release_host_slot("s@x", 0, &key("OLD"))
+            .await
+            .unwrap(),
         "the old holder cannot free the new holder's slot"
     );
 }
@@ -94,49 +121,65 @@ async fn the_incident_record_names_its_slot_and_frees_it(store: &dyn Idempotency
         slot: 1,
     };
     assert!(matches!(
-        store.claim("PF1", "owner-a", LONG).await.unwrap(),
+        store.claim(&key("PF1"), "owner-a", LONG).await.unwrap(),
         Claim::Acquired(_)
     ));
     assert!(matches!(
         store
-            .record_meeting_host("PF1", "owner-b", Some(&slot))
+            .record_meeting_host(&key("PF1"), "owner-b", Some(&slot))
             .await,
         Err(StoreError::ClaimLost(_))
     ));
-    assert_eq!(store.meeting_host("PF1").await.unwrap(), None);
-    assert!(store.take_host_slot("f@x", 1, "PF1", LONG).await.unwrap());
+    assert_eq!(store.meeting_host(&key("PF1")).await.unwrap(), None);
+    assert!(
+        store
+            .take_host_slot("f@x", 1, &key("PF1"), LONG)
+            .await
+            .unwrap()
+    );
     store
-        .record_meeting_host("PF1", "owner-a", Some(&slot))
+        .record_meeting_host(&key("PF1"), "owner-a", Some(&slot))
         .await
         .unwrap();
-    assert_eq!(store.meeting_host("PF1").await.unwrap(), Some(slot.clone()));
     assert_eq!(
-        store.free_host_slot("PF1").await.unwrap(),
+        store.meeting_host(&key("PF1")).await.unwrap(),
         Some(slot.clone())
     );
     assert_eq!(
-        store.free_host_slot("PF1").await.unwrap(),
+        store.free_host_slot(&key("PF1")).await.unwrap(),
+        Some(slot.clone())
+    );
+    assert_eq!(
+        store.free_host_slot(&key("PF1")).await.unwrap(),
         None,
         "a second free does nothing"
     );
-    assert!(store.take_host_slot("f@x", 1, "PF2", LONG).await.unwrap());
+    assert!(
+        store
+            .take_host_slot("f@x", 1, &key("PF2"), LONG)
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.free_host_slot("PF1").await.unwrap(),
+        store.free_host_slot(&key("PF1")).await.unwrap(),
         None,
         "never frees a slot another incident holds now"
     );
     store
-        .record_meeting_host("PF1", "owner-a", None)
+        .record_meeting_host(&key("PF1"), "owner-a", None)
         .await
         .unwrap();
-    assert_eq!(store.meeting_host("PF1").await.unwrap(), None);
-    assert_eq!(store.free_host_slot("NEVER-SEEN").await.unwrap(), None);
+    assert_eq!(store.meeting_host(&key("PF1")).await.unwrap(), None);
+    assert_eq!(
+        store.free_host_slot(&key("NEVER-SEEN")).await.unwrap(),
+        None
+    );
 }
 
 async fn the_pool_full_notice_is_given_once(store: &dyn IdempotencyStore) {
-    store.claim("PN1", "owner", LONG).await.unwrap();
-    assert!(store.first_pool_full_notice("PN1").await.unwrap());
-    assert!(!store.first_pool_full_notice("PN1").await.unwrap());
+    store.claim(&key("PN1"), "owner", LONG).await.unwrap();
+    assert!(store.first_pool_full_notice(&key("PN1")).await.unwrap());
+    assert!(!store.first_pool_full_notice(&key("PN1")).await.unwrap());
 }
 
 /// Many workers reach for the last slot at once: exactly one gets it.
@@ -145,7 +188,7 @@ async fn the_last_slot_goes_to_one_incident(store: Arc<dyn IdempotencyStore>) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .take_host_slot("race@x", 0, &format!("PR{i}"), LONG)
+                .take_host_slot("race@x", 0, &key(&format!("PR{i}")), LONG)
                 .await
                 .unwrap()
         })
@@ -185,31 +228,37 @@ async fn a_first_claim_takes_its_host_in_one_write(store: &dyn IdempotencyStore)
     };
     assert!(
         store
-            .claim_new_with_host("PT1", "o1", LONG, &take(&slot, DAY, 2))
+            .claim_new_with_host(&key("PT1"), "o1", LONG, &take(&slot, DAY, 2))
             .await
             .unwrap()
     );
-    let record = store.get("PT1").await.unwrap().unwrap();
+    let record = store.get(&key("PT1")).await.unwrap().unwrap();
     assert_eq!(record.stage, Stage::Creating);
     assert_eq!(record.meeting, None);
-    assert_eq!(store.meeting_host("PT1").await.unwrap(), Some(slot.clone()));
     assert_eq!(
-        store.get_with_host("PT1").await.unwrap(),
+        store.meeting_host(&key("PT1")).await.unwrap(),
+        Some(slot.clone())
+    );
+    assert_eq!(
+        store.get_with_host(&key("PT1")).await.unwrap(),
         (Some(record.clone()), Some(slot.clone())),
         "the record and its host in one read"
     );
     assert!(
-        !store.take_host_slot("tx@x", 0, "PT2", LONG).await.unwrap(),
+        !store
+            .take_host_slot("tx@x", 0, &key("PT2"), LONG)
+            .await
+            .unwrap(),
         "the slot is held"
     );
     assert_eq!(
-        store.claim("PT1", "o2", LONG).await.unwrap(),
+        store.claim(&key("PT1"), "o2", LONG).await.unwrap(),
         Claim::Busy,
         "the claim holds"
     );
     assert!(
         !store
-            .claim_new_with_host("PT1", "o2", LONG, &take(&slot, DAY, 2))
+            .claim_new_with_host(&key("PT1"), "o2", LONG, &take(&slot, DAY, 2))
             .await
             .unwrap(),
         "an existing record is not claimed this way"
@@ -222,12 +271,15 @@ async fn a_first_claim_takes_its_host_in_one_write(store: &dyn IdempotencyStore)
     // A held slot or a spent day: nothing written at all.
     assert!(
         !store
-            .claim_new_with_host("PT2", "o1", LONG, &take(&slot, NEXT_DAY, 5))
+            .claim_new_with_host(&key("PT2"), "o1", LONG, &take(&slot, NEXT_DAY, 5))
             .await
             .unwrap()
     );
-    assert_eq!(store.get("PT2").await.unwrap(), None);
-    assert_eq!(store.get_with_host("PT2").await.unwrap(), (None, None));
+    assert_eq!(store.get(&key("PT2")).await.unwrap(), None);
+    assert_eq!(
+        store.get_with_host(&key("PT2")).await.unwrap(),
+        (None, None)
+    );
     assert!(
         store.take_daily_create("tx@x", NEXT_DAY, 1).await.unwrap(),
         "the held slot's claim counted no create"
@@ -238,15 +290,18 @@ async fn a_first_claim_takes_its_host_in_one_write(store: &dyn IdempotencyStore)
     };
     assert!(
         !store
-            .claim_new_with_host("PT3", "o1", LONG, &take(&other, NEXT_DAY, 1))
+            .claim_new_with_host(&key("PT3"), "o1", LONG, &take(&other, NEXT_DAY, 1))
             .await
             .unwrap(),
         "no creates left that day"
     );
-    assert_eq!(store.get("PT3").await.unwrap(), None);
-    assert_eq!(store.meeting_host("PT3").await.unwrap(), None);
+    assert_eq!(store.get(&key("PT3")).await.unwrap(), None);
+    assert_eq!(store.meeting_host(&key("PT3")).await.unwrap(), None);
     assert!(
-        store.take_host_slot("tx@x", 1, "PT4", LONG).await.unwrap(),
+        store
+            .take_host_slot("tx@x", 1, &key("PT4"), LONG)
+            .await
+            .unwrap(),
         "the spent day's claim took no slot"
     );
 }
@@ -261,7 +316,7 @@ async fn the_last_slot_goes_to_one_first_claim(store: Arc<dyn IdempotencyStore>)
                 slot: 0,
             };
             store
-                .claim_new_with_host(&format!("PTR{i}"), "o", LONG, &take(&slot, DAY, 100))
+                .claim_new_with_host(&key(&format!("PTR{i}")), "o", LONG, &take(&slot, DAY, 100))
                 .await
                 .unwrap()
         })
@@ -282,19 +337,28 @@ async fn a_claim_to_create_records_creating_on_a_new_record(store: &dyn Idempote
         meeting: None,
     };
     assert_eq!(
-        store.claim_to_create("PC1", "o1", LONG).await.unwrap(),
+        store
+            .claim_to_create(&key("PC1"), "o1", LONG)
+            .await
+            .unwrap(),
         (Claim::Acquired(fresh.clone()), true)
     );
     assert_eq!(
-        store.get("PC1").await.unwrap().unwrap().stage,
+        store.get(&key("PC1")).await.unwrap().unwrap().stage,
         Stage::Creating
     );
     assert_eq!(
-        store.claim_to_create("PC1", "o2", LONG).await.unwrap(),
+        store
+            .claim_to_create(&key("PC1"), "o2", LONG)
+            .await
+            .unwrap(),
         (Claim::Busy, false),
         "a live claim holds"
     );
-    let (claim, made) = store.claim_to_create("PC1", "o1", LONG).await.unwrap();
+    let (claim, made) = store
+        .claim_to_create(&key("PC1"), "o1", LONG)
+        .await
+        .unwrap();
     assert!(!made, "the record was there");
     assert_eq!(
         claim,
@@ -315,36 +379,39 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
         phone_passcode: None,
         dial_in: Vec::new(),
     };
-    store.claim_to_create("PM1", "o1", LONG).await.unwrap();
+    store
+        .claim_to_create(&key("PM1"), "o1", LONG)
+        .await
+        .unwrap();
     assert!(
         !store
-            .record_new_meeting("PM1", "o2", &meeting, &bridged_at(1_000))
+            .record_new_meeting(&key("PM1"), "o2", &meeting, &bridged_at(1_000))
             .await
             .unwrap(),
         "not the claim's owner"
     );
     assert_eq!(
-        store.get("PM1").await.unwrap().unwrap().stage,
+        store.get(&key("PM1")).await.unwrap().unwrap().stage,
         Stage::Creating
     );
     assert_eq!(store.meeting_owner(meeting.id).await.unwrap(), None);
-    assert_eq!(store.lifecycle("PM1").await.unwrap().1, 0);
+    assert_eq!(store.lifecycle(&key("PM1")).await.unwrap().1, 0);
     assert!(
         store
-            .record_new_meeting("PM1", "o1", &meeting, &bridged_at(1_000))
+            .record_new_meeting(&key("PM1"), "o1", &meeting, &bridged_at(1_000))
             .await
             .unwrap()
     );
-    let record = store.get("PM1").await.unwrap().unwrap();
+    let record = store.get(&key("PM1")).await.unwrap().unwrap();
     assert_eq!(record.stage, Stage::MeetingCreated);
     assert_eq!(record.meeting.as_ref(), Some(&meeting));
     assert_eq!(
-        store.meeting_owner(meeting.id).await.unwrap().as_deref(),
-        Some("PM1")
+        store.meeting_owner(meeting.id).await.unwrap(),
+        Some(key("PM1"))
     );
-    let (lifecycle, version) = store.lifecycle("PM1").await.unwrap();
+    let (lifecycle, version) = store.lifecycle(&key("PM1")).await.unwrap();
     assert_eq!((lifecycle.bridged_at_ms, version), (Some(1_000), 1));
-    let view = store.get_with_lifecycle("PM1").await.unwrap();
+    let view = store.get_with_lifecycle(&key("PM1")).await.unwrap();
     assert_eq!(
         view,
         IncidentView {
@@ -355,29 +422,37 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
         },
         "the record and its lifecycle in one read"
     );
-    let none = store.get_with_lifecycle("PM-none").await.unwrap();
+    let none = store.get_with_lifecycle(&key("PM-none")).await.unwrap();
     assert_eq!((none.record, none.lifecycle_version), (None, 0));
     // An incident with a lifecycle already (resolved while it waited): nothing written.
-    store.claim_to_create("PM2", "o1", LONG).await.unwrap();
+    store
+        .claim_to_create(&key("PM2"), "o1", LONG)
+        .await
+        .unwrap();
     let resolved = MeetingLifecycle {
         resolved_at_ms: Some(500),
         generation: 1,
         ..MeetingLifecycle::default()
     };
-    assert!(store.save_lifecycle("PM2", &resolved, 0).await.unwrap());
+    assert!(
+        store
+            .save_lifecycle(&key("PM2"), &resolved, 0)
+            .await
+            .unwrap()
+    );
     let second = StoredMeeting {
         id: 9_100_000_002,
         ..meeting
     };
     assert!(
         !store
-            .record_new_meeting("PM2", "o1", &second, &bridged_at(2_000))
+            .record_new_meeting(&key("PM2"), "o1", &second, &bridged_at(2_000))
             .await
             .unwrap()
     );
-    assert_eq!(store.get("PM2").await.unwrap().unwrap().meeting, None);
+    assert_eq!(store.get(&key("PM2")).await.unwrap().unwrap().meeting, None);
     assert_eq!(store.meeting_owner(second.id).await.unwrap(), None);
-    assert_eq!(store.lifecycle("PM2").await.unwrap(), (resolved, 1));
+    assert_eq!(store.lifecycle(&key("PM2")).await.unwrap(), (resolved, 1));
 }
 
 async fn contract(store: Arc<dyn IdempotencyStore>) {
@@ -415,4 +490,9 @@ fn bridged_at(at_ms: u64) -> MeetingLifecycle {
         after_call: Some(bridge_relay::after_call::ArtifactChoice::default_choice()),
         ..MeetingLifecycle::default()
     }
+}
+
+/// An incident key as the relay writes it.
+fn key(id: &str) -> bridge_relay::model::IncidentKey {
+    bridge_relay::model::IncidentKey::from_stored(id)
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bridge_relay::incident_io::IncidentIoApi;
 use bridge_relay::incident_io::signature::{self as svix, SignedHeaders};
-use bridge_relay::model::IncidentToolKind;
+use bridge_relay::model::{IncidentKey, IncidentToolKind};
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::IncidentIoRequest;
 use bridge_relay::relay::PostTo;
@@ -284,10 +284,14 @@ async fn an_incident_io_incident_gets_one_meeting_its_call_link_and_a_timeline_i
     );
     aws.run_event_source(worker, Duration::from_secs(20)).await;
 
-    let key = format!("incident_io:{INCIDENT}");
+    let key = IncidentKey::from_stored(format!("incident_io:{INCIDENT}"));
     let join_url = {
         let state = apis.state();
-        let meetings = state.meetings_by_incident.get(&key).cloned().unwrap();
+        let meetings = state
+            .meetings_by_incident
+            .get(key.as_str())
+            .cloned()
+            .unwrap();
         assert_eq!(meetings.len(), 1, "one meeting for the incident");
         assert!(
             !state.meetings_by_incident.contains_key(INCIDENT),
@@ -358,7 +362,11 @@ async fn an_incident_io_incident_gets_one_meeting_its_call_link_and_a_timeline_i
     ));
     assert!(matches!(
         store
-            .claim(INCIDENT, "test", Duration::from_secs(5))
+            .claim(
+                &IncidentKey::from_stored(INCIDENT),
+                "test",
+                Duration::from_secs(5)
+            )
             .await
             .unwrap(),
         Claim::Acquired(_)
@@ -976,11 +984,16 @@ async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
     assert_eq!(queued.status, 202, "{:?}", queued.body);
     aws.run_event_source(worker.clone(), Duration::from_secs(10))
         .await;
-    let key = format!("incident_io:{INCIDENT}");
+    let key = IncidentKey::from_stored(format!("incident_io:{INCIDENT}"));
     let store = store(&aws);
     assert!(
         !store
-            .take_host_slot(HOST_USER, 0, "another", Duration::from_secs(3600))
+            .take_host_slot(
+                HOST_USER,
+                0,
+                &IncidentKey::from_stored("another"),
+                Duration::from_secs(3600),
+            )
             .await
             .unwrap(),
         "the bridged incident holds the host's only slot"
@@ -1016,7 +1029,12 @@ async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
     assert!(apis.state().notes.is_empty(), "nothing went to PagerDuty");
     assert!(
         store
-            .take_host_slot(HOST_USER, 0, "another", Duration::from_secs(3600))
+            .take_host_slot(
+                HOST_USER,
+                0,
+                &IncidentKey::from_stored("another"),
+                Duration::from_secs(3600),
+            )
             .await
             .unwrap(),
         "the slot of {key} is free after the resolve"
@@ -1061,7 +1079,7 @@ async fn after_call_notes_reach_incident_io_cut_to_its_limit_and_private_inciden
         .await;
     let meeting_of = |incident: &str| {
         let store = store(&aws);
-        let key = format!("incident_io:{incident}");
+        let key = IncidentKey::from_stored(format!("incident_io:{incident}"));
         async move {
             store
                 .get_with_lifecycle(&key)

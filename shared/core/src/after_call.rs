@@ -43,7 +43,7 @@ impl Worker {
         deadline: Instant,
     ) -> Result<String, JobError> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let kind = event.artifact.kind();
         let (lifecycle, version) = self.store.lifecycle(id).await?;
         let choice = lifecycle

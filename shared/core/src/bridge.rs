@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use bridge_relay_domain::error::{JobError, Service, UpstreamError};
-use bridge_relay_domain::model::{Job, Meeting};
+use bridge_relay_domain::model::{IncidentKey, Job, Meeting};
 use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
 use bridge_relay_ports::meetings::{MeetingError, new_passcode};
 use bridge_relay_ports::store::{
@@ -169,14 +169,14 @@ impl Worker {
         let tool = self.tool_for(job)?;
         // The store and logs know the incident by its key (`<tool>:<id>` beyond PagerDuty).
         let key = job.incident_key();
-        let incident_id = key.as_str();
+        let incident_id = &key;
         let owner = new_owner();
         let (claim, prepared) = self.claim_for(job, incident_id, &owner).await?;
         let record = match claim {
             Claim::Done(_) => {
                 tracing::info!(incident = %incident_id, "already bridged; nothing to do");
                 return Ok(JobReport::AlreadyDone {
-                    incident_id: incident_id.to_owned(),
+                    incident_id: incident_id.to_string(),
                 });
             }
             Claim::Busy => {
@@ -187,10 +187,10 @@ impl Worker {
                 {
                     tracing::info!(incident = %incident_id, stage = record.stage.as_str(), "another delivery has set the bridge; nothing to do");
                     return Ok(JobReport::AlreadyDone {
-                        incident_id: incident_id.to_owned(),
+                        incident_id: incident_id.to_string(),
                     });
                 }
-                return Err(JobError::Busy(incident_id.to_owned()));
+                return Err(JobError::Busy(incident_id.to_string()));
             }
             Claim::Acquired(record) => record,
         };
@@ -212,7 +212,7 @@ impl Worker {
     async fn claim_for(
         &self,
         job: &Job,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
     ) -> Result<(Claim, Prepared), JobError> {
         let lease = self.settings.lease;
@@ -252,7 +252,7 @@ impl Worker {
                 .await?
             {
                 let record = IncidentRecord {
-                    incident_id: incident_id.to_owned(),
+                    incident_id: incident_id.to_string(),
                     stage: Stage::Claimed,
                     meeting: None,
                 };
@@ -278,7 +278,7 @@ impl Worker {
         let incident = &job.incident;
         let key = job.incident_key();
         // `id` is the store's key; the tool is called with the incident's own id.
-        let id = key.as_str();
+        let id = &key;
         let tool_id = incident.id.as_str();
         if record.stage == Stage::Claimed
             && incident.conference_bridge.is_some()
@@ -287,7 +287,7 @@ impl Worker {
             tracing::info!(incident = %id, "the incident has a bridge already; keeping it");
             self.store.advance(id, owner, Stage::Done, None).await?;
             return Ok(JobReport::KeptExistingBridge {
-                incident_id: id.to_owned(),
+                incident_id: id.to_string(),
             });
         }
         // A job that waited (for a free host, or through an outage) past the incident's
@@ -301,7 +301,7 @@ impl Worker {
             tracing::info!(incident = %id, "the incident resolved before its meeting was made; making none");
             self.store.advance(id, owner, Stage::Done, None).await?;
             return Ok(JobReport::Lifecycle {
-                incident_id: id.to_owned(),
+                incident_id: id.to_string(),
                 summary: "the incident resolved before its meeting was made; none is made".into(),
             });
         }
@@ -382,7 +382,7 @@ impl Worker {
         self.store.advance(id, owner, Stage::Done, None).await?;
         tracing::info!(incident = %id, meeting_id = meeting.id, "bridge posted");
         Ok(JobReport::Bridged {
-            incident_id: id.to_owned(),
+            incident_id: id.to_string(),
             meeting_id: meeting.id,
         })
     }
@@ -433,6 +433,7 @@ impl Worker {
         // so equal ids of two tools never find each other's meeting.
         let keyed = job.keyed_incident();
         let incident = &keyed;
+        let key = job.incident_key();
         let retry = &self.settings.retry;
         let mut maybe_created = from == CreateFrom::MaybeSent;
         let failed = |error: JobError, maybe_created: bool| CreateFailed {
@@ -441,7 +442,7 @@ impl Worker {
         };
         if from == CreateFrom::Claimed {
             self.store
-                .advance(&incident.id, owner, Stage::Creating, None)
+                .advance(&key, owner, Stage::Creating, None)
                 .await
                 .map_err(|e| failed(e.into(), false))?;
         }

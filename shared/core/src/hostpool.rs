@@ -25,7 +25,7 @@ pub use crate::worker::{
 };
 pub use bridge_relay_domain::error::PoolFull;
 use bridge_relay_domain::error::{JobError, UpstreamError};
-use bridge_relay_domain::model::{Job, Meeting};
+use bridge_relay_domain::model::{IncidentKey, Job, Meeting};
 use bridge_relay_ports::store::{HostSlot, Stage};
 
 /// The UTC day of `time` as `YYYY-MM-DD`.
@@ -63,7 +63,7 @@ impl Worker {
         deadline: std::time::Instant,
     ) -> Result<Meeting, JobError> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let day = utc_day(SystemTime::now());
         let mut full = PoolFull {
             busy: Vec::new(),
@@ -158,7 +158,7 @@ impl Worker {
         &self,
         host: &str,
         pool: &HostPool,
-        incident_id: &str,
+        incident_id: &IncidentKey,
     ) -> Result<Option<HostSlot>, JobError> {
         // Each incident starts at its own slot, so jobs arriving together mostly take
         // different slots at the first write instead of all racing up from slot 0.
@@ -191,7 +191,7 @@ impl Worker {
         deadline: std::time::Instant,
     ) -> Result<Meeting, Attempt> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let result = self
             .create_once(job, owner, from, Some(&slot.host), deadline)
             .await;
@@ -234,7 +234,10 @@ impl Worker {
     /// Frees the host slot the incident's meeting holds, for the next incident; call it when
     /// the incident ends. Returns the slot freed, or `None` when the incident holds none (no
     /// pool, freed already, or expired). Safe to call more than once.
-    pub async fn free_host_slot(&self, incident_key: &str) -> Result<Option<HostSlot>, JobError> {
+    pub async fn free_host_slot(
+        &self,
+        incident_key: &IncidentKey,
+    ) -> Result<Option<HostSlot>, JobError> {
         let freed = self.store.free_host_slot(incident_key).await?;
         if let Some(slot) = &freed {
             tracing::info!(incident = %incident_key, host = %slot.host, slot = slot.slot, "host slot freed");
@@ -246,7 +249,7 @@ impl Worker {
     /// the job read it (`None`: it named none, and nothing is freed).
     pub(crate) async fn free_read_host_slot(
         &self,
-        incident_key: &str,
+        incident_key: &IncidentKey,
         held: Option<HostSlot>,
     ) -> Result<Option<HostSlot>, JobError> {
         let Some(held) = held else {
@@ -271,7 +274,7 @@ impl Worker {
         deadline: std::time::Instant,
     ) {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         match self.store.first_pool_full_notice(id).await {
             Ok(true) => {
                 let note = pool_full_note(full);
@@ -302,7 +305,7 @@ impl Worker {
 pub(crate) fn first_choice(
     pool: &HostPool,
     pinned: Option<&str>,
-    incident_id: &str,
+    incident_id: &IncidentKey,
 ) -> Option<HostSlot> {
     let host = pool.candidates(pinned).into_iter().next()?;
     (pool.meetings_per_host > 0).then(|| HostSlot {
@@ -312,8 +315,9 @@ pub(crate) fn first_choice(
 }
 
 /// Where an incident's slot search starts among `slots` (FNV-1a of its key, stable).
-fn first_slot(incident_id: &str, slots: u32) -> u32 {
+fn first_slot(incident_id: &IncidentKey, slots: u32) -> u32 {
     let hash = incident_id
+        .as_str()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
@@ -329,11 +333,12 @@ mod tests {
     #[test]
     fn incidents_start_their_slot_search_spread_over_the_slots() {
         let starts: std::collections::HashSet<u32> = (0..200)
-            .map(|n| first_slot(&format!("Q{n}ABCDEF"), 10))
+            .map(|n| first_slot(&IncidentKey::from_stored(format!("Q{n}ABCDEF")), 10))
             .collect();
         assert_eq!(starts.len(), 10, "{starts:?}");
-        assert_eq!(first_slot("PXYZ", 1), 0);
-        assert_eq!(first_slot("PXYZ", 10), first_slot("PXYZ", 10));
+        let key = IncidentKey::from_stored("PXYZ");
+        assert_eq!(first_slot(&key, 1), 0);
+        assert_eq!(first_slot(&key, 10), first_slot(&key, 10));
     }
 
     #[test]

@@ -373,7 +373,7 @@ impl Ingress {
             ));
         };
         match index.meeting_owner(meeting_id).await {
-            Ok(Some(key)) => Ok(IncidentToolKind::split_key(&key)),
+            Ok(Some(key)) => Ok(key.split()),
             Ok(None) => Err(WebhookResponse::ignored(
                 event_type,
                 format!("meeting {meeting_id} is not one of the relay's"),

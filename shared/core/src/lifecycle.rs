@@ -15,7 +15,7 @@ use crate::worker::{JobReport, Worker};
 use bridge_relay_domain::after_call::ArtifactChoice;
 use bridge_relay_domain::error::{JobError, UpstreamError};
 use bridge_relay_domain::model::{
-    EndTimer, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
+    EndTimer, IncidentKey, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
 };
 use bridge_relay_ports::incident_tool::IncidentToolError;
 use bridge_relay_ports::meetings::MeetingError;
@@ -66,7 +66,7 @@ impl Worker {
     /// which after-call artifacts the incident gets.
     pub(crate) async fn note_bridged_at(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         after_call: ArtifactChoice,
     ) -> Result<(), JobError> {
         self.update_lifecycle(incident_id, |lifecycle| {
@@ -81,7 +81,7 @@ impl Worker {
     /// worker saved in between.
     async fn update_lifecycle<T>(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         change: impl FnMut(&mut MeetingLifecycle) -> T,
     ) -> Result<(MeetingLifecycle, T), JobError> {
         self.update_known_lifecycle(incident_id, None, change)
@@ -95,7 +95,7 @@ impl Worker {
     /// Returns the lifecycle saved and its version.
     pub(crate) async fn update_known_lifecycle<T>(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         mut known: Option<(MeetingLifecycle, u64)>,
         mut change: impl FnMut(&mut MeetingLifecycle) -> T,
     ) -> Result<(MeetingLifecycle, u64, T), JobError> {
@@ -114,7 +114,7 @@ impl Worker {
                 return Ok((lifecycle, version.saturating_add(1), out));
             }
         }
-        Err(JobError::Busy(incident_id.to_owned()))
+        Err(JobError::Busy(incident_id.to_string()))
     }
 
     /// Posts a note on the job's incident, in the incident tool the job names.
@@ -147,7 +147,7 @@ impl Worker {
         deadline: Instant,
     ) -> Result<String, JobError> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let (lifecycle, version) = self.store.lifecycle(id).await?;
         let mut preview = lifecycle.clone();
         if let Some(note) = apply_event(&mut preview, event) {
@@ -168,7 +168,7 @@ impl Worker {
 
     async fn resolved(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let view = self.store.get_with_lifecycle(id).await?;
         let held = view.host;
         let read = Some((view.lifecycle, view.lifecycle_version));
@@ -295,12 +295,12 @@ impl Worker {
             return Ok(());
         }
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let invitees = invitees(lifecycle);
         let review = match &lifecycle.review {
             Some(review) => review.clone(),
             None => {
-                let marker = bridge_relay_domain::meeting::review_marker_id(id);
+                let marker = bridge_relay_domain::meeting::review_marker_id(id.as_str());
                 let mut options = job.meeting.clone();
                 if lifecycle.review_host.is_some() {
                     options.host_user = lifecycle.review_host.clone();
@@ -410,7 +410,7 @@ impl Worker {
 
     async fn reopened(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         let view = self.store.get_with_lifecycle(id).await?;
         let read = Some((view.lifecycle, view.lifecycle_version));
         let Some(record) = view.record else {
@@ -449,7 +449,7 @@ impl Worker {
         deadline: Instant,
     ) -> Result<String, JobError> {
         let key = job.incident_key();
-        let id = key.as_str();
+        let id = &key;
         if now_ms() < timer.due_at_ms {
             // SQS delays at most 15 minutes: wait another hop.
             self.schedule(job, timer.due_at_ms).await?;
@@ -484,7 +484,7 @@ impl Worker {
         deadline: Instant,
     ) -> Result<String, JobError> {
         let key = job.incident_key();
-        let incident_id = key.as_str();
+        let incident_id = &key;
         // The caller's copy when it has just read or saved the lifecycle; a stale one fails
         // its save below and is read again.
         let (mut lifecycle, mut version) = match known.lifecycle {
@@ -1002,7 +1002,8 @@ mod tests {
             )
             .unwrap();
             // What schedule_review looks a lost review up by, and what it creates.
-            let marker = bridge_relay_domain::meeting::review_marker_id(&job.incident_key());
+            let marker =
+                bridge_relay_domain::meeting::review_marker_id(job.incident_key().as_str());
             let request = bridge_relay_domain::meeting::review_spec(
                 &job.keyed_incident(),
                 &job.meeting,

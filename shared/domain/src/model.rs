@@ -178,6 +178,56 @@ impl std::fmt::Display for IncidentToolKind {
     }
 }
 
+/// An incident as the relay names it wherever it keeps or finds one: the idempotency store's
+/// items, the host slot it holds, the meeting index, the queue's message group, the meeting's
+/// agenda marker. The tool and the tool's id in one value (`<tool>:<id>`, PagerDuty's bare id),
+/// so a tool's own id cannot stand where the key belongs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentKey(String);
+
+impl IncidentKey {
+    pub fn new(tool: &IncidentToolKind, id: &str) -> Self {
+        IncidentKey(tool.key(id))
+    }
+
+    /// A key as the relay wrote it (in the store, the meeting index, an agenda marker).
+    pub fn from_stored(key: impl Into<String>) -> Self {
+        IncidentKey(key.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The tool and the tool's own id.
+    pub fn split(&self) -> (IncidentToolKind, String) {
+        IncidentToolKind::split_key(&self.0)
+    }
+}
+
+impl PartialEq<str> for IncidentKey {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for IncidentKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for IncidentKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One accepted request and what it asks of the worker; the body of a queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "JobMessage", into = "JobMessage")]
@@ -409,15 +459,15 @@ impl Job {
 
     /// The key of the incident in the idempotency store and the queue's message group:
     /// PagerDuty's bare id, `<tool>:<id>` for other tools, so equal ids of two tools never meet.
-    pub fn incident_key(&self) -> String {
-        self.tool.key(&self.incident.id)
+    pub fn incident_key(&self) -> IncidentKey {
+        IncidentKey::new(&self.tool, &self.incident.id)
     }
 
     /// The incident with its key for an id: what a meeting request is made from, so the
     /// agenda marker a lost meeting is found by carries the key the lookup uses.
     pub fn keyed_incident(&self) -> Incident {
         Incident {
-            id: self.incident_key(),
+            id: self.incident_key().into_string(),
             ..self.incident.clone()
         }
     }
@@ -684,7 +734,7 @@ mod tests {
         // Zoom events find the tool and id back from the key the meeting index holds.
         for job in [&job, &incident_io, &opsgenie] {
             assert_eq!(
-                IncidentToolKind::split_key(&job.incident_key()),
+                job.incident_key().split(),
                 (job.tool.clone(), job.incident.id.clone())
             );
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use bridge_relay_domain::after_call::ArtifactChoice;
 pub use bridge_relay_domain::error::StoreError;
-use bridge_relay_domain::model::{DialInNumber, Meeting};
+use bridge_relay_domain::model::{DialInNumber, IncidentKey, Meeting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,10 +108,14 @@ pub enum Claim {
 pub trait MeetingIndex: Send + Sync {
     /// Records which incident owns Zoom meeting `meeting_id` (the `meeting#<id>` item), so a
     /// Zoom event is matched to its incident without listing incidents.
-    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError>;
+    async fn index_meeting(
+        &self,
+        meeting_id: u64,
+        incident_id: &IncidentKey,
+    ) -> Result<(), StoreError>;
 
     /// The incident that owns `meeting_id`, if the relay made that meeting.
-    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError>;
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<IncidentKey>, StoreError>;
 }
 
 /// The meeting's lifecycle after the bridge, one item per incident, changed read-modify-write.
@@ -119,13 +123,16 @@ pub trait MeetingIndex: Send + Sync {
 pub trait MeetingLifecycles: Send + Sync {
     /// The incident's meeting lifecycle (the `lifecycle#<incident>` item) and its version;
     /// version 0 and the default lifecycle when there is none yet.
-    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError>;
+    async fn lifecycle(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<(MeetingLifecycle, u64), StoreError>;
 
     /// Saves the lifecycle if it is still at `version` (optimistic concurrency). `Ok(false)`:
     /// another worker changed it since it was read; read it again and redo the change.
     async fn save_lifecycle(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         lifecycle: &MeetingLifecycle,
         version: u64,
     ) -> Result<bool, StoreError>;
@@ -141,7 +148,7 @@ pub trait HostSlots: Send + Sync {
         &self,
         host: &str,
         slot: u32,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         max_age: Duration,
     ) -> Result<bool, StoreError>;
 
@@ -150,7 +157,7 @@ pub trait HostSlots: Send + Sync {
         &self,
         host: &str,
         slot: u32,
-        incident_id: &str,
+        incident_id: &IncidentKey,
     ) -> Result<bool, StoreError>;
 
     /// Counts one meeting create against `host` on `day` (`YYYY-MM-DD`, UTC) unless `limit`
@@ -172,7 +179,7 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// owner holds it or the work is done.
     async fn claim(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError>;
@@ -184,7 +191,7 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// as `claim` returns it.
     async fn claim_to_create(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
     ) -> Result<(Claim, bool), StoreError> {
@@ -199,7 +206,7 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// cannot write them together): the caller claims and takes a host step by step.
     async fn claim_new_with_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
         take: &HostTake<'_>,
@@ -216,7 +223,7 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// which also tells a lost claim.
     async fn record_new_meeting(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         meeting: &StoredMeeting,
         lifecycle: &MeetingLifecycle,
@@ -228,32 +235,36 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// Moves the record on, if `owner` still holds the claim. `meeting` is stored when given.
     async fn advance(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         stage: Stage,
         meeting: Option<&StoredMeeting>,
     ) -> Result<(), StoreError>;
 
     /// Gives the claim up after a failure so the next delivery can go on at once.
-    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError>;
+    async fn release(&self, incident_id: &IncidentKey, owner: &str) -> Result<(), StoreError>;
 
-    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError>;
+    async fn get(&self, incident_id: &IncidentKey) -> Result<Option<IncidentRecord>, StoreError>;
 
     /// Records on the incident's record which host slot its meeting uses (`None`: none), if
     /// `owner` still holds the claim.
     async fn record_meeting_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         slot: Option<&HostSlot>,
     ) -> Result<(), StoreError>;
 
     /// The host slot recorded on the incident's record.
-    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError>;
+    async fn meeting_host(&self, incident_id: &IncidentKey)
+    -> Result<Option<HostSlot>, StoreError>;
 
     /// The incident's record, the host slot it names and its lifecycle (as
     /// [`lifecycle`](MeetingLifecycles::lifecycle) gives it), in one read where the store can.
-    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+    async fn get_with_lifecycle(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<IncidentView, StoreError> {
         let (record, host) = self.get_with_host(incident_id).await?;
         let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
         Ok(IncidentView {
@@ -267,7 +278,7 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     /// The incident's record and the host slot it names, in one read where the store can.
     async fn get_with_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
     ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
         Ok((
             self.get(incident_id).await?,
@@ -276,15 +287,18 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
     }
 
     /// Marks that the incident was told the pool is full. True the first time only.
-    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError>;
+    async fn first_pool_full_notice(&self, incident_id: &IncidentKey) -> Result<bool, StoreError>;
 
     /// Whether the incident ever waited for a free host (its pool-full note is marked).
-    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError>;
+    async fn waited_for_host(&self, incident_id: &IncidentKey) -> Result<bool, StoreError>;
 
     /// Frees the host slot the incident's meeting holds (when the incident ends). Returns the
     /// slot if this call freed it; `None` if the incident holds none any more (freed before,
     /// expired and taken by another incident, or never taken). Safe to call more than once.
-    async fn free_host_slot(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+    async fn free_host_slot(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<Option<HostSlot>, StoreError> {
         match self.meeting_host(incident_id).await? {
             Some(held)
                 if self

@@ -79,7 +79,7 @@ impl JobQueue for InProcessQueue {
         }
         let message = LocalMessage {
             job: job.clone(),
-            group: Some(fifo_id(&job.incident_key())),
+            group: Some(fifo_id(job.incident_key().as_str())),
         };
         self.sender.send(message).map_err(|_| {
             // Not queued, so a later send of the same job is no repeat.

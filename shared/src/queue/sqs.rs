@@ -36,7 +36,7 @@ impl JobQueue for SqsJobQueue {
                 .send_message()
                 .queue_url(&self.queue_url)
                 .message_body(job.to_json())
-                .message_group_id(fifo_id(&job.incident_key()))
+                .message_group_id(fifo_id(job.incident_key().as_str()))
                 .message_deduplication_id(fifo_id(&job.webhook_id)),
         )
         .await

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 
 use secrecy::{ExposeSecret, SecretString};
 
+use bridge_relay_domain::model::IncidentKey;
 use bridge_relay_ports::token_store::{
     SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate,
 };
@@ -113,8 +114,9 @@ impl DynamoDbStore {
     }
 
     /// What a claim whose condition failed found: the work done, or another live claim.
-    async fn not_claimed(&self, incident_id: &str) -> Result<Claim, StoreError> {
-        match self.get(incident_id).await? {
+    async fn not_claimed(&self, incident_id: &IncidentKey) -> Result<Claim, StoreError> {
+        let incident_id = incident_id.as_str();
+        match self.get(&IncidentKey::from_stored(incident_id)).await? {
             Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
             _ => Ok(Claim::Busy),
         }
@@ -269,7 +271,12 @@ fn host_from_item(
 
 #[async_trait]
 impl MeetingIndex for DynamoDbStore {
-    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+    async fn index_meeting(
+        &self,
+        meeting_id: u64,
+        incident_id: &IncidentKey,
+    ) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         self.client
             .put_item()
             .table_name(&self.table)
@@ -282,7 +289,7 @@ impl MeetingIndex for DynamoDbStore {
         Ok(())
     }
 
-    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<IncidentKey>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -293,7 +300,8 @@ impl MeetingIndex for DynamoDbStore {
             .map_err(unavailable)?;
         Ok(output
             .item
-            .and_then(|item| item.get("incident")?.as_s().ok().cloned()))
+            .and_then(|item| item.get("incident")?.as_s().ok().cloned())
+            .map(IncidentKey::from_stored))
     }
 }
 
@@ -301,10 +309,11 @@ impl MeetingIndex for DynamoDbStore {
 impl IdempotencyStore for DynamoDbStore {
     async fn claim(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
+        let incident_id = incident_id.as_str();
         let result = self
             .claim_update(incident_id, owner, lease, Stage::Claimed)
             .return_values(ReturnValue::AllNew)
@@ -315,17 +324,21 @@ impl IdempotencyStore for DynamoDbStore {
                 let item = output.attributes.unwrap_or_default();
                 Ok(Claim::Acquired(record_from_item(incident_id, &item)?))
             }
-            Err(e) if is_condition_failure(&e) => self.not_claimed(incident_id).await,
+            Err(e) if is_condition_failure(&e) => {
+                self.not_claimed(&IncidentKey::from_stored(incident_id))
+                    .await
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
 
     async fn claim_to_create(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
     ) -> Result<(Claim, bool), StoreError> {
+        let incident_id = incident_id.as_str();
         // The old item tells whether the claim made the record: nothing before it.
         let result = self
             .claim_update(incident_id, owner, lease, Stage::Creating)
@@ -345,18 +358,23 @@ impl IdempotencyStore for DynamoDbStore {
                 // The claim changed only the owner and lease of a record that was there.
                 Some(old) => Ok((Claim::Acquired(record_from_item(incident_id, &old)?), false)),
             },
-            Err(e) if is_condition_failure(&e) => Ok((self.not_claimed(incident_id).await?, false)),
+            Err(e) if is_condition_failure(&e) => Ok((
+                self.not_claimed(&IncidentKey::from_stored(incident_id))
+                    .await?,
+                false,
+            )),
             Err(e) => Err(unavailable(e)),
         }
     }
 
     async fn claim_new_with_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
         take: &HostTake<'_>,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let now = now_millis();
         let record = Put::builder()
             .table_name(&self.table)
@@ -391,11 +409,12 @@ impl IdempotencyStore for DynamoDbStore {
 
     async fn record_new_meeting(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         meeting: &StoredMeeting,
         lifecycle: &MeetingLifecycle,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let record = Update::builder()
             .table_name(&self.table)
             .key("pk", Self::key(incident_id))
@@ -441,11 +460,12 @@ impl IdempotencyStore for DynamoDbStore {
 
     async fn advance(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         stage: Stage,
         meeting: Option<&StoredMeeting>,
     ) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         let mut update = self
             .client
             .update_item()
@@ -472,7 +492,8 @@ impl IdempotencyStore for DynamoDbStore {
         }
     }
 
-    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release(&self, incident_id: &IncidentKey, owner: &str) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         let result = self
             .client
             .update_item()
@@ -493,7 +514,8 @@ impl IdempotencyStore for DynamoDbStore {
         }
     }
 
-    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    async fn get(&self, incident_id: &IncidentKey) -> Result<Option<IncidentRecord>, StoreError> {
+        let incident_id = incident_id.as_str();
         let output = self
             .client
             .get_item()
@@ -511,10 +533,11 @@ impl IdempotencyStore for DynamoDbStore {
 
     async fn record_meeting_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         slot: Option<&HostSlot>,
     ) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         let update = self
             .client
             .update_item()
@@ -536,7 +559,11 @@ impl IdempotencyStore for DynamoDbStore {
         }
     }
 
-    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+    async fn meeting_host(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<Option<HostSlot>, StoreError> {
+        let incident_id = incident_id.as_str();
         let output = self
             .client
             .get_item()
@@ -555,8 +582,9 @@ impl IdempotencyStore for DynamoDbStore {
 
     async fn get_with_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
     ) -> Result<(Option<IncidentRecord>, Option<HostSlot>), StoreError> {
+        let incident_id = incident_id.as_str();
         let output = self
             .client
             .get_item()
@@ -575,7 +603,8 @@ impl IdempotencyStore for DynamoDbStore {
         }
     }
 
-    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError> {
+    async fn first_pool_full_notice(&self, incident_id: &IncidentKey) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         self.conditional(
             self.client
                 .update_item()
@@ -589,7 +618,8 @@ impl IdempotencyStore for DynamoDbStore {
         .await
     }
 
-    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError> {
+    async fn waited_for_host(&self, incident_id: &IncidentKey) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let output = self
             .client
             .get_item()
@@ -605,7 +635,11 @@ impl IdempotencyStore for DynamoDbStore {
             .is_some_and(|item| item.contains_key("pool_full_noticed")))
     }
 
-    async fn get_with_lifecycle(&self, incident_id: &str) -> Result<IncidentView, StoreError> {
+    async fn get_with_lifecycle(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<IncidentView, StoreError> {
+        let incident_id = incident_id.as_str();
         // A transactional read: both items as of one moment, strongly consistent, and
         // allowed by the GetItem permission.
         let get = |key: AttributeValue| {
@@ -630,8 +664,12 @@ impl IdempotencyStore for DynamoDbStore {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_transaction_canceled_exception()) =>
             {
-                let (record, host) = self.get_with_host(incident_id).await?;
-                let (lifecycle, lifecycle_version) = self.lifecycle(incident_id).await?;
+                let (record, host) = self
+                    .get_with_host(&IncidentKey::from_stored(incident_id))
+                    .await?;
+                let (lifecycle, lifecycle_version) = self
+                    .lifecycle(&IncidentKey::from_stored(incident_id))
+                    .await?;
                 return Ok(IncidentView {
                     record,
                     host,
@@ -667,7 +705,11 @@ impl IdempotencyStore for DynamoDbStore {
 
 #[async_trait]
 impl MeetingLifecycles for DynamoDbStore {
-    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+    async fn lifecycle(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<(MeetingLifecycle, u64), StoreError> {
+        let incident_id = incident_id.as_str();
         let output = self
             .client
             .get_item()
@@ -682,10 +724,11 @@ impl MeetingLifecycles for DynamoDbStore {
 
     async fn save_lifecycle(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         lifecycle: &MeetingLifecycle,
         version: u64,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut put = self
             .client
             .put_item()
@@ -718,9 +761,10 @@ impl HostSlots for DynamoDbStore {
         &self,
         host: &str,
         slot: u32,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         max_age: Duration,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let now = now_millis();
         let stale_before = now.saturating_sub(max_age.as_millis() as u64);
         let expires =
@@ -747,8 +791,9 @@ impl HostSlots for DynamoDbStore {
         &self,
         host: &str,
         slot: u32,
-        incident_id: &str,
+        incident_id: &IncidentKey,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         self.conditional(
             self.client
                 .update_item()

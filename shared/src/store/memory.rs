@@ -4,6 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
+use bridge_relay_domain::model::IncidentKey;
 use bridge_relay_ports::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
 use super::{
@@ -59,7 +60,12 @@ impl InMemoryStore {
 
 #[async_trait]
 impl MeetingIndex for InMemoryStore {
-    async fn index_meeting(&self, meeting_id: u64, incident_id: &str) -> Result<(), StoreError> {
+    async fn index_meeting(
+        &self,
+        meeting_id: u64,
+        incident_id: &IncidentKey,
+    ) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         self.meetings
             .lock()
             .await
@@ -67,8 +73,14 @@ impl MeetingIndex for InMemoryStore {
         Ok(())
     }
 
-    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<String>, StoreError> {
-        Ok(self.meetings.lock().await.get(&meeting_id).cloned())
+    async fn meeting_owner(&self, meeting_id: u64) -> Result<Option<IncidentKey>, StoreError> {
+        Ok(self
+            .meetings
+            .lock()
+            .await
+            .get(&meeting_id)
+            .cloned()
+            .map(IncidentKey::from_stored))
     }
 }
 
@@ -76,10 +88,11 @@ impl MeetingIndex for InMemoryStore {
 impl IdempotencyStore for InMemoryStore {
     async fn claim(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut entries = self.entries.lock().await;
         let now = now_millis();
         let lease_until = now.saturating_add(millis(lease));
@@ -114,14 +127,19 @@ impl IdempotencyStore for InMemoryStore {
 
     async fn claim_to_create(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
     ) -> Result<(Claim, bool), StoreError> {
+        let incident_id = incident_id.as_str();
         let mut entries = self.entries.lock().await;
         if entries.contains_key(incident_id) {
             drop(entries);
-            return Ok((self.claim(incident_id, owner, lease).await?, false));
+            return Ok((
+                self.claim(&IncidentKey::from_stored(incident_id), owner, lease)
+                    .await?,
+                false,
+            ));
         }
         let record = IncidentRecord {
             incident_id: incident_id.to_owned(),
@@ -144,11 +162,12 @@ impl IdempotencyStore for InMemoryStore {
 
     async fn claim_new_with_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         lease: Duration,
         take: &HostTake<'_>,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut entries = self.entries.lock().await;
         if entries.contains_key(incident_id) {
             return Ok(false);
@@ -192,11 +211,12 @@ impl IdempotencyStore for InMemoryStore {
 
     async fn record_new_meeting(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         meeting: &StoredMeeting,
         lifecycle: &MeetingLifecycle,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut entries = self.entries.lock().await;
         let Some(entry) = entries.get_mut(incident_id).filter(|e| e.owner == owner) else {
             return Ok(false);
@@ -217,11 +237,12 @@ impl IdempotencyStore for InMemoryStore {
 
     async fn advance(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         stage: Stage,
         meeting: Option<&StoredMeeting>,
     ) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         let mut entries = self.entries.lock().await;
         let entry = entries
             .get_mut(incident_id)
@@ -234,7 +255,8 @@ impl IdempotencyStore for InMemoryStore {
         Ok(())
     }
 
-    async fn release(&self, incident_id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release(&self, incident_id: &IncidentKey, owner: &str) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         let mut entries = self.entries.lock().await;
         if let Some(entry) = entries.get_mut(incident_id).filter(|e| e.owner == owner) {
             entry.lease_until = 0;
@@ -242,7 +264,8 @@ impl IdempotencyStore for InMemoryStore {
         Ok(())
     }
 
-    async fn get(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    async fn get(&self, incident_id: &IncidentKey) -> Result<Option<IncidentRecord>, StoreError> {
+        let incident_id = incident_id.as_str();
         Ok(self
             .entries
             .lock()
@@ -253,10 +276,11 @@ impl IdempotencyStore for InMemoryStore {
 
     async fn record_meeting_host(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         owner: &str,
         slot: Option<&HostSlot>,
     ) -> Result<(), StoreError> {
+        let incident_id = incident_id.as_str();
         let entries = self.entries.lock().await;
         if entries.get(incident_id).is_none_or(|e| e.owner != owner) {
             return Err(StoreError::ClaimLost(incident_id.to_owned()));
@@ -271,7 +295,11 @@ impl IdempotencyStore for InMemoryStore {
         Ok(())
     }
 
-    async fn meeting_host(&self, incident_id: &str) -> Result<Option<HostSlot>, StoreError> {
+    async fn meeting_host(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<Option<HostSlot>, StoreError> {
+        let incident_id = incident_id.as_str();
         Ok(self
             .pool
             .lock()
@@ -281,7 +309,8 @@ impl IdempotencyStore for InMemoryStore {
             .cloned())
     }
 
-    async fn first_pool_full_notice(&self, incident_id: &str) -> Result<bool, StoreError> {
+    async fn first_pool_full_notice(&self, incident_id: &IncidentKey) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         Ok(self
             .pool
             .lock()
@@ -290,7 +319,8 @@ impl IdempotencyStore for InMemoryStore {
             .insert(incident_id.to_owned()))
     }
 
-    async fn waited_for_host(&self, incident_id: &str) -> Result<bool, StoreError> {
+    async fn waited_for_host(&self, incident_id: &IncidentKey) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         Ok(self
             .pool
             .lock()
@@ -302,7 +332,11 @@ impl IdempotencyStore for InMemoryStore {
 
 #[async_trait]
 impl MeetingLifecycles for InMemoryStore {
-    async fn lifecycle(&self, incident_id: &str) -> Result<(MeetingLifecycle, u64), StoreError> {
+    async fn lifecycle(
+        &self,
+        incident_id: &IncidentKey,
+    ) -> Result<(MeetingLifecycle, u64), StoreError> {
+        let incident_id = incident_id.as_str();
         Ok(self
             .lifecycles
             .lock()
@@ -314,10 +348,11 @@ impl MeetingLifecycles for InMemoryStore {
 
     async fn save_lifecycle(
         &self,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         lifecycle: &MeetingLifecycle,
         version: u64,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut lifecycles = self.lifecycles.lock().await;
         let current = lifecycles.get(incident_id).map_or(0, |(_, v)| *v);
         if current != version {
@@ -337,9 +372,10 @@ impl HostSlots for InMemoryStore {
         &self,
         host: &str,
         slot: u32,
-        incident_id: &str,
+        incident_id: &IncidentKey,
         max_age: Duration,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut pool = self.pool.lock().await;
         let now = now_millis();
         let stale_before = now.saturating_sub(max_age.as_millis() as u64);
@@ -358,8 +394,9 @@ impl HostSlots for InMemoryStore {
         &self,
         host: &str,
         slot: u32,
-        incident_id: &str,
+        incident_id: &IncidentKey,
     ) -> Result<bool, StoreError> {
+        let incident_id = incident_id.as_str();
         let mut pool = self.pool.lock().await;
         let key = host_slot_key(host, slot);
         let held = pool
@@ -457,31 +494,41 @@ fn millis(duration: Duration) -> u64 {
 mod tests {
     use super::*;
 
+    fn key(id: &str) -> IncidentKey {
+        IncidentKey::from_stored(id)
+    }
+
     #[tokio::test]
     async fn claims_follow_the_lease_rules() {
         let store = InMemoryStore::new();
         let lease = Duration::from_secs(60);
         assert!(matches!(
-            store.claim("P1", "a", lease).await.unwrap(),
+            store.claim(&key("P1"), "a", lease).await.unwrap(),
             Claim::Acquired(_)
         ));
-        assert_eq!(store.claim("P1", "b", lease).await.unwrap(), Claim::Busy);
+        assert_eq!(
+            store.claim(&key("P1"), "b", lease).await.unwrap(),
+            Claim::Busy
+        );
         store
-            .advance("P1", "a", Stage::Creating, None)
+            .advance(&key("P1"), "a", Stage::Creating, None)
             .await
             .unwrap();
         assert!(matches!(
-            store.advance("P1", "b", Stage::Done, None).await,
+            store.advance(&key("P1"), "b", Stage::Done, None).await,
             Err(StoreError::ClaimLost(_))
         ));
-        store.release("P1", "a").await.unwrap();
-        match store.claim("P1", "b", lease).await.unwrap() {
+        store.release(&key("P1"), "a").await.unwrap();
+        match store.claim(&key("P1"), "b", lease).await.unwrap() {
             Claim::Acquired(record) => assert_eq!(record.stage, Stage::Creating),
             other => panic!("{other:?}"),
         }
-        store.advance("P1", "b", Stage::Done, None).await.unwrap();
+        store
+            .advance(&key("P1"), "b", Stage::Done, None)
+            .await
+            .unwrap();
         assert!(matches!(
-            store.claim("P1", "c", lease).await.unwrap(),
+            store.claim(&key("P1"), "c", lease).await.unwrap(),
             Claim::Done(_)
         ));
     }
@@ -490,13 +537,13 @@ mod tests {
     async fn an_expired_claim_is_taken_over() {
         let store = InMemoryStore::new();
         store
-            .claim("P1", "dead", Duration::from_millis(1))
+            .claim(&key("P1"), "dead", Duration::from_millis(1))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(matches!(
             store
-                .claim("P1", "alive", Duration::from_secs(60))
+                .claim(&key("P1"), "alive", Duration::from_secs(60))
                 .await
                 .unwrap(),
             Claim::Acquired(_)
