@@ -254,7 +254,7 @@ pub struct LocalRelay {
     pub zoom: Arc<ZoomApi>,
     pub store: Arc<InMemoryStore>,
     pub dead_letters: Arc<DeadLetterLog>,
-    /// What the ingress queued, for [`crate::queue::run_local_worker`].
+    /// What the ingress queued, for [`crate::local::run_local_worker`].
     pub jobs: UnboundedReceiver<LocalMessage>,
 }
 

@@ -28,6 +28,7 @@ pub mod http;
 pub mod incident_io;
 pub mod lambda;
 pub mod lifecycle;
+pub mod local;
 pub mod metrics;
 pub mod pagerduty;
 pub mod queue;

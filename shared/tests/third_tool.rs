@@ -239,7 +239,7 @@ async fn a_tool_added_by_one_adapter_and_one_entry_gets_one_meeting_its_bridge_a
         secrets,
         bridge_relay::http::client(),
     );
-    let running = tokio::spawn(bridge_relay::queue::run_local_worker(
+    let running = tokio::spawn(bridge_relay::local::run_local_worker(
         relay.worker,
         relay.dead_letters.clone(),
         relay.jobs,

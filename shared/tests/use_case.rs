@@ -100,7 +100,7 @@ async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_no
         secrets,
         bridge_relay::http::client(),
     );
-    let running = tokio::spawn(bridge_relay::queue::run_local_worker(
+    let running = tokio::spawn(bridge_relay::local::run_local_worker(
         relay.worker,
         relay.dead_letters.clone(),
         relay.jobs,

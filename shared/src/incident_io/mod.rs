@@ -25,10 +25,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::http::status_error;
-use crate::secrets::{RelaySecrets, SecretCache};
 use bridge_relay_domain::error::{SecretsError, Service, UpstreamError};
 use bridge_relay_domain::model::Bridge;
 use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
+use bridge_relay_ports::secrets::{RelaySecrets, SecretCache};
 
 pub const DEFAULT_API_BASE: &str = "https://api.incident.io";
 

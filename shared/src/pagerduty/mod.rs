@@ -13,9 +13,9 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::http::status_error;
-use crate::secrets::{PagerDutyCredentials, SecretCache};
 use bridge_relay_domain::error::{Service, UpstreamError};
 use bridge_relay_domain::model::Bridge;
+use bridge_relay_ports::secrets::{PagerDutyCredentials, SecretCache};
 
 pub use account::{PagerDutyUser, WebhookSubscription};
 // The port moved to its own module when incident.io joined; the old path keeps working.

@@ -5,7 +5,8 @@ mod sqs;
 mod timer;
 
 pub use local::{
-    DEDUP_WINDOW, DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, LocalMessage, run_local_worker,
+    DEDUP_WINDOW, DeadLetterLog, InProcessQueue, LOCAL_DELIVERIES, LOCAL_DELIVERY_BUDGET,
+    LocalMessage,
 };
 pub use sqs::{RedriveError, Redriven, SqsJobQueue, redrive};
 pub use timer::{LocalTimer, SqsTimerQueue};

@@ -104,7 +104,7 @@ pub async fn redrive(client: &Client, from: &str, to: &str) -> Result<Redriven, 
     let target = SqsJobQueue::new(client.clone(), to);
     let mut done = Redriven::default();
     let mut skipped_ids = std::collections::HashSet::new();
-    let stamp = crate::store::new_owner();
+    let stamp = bridge_relay_ports::store::new_owner();
     loop {
         let messages = client
             .receive_message()

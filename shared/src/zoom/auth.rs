@@ -14,8 +14,8 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::http::status_error;
-use crate::secrets::ZoomCredentials;
 use bridge_relay_domain::error::{Service, UpstreamError};
+use bridge_relay_ports::secrets::ZoomCredentials;
 use bridge_relay_ports::token_store::{
     SharedToken, SharedTokenStore, TokenStoreError, TokenUpdate,
 };
@@ -131,7 +131,7 @@ impl TokenCache {
             http,
             token_url: format!("{}/oauth/token", oauth_base.trim_end_matches('/')),
             fleet: None,
-            owner: crate::store::new_owner(),
+            owner: bridge_relay_ports::store::new_owner(),
             current: Mutex::new(Local::default()),
             fetches: AtomicUsize::new(0),
             granted: std::sync::Mutex::new(None),

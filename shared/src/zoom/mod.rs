@@ -20,11 +20,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::http::status_error;
-use crate::secrets::SecretCache;
 use bridge_relay_domain::after_call::SummaryRefusal;
 use bridge_relay_domain::error::{Service, UpstreamError};
 use bridge_relay_domain::meeting::MeetingSpec;
 use bridge_relay_domain::model::Meeting;
+use bridge_relay_ports::secrets::SecretCache;
 
 /// Pages of scheduled meetings read when looking for a lost meeting (300 meetings a page).
 const FIND_MAX_PAGES: usize = 5;
