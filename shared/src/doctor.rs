@@ -580,7 +580,7 @@ fn check_after_call_scopes(granted: Option<Vec<String>>) -> Check {
     let Some(granted) = granted else {
         return Check::skipped(
             AFTER_CALL_SCOPES,
-            "Zoom lists an app's scopes only with a token it issues, and doctor used the deployment's shared token",
+            "Zoom lists an app's scopes only with a token it issues, and the deployment's shared token was issued before the relay kept them",
         );
     };
     let missing: Vec<(&str, &str)> = AFTER_CALL_NEEDS

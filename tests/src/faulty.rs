@@ -288,7 +288,8 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
             let expires_in = s.token_lifetime_seconds;
             reply(
                 200,
-                json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in}),
+                json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in,
+                       "scope": ZOOM_APP_SCOPES}),
                 &[],
             )
         }
@@ -480,3 +481,6 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
         _ => reply(404, json!({"message": "no such route"}), &[]),
     }
 }
+
+/// The scopes the stand-in's Zoom app has, listed with each token as Zoom lists them.
+pub const ZOOM_APP_SCOPES: &str = "meeting:write:meeting:admin meeting:read:summary:admin cloud_recording:read:list_recording_files:admin";

@@ -190,6 +190,10 @@ async fn several_containers_share_one_zoom_token_and_a_doctor_run_voids_nothing(
         doctor_stdout.contains("shared"),
         "doctor used the deployment's token:\n{doctor_stdout}"
     );
+    assert!(
+        doctor_stdout.contains("ok   after-call scopes"),
+        "the app's scopes come with the shared token:\n{doctor_stdout}"
+    );
 }
 
 /// Two containers' Zoom clients sharing `store`, with the stand-in's credentials.
@@ -229,6 +233,14 @@ async fn one_fetch_for_two_containers(
         "the lease lets one caller fetch"
     );
     assert_eq!(zooms[0].token_fetches() + zooms[1].token_fetches(), 1);
+    // The one that did not fetch knows the app's scopes too, from the shared item.
+    let listed: Vec<String> = bridge_relay_tests::faulty::ZOOM_APP_SCOPES
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    for zoom in &zooms {
+        assert_eq!(zoom.granted_scopes(), Some(listed.clone()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

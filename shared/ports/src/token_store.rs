@@ -22,6 +22,9 @@ pub struct SharedToken {
     pub renew_after_ms: u64,
     /// Wall-clock milliseconds at which Zoom said it expires.
     pub expires_at_ms: u64,
+    /// The app's scopes as Zoom listed them with the token (space-separated; not a secret), so
+    /// a holder that did not fetch it (`doctor --table-name`) still knows them.
+    pub scope: Option<String>,
 }
 
 /// The shared token's item: the token if there is a usable one, its version (it moves on at

@@ -906,6 +906,11 @@ impl SharedTokenStore for DynamoDbStore {
                 token: SecretString::from(token.as_str()),
                 renew_after_ms,
                 expires_at_ms,
+                scope: item
+                    .get("token_scope")
+                    .and_then(|v| v.as_s().ok())
+                    .filter(|scope| !scope.is_empty())
+                    .cloned(),
             }),
             _ => None,
         };
@@ -977,7 +982,7 @@ impl SharedTokenStore for DynamoDbStore {
                 let ttl = (token.expires_at_ms / 1000).saturating_add(TOKEN_ITEM_TTL_SECONDS);
                 request
                     .update_expression(format!(
-                        "SET {next_version}, #token = :token, renew_after = :renew_after, token_expires_at = :token_expires_at, expires_at = :expires REMOVE lease_owner, lease_until"
+                        "SET {next_version}, #token = :token, renew_after = :renew_after, token_expires_at = :token_expires_at, token_scope = :token_scope, expires_at = :expires REMOVE lease_owner, lease_until"
                     ))
                     .expression_attribute_names("#token", "token")
                     .expression_attribute_values(
@@ -992,11 +997,15 @@ impl SharedTokenStore for DynamoDbStore {
                         ":token_expires_at",
                         AttributeValue::N(token.expires_at_ms.to_string()),
                     )
+                    .expression_attribute_values(
+                        ":token_scope",
+                        AttributeValue::S(token.scope.clone().unwrap_or_default()),
+                    )
                     .expression_attribute_values(":expires", AttributeValue::N(ttl.to_string()))
             }
             TokenUpdate::Remove => request
                 .update_expression(format!(
-                    "SET {next_version} REMOVE #token, renew_after, token_expires_at, lease_owner, lease_until"
+                    "SET {next_version} REMOVE #token, renew_after, token_expires_at, token_scope, lease_owner, lease_until"
                 ))
                 .expression_attribute_names("#token", "token"),
             TokenUpdate::Keep => request.update_expression(format!(

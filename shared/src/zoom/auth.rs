@@ -147,13 +147,25 @@ impl TokenCache {
         }
     }
 
-    /// The scopes Zoom listed with the last token this cache fetched (`None`: it fetched none,
-    /// or Zoom listed none): what `doctor` checks the after-call scopes against.
+    /// The scopes Zoom listed with the token this cache uses, fetched here or taken from the
+    /// shared item (`None`: Zoom listed none, or the shared token predates keeping them): what
+    /// `doctor` checks the after-call scopes against.
     pub fn granted_scopes(&self) -> Option<Vec<String>> {
         self.granted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Keeps the scopes Zoom listed with the token in use, for [`Self::granted_scopes`].
+    fn note_scopes(&self, scope: Option<&str>) {
+        if let Some(scope) = scope {
+            *self
+                .granted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(scope.split_whitespace().map(str::to_owned).collect());
+        }
     }
 
     /// How many tokens this cache has fetched from Zoom.
@@ -215,6 +227,7 @@ impl TokenCache {
                 && now < *renew_after_ms
                 && !local.was_refused(token)
             {
+                self.note_scopes(item.token.as_ref().and_then(|t| t.scope.as_deref()));
                 let token = AccessToken(Arc::new(token.clone()));
                 local.token = Some((token.clone(), *renew_after_ms));
                 return Ok(token);
@@ -316,14 +329,11 @@ impl TokenCache {
             reason: e.without_url().to_string(),
         })?;
         tracing::info!(expires_in = body.expires_in, "zoom token fetched");
-        if let Some(scope) = &body.scope {
-            *self
-                .granted
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(scope.split_whitespace().map(str::to_owned).collect());
-        }
-        Ok(token_times(body.access_token, body.expires_in, now_ms()))
+        self.note_scopes(body.scope.as_deref());
+        Ok(SharedToken {
+            scope: body.scope,
+            ..token_times(body.access_token, body.expires_in, now_ms())
+        })
     }
 }
 
@@ -338,6 +348,7 @@ fn token_times(token: SecretString, expires_in: u64, now_ms: u64) -> SharedToken
         token,
         renew_after_ms: expires_at_ms.saturating_sub(millis(margin)),
         expires_at_ms,
+        scope: None,
     }
 }
 
