@@ -939,6 +939,7 @@ async fn a_summary_without_its_text_is_fetched_and_zoom_refusals_are_said_once()
         ("unpaid-instance", 400, 200),
         ("unpaid-again", 400, 200),
         ("restricted-instance", 403, 2305),
+        ("missing-instance", 404, 3001),
     ] {
         Mock::given(method("GET"))
             .and(path_regex(format!(
@@ -962,6 +963,7 @@ async fn a_summary_without_its_text_is_fetched_and_zoom_refusals_are_said_once()
         "unpaid-instance",
         "unpaid-again",
         "restricted-instance",
+        "missing-instance",
     ] {
         assert_eq!(zoom_event(&ingress, &bare_summary(instance)).await, 202);
         stand.work(&worker).await;
@@ -983,19 +985,20 @@ async fn a_summary_without_its_text_is_fetched_and_zoom_refusals_are_said_once()
 
     let notes = stand.notes().await;
     assert_eq!(
-        notes[1..4],
+        notes[1..5],
         [
             "Zoom meeting summary of meeting 850 1234 5678: Meeting Summary for my meeting\n\nNext steps:\n- Warm the cache before a deploy\n\n## Key takeaways\n- The cache was cold after the deploy.\n\nFull summary in Zoom Docs: https://docs.example.com/doc/1aBcDeFgHiJkLmNoPqRsTu".to_owned(),
             "No Zoom meeting summary of meeting 850 1234 5678 on this incident: Zoom makes AI Companion meeting summaries for paid accounts only (Zoom answered 400, code 200).".to_owned(),
             "No Zoom meeting summary of meeting 850 1234 5678 on this incident: an account setting in Zoom restricts access to meeting summaries (Zoom answered 403, code 2305); an admin can allow it under AI Companion settings.".to_owned(),
+            "No Zoom meeting summary of meeting 850 1234 5678 on this incident: Zoom has no summary of this meeting (Zoom answered 404, code 3001).".to_owned(),
         ],
         "{notes:#?}"
     );
-    assert_eq!(notes.len(), 5, "{notes:#?}");
+    assert_eq!(notes.len(), 6, "{notes:#?}");
     assert!(
-        notes[4].ends_with("\nZoom's meeting summary is on the timeline above."),
+        notes[5].ends_with("\nZoom's meeting summary is on the timeline above."),
         "{}",
-        notes[4]
+        notes[5]
     );
     let fetches: Vec<String> = ApiStandIns::requests(&stand.apis.zoom_upstream)
         .await
@@ -1003,5 +1006,5 @@ async fn a_summary_without_its_text_is_fetched_and_zoom_refusals_are_said_once()
         .filter(|r| r.url.path().ends_with("/meeting_summary"))
         .map(|r| r.url.path().to_owned())
         .collect();
-    assert_eq!(fetches.len(), 4, "{fetches:?}");
+    assert_eq!(fetches.len(), 5, "{fetches:?}");
 }
