@@ -68,10 +68,25 @@ impl DynamoDbStore {
             Err(e) => Err(unavailable(e)),
         }
     }
-}
 
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    /// Sends one of the joint writes' updates on its own, as a conditional `UpdateItem`: a
+    /// caller that goes step by step writes exactly what the transaction would. True if written.
+    async fn update_alone(
+        &self,
+        update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    ) -> Result<bool, StoreError> {
+        let update = update.build().map_err(build_error)?;
+        self.conditional(
+            self.client
+                .update_item()
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values),
+        )
+        .await
+    }
 }
 
 /// The relay's own records (a meeting, a lifecycle) as the JSON the items keep.
@@ -115,8 +130,7 @@ impl DynamoDbStore {
 
     /// What a claim whose condition failed found: the work done, or another live claim.
     async fn not_claimed(&self, incident_id: &IncidentKey) -> Result<Claim, StoreError> {
-        let incident_id = incident_id.as_str();
-        match self.get(&IncidentKey::from_stored(incident_id)).await? {
+        match self.get(incident_id).await? {
             Some(record) if record.stage == Stage::Done => Ok(Claim::Done(record)),
             _ => Ok(Claim::Busy),
         }
@@ -313,7 +327,8 @@ impl IdempotencyStore for DynamoDbStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let incident_id = incident_id.as_str();
+        let key = incident_id;
+        let incident_id = key.as_str();
         let result = self
             .claim_update(incident_id, owner, lease, Stage::Claimed)
             .return_values(ReturnValue::AllNew)
@@ -324,10 +339,7 @@ impl IdempotencyStore for DynamoDbStore {
                 let item = output.attributes.unwrap_or_default();
                 Ok(Claim::Acquired(record_from_item(incident_id, &item)?))
             }
-            Err(e) if is_condition_failure(&e) => {
-                self.not_claimed(&IncidentKey::from_stored(incident_id))
-                    .await
-            }
+            Err(e) if is_condition_failure(&e) => self.not_claimed(key).await,
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -338,7 +350,8 @@ impl IdempotencyStore for DynamoDbStore {
         owner: &str,
         lease: Duration,
     ) -> Result<(Claim, bool), StoreError> {
-        let incident_id = incident_id.as_str();
+        let key = incident_id;
+        let incident_id = key.as_str();
         // The old item tells whether the claim made the record: nothing before it.
         let result = self
             .claim_update(incident_id, owner, lease, Stage::Creating)
@@ -358,11 +371,7 @@ impl IdempotencyStore for DynamoDbStore {
                 // The claim changed only the owner and lease of a record that was there.
                 Some(old) => Ok((Claim::Acquired(record_from_item(incident_id, &old)?), false)),
             },
-            Err(e) if is_condition_failure(&e) => Ok((
-                self.not_claimed(&IncidentKey::from_stored(incident_id))
-                    .await?,
-                false,
-            )),
+            Err(e) if is_condition_failure(&e) => Ok((self.not_claimed(key).await?, false)),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -639,7 +648,8 @@ impl IdempotencyStore for DynamoDbStore {
         &self,
         incident_id: &IncidentKey,
     ) -> Result<IncidentView, StoreError> {
-        let incident_id = incident_id.as_str();
+        let key = incident_id;
+        let incident_id = key.as_str();
         // A transactional read: both items as of one moment, strongly consistent, and
         // allowed by the GetItem permission.
         let get = |key: AttributeValue| {
@@ -664,12 +674,8 @@ impl IdempotencyStore for DynamoDbStore {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_transaction_canceled_exception()) =>
             {
-                let (record, host) = self
-                    .get_with_host(&IncidentKey::from_stored(incident_id))
-                    .await?;
-                let (lifecycle, lifecycle_version) = self
-                    .lifecycle(&IncidentKey::from_stored(incident_id))
-                    .await?;
+                let (record, host) = self.get_with_host(key).await?;
+                let (lifecycle, lifecycle_version) = self.lifecycle(key).await?;
                 return Ok(IncidentView {
                     record,
                     host,
@@ -764,27 +770,12 @@ impl HostSlots for DynamoDbStore {
         incident_id: &IncidentKey,
         max_age: Duration,
     ) -> Result<bool, StoreError> {
-        let incident_id = incident_id.as_str();
-        let now = now_millis();
-        let stale_before = now.saturating_sub(max_age.as_millis() as u64);
-        let expires =
-            (now.saturating_add(millis(max_age)) / 1000).saturating_add(RECORD_TTL_SECONDS);
-        self.conditional(
-            self.client
-                .update_item()
-                .key("pk", AttributeValue::S(host_slot_key(host, slot)))
-                .update_expression(
-                    "SET held_by = :incident, taken_at = :now, expires_at = :expires",
-                )
-                .condition_expression(
-                    "attribute_not_exists(held_by) OR held_by = :incident OR taken_at < :stale",
-                )
-                .expression_attribute_values(":incident", AttributeValue::S(incident_id.into()))
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .expression_attribute_values(":stale", AttributeValue::N(stale_before.to_string()))
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
-        )
-        .await
+        let slot = HostSlot {
+            host: host.to_owned(),
+            slot,
+        };
+        self.update_alone(self.slot_take(&slot, incident_id.as_str(), max_age, now_millis()))
+            .await
     }
 
     async fn release_host_slot(
@@ -811,20 +802,7 @@ impl HostSlots for DynamoDbStore {
         day: &str,
         limit: u32,
     ) -> Result<bool, StoreError> {
-        let expires = (now_millis() / 1000).saturating_add(HOST_DAY_TTL_SECONDS);
-        self.conditional(
-            self.client
-                .update_item()
-                .key("pk", AttributeValue::S(host_day_key(host, day)))
-                .update_expression("ADD create_count :one SET expires_at = :expires")
-                .condition_expression(
-                    "attribute_not_exists(limit_reached) AND (attribute_not_exists(create_count) OR create_count < :limit)",
-                )
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string())),
-        )
-        .await
+        self.update_alone(self.day_count(host, day, limit)).await
     }
 
     async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {

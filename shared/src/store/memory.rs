@@ -131,15 +131,12 @@ impl IdempotencyStore for InMemoryStore {
         owner: &str,
         lease: Duration,
     ) -> Result<(Claim, bool), StoreError> {
-        let incident_id = incident_id.as_str();
+        let key = incident_id;
+        let incident_id = key.as_str();
         let mut entries = self.entries.lock().await;
         if entries.contains_key(incident_id) {
             drop(entries);
-            return Ok((
-                self.claim(&IncidentKey::from_stored(incident_id), owner, lease)
-                    .await?,
-                false,
-            ));
+            return Ok((self.claim(key, owner, lease).await?, false));
         }
         let record = IncidentRecord {
             incident_id: incident_id.to_owned(),
