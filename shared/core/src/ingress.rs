@@ -270,9 +270,9 @@ impl Ingress {
             } => {
                 let meeting = self.policy.meeting_for(&incident);
                 let job = Job {
-                    tool,
                     action,
                     ..queued_job(
+                        tool,
                         delivery_id,
                         event_id,
                         event_type,
@@ -299,9 +299,9 @@ impl Ingress {
                 };
                 let meeting = self.policy.meeting_for(&incident);
                 let job = Job {
-                    tool,
                     requested_by,
                     ..queued_job(
+                        tool,
                         delivery_id,
                         event_id,
                         event_type,
@@ -345,17 +345,15 @@ impl Ingress {
             // The tool withholds the incident from most people: so does the relay's timeline.
             meeting.sensitive = Some(true);
         }
-        let job = Job {
-            tool: event.tool,
-            ..queued_job(
-                delivery_id,
-                event.id,
-                event.event_type,
-                incident,
-                meeting,
-                received_at_ms,
-            )
-        };
+        let job = queued_job(
+            event.tool,
+            delivery_id,
+            event.id,
+            event.event_type,
+            incident,
+            meeting,
+            received_at_ms,
+        );
         self.enqueue(job).await
     }
 
@@ -434,17 +432,15 @@ impl Ingress {
             Ok(owner) => owner,
             Err(answer) => return answer,
         };
-        let mut job = Job {
+        let mut job = queued_job(
             tool,
-            ..queued_job(
-                event_key.clone(),
-                event_key,
-                event_type.into(),
-                Incident::new(incident_id),
-                MeetingOptions::default(),
-                received_at_ms,
-            )
-        };
+            event_key.clone(),
+            event_key,
+            event_type.into(),
+            Incident::new(incident_id),
+            MeetingOptions::default(),
+            received_at_ms,
+        );
         attach(&mut job);
         self.enqueue(job).await
     }
@@ -467,8 +463,9 @@ impl Ingress {
     }
 }
 
-/// A job as the ingress queues it: a PagerDuty bridge job unless the caller says otherwise.
+/// A job as the ingress queues it: a bridge job of `tool` unless the caller says otherwise.
 fn queued_job(
+    tool: IncidentToolKind,
     webhook_id: String,
     event_id: String,
     event_type: String,
@@ -485,7 +482,7 @@ fn queued_job(
         requested_by: None,
         received_at_ms: Some(received_at_ms),
         failure: None,
-        tool: IncidentToolKind::default(),
+        tool,
         action: JobAction::default(),
         requeued_after_waiting: false,
     }
