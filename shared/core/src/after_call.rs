@@ -32,7 +32,17 @@ fn refused_key(refusal: SummaryRefusal) -> String {
 /// What an artifact job does, decided from the lifecycle before anything is posted.
 enum Plan {
     Skip(String),
-    Post { note: String, key: String },
+    /// Post `note` and remember `key`.
+    Post {
+        note: String,
+        key: String,
+    },
+    /// Post `note` saying why Zoom gave no summary (no artifact reached the incident), and
+    /// remember `key`.
+    Refused {
+        note: String,
+        key: String,
+    },
 }
 
 impl Worker {
@@ -85,7 +95,7 @@ impl Worker {
                         Err(refusal) if lifecycle.artifact_posted(&refused_key(refusal)) => {
                             Plan::Skip("Zoom refused the summary; that is said already".into())
                         }
-                        Err(refusal) => Plan::Post {
+                        Err(refusal) => Plan::Refused {
                             note: after_call::summary_refused_note(&meeting, refusal),
                             key: refused_key(refusal),
                         },
@@ -109,7 +119,7 @@ impl Worker {
                 }
             }
         };
-        let (note, posted_key) = match plan {
+        let (note, key, artifact_posted) = match plan {
             Plan::Skip(why) => {
                 return Ok(format!(
                     "{} of meeting {}: {why}",
@@ -117,19 +127,19 @@ impl Worker {
                     event.meeting_id
                 ));
             }
-            Plan::Post { note, key } => (note, key),
+            Plan::Post { note, key } => (note, key, true),
+            Plan::Refused { note, key } => (note, key, false),
         };
         self.post(job, &note, deadline).await?;
-        if !posted_key.starts_with("summary_refused:") {
+        if artifact_posted {
             bridge_relay_domain::telemetry::record_artifact_posted(kind);
         }
-        let remembered = posted_key.clone();
         self.update_known_lifecycle(id, Some((lifecycle, version)), |l| {
-            l.mark_artifact_posted(remembered.clone())
+            l.mark_artifact_posted(&key)
         })
         .await?;
         Ok(format!(
-            "{} of meeting {} posted ({posted_key})",
+            "{} of meeting {} posted ({key})",
             event.artifact.event_type(),
             event.meeting_id
         ))

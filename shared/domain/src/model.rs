@@ -135,15 +135,8 @@ impl Default for IncidentToolKind {
     }
 }
 
-impl IncidentToolKind {
-    /// Whether `name` may name a tool: it stands in keys and queued jobs.
-    pub fn is_tool_name(name: &str) -> bool {
-        is_tool_name(name)
-    }
-}
-
-/// A tool's name as it may stand in a key and a queued job.
-fn is_tool_name(name: &str) -> bool {
+/// Whether `name` may name a tool: it stands in keys and queued jobs.
+pub fn is_tool_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
             .bytes()

@@ -550,7 +550,7 @@ fn check_tool(name: &str, rules: &ToolRules) -> Result<(), PolicyError> {
             "PagerDuty's rules are the top-level ones and incident.io's are under incident_io",
         ));
     }
-    if !IncidentToolKind::is_tool_name(name) {
+    if !crate::model::is_tool_name(name) {
         return Err(field_error(
             field,
             "a tool's name is 1 to 32 lowercase letters, digits and _, as its adapter names it",

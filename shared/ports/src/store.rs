@@ -429,14 +429,14 @@ impl MeetingLifecycle {
 
     /// Remembers that the after-call note `key` is on the incident (the oldest key goes when
     /// the list is full).
-    pub fn mark_artifact_posted(&mut self, key: String) {
-        if self.artifact_posted(&key) {
+    pub fn mark_artifact_posted(&mut self, key: &str) {
+        if self.artifact_posted(key) {
             return;
         }
         if self.artifacts_posted.len() >= MAX_ARTIFACTS_POSTED {
             self.artifacts_posted.remove(0);
         }
-        self.artifacts_posted.push(key);
+        self.artifacts_posted.push(key.to_owned());
     }
 }
 
