@@ -5,6 +5,11 @@
 - the job queue: FIFO, dead-letter queue (FIFO), visibility timeout >= 6 x the worker's timeout
 - the worker's SQS trigger reports partial batch failures
 - logs with a retention period; an alarm on the first dead letter, notifying the alarm topic
+- the alarms reach someone: each topic an alarm notifies is encrypted with a key of the stack
+  (not an AWS managed alias/aws/... key, whose policy cannot let CloudWatch use it), rotated,
+  whose key policy grants cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey* for
+  this account's alarms and no one else but the account; and a topic policy lets
+  cloudwatch.amazonaws.com publish to it, for this account only (and lets no one else)
 - the dashboard shows every metric the code emits (namespace, names and dimension read from
   shared/src/metrics.rs) and no metric of that namespace the code does not emit
 - the public ingress holds no API credential: each function reads only its own secret
@@ -219,6 +224,7 @@ def failures_of(sam):
     check(len(dead_letter_alarms) == 1, "an alarm fires on the first dead letter")
     for name, alarm in alarms.items():
         check(alarm.get("AlarmActions") == [{"Ref": "AlarmTopic"}], f"{name} notifies the alarm topic")
+    check_alarm_topics(resources, alarms)
 
     check_dashboard(resources)
 
@@ -241,6 +247,146 @@ def failures_of(sam):
     check_secrets(cfn)
     check_ingress_limits(sam, resources)
     return list(failures)
+
+
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+# What CloudWatch needs of an encrypted topic's key to publish an alarm to the topic (AWS
+# knowledge center, "configure a CloudWatch alarm with an encrypted SNS topic").
+CLOUDWATCH_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
+# The account itself, as a key policy names it (its IAM policies then decide who may use the key).
+ACCOUNT_PRINCIPALS = (
+    {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+    {"Ref": "AWS::AccountId"},
+)
+# On behalf of this account's alarms only: a service principal's grant without it lets any
+# account's alarm use the grant (the confused deputy).
+SOURCE_ACCOUNT = {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def actions_of(statement):
+    """A statement's actions, lower case (IAM compares them so)."""
+    return {a.lower() for a in as_list(statement.get("Action", [])) if isinstance(a, str)}
+
+
+def services_of(statement):
+    principal = statement.get("Principal")
+    return set(as_list(principal.get("Service", []))) if isinstance(principal, dict) else set()
+
+
+def only_this_account(statement):
+    return SOURCE_ACCOUNT.items() <= statement.get("Condition", {}).get("StringEquals", {}).items()
+
+
+def key_of(resources, key_id):
+    """The logical name of the stack's AWS::KMS::Key that a KmsMasterKeyId names (the key, its
+    ARN or an alias of the stack for it), or None."""
+    if isinstance(key_id, dict) and len(key_id) == 1:
+        (function, arg), = key_id.items()
+        name = arg if function == "Ref" else arg[0] if function == "Fn::GetAtt" else None
+        kind = resources.get(name, {}).get("Type") if isinstance(name, str) else None
+        if kind == "AWS::KMS::Key":
+            return name
+        if kind == "AWS::KMS::Alias" and function == "Ref":
+            return key_of(resources, resources[name]["Properties"].get("TargetKeyId"))
+    return None
+
+
+def check_alarm_topics(resources, alarms):
+    """Every topic an alarm notifies is one CloudWatch may publish to: an alarm whose topic's key
+    or policy leaves CloudWatch out fails to publish, and says so only in its own history."""
+    topics = set()
+    for alarm in alarms.values():
+        for field in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            for action in as_list(alarm.get(field, [])):
+                # Ref of a topic is its ARN, as is its TopicArn attribute.
+                target = action.get("Ref") if isinstance(action, dict) else None
+                if isinstance(action, dict) and "Fn::GetAtt" in action:
+                    target = action["Fn::GetAtt"][0]
+                if resources.get(target, {}).get("Type") == "AWS::SNS::Topic":
+                    topics.add(target)
+    for topic in sorted(topics):
+        key_id = resources[topic].get("Properties", {}).get("KmsMasterKeyId")
+        check(key_id is not None, f"{topic}: the alarm topic must be encrypted (KmsMasterKeyId)")
+        if key_id is None:
+            continue
+        # alias/aws/sns, or its ARN ...:alias/aws/sns (or a Sub of one): the key policy is AWS's.
+        if re.search(r"(^|:)alias/aws/", key_id if isinstance(key_id, str) else str(key_id.get("Fn::Sub"))):
+            check(False, f"{topic} is encrypted with the AWS managed key {key_id}, whose key policy "
+                         f"cannot let {CLOUDWATCH} use it: the alarms would reach no one. Encrypt it "
+                         f"with an AWS::KMS::Key of the stack that grants CloudWatch "
+                         f"kms:Decrypt and kms:GenerateDataKey*")
+            continue
+        key = key_of(resources, key_id)
+        check(key is not None, f"{topic}: KmsMasterKeyId {key_id} is not an AWS::KMS::Key of the stack, "
+                               f"so nothing shows that its key policy lets {CLOUDWATCH} use it")
+        if key is not None:
+            check_alarm_topic_key(topic, key, resources[key]["Properties"])
+    check_topic_policies(resources, topics)
+
+
+def check_alarm_topic_key(topic, key, props):
+    """The alarm topic's key lets CloudWatch encrypt for this account's alarms, and is the
+    account's to administer; no one else is in its key policy."""
+    check(props.get("EnableKeyRotation") is True, f"{key} (the key of {topic}): key rotation must be enabled")
+    granted = set()
+    for statement in as_list(props.get("KeyPolicy", {}).get("Statement", [])):
+        for escape in ("NotAction", "NotResource", "NotPrincipal"):
+            check(escape not in statement, f"{key}'s key policy: {escape} grants everything else")
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        services = services_of(statement)
+        if services == {CLOUDWATCH} and set(principal) == {"Service"}:
+            acts = actions_of(statement)
+            check(acts <= {a.lower() for a in CLOUDWATCH_KEY_ACTIONS},
+                  f"{key}'s key policy grants {CLOUDWATCH} {sorted(acts)}: it needs only kms:Decrypt "
+                  f"and kms:GenerateDataKey*")
+            check(only_this_account(statement),
+                  f"{key}'s key policy grants {CLOUDWATCH} without the condition StringEquals "
+                  f"{SOURCE_ACCOUNT}: any account's alarms could use the key")
+            granted |= acts
+        else:
+            check(isinstance(principal, dict) and set(principal) == {"AWS"}
+                  and all(p in ACCOUNT_PRINCIPALS for p in as_list(principal["AWS"])),
+                  f"{key}'s key policy grants {principal}: only the account and {CLOUDWATCH}")
+    missing = [a for a in CLOUDWATCH_KEY_ACTIONS if a.lower() not in granted]
+    check(not missing,
+          f"{topic}'s key {key} does not grant {CLOUDWATCH} {missing} in its key policy: "
+          f"the alarms cannot publish to the encrypted topic and reach no one")
+
+
+def check_topic_policies(resources, alarm_topics):
+    """A topic policy lets CloudWatch publish to each alarm topic; and the stack's topic policies
+    let only CloudWatch publish, for this account's alarms, and only to alarm topics."""
+    published = set()
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::SNS::TopicPolicy":
+            continue
+        props = resource["Properties"]
+        topics = [t.get("Ref") if isinstance(t, dict) else t for t in as_list(props.get("Topics", []))]
+        check(topics and all(t in alarm_topics for t in topics),
+              f"{name}: a topic policy on {topics}, which are not (only) alarm topics")
+        for statement in as_list(props.get("PolicyDocument", {}).get("Statement", [])):
+            for escape in ("NotAction", "NotResource", "NotPrincipal"):
+                check(escape not in statement, f"{name}: {escape} grants everything else")
+            if statement.get("Effect") != "Allow":
+                continue
+            principal = statement.get("Principal")
+            ok = (services_of(statement) == {CLOUDWATCH} and set(principal) == {"Service"}
+                  and actions_of(statement) == {"sns:publish"} and only_this_account(statement))
+            check(ok, f"{name} may only let {CLOUDWATCH} sns:Publish with the condition StringEquals "
+                      f"{SOURCE_ACCOUNT}, not {statement}")
+            resources_named = as_list(statement.get("Resource"))
+            for topic in topics:
+                if ok and {"Ref": topic} in resources_named:
+                    published.add(topic)
+    for topic in sorted(alarm_topics - published):
+        check(False, f"no topic policy lets {CLOUDWATCH} sns:Publish to {topic} (with the condition "
+                     f"StringEquals {SOURCE_ACCOUNT}): the alarms cannot publish to it and reach no one")
 
 
 # The secret parameters, and values for them in each kind of deployment.
@@ -410,7 +556,9 @@ def check_iam(resources):
         if kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User",
                     "AWS::IAM::Group", "AWS::IAM::AccessKey"):
             check(False, f"{name}: {kind} is not part of the relay's permissions")
-        if kind.endswith("Policy") and kind.startswith("AWS::") and not kind.startswith("AWS::IAM"):
+        # The alarm topic's policy is check_alarm_topics' to judge.
+        if (kind.endswith("Policy") and kind.startswith("AWS::") and not kind.startswith("AWS::IAM")
+                and kind != "AWS::SNS::TopicPolicy"):
             check(False, f"{name}: resource policy {kind} is not expected")
         if kind != "AWS::IAM::Role":
             continue

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Regression test of scripts/check-template.py: the real template passes, and each
 deliberately bad copy of it (a wildcard, a broader resource, an extra role or action, an escape
-hatch) fails with the reason. Run with the tools venv's python; exits 1 on any miss.
+hatch, an alarm topic CloudWatch cannot publish to) fails with the reason. Run with the tools
+venv's python; exits 1 on any miss.
 
 Usage: scripts/test-check-template.py [template.yaml]
 """
@@ -44,6 +45,25 @@ def function(sam, name):
 
 def variables(sam, name):
     return function(sam, name)["Environment"]["Variables"]
+
+
+def resource(sam, name):
+    return sam["Resources"][name]
+
+
+def key_statements(sam):
+    return resource(sam, "AlarmTopicKey")["Properties"]["KeyPolicy"]["Statement"]
+
+
+def cloudwatch_key_grant(sam):
+    """The key policy's statement for cloudwatch.amazonaws.com."""
+    grants = [s for s in key_statements(sam) if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(grants) == 1, grants
+    return grants[0]
+
+
+def topic_statements(sam):
+    return resource(sam, "AlarmTopicPolicy")["Properties"]["PolicyDocument"]["Statement"]
 
 
 # (what is broken, how, a fragment of the failure it must cause)
@@ -142,6 +162,46 @@ BAD = [
     ("a cap parameter that may be 0",
      lambda s: s["Parameters"]["IngressConcurrency"].update(MinValue=0),
      "the ingress's concurrency cap IngressConcurrency must be a Number"),
+    # The alarms reach someone (issue 24): CloudWatch may use the topic's key and publish to it.
+    ("the AWS managed key back on the alarm topic",
+     lambda s: resource(s, "AlarmTopic")["Properties"].update(KmsMasterKeyId="alias/aws/sns"),
+     "AlarmTopic is encrypted with the AWS managed key alias/aws/sns"),
+    ("the AWS managed key by its alias ARN",
+     lambda s: resource(s, "AlarmTopic")["Properties"].update(
+         KmsMasterKeyId={"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/sns"}),
+     "AlarmTopic is encrypted with the AWS managed key"),
+    ("a key from outside the stack (its policy unknown)",
+     lambda s: resource(s, "AlarmTopic")["Properties"].update(KmsMasterKeyId="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+     "is not an AWS::KMS::Key of the stack"),
+    ("the AWS managed key as a plain alias ARN",
+     lambda s: resource(s, "AlarmTopic")["Properties"].update(KmsMasterKeyId="arn:aws:kms:us-east-1:123456789012:alias/aws/sns"),
+     "encrypted with the AWS managed key arn:aws:kms:us-east-1:123456789012:alias/aws/sns"),
+    ("the key policy without the CloudWatch grant",
+     lambda s: key_statements(s).remove(cloudwatch_key_grant(s)),
+     "AlarmTopic's key AlarmTopicKey does not grant cloudwatch.amazonaws.com"),
+    ("the CloudWatch grant without kms:GenerateDataKey*",
+     lambda s: cloudwatch_key_grant(s).update(Action="kms:Decrypt"),
+     "does not grant cloudwatch.amazonaws.com ['kms:GenerateDataKey*']"),
+    ("the CloudWatch grant for any account's alarms",
+     lambda s: cloudwatch_key_grant(s).pop("Condition"),
+     "grants cloudwatch.amazonaws.com without the condition"),
+    ("the key policy open to every principal",
+     lambda s: key_statements(s).append({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}),
+     "AlarmTopicKey's key policy grants *"),
+    ("the alarm topic's key not rotated",
+     lambda s: resource(s, "AlarmTopicKey")["Properties"].pop("EnableKeyRotation"),
+     "key rotation must be enabled"),
+    ("no topic policy", lambda s: s["Resources"].pop("AlarmTopicPolicy"),
+     "no topic policy lets cloudwatch.amazonaws.com sns:Publish to AlarmTopic"),
+    ("the topic policy lets anyone publish",
+     lambda s: topic_statements(s)[0].update(Principal="*"),
+     "AlarmTopicPolicy may only let cloudwatch.amazonaws.com sns:Publish"),
+    ("the topic policy for any account's alarms",
+     lambda s: topic_statements(s)[0].pop("Condition"),
+     "AlarmTopicPolicy may only let cloudwatch.amazonaws.com sns:Publish with the condition"),
+    ("an unencrypted alarm topic",
+     lambda s: resource(s, "AlarmTopic")["Properties"].pop("KmsMasterKeyId"),
+     "the alarm topic must be encrypted"),
 ]
 
 
