@@ -291,8 +291,8 @@ pub fn local_relay_of(
         settings: WorkerSettings {
             overwrite_existing_bridge: config.overwrite_existing_bridge,
             max_receives: LOCAL_DELIVERIES,
-            host_pool: Some(config.host_pool),
-            ..WorkerSettings::default()
+            retry: config.retry,
+            host_pool: config.host_pool,
         },
         incident_io_notify_channel: config.incident_io_notify_channel,
     };

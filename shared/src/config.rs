@@ -9,6 +9,7 @@ use crate::hostpool::{
 use crate::relay::WorkerSettings;
 use bridge_relay_domain::error::ConfigError;
 use bridge_relay_domain::policy::{BridgePolicy, DEFAULT_BRIDGE_EVENTS};
+use bridge_relay_ports::retry::RetryPolicy;
 
 pub const DEFAULT_ZOOM_API_BASE: &str = "https://api.zoom.us/v2";
 pub const DEFAULT_ZOOM_OAUTH_BASE: &str = "https://zoom.us";
@@ -74,6 +75,7 @@ pub struct LocalConfig {
     pub policy: BridgePolicy,
     pub secret_ttl: Duration,
     pub overwrite_existing_bridge: bool,
+    pub retry: RetryPolicy,
     pub incident_io_notify_channel: bool,
 }
 
@@ -197,7 +199,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// The Zoom hosts: `ZOOM_HOST_USER` (when set) first, then `ZOOM_HOST_USERS` (a comma
     /// list), each once; at least one. Limits from `ZOOM_HOST_MAX_MEETINGS`,
-    /// `ZOOM_HOST_DAILY_CREATES` and `ZOOM_HOST_SLOT_MAX_AGE_MINUTES`.
+    /// `ZOOM_HOST_DAILY_CREATES` and [`slot_max_age`](Self::slot_max_age).
     pub fn host_pool(&self) -> Result<HostPool, ConfigError> {
         let mut hosts: Vec<String> = Vec::new();
         if self.optional("ZOOM_HOST_USER").is_some() {
@@ -236,11 +238,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         if hosts.is_empty() {
             return Err(ConfigError::Missing("ZOOM_HOST_USER"));
         }
-        let max_age_minutes = self.whole_number(
-            "ZOOM_HOST_SLOT_MAX_AGE_MINUTES",
-            (DEFAULT_SLOT_MAX_AGE.as_secs() / 60) as u32,
-            1,
-        )?;
+        let slot_max_age = self.slot_max_age()?;
         Ok(HostPool {
             hosts,
             meetings_per_host: self.whole_number(
@@ -253,8 +251,29 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 DEFAULT_CREATES_PER_DAY,
                 1,
             )?,
-            slot_max_age: Duration::from_secs(u64::from(max_age_minutes) * 60),
+            slot_max_age,
         })
+    }
+
+    /// How long a host slot nobody frees stays held: `ZOOM_HOST_SLOT_MAX_AGE_MINUTES`, or
+    /// `ZOOM_HOST_SLOT_MAX_AGE_SECONDS` (not both).
+    fn slot_max_age(&self) -> Result<Duration, ConfigError> {
+        const MINUTES: &str = "ZOOM_HOST_SLOT_MAX_AGE_MINUTES";
+        const SECONDS: &str = "ZOOM_HOST_SLOT_MAX_AGE_SECONDS";
+        match (self.optional(MINUTES), self.optional(SECONDS)) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                var: SECONDS,
+                reason: format!("set {MINUTES} or {SECONDS}, not both"),
+            }),
+            (None, Some(_)) => Ok(Duration::from_secs(u64::from(
+                self.whole_number(SECONDS, 1, 1)?,
+            ))),
+            (_, None) => {
+                let default = u32::try_from(DEFAULT_SLOT_MAX_AGE.as_secs() / 60).unwrap_or(1);
+                let minutes = self.whole_number(MINUTES, default, 1)?;
+                Ok(Duration::from_secs(u64::from(minutes).saturating_mul(60)))
+            }
+        }
     }
 
     fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
@@ -290,6 +309,30 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// How the worker retries a failed call within a delivery: `RETRY_FIRST_DELAY_MS`,
+    /// `RETRY_MAX_DELAY_MS` (the backoff's first and largest wait) and `RETRY_MAX_ATTEMPTS`.
+    pub fn retry(&self) -> Result<RetryPolicy, ConfigError> {
+        let default = RetryPolicy::default();
+        let millis = |var, default: Duration| -> Result<Duration, ConfigError> {
+            let default = u32::try_from(default.as_millis()).unwrap_or(u32::MAX);
+            Ok(Duration::from_millis(u64::from(
+                self.whole_number(var, default, 1)?,
+            )))
+        };
+        let policy = RetryPolicy {
+            first_delay: millis("RETRY_FIRST_DELAY_MS", default.first_delay)?,
+            max_delay: millis("RETRY_MAX_DELAY_MS", default.max_delay)?,
+            max_attempts: self.whole_number("RETRY_MAX_ATTEMPTS", default.max_attempts, 1)?,
+        };
+        if policy.max_delay < policy.first_delay {
+            return Err(ConfigError::Invalid {
+                var: "RETRY_MAX_DELAY_MS",
+                reason: "is below RETRY_FIRST_DELAY_MS".into(),
+            });
+        }
+        Ok(policy)
+    }
+
     pub fn ingress(&self) -> Result<IngressConfig, ConfigError> {
         let (secret_id, secret_var) =
             self.secret_id("INGRESS_SECRET_ID", "INGRESS_SECRET_ID or SECRET_ID")?;
@@ -319,8 +362,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             settings: WorkerSettings {
                 overwrite_existing_bridge: self.flag("OVERWRITE_EXISTING_BRIDGE")?,
                 max_receives: self.whole_number("MAX_RECEIVE_COUNT", 5, 1)?,
-                host_pool: Some(host_pool),
-                ..WorkerSettings::default()
+                retry: self.retry()?,
+                host_pool,
             },
             incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
             timer_queue_url: self.optional("TIMER_QUEUE_URL"),
@@ -336,6 +379,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             policy: self.policy()?,
             secret_ttl: self.secret_ttl()?,
             overwrite_existing_bridge: self.flag("OVERWRITE_EXISTING_BRIDGE")?,
+            retry: self.retry()?,
             incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
         })
     }
@@ -546,7 +590,7 @@ mod tests {
             env(&pairs).worker()
         };
         let single = with(&[("ZOOM_HOST_USER", "a@x")]).unwrap();
-        let pool = single.settings.host_pool.unwrap();
+        let pool = single.settings.host_pool;
         assert_eq!(pool, HostPool::new(vec!["a@x".into()]));
         assert_eq!(pool.meetings_per_host, 1);
         assert_eq!(pool.creates_per_day, 100);
@@ -563,7 +607,7 @@ mod tests {
         .unwrap();
         assert_eq!(both.zoom_host_user, "a@x");
         assert_eq!(both.queue_url.as_deref(), Some("q"));
-        let pool = both.settings.host_pool.unwrap();
+        let pool = both.settings.host_pool;
         assert_eq!(pool.hosts, ["a@x", "b@x", "c-id"]);
         assert_eq!(pool.meetings_per_host, 2);
         assert_eq!(pool.creates_per_day, 90);

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bridge_relay::hostpool::HostPool;
 use bridge_relay::model::{Incident, Job};
 use bridge_relay::queue::DeadLetterLog;
 use bridge_relay::relay::{JobReport, Worker, WorkerSettings};
@@ -117,7 +118,7 @@ async fn main() {
             pagerduty,
             Arc::new(InMemoryStore::new()),
             Arc::new(DeadLetterLog::default()),
-            WorkerSettings::default(),
+            WorkerSettings::new(HostPool::new(vec![HOST_USER.into()])),
         ));
         // Warm up: secret read, token fetched, connections open.
         for _ in 0..3 {

@@ -360,7 +360,8 @@ async fn main() {
         if quick { "quick" } else { "full" }
     );
     let mut next = 0;
-    for pooled in [false, true] {
+    // Every worker places its meetings on the host pool, as the deployment's does.
+    {
         let store = Arc::new(DynamoDbStore::from_sdk_config(&proxied, &aws.table_name));
         let secrets = aws.secret_cache();
         let http = bridge_relay::http::client();
@@ -379,13 +380,10 @@ async fn main() {
             &get("PAGERDUTY_API_BASE"),
             secrets,
         ));
-        let settings = WorkerSettings {
-            host_pool: pooled.then(|| HostPool {
-                meetings_per_host: 4,
-                ..HostPool::new(vec![HOST_USER.into()])
-            }),
-            ..WorkerSettings::default()
-        };
+        let settings = WorkerSettings::new(HostPool {
+            meetings_per_host: 4,
+            ..HostPool::new(vec![HOST_USER.into()])
+        });
         let worker = Worker::new(
             zoom,
             pagerduty,
@@ -431,14 +429,7 @@ async fn main() {
                 .flat_map(|s| s.moto_each.iter().copied())
                 .collect::<Vec<_>>(),
         );
-        println!(
-            "\n{}:",
-            if pooled {
-                "host pool (1 host, 4 slots)"
-            } else {
-                "no host pool"
-            }
-        );
+        println!("\nhost pool (1 host, 4 slots):");
         println!(
             "  bridge job: AWS calls median {} (max {total_max}), before the bridge PUT median {} (max {before_max})",
             median(&mut total),

@@ -855,51 +855,69 @@ pub async fn post_json(
     (response.status_code, answer)
 }
 
+/// Worker variables a test sets as a deployment sets them in the template (retry timing,
+/// receives, the host pool): the worker reads them through its own configuration, so a test
+/// changes only what a deployment could change.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment(Vec<(&'static str, String)>);
+
+impl Deployment {
+    pub fn new() -> Self {
+        Deployment::default()
+    }
+
+    /// Sets `var` (a later setting of the same variable wins).
+    pub fn set(mut self, var: &'static str, value: impl ToString) -> Self {
+        self.0.push((var, value.to_string()));
+        self
+    }
+
+    /// `RETRY_FIRST_DELAY_MS`, `RETRY_MAX_DELAY_MS` and `RETRY_MAX_ATTEMPTS`.
+    pub fn retries(self, first_ms: u64, max_ms: u64, attempts: u32) -> Self {
+        self.set("RETRY_FIRST_DELAY_MS", first_ms)
+            .set("RETRY_MAX_DELAY_MS", max_ms)
+            .set("RETRY_MAX_ATTEMPTS", attempts)
+    }
+
+    /// The host pool: `hosts` (the first as `ZOOM_HOST_USER`) with `meetings_per_host` slots.
+    pub fn hosts(self, hosts: &[&str], meetings_per_host: u32) -> Self {
+        self.set("ZOOM_HOST_USER", hosts.first().copied().unwrap_or_default())
+            .set("ZOOM_HOST_USERS", hosts.join(","))
+            .set("ZOOM_HOST_MAX_MEETINGS", meetings_per_host)
+    }
+
+    /// One host with room for every incident a test opens at once, so none waits for a slot
+    /// or runs out of the day's creates: for tests of something other than the pool.
+    pub fn roomy_pool(self) -> Self {
+        self.set("ZOOM_HOST_MAX_MEETINGS", 1000)
+            .set("ZOOM_HOST_DAILY_CREATES", 100_000)
+    }
+
+    pub fn vars(&self) -> &[(&'static str, String)] {
+        &self.0
+    }
+}
+
 impl AwsStandIns {
-    /// The worker as the Lambda builds it, against these stand-ins.
+    /// The worker as the Lambda builds it, against these stand-ins, with the template's
+    /// variables and `deployment`'s.
     pub fn worker(
         &self,
         apis_env: &[(&'static str, String)],
-        settings: bridge_relay::relay::WorkerSettings,
+        deployment: Deployment,
     ) -> (
         std::sync::Arc<bridge_relay::relay::Worker>,
         std::sync::Arc<bridge_relay::zoom::ZoomApi>,
     ) {
-        self.worker_with_client(apis_env, settings, bridge_relay::http::client())
+        self.worker_with_client(apis_env, deployment, bridge_relay::http::client())
     }
 
     /// The same with an HTTP client of the test's choosing (a short timeout for fault tests).
     pub fn worker_with_client(
         &self,
         apis_env: &[(&'static str, String)],
-        settings: bridge_relay::relay::WorkerSettings,
+        deployment: Deployment,
         http: reqwest::Client,
-    ) -> (
-        std::sync::Arc<bridge_relay::relay::Worker>,
-        std::sync::Arc<bridge_relay::zoom::ZoomApi>,
-    ) {
-        self.build_worker(apis_env, settings, http, HOST_USER)
-    }
-
-    /// The worker with another Zoom host user.
-    pub fn worker_with_host(
-        &self,
-        apis_env: &[(&'static str, String)],
-        settings: bridge_relay::relay::WorkerSettings,
-        host_user: &str,
-    ) -> (
-        std::sync::Arc<bridge_relay::relay::Worker>,
-        std::sync::Arc<bridge_relay::zoom::ZoomApi>,
-    ) {
-        self.build_worker(apis_env, settings, bridge_relay::http::client(), host_user)
-    }
-
-    fn build_worker(
-        &self,
-        apis_env: &[(&'static str, String)],
-        settings: bridge_relay::relay::WorkerSettings,
-        http: reqwest::Client,
-        host_user: &str,
     ) -> (
         std::sync::Arc<bridge_relay::relay::Worker>,
         std::sync::Arc<bridge_relay::zoom::ZoomApi>,
@@ -907,22 +925,24 @@ impl AwsStandIns {
         use std::sync::Arc;
         // The worker Lambda's own composition, from the variables the template gives it; each
         // worker is a container of its own (its own caches), the table shared.
-        let queue_url = [("QUEUE_URL", self.queue_url.clone())];
-        let variables: Vec<(&str, String)> = [("ZOOM_HOST_USER", host_user.to_owned())]
-            .into_iter()
-            .chain(self.worker_env())
-            .chain(queue_url)
-            .chain(apis_env.iter().cloned())
-            .collect();
-        let mut config = bridge_relay::config::Env(|name: &str| {
+        let variables: Vec<(&str, String)> = [
+            ("ZOOM_HOST_USER", HOST_USER.to_owned()),
+            ("QUEUE_URL", self.queue_url.clone()),
+        ]
+        .into_iter()
+        .chain(self.worker_env())
+        .chain(apis_env.iter().cloned())
+        .chain(deployment.0)
+        .collect();
+        let config = bridge_relay::config::Env(|name: &str| {
             variables
                 .iter()
+                .rev()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.clone())
         })
         .worker()
         .expect("the stand-ins give the worker every variable it needs");
-        config.settings = settings;
         let built = bridge_relay::compose::lambda_worker(&self.config, config, http);
         (Arc::new(built.worker), built.zoom)
     }

@@ -8,6 +8,7 @@ with AWS's outcome.
 
 With --concurrent-dynamodb, DynamoDB requests stay concurrent as in moto's own server (for the
 tests that need its throughput, not its atomicity); the transaction fix below applies either way.
+SQS requests are handled one at a time in both modes (see `Serialized`).
 
 Transactions: moto backs TransactWriteItems up by deep-copying the whole table (once per item
 of the transaction) and rolls a cancelled one back by putting that copy in place of the table.
@@ -28,16 +29,31 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import Table
 
 _dynamodb = threading.Lock()
+_sqs = threading.Lock()
 _Dispatcher = server.DomainDispatcherApplication
 
 
-class SerializedDynamoDb(_Dispatcher):
+class Serialized(_Dispatcher):
+    """SQS requests one at a time, and DynamoDB's too unless `--concurrent-dynamodb`."""
+
+    serialize_dynamodb = True
+
     def __call__(self, environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            with _dynamodb:
-                # Read the whole answer while holding the lock: the write is done by then.
-                return list(super().__call__(environ, start_response))
-        return super().__call__(environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        # moto's SQS queue is not thread-safe: a delete rebuilds the message list while a
+        # concurrent receive or send changes it, and a FIFO message group can stay locked by
+        # a message that is gone, so its next message is never delivered. SQS itself is
+        # consistent per queue; so is the stand-in, one request at a time (none of the
+        # relay's receives long-poll, so the lock is held for milliseconds).
+        if target.startswith("AmazonSQS."):
+            lock = _sqs
+        elif self.serialize_dynamodb and target.startswith("DynamoDB_"):
+            lock = _dynamodb
+        else:
+            return super().__call__(environ, start_response)
+        with lock:
+            # Read the whole answer while holding the lock: the write is done by then.
+            return list(super().__call__(environ, start_response))
 
 
 class _TablesNotCopied:
@@ -96,6 +112,6 @@ dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 if __name__ == "__main__":
     if "--concurrent-dynamodb" in sys.argv:
         sys.argv.remove("--concurrent-dynamodb")
-    else:
-        server.DomainDispatcherApplication = SerializedDynamoDb
+        Serialized.serialize_dynamodb = False
+    server.DomainDispatcherApplication = Serialized
     server.main()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_relay::JobError;
+use bridge_relay::hostpool::HostPool;
 use bridge_relay::model::{Incident, Job};
 use bridge_relay::queue::{DeadLetterLog, InProcessQueue, LocalMessage};
 use bridge_relay::relay::{Delivery, JobReport, Settled, Worker, WorkerSettings};
@@ -68,9 +69,8 @@ async fn relay(name: &str) -> Relay {
         store.clone(),
         dead_letters.clone(),
         WorkerSettings {
-            lease: LEASE,
             max_receives: MAX_RECEIVES,
-            ..WorkerSettings::default()
+            ..WorkerSettings::new(HostPool::new(vec![HOST_USER.into()]))
         },
     )
     .with_requeue(Arc::new(jobs));

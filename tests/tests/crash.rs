@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{WebhookRequest, WorkerSettings};
+use bridge_relay::relay::WebhookRequest;
 use bridge_relay::store::{DynamoDbStore, IdempotencyStore, Stage};
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
@@ -14,17 +14,17 @@ use bridge_relay_tests::*;
 const SECRET: &str = "crash-webhook-secret";
 const INCIDENT: &str = "PFQZPSY";
 
-fn settings() -> WorkerSettings {
-    WorkerSettings {
-        // A claim outlives an invocation; short here so the test need not wait 90 s.
-        lease: Duration::from_secs(2),
-        max_receives: MAX_RECEIVES,
-        ..WorkerSettings::default()
-    }
-}
+/// A claim lasts until its invocation can no longer be running: the dying invocation is given
+/// a short timeout (as a function with a short `Timeout` has), so its claim lapses about 11 s
+/// after it was taken, and the test need not wait the template's 70 s.
+const DYING_INVOCATION: Duration = Duration::from_secs(6);
+
+/// The queue's visibility: redeliveries that meet the dead worker's claim (busy, not failed)
+/// must not use up their receives before the claim lapses.
+const VISIBILITY_SECONDS: u32 = 5;
 
 async fn stand_ins() -> (AwsStandIns, FaultyApis) {
-    let aws = AwsStandIns::start_with_visibility(&[SECRET], 1).await;
+    let aws = AwsStandIns::start_with_visibility(&[SECRET], VISIBILITY_SECONDS).await;
     let apis = FaultyApis::start(7, 0.0, Duration::ZERO, PD_API_TOKEN).await;
     let ingress = aws.ingress(BridgePolicy::default());
     let body = std::fs::read(
@@ -45,13 +45,13 @@ async fn stand_ins() -> (AwsStandIns, FaultyApis) {
 
 /// Runs the worker until `stage` is recorded, then kills it, as a container dies.
 async fn crash_at(aws: &AwsStandIns, apis: &FaultyApis, stage: Stage) {
-    let (worker, _) = aws.worker(&apis.env(), settings());
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new());
     let store = DynamoDbStore::from_sdk_config(&aws.config, &aws.table_name);
     let running = {
         let event = aws.receive_as_event().await;
         assert_eq!(event.records.len(), 1);
         let mut context = lambda_runtime::Context::default();
-        context.deadline = deadline_in(Duration::from_secs(30));
+        context.deadline = deadline_in(DYING_INVOCATION);
         tokio::spawn(bridge_relay::lambda::handle_sqs(
             worker,
             lambda_runtime::LambdaEvent::new(event, context),
@@ -79,9 +79,9 @@ fn deadline_in(after: Duration) -> u64 {
 }
 
 async fn assert_resumed_with_the_same_meeting(aws: &AwsStandIns, apis: &FaultyApis) {
-    let (worker, _) = aws.worker(&apis.env(), settings());
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new());
     tokio::time::timeout(
-        Duration::from_secs(30),
+        Duration::from_secs(45),
         aws.run_event_source(worker, Duration::from_secs(20)),
     )
     .await

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{Ingress, WebhookRequest, WorkerSettings};
-use bridge_relay::retry::RetryPolicy;
+use bridge_relay::relay::{Ingress, WebhookRequest};
 use bridge_relay_tests::faulty::{FaultyApis, UNKNOWN_USER};
 use bridge_relay_tests::*;
 use serde_json::{Value, json};
@@ -45,8 +44,8 @@ impl Relay {
         (response.status, response.body)
     }
 
-    async fn drain(&self, settings: WorkerSettings, env: Vec<(&'static str, String)>) {
-        let (worker, _) = self.aws.worker(&env, settings);
+    async fn drain(&self, deployment: Deployment, env: Vec<(&'static str, String)>) {
+        let (worker, _) = self.aws.worker(&env, deployment);
         tokio::time::timeout(
             Duration::from_secs(60),
             self.aws.run_event_source(worker, Duration::from_secs(10)),
@@ -62,16 +61,8 @@ fn fixture(name: &str) -> Value {
     ))
 }
 
-fn quick(settings: WorkerSettings) -> WorkerSettings {
-    WorkerSettings {
-        retry: RetryPolicy {
-            first_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(100),
-            max_attempts: 3,
-        },
-        max_receives: MAX_RECEIVES,
-        ..settings
-    }
+fn quick(deployment: Deployment) -> Deployment {
+    deployment.retries(20, 100, 3)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,7 +73,7 @@ async fn the_relays_own_bridge_update_and_later_events_create_nothing() {
         202
     );
     relay
-        .drain(quick(WorkerSettings::default()), relay.apis.env())
+        .drain(quick(Deployment::new()), relay.apis.env())
         .await;
     assert_eq!(relay.apis.state().meetings_by_incident[INCIDENT].len(), 1);
 
@@ -98,7 +89,7 @@ async fn the_relays_own_bridge_update_and_later_events_create_nothing() {
     priority["event"]["event_type"] = json!("incident.priority_updated");
     assert_eq!(relay.send(&priority, "w-3").await.0, 202);
     relay
-        .drain(quick(WorkerSettings::default()), relay.apis.env())
+        .drain(quick(Deployment::new()), relay.apis.env())
         .await;
     let state = relay.apis.state();
     assert_eq!(
@@ -118,17 +109,14 @@ async fn a_bridge_a_person_set_is_kept_unless_overwriting_is_configured() {
         json!({"conference_url": "https://meet.example.com/war-room", "conference_number": null});
     assert_eq!(relay.send(&with_bridge, "w-1").await.0, 202);
     relay
-        .drain(quick(WorkerSettings::default()), relay.apis.env())
+        .drain(quick(Deployment::new()), relay.apis.env())
         .await;
     assert!(relay.apis.state().meetings_by_incident.is_empty());
     assert!(relay.apis.state().bridges.is_empty());
 
     with_bridge["event"]["data"]["id"] = json!("POVERWRITE");
     assert_eq!(relay.send(&with_bridge, "w-2").await.0, 202);
-    let overwrite = WorkerSettings {
-        overwrite_existing_bridge: true,
-        ..WorkerSettings::default()
-    };
+    let overwrite = Deployment::new().set("OVERWRITE_EXISTING_BRIDGE", true);
     relay.drain(quick(overwrite), relay.apis.env()).await;
     assert_eq!(relay.apis.state().bridges["POVERWRITE"].len(), 1);
 }
@@ -141,10 +129,8 @@ async fn a_job_that_cannot_succeed_is_dead_lettered_at_once_with_a_note() {
         202
     );
     let env = relay.apis.env();
-    let (worker, _) =
-        relay
-            .aws
-            .worker_with_host(&env, quick(WorkerSettings::default()), UNKNOWN_USER);
+    let unknown_host = Deployment::new().set("ZOOM_HOST_USER", UNKNOWN_USER);
+    let (worker, _) = relay.aws.worker(&env, quick(unknown_host));
     relay
         .aws
         .run_event_source(worker, Duration::from_secs(10))
@@ -185,7 +171,7 @@ async fn a_job_failing_every_delivery_gets_a_note_lands_in_the_dlq_and_redrives(
     }
     let (worker, _) = relay.aws.worker_with_client(
         &relay.apis.env(),
-        quick(WorkerSettings::default()),
+        quick(Deployment::new()),
         bridge_relay::http::client_with_timeout(Duration::from_millis(300)),
     );
     tokio::time::timeout(
@@ -238,7 +224,7 @@ async fn a_job_failing_every_delivery_gets_a_note_lands_in_the_dlq_and_redrives(
     );
 
     relay
-        .drain(quick(WorkerSettings::default()), relay.apis.env())
+        .drain(quick(Deployment::new()), relay.apis.env())
         .await;
     let state = relay.apis.state();
     assert_eq!(

@@ -5,11 +5,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bridge_relay::hostpool::{HostPool, utc_day};
+use bridge_relay::hostpool::utc_day;
 use bridge_relay::model::Job;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{Delivery, JobReport, Settled, Worker, WorkerSettings};
-use bridge_relay::retry::RetryPolicy;
+use bridge_relay::relay::{Delivery, JobReport, Settled, Worker};
 use bridge_relay::store::{DynamoDbStore, HostSlot, HostSlots, IdempotencyStore};
 use bridge_relay::telemetry::observe;
 use bridge_relay::{JobError, UpstreamError};
@@ -19,20 +18,10 @@ use serde_json::json;
 
 const SECRET: &str = "pool-webhook-secret";
 
-fn settings(hosts: &[&str], meetings_per_host: u32) -> WorkerSettings {
-    WorkerSettings {
-        retry: RetryPolicy {
-            first_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(500),
-            max_attempts: 4,
-        },
-        max_receives: MAX_RECEIVES,
-        host_pool: Some(HostPool {
-            meetings_per_host,
-            ..HostPool::new(hosts.iter().map(|h| h.to_string()).collect())
-        }),
-        ..WorkerSettings::default()
-    }
+fn settings(hosts: &[&str], meetings_per_host: u32) -> Deployment {
+    Deployment::new()
+        .retries(50, 500, 4)
+        .hosts(hosts, meetings_per_host)
 }
 
 /// A job as the ingress queues it (built from JSON, so fields added later keep their defaults).
@@ -142,8 +131,7 @@ async fn a_lost_create_answer_is_found_on_the_host_that_was_used() {
         state.daily_limit_for.insert("a@x".into(), 0);
         state.hang_create_for.insert("PL1".into());
     }
-    let mut one_try = settings(&["a@x", "b@x"], 1);
-    one_try.retry.max_attempts = 1;
+    let one_try = settings(&["a@x", "b@x"], 1).set("RETRY_MAX_ATTEMPTS", 1);
     let http = bridge_relay::http::client_with_timeout(Duration::from_millis(800));
     let (worker, _) = aws.worker_with_client(&apis.env(), one_try, http);
 
@@ -317,12 +305,7 @@ async fn waiting_for_a_host_does_not_use_up_a_jobs_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_review_meeting_counts_against_a_pool_hosts_daily_creates() {
     let (aws, apis) = stand_ins().await;
-    let mut two_creates_a_day = settings(&["a@x", "b@x"], 2);
-    two_creates_a_day
-        .host_pool
-        .as_mut()
-        .unwrap()
-        .creates_per_day = 2;
+    let two_creates_a_day = settings(&["a@x", "b@x"], 2).set("ZOOM_HOST_DAILY_CREATES", 2);
     let (worker, _) = aws.worker(&apis.env(), two_creates_a_day);
     let resolved = |incident: &str| {
         Job::from_json(
@@ -384,8 +367,7 @@ async fn a_slot_nobody_frees_counts_as_free_after_its_maximum_age() {
     // Long enough that the steps before the wait cannot outlast it on a busy machine.
     const MAX_AGE: Duration = Duration::from_secs(5);
     let (aws, apis) = stand_ins().await;
-    let mut short = settings(&["solo@x"], 1);
-    short.host_pool.as_mut().unwrap().slot_max_age = MAX_AGE;
+    let short = settings(&["solo@x"], 1).set("ZOOM_HOST_SLOT_MAX_AGE_SECONDS", MAX_AGE.as_secs());
     let (worker, _) = aws.worker(&apis.env(), short);
 
     let settled = worker.handle_delivery(&job("PS1"), delivery(1)).await;
@@ -636,29 +618,30 @@ async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
     let (aws, apis) = stand_ins().await;
-    let env = apis.env();
-    let get = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
-    let http = bridge_relay::http::client();
+    // The worker as `bridge-relay serve` builds it: its composition over the in-memory
+    // store, from the same variables.
+    let variables: Vec<(&str, String)> = apis
+        .env()
+        .into_iter()
+        .chain(settings(&["solo@x"], 1).vars().iter().cloned())
+        .collect();
+    let config = bridge_relay::config::Env(|name: &str| {
+        variables
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .local()
+    .unwrap();
     let secrets = aws.secret_cache();
-    // The worker as `bridge-relay serve` builds it: the in-memory store, no job queue to
-    // requeue into.
-    let worker = Worker::new(
-        Arc::new(bridge_relay::zoom::ZoomApi::new(
-            http.clone(),
-            &get("ZOOM_API_BASE"),
-            &get("ZOOM_OAUTH_BASE"),
-            "solo@x",
-            secrets.clone(),
-        )),
-        Arc::new(bridge_relay::pagerduty::PagerDutyApi::new(
-            http,
-            &get("PAGERDUTY_API_BASE"),
-            secrets,
-        )),
-        Arc::new(bridge_relay::store::InMemoryStore::new()),
-        Arc::new(bridge_relay::queue::DeadLetterLog::default()),
-        settings(&["solo@x"], 1),
+    let local = bridge_relay::compose::local_relay(
+        config,
+        secrets.clone(),
+        secrets,
+        bridge_relay::http::client(),
     );
+    let worker = local.worker;
     let settled = worker.handle_delivery(&job("PM1"), delivery(1)).await;
     assert!(matches!(settled, Settled::Done(JobReport::Bridged { .. })));
     let settled = worker.handle_delivery(&job("PM2"), delivery(1)).await;

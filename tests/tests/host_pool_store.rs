@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_relay::store::{
-    Claim, DynamoDbStore, HostSlot, HostTake, IdempotencyStore, InMemoryStore, IncidentRecord,
-    IncidentView, MeetingLifecycle, Stage, StoreError, StoredMeeting,
+    Claim, DynamoDbStore, HostSlot, HostTake, IdempotencyStore, InMemoryStore, IncidentView,
+    MeetingLifecycle, Stage, StoreError, StoredMeeting,
 };
 use bridge_relay_tests::AwsStandIns;
 
@@ -329,45 +329,13 @@ async fn the_last_slot_goes_to_one_first_claim(store: Arc<dyn IdempotencyStore>)
     assert_eq!(won, 1, "one slot, one holder");
 }
 
-/// A claim for a create records `Creating` in its write when it makes the record.
-async fn a_claim_to_create_records_creating_on_a_new_record(store: &dyn IdempotencyStore) {
-    let fresh = IncidentRecord {
-        incident_id: "PC1".into(),
-        stage: Stage::Claimed,
-        meeting: None,
-    };
-    assert_eq!(
-        store
-            .claim_to_create(&key("PC1"), "o1", LONG)
-            .await
-            .unwrap(),
-        (Claim::Acquired(fresh.clone()), true)
-    );
-    assert_eq!(
-        store.get(&key("PC1")).await.unwrap().unwrap().stage,
-        Stage::Creating
-    );
-    assert_eq!(
-        store
-            .claim_to_create(&key("PC1"), "o2", LONG)
-            .await
-            .unwrap(),
-        (Claim::Busy, false),
-        "a live claim holds"
-    );
-    let (claim, made) = store
-        .claim_to_create(&key("PC1"), "o1", LONG)
+/// A first delivery's claim, with `Creating` recorded as the create is about to be sent.
+async fn claim_creating(store: &dyn IdempotencyStore, incident: &str) {
+    store.claim(&key(incident), "o1", LONG).await.unwrap();
+    store
+        .advance(&key(incident), "o1", Stage::Creating, None)
         .await
         .unwrap();
-    assert!(!made, "the record was there");
-    assert_eq!(
-        claim,
-        Claim::Acquired(IncidentRecord {
-            stage: Stage::Creating,
-            ..fresh
-        }),
-        "a later claim sees how far the earlier one got"
-    );
 }
 
 /// The meeting, its index item and the first lifecycle item go together, or none of them.
@@ -379,10 +347,7 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
         phone_passcode: None,
         dial_in: Vec::new(),
     };
-    store
-        .claim_to_create(&key("PM1"), "o1", LONG)
-        .await
-        .unwrap();
+    claim_creating(store, "PM1").await;
     assert!(
         !store
             .record_new_meeting(&key("PM1"), "o2", &meeting, &bridged_at(1_000))
@@ -425,10 +390,7 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
     let none = store.get_with_lifecycle(&key("PM-none")).await.unwrap();
     assert_eq!((none.record, none.lifecycle_version), (None, 0));
     // An incident with a lifecycle already (resolved while it waited): nothing written.
-    store
-        .claim_to_create(&key("PM2"), "o1", LONG)
-        .await
-        .unwrap();
+    claim_creating(store, "PM2").await;
     let resolved = MeetingLifecycle {
         resolved_at_ms: Some(500),
         generation: 1,
@@ -464,7 +426,6 @@ async fn contract(store: Arc<dyn IdempotencyStore>) {
     the_last_slot_goes_to_one_incident(store.clone()).await;
     a_first_claim_takes_its_host_in_one_write(store.as_ref()).await;
     the_last_slot_goes_to_one_first_claim(store.clone()).await;
-    a_claim_to_create_records_creating_on_a_new_record(store.as_ref()).await;
     a_new_meeting_is_recorded_in_one_write(store.as_ref()).await;
 }
 

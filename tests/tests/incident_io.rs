@@ -11,18 +11,16 @@
 //! `src/apis/incident_timeline_items_v2_api.rs` `POST/GET /v2/incident_timeline_items`). No
 //! official OpenAPI file of incident.io is vendored, so there is no Prism in front of this mock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bridge_relay::incident_io::IncidentIoApi;
 use bridge_relay::incident_io::signature::{self as svix, SignedHeaders};
 use bridge_relay::model::{IncidentKey, IncidentToolKind};
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::IncidentIoRequest;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{WebhookRequest, Worker, WorkerSettings};
-use bridge_relay::retry::RetryPolicy;
+use bridge_relay::relay::{WebhookRequest, Worker};
 use bridge_relay::store::{Claim, HostSlots, IdempotencyStore};
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
@@ -114,54 +112,20 @@ async fn incident_io_api() -> MockServer {
     server
 }
 
-fn fast_settings() -> WorkerSettings {
-    WorkerSettings {
-        retry: RetryPolicy {
-            first_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(1500),
-            max_attempts: 6,
-        },
-        max_receives: MAX_RECEIVES,
-        ..WorkerSettings::default()
-    }
+fn fast_settings() -> Deployment {
+    Deployment::new().retries(50, 1500, 6).roomy_pool()
 }
 
-/// The worker as the Lambda builds it: PagerDuty through `Worker::new`, incident.io added.
+/// The worker as the Lambda builds it, with incident.io's API at `incident_io_url`.
 fn worker(
     aws: &AwsStandIns,
     apis: &FaultyApis,
     incident_io_url: &str,
-    settings: WorkerSettings,
+    deployment: Deployment,
     http: reqwest::Client,
 ) -> Arc<Worker> {
-    let env: HashMap<&str, String> = apis.env().into_iter().collect();
-    let secrets = aws.secret_cache();
-    let zoom = bridge_relay::zoom::ZoomApi::new(
-        http.clone(),
-        &env["ZOOM_API_BASE"],
-        &env["ZOOM_OAUTH_BASE"],
-        HOST_USER,
-        secrets.clone(),
-    );
-    let pagerduty = bridge_relay::pagerduty::PagerDutyApi::new(
-        http.clone(),
-        &env["PAGERDUTY_API_BASE"],
-        secrets.clone(),
-    );
-    let incident_io = IncidentIoApi::new(http, incident_io_url, secrets, true);
-    Arc::new(
-        Worker::new(
-            Arc::new(zoom),
-            Arc::new(pagerduty),
-            Arc::new(store(aws)),
-            Arc::new(bridge_relay::queue::SqsJobQueue::from_sdk_config(
-                &aws.config,
-                &aws.dead_letter_queue_url,
-            )),
-            settings,
-        )
-        .with_incident_tool(IncidentToolKind::INCIDENT_IO, Arc::new(incident_io)),
-    )
+    let deployment = deployment.set("INCIDENT_IO_API_BASE", incident_io_url);
+    aws.worker_with_client(&apis.env(), deployment, http).0
 }
 
 fn store(aws: &AwsStandIns) -> bridge_relay::store::DynamoDbStore {
@@ -419,10 +383,7 @@ async fn an_existing_call_link_is_kept_unless_the_relay_is_told_to_overwrite_it(
         &aws,
         &apis,
         &iio.uri(),
-        WorkerSettings {
-            overwrite_existing_bridge: true,
-            ..fast_settings()
-        },
+        fast_settings().set("OVERWRITE_EXISTING_BRIDGE", true),
         bridge_relay::http::client(),
     );
     aws.run_event_source(overwrite, Duration::from_secs(20))
@@ -956,16 +917,13 @@ async fn doctor_checks_the_incident_io_key() {
 /// is a timeline item on incident.io (not PagerDuty) and the host's one slot is free again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
-    use bridge_relay::hostpool::HostPool;
     let aws = AwsStandIns::start(&[PD_SECRET]).await;
     aws.put_secret(secret_with_incident_io()).await;
     let apis = FaultyApis::start(1, 0.0, Duration::from_millis(100), PD_API_TOKEN).await;
     let iio = incident_io_api().await;
     let ingress = aws.ingress(BridgePolicy::default());
-    let settings = WorkerSettings {
-        host_pool: Some(HostPool::new(vec![HOST_USER.to_owned()])),
-        ..fast_settings()
-    };
+    // The template's pool: one host, one slot.
+    let settings = Deployment::new().retries(50, 1500, 6);
     let worker = worker(
         &aws,
         &apis,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bridge_relay::lambda::handle_sqs;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::SqsJobQueue;
-use bridge_relay::relay::{Ingress, WorkerSettings};
+use bridge_relay::relay::Ingress;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -63,7 +63,7 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
         Some("6f1d0bb0-3a8c-4f8e-9a5e-6b7f0d2c9e41")
     );
 
-    let (worker, zoom) = aws.worker(&apis.env(), WorkerSettings::default());
+    let (worker, zoom) = aws.worker(&apis.env(), Deployment::new());
     let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
         .await
         .unwrap();
@@ -317,7 +317,7 @@ async fn lost_answers_are_looked_up_with_requests_the_specs_allow() {
 
     let ingress = aws.ingress(BridgePolicy::default());
     assert_eq!(invoke(&ingress, "ingress-triggered.json").await.0, 202);
-    let (worker, _) = aws.worker(&apis.env(), WorkerSettings::default());
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new());
     aws.run_event_source(worker, Duration::from_secs(20)).await;
 
     let zoom: Vec<String> = ApiStandIns::requests(&apis.zoom_upstream)
@@ -376,7 +376,7 @@ async fn each_function_runs_on_its_own_secret() {
 
     let event = aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1);
-    let (worker, zoom) = aws.worker(&apis.env(), WorkerSettings::default());
+    let (worker, zoom) = aws.worker(&apis.env(), Deployment::new());
     let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
         .await
         .unwrap();

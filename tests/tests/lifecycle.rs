@@ -10,9 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bridge_relay::lambda::handle_sqs;
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::queue::{SqsJobQueue, SqsTimerQueue};
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{Ingress, WebhookRequest, Worker, WorkerSettings};
+use bridge_relay::relay::{Ingress, WebhookRequest, Worker};
 use bridge_relay::store::DynamoDbStore;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
@@ -117,35 +116,8 @@ impl Stand {
 
     /// The worker as the Lambda builds it, with the timer queue.
     fn worker(&self) -> Arc<Worker> {
-        let env = self.apis.env();
-        let get = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
-        let http = bridge_relay::http::client();
-        let secrets = self.aws.secret_cache();
-        let zoom = bridge_relay::zoom::ZoomApi::new(
-            http.clone(),
-            &get("ZOOM_API_BASE"),
-            &get("ZOOM_OAUTH_BASE"),
-            HOST_USER,
-            secrets.clone(),
-        );
-        let pagerduty =
-            bridge_relay::pagerduty::PagerDutyApi::new(http, &get("PAGERDUTY_API_BASE"), secrets);
-        Arc::new(
-            Worker::new(
-                Arc::new(zoom),
-                Arc::new(pagerduty),
-                self.store(),
-                Arc::new(SqsJobQueue::from_sdk_config(
-                    &self.aws.config,
-                    &self.aws.dead_letter_queue_url,
-                )),
-                WorkerSettings::default(),
-            )
-            .with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
-                &self.aws.config,
-                &self.timer_queue_url,
-            ))),
-        )
+        let timer = Deployment::new().set("TIMER_QUEUE_URL", &self.timer_queue_url);
+        self.aws.worker(&self.apis.env(), timer).0
     }
 
     /// A signed PagerDuty V3 webhook about the incident, of the given type, through the ingress.

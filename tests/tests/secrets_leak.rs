@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use bridge_relay::lambda::{FunctionUrlRequest, handle_sqs};
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::relay::{Ingress, WorkerSettings};
+use bridge_relay::relay::Ingress;
 use bridge_relay::zoom::MeetingProvider;
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
@@ -146,7 +146,7 @@ fn triggered_body(incident_id: &str, number: u64) -> Vec<u8> {
 }
 
 async fn run_worker(aws: &AwsStandIns, apis: &ApiStandIns) -> Vec<String> {
-    let (worker, _) = aws.worker(&apis.env(), WorkerSettings::default());
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new().roomy_pool());
     let event = aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1);
     for record in &event.records {
@@ -309,7 +309,7 @@ async fn secrets_and_the_host_link_never_leave_their_place() {
     );
 
     // The errors themselves, as returned to a caller, shown and debugged.
-    let (_, zoom) = aws.worker(&apis.env(), WorkerSettings::default());
+    let (_, zoom) = aws.worker(&apis.env(), Deployment::new());
     let incident = bridge_relay::model::Incident::new("PCANARY4");
     let request = bridge_relay::meeting::bridge_meeting(&incident, "12345678", SystemTime::now());
     let error = zoom.create_meeting(&request).await.unwrap_err();

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{WebhookRequest, WorkerSettings};
-use bridge_relay::retry::RetryPolicy;
+use bridge_relay::relay::WebhookRequest;
 use bridge_relay_tests::faulty::FaultyApis;
 use bridge_relay_tests::*;
 use serde_json::json;
@@ -37,16 +36,8 @@ fn incident_id(i: usize) -> String {
     format!("Q{i:05}STORM")
 }
 
-fn fast_settings() -> WorkerSettings {
-    WorkerSettings {
-        retry: RetryPolicy {
-            first_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(1500),
-            max_attempts: 6,
-        },
-        max_receives: MAX_RECEIVES,
-        ..WorkerSettings::default()
-    }
+fn fast_settings() -> Deployment {
+    Deployment::new().retries(50, 1500, 6).roomy_pool()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

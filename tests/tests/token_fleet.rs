@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{WebhookRequest, WorkerSettings};
-use bridge_relay::retry::RetryPolicy;
+use bridge_relay::relay::WebhookRequest;
 use bridge_relay::secrets::SecretCache;
 use bridge_relay::store::{DynamoDbStore, InMemoryStore};
 use bridge_relay::token_store::SharedTokenStore;
@@ -42,16 +41,8 @@ fn incident_id(i: usize) -> String {
     format!("Q{i:05}FLEET")
 }
 
-fn fast_settings() -> WorkerSettings {
-    WorkerSettings {
-        retry: RetryPolicy {
-            first_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(1500),
-            max_attempts: 6,
-        },
-        max_receives: MAX_RECEIVES,
-        ..WorkerSettings::default()
-    }
+fn fast_settings() -> Deployment {
+    Deployment::new().retries(50, 1500, 6).roomy_pool()
 }
 
 async fn send_webhooks(aws: &AwsStandIns, deliveries: &[(usize, String)]) {

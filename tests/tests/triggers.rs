@@ -7,7 +7,7 @@
 
 use bridge_relay::pagerduty::manual::WORKFLOW_BODY_TEMPLATE;
 use bridge_relay::policy::BridgePolicy;
-use bridge_relay::relay::{Ingress, WorkerSettings};
+use bridge_relay::relay::Ingress;
 use bridge_relay_tests::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -93,7 +93,7 @@ fn meeting_with_gb_dial_in() -> Value {
 /// Plays the event source mapping until the queue is empty (jobs deleted as Lambda would).
 async fn run_worker(aws: &AwsStandIns, apis: &ApiStandIns) {
     assert!(aws.in_queue(&aws.queue_url).await > 0, "a job was queued");
-    let (worker, _) = aws.worker(&apis.env(), WorkerSettings::default());
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new());
     tokio::time::timeout(
         std::time::Duration::from_secs(60),
         aws.run_event_source(worker, std::time::Duration::from_secs(20)),

@@ -171,7 +171,8 @@ impl Worker {
         let key = job.incident_key();
         let incident_id = &key;
         let owner = new_owner();
-        let (claim, prepared) = self.claim_for(job, incident_id, &owner).await?;
+        let lease = crate::worker::claim_lease(deadline);
+        let (claim, prepared) = self.claim_for(job, incident_id, &owner, lease).await?;
         let record = match claim {
             Claim::Done(_) => {
                 tracing::info!(incident = %incident_id, "already bridged; nothing to do");
@@ -214,8 +215,8 @@ impl Worker {
         job: &Job,
         incident_id: &IncidentKey,
         owner: &str,
+        lease: std::time::Duration,
     ) -> Result<(Claim, Prepared), JobError> {
-        let lease = self.settings.lease;
         let keeps_bridge =
             job.incident.conference_bridge.is_some() && !self.settings.overwrite_existing_bridge;
         if keeps_bridge || has_waited(job) {
@@ -224,18 +225,7 @@ impl Worker {
                 Prepared::Nothing,
             ));
         }
-        let Some(pool) = &self.settings.host_pool else {
-            let (claim, creating) = self
-                .store
-                .claim_to_create(incident_id, owner, lease)
-                .await?;
-            let prepared = if creating {
-                Prepared::Creating
-            } else {
-                Prepared::Nothing
-            };
-            return Ok((claim, prepared));
-        };
+        let pool = &self.settings.host_pool;
         if let Some(slot) =
             crate::hostpool::first_choice(pool, job.meeting.host_user.as_deref(), incident_id)
         {
@@ -310,25 +300,14 @@ impl Worker {
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
-                let meeting = match (&self.settings.host_pool, prepared) {
-                    (Some(pool), prepared) => {
-                        let taken = match prepared {
-                            Prepared::Host(slot) => Some(slot),
-                            Prepared::Nothing | Prepared::Creating => None,
-                        };
-                        self.create_in_pool(job, owner, record.stage, pool, taken, deadline)
-                            .await?
-                    }
-                    (None, prepared) => {
-                        let from = match prepared {
-                            Prepared::Creating => CreateFrom::Recorded,
-                            Prepared::Nothing | Prepared::Host(_) => CreateFrom::of(record.stage),
-                        };
-                        self.create_once(job, owner, from, None, deadline)
-                            .await
-                            .map_err(|failed| failed.error)?
-                    }
+                let taken = match prepared {
+                    Prepared::Host(slot) => Some(slot),
+                    Prepared::Nothing => None,
                 };
+                let pool = &self.settings.host_pool;
+                let meeting = self
+                    .create_in_pool(job, owner, record.stage, pool, taken, deadline)
+                    .await?;
                 let stored = StoredMeeting::from(&meeting);
                 let first = MeetingLifecycle {
                     bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
@@ -419,14 +398,14 @@ impl Worker {
 
     /// Creates the incident's meeting, never twice: after any attempt whose outcome is unknown
     /// (a timeout, a 5xx, a crash recorded as `Creating`), it looks for that meeting first.
-    /// `host` (a host of the pool) replaces the policy's host. A failure says whether a
-    /// meeting may exist all the same.
+    /// The meeting is made on `host` (a host of the pool). A failure says whether a meeting
+    /// may exist all the same.
     pub(crate) async fn create_once(
         &self,
         job: &Job,
         owner: &str,
         from: CreateFrom,
-        host: Option<&str>,
+        host: &str,
         deadline: Instant,
     ) -> Result<Meeting, CreateFailed> {
         // The meeting's agenda marker (how a lost meeting is found) carries the incident's key,
@@ -452,9 +431,7 @@ impl Worker {
             &new_passcode(),
             SystemTime::now(),
         );
-        if let Some(host) = host {
-            request.host_user = Some(host.to_owned());
-        }
+        request.host_user = Some(host.to_owned());
         let mut attempt = 1;
         loop {
             if maybe_created {

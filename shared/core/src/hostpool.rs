@@ -193,7 +193,7 @@ impl Worker {
         let key = job.incident_key();
         let id = &key;
         let result = self
-            .create_once(job, owner, from, Some(&slot.host), deadline)
+            .create_once(job, owner, from, &slot.host, deadline)
             .await;
         let CreateFailed {
             error,

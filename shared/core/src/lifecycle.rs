@@ -304,9 +304,8 @@ impl Worker {
                 let mut options = job.meeting.clone();
                 if lifecycle.review_host.is_some() {
                     options.host_user = lifecycle.review_host.clone();
-                } else if !lifecycle.review_creating
-                    && let Some(pool) = &self.settings.host_pool
-                {
+                } else if !lifecycle.review_creating {
+                    let pool = &self.settings.host_pool;
                     let Some(host) = self.take_review_create(job, pool).await? else {
                         let note = "Post-incident review not scheduled: every Zoom host of the pool has used its meeting creates for today.";
                         self.post(job, note, deadline).await?;

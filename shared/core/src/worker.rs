@@ -77,29 +77,42 @@ pub enum JobReport {
     },
 }
 
-/// How the worker behaves; defaults suit the template's 60-second worker.
+/// How long a claim outlives the delivery's deadline: the Lambda runs at most
+/// [`DEADLINE_MARGIN`](crate::worker) past it before it is stopped, and a claim must not expire
+/// while its holder may still be at work. Lambda hosts' clocks agree to well under a second.
+pub const CLAIM_PAST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How the worker behaves: what `config` reads from the environment, the same for the Lambda,
+/// the local runner and the tests. Every meeting is placed on a host of `host_pool`.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// How long a claim on an incident holds; longer than one invocation can run.
-    pub lease: Duration,
     pub retry: RetryPolicy,
     pub overwrite_existing_bridge: bool,
     /// The queue's `maxReceiveCount`: the delivery after which a job is dead-lettered.
     pub max_receives: u32,
-    /// The Zoom hosts and their limits; `None`: every meeting on the configured host, untracked.
-    pub host_pool: Option<HostPool>,
+    /// The Zoom hosts and their limits.
+    pub host_pool: HostPool,
 }
 
-impl Default for WorkerSettings {
-    fn default() -> Self {
+impl WorkerSettings {
+    /// The defaults of the template's worker, over `host_pool`.
+    pub fn new(host_pool: HostPool) -> Self {
         WorkerSettings {
-            lease: Duration::from_secs(90),
             retry: RetryPolicy::default(),
             overwrite_existing_bridge: false,
             max_receives: 5,
-            host_pool: None,
+            host_pool,
         }
     }
+}
+
+/// How long a claim taken now holds for a delivery that must answer by `deadline`: until the
+/// invocation can no longer be running, so a redelivery never takes over from a live holder,
+/// and a crashed holder's claim lapses soon after.
+pub(crate) fn claim_lease(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_add(CLAIM_PAST_DEADLINE)
 }
 
 /// One delivery of a job.
@@ -202,8 +215,6 @@ impl Worker {
 #[derive(Debug)]
 pub(crate) enum Prepared {
     Nothing,
-    /// Stage `Creating`.
-    Creating,
     /// Stage `Creating`, this host slot taken and named on the record, the day's create counted.
     Host(HostSlot),
 }

@@ -184,20 +184,6 @@ pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
-    /// [`claim`](Self::claim) for a job that creates the incident's meeting next: a claim that
-    /// makes the record (the incident's first delivery) records it as `Creating` in the same
-    /// write, so the create can follow at once. True when it did (the record returned is the
-    /// new one, as `claim` would return it); false when the record was there, and is returned
-    /// as `claim` returns it.
-    async fn claim_to_create(
-        &self,
-        incident_id: &IncidentKey,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<(Claim, bool), StoreError> {
-        Ok((self.claim(incident_id, owner, lease).await?, false))
-    }
-
     /// A first delivery's claim and its host, all in one write or nothing: makes the record
     /// (claimed by `owner` for `lease`, stage `Creating`, `take.slot` recorded as its meeting's
     /// host), takes the slot as [`take_host_slot`](HostSlots::take_host_slot) does and counts the

@@ -344,38 +344,6 @@ impl IdempotencyStore for DynamoDbStore {
         }
     }
 
-    async fn claim_to_create(
-        &self,
-        incident_id: &IncidentKey,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<(Claim, bool), StoreError> {
-        let key = incident_id;
-        let incident_id = key.as_str();
-        // The old item tells whether the claim made the record: nothing before it.
-        let result = self
-            .claim_update(incident_id, owner, lease, Stage::Creating)
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => match output.attributes.filter(|old| !old.is_empty()) {
-                None => Ok((
-                    Claim::Acquired(IncidentRecord {
-                        incident_id: incident_id.to_owned(),
-                        stage: Stage::Claimed,
-                        meeting: None,
-                    }),
-                    true,
-                )),
-                // The claim changed only the owner and lease of a record that was there.
-                Some(old) => Ok((Claim::Acquired(record_from_item(incident_id, &old)?), false)),
-            },
-            Err(e) if is_condition_failure(&e) => Ok((self.not_claimed(key).await?, false)),
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
     async fn claim_new_with_host(
         &self,
         incident_id: &IncidentKey,

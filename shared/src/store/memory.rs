@@ -125,38 +125,6 @@ impl IdempotencyStore for InMemoryStore {
         }
     }
 
-    async fn claim_to_create(
-        &self,
-        incident_id: &IncidentKey,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<(Claim, bool), StoreError> {
-        let key = incident_id;
-        let incident_id = key.as_str();
-        let mut entries = self.entries.lock().await;
-        if entries.contains_key(incident_id) {
-            drop(entries);
-            return Ok((self.claim(key, owner, lease).await?, false));
-        }
-        let record = IncidentRecord {
-            incident_id: incident_id.to_owned(),
-            stage: Stage::Claimed,
-            meeting: None,
-        };
-        entries.insert(
-            incident_id.to_owned(),
-            Entry {
-                record: IncidentRecord {
-                    stage: Stage::Creating,
-                    ..record.clone()
-                },
-                owner: owner.to_owned(),
-                lease_until: lease_end(lease),
-            },
-        );
-        Ok((Claim::Acquired(record), true))
-    }
-
     async fn claim_new_with_host(
         &self,
         incident_id: &IncidentKey,
