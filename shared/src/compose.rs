@@ -217,12 +217,10 @@ pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Clien
     if let Some(queue_url) = config.queue_url {
         worker = worker.with_requeue(Arc::new(SqsJobQueue::from_sdk_config(aws, queue_url)));
     }
-    if let Some(timer_queue_url) = config.timer_queue_url {
-        worker = worker.with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
-            aws,
-            timer_queue_url,
-        )));
-    }
+    let worker = worker.with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
+        aws,
+        config.timer_queue_url,
+    )));
     BuiltWorker { worker, zoom }
 }
 

@@ -60,9 +60,10 @@ pub struct WorkerConfig {
     /// Whether incident.io announces the call link in the incident's channel
     /// (`INCIDENT_IO_NOTIFY_CHANNEL`, default true).
     pub incident_io_notify_channel: bool,
-    /// The standard queue that holds grace timers (`TIMER_QUEUE_URL`); without it a policy
-    /// that ends meetings after a grace period cannot be followed.
-    pub timer_queue_url: Option<String>,
+    /// The standard queue that holds grace timers (`TIMER_QUEUE_URL`). Required: without it a
+    /// resolve that ends the meeting after its grace could never end it, and the meeting
+    /// would hold its host slot for the slot's maximum age.
+    pub timer_queue_url: String,
 }
 
 /// The local runner: both halves in one process, the secret in a file given on the command line.
@@ -366,7 +367,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 host_pool,
             },
             incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
-            timer_queue_url: self.optional("TIMER_QUEUE_URL"),
+            timer_queue_url: self.required("TIMER_QUEUE_URL")?,
         })
     }
 
@@ -399,12 +400,65 @@ mod tests {
     }
 
     #[test]
+    fn retries_and_the_slot_age_follow_the_environment() {
+        let base = [
+            ("SECRET_ID", "s"),
+            ("ZOOM_HOST_USER", "a@x"),
+            ("TABLE_NAME", "t"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("TIMER_QUEUE_URL", "tq"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            env(&pairs).worker()
+        };
+        let defaults = with(&[]).unwrap().settings;
+        assert_eq!(defaults.retry.first_delay, Duration::from_millis(200));
+        assert_eq!(defaults.retry.max_attempts, 6);
+        let quick = with(&[
+            ("RETRY_FIRST_DELAY_MS", "20"),
+            ("RETRY_MAX_DELAY_MS", "100"),
+            ("RETRY_MAX_ATTEMPTS", "3"),
+            ("ZOOM_HOST_SLOT_MAX_AGE_SECONDS", "5"),
+        ])
+        .unwrap()
+        .settings;
+        assert_eq!(
+            (
+                quick.retry.first_delay,
+                quick.retry.max_delay,
+                quick.retry.max_attempts
+            ),
+            (Duration::from_millis(20), Duration::from_millis(100), 3)
+        );
+        assert_eq!(quick.host_pool.slot_max_age, Duration::from_secs(5));
+        let err = |extra| with(extra).unwrap_err().to_string();
+        assert!(err(&[("RETRY_MAX_ATTEMPTS", "0")]).contains("RETRY_MAX_ATTEMPTS is invalid"));
+        assert!(
+            err(&[
+                ("RETRY_FIRST_DELAY_MS", "500"),
+                ("RETRY_MAX_DELAY_MS", "100")
+            ])
+            .contains("RETRY_MAX_DELAY_MS is invalid")
+        );
+        assert!(
+            err(&[
+                ("ZOOM_HOST_SLOT_MAX_AGE_SECONDS", "5"),
+                ("ZOOM_HOST_SLOT_MAX_AGE_MINUTES", "5")
+            ])
+            .contains("not both")
+        );
+    }
+
+    #[test]
     fn worker_defaults_to_the_real_apis() {
         let config = env(&[
             ("SECRET_ID", "bridge-relay"),
             ("ZOOM_HOST_USER", "bot@example.com"),
             ("TABLE_NAME", "t"),
             ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("TIMER_QUEUE_URL", "tq"),
         ])
         .worker()
         .unwrap();
@@ -482,6 +536,7 @@ mod tests {
                 ("ZOOM_HOST_USER", "u"),
                 ("TABLE_NAME", "t"),
                 ("DEAD_LETTER_QUEUE_URL", "d"),
+                ("TIMER_QUEUE_URL", "tq"),
             ];
             all.extend_from_slice(pairs);
             env(&all).worker()
@@ -583,6 +638,7 @@ mod tests {
             ("SECRET_ID", "s"),
             ("TABLE_NAME", "t"),
             ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("TIMER_QUEUE_URL", "tq"),
         ];
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut pairs = base.to_vec();
@@ -658,7 +714,16 @@ mod tests {
         };
         assert!(with(&[]).contains("TABLE_NAME is required"));
         assert!(with(&[("TABLE_NAME", "t")]).contains("DEAD_LETTER_QUEUE_URL is required"));
-        let full = [("TABLE_NAME", "t"), ("DEAD_LETTER_QUEUE_URL", "d")];
+        assert!(
+            with(&[("TABLE_NAME", "t"), ("DEAD_LETTER_QUEUE_URL", "d")])
+                .contains("TIMER_QUEUE_URL is required"),
+            "a worker that could never end a meeting after its grace does not start"
+        );
+        let full = [
+            ("TABLE_NAME", "t"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("TIMER_QUEUE_URL", "tq"),
+        ];
         let mut bad_count = full.to_vec();
         bad_count.push(("MAX_RECEIVE_COUNT", "0"));
         assert!(with(&bad_count).contains("MAX_RECEIVE_COUNT is invalid"));

@@ -59,6 +59,10 @@ pub struct State {
     pub hang_bridge_for: HashSet<String>,
     /// Incidents whose next meeting create makes the meeting and never answers.
     pub hang_create_for: HashSet<String>,
+    /// Incidents whose next N note posts PagerDuty answers with a 500 (nothing posted).
+    pub refuse_notes_for: HashMap<String, usize>,
+    /// Meetings ended through Zoom's API (`PUT /meetings/{id}/status`), in order.
+    pub ended_by_api: Vec<u64>,
     pub meetings: HashMap<u64, Value>,
     pub meetings_by_incident: HashMap<String, Vec<u64>>,
     pub bridges: HashMap<String, Vec<Value>>,
@@ -365,6 +369,18 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                         .collect();
                     reply(200, json!({"notes": notes}), &[])
                 }
+                ("POST", ["notes"])
+                    if s.refuse_notes_for.get(&id).is_some_and(|left| *left > 0) =>
+                {
+                    if let Some(left) = s.refuse_notes_for.get_mut(&id) {
+                        *left -= 1;
+                    }
+                    reply(
+                        500,
+                        json!({"error": {"message": "Internal Server Error"}}),
+                        &[],
+                    )
+                }
                 ("POST", ["notes"]) => {
                     let content = body["note"]["content"]
                         .as_str()
@@ -467,6 +483,24 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
                 json!({"page_size": 300, "total_records": listed.len(), "meetings": listed}),
                 &[],
             )
+        }
+        ("PUT", ["meetings", id, "status"]) if body["action"] == "end" => {
+            match id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| s.meetings.contains_key(id))
+            {
+                Some(id) => {
+                    s.end_meeting(id);
+                    s.ended_by_api.push(id);
+                    reply(204, Value::Null, &[])
+                }
+                None => reply(
+                    404,
+                    json!({"code": 3001, "message": "Meeting does not exist"}),
+                    &[],
+                ),
+            }
         }
         ("GET", ["meetings", id]) => {
             match id.parse::<u64>().ok().and_then(|id| s.meetings.get(&id)) {

@@ -588,6 +588,8 @@ pub struct AwsStandIns {
     pub worker_secret_arn: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    /// The standard queue of grace timers (`TIMER_QUEUE_URL`).
+    pub timer_queue_url: String,
     pub table_name: String,
 }
 
@@ -741,6 +743,14 @@ impl AwsStandIns {
             .expect("create queue in moto")
             .queue_url
             .unwrap();
+        let timer_queue_url = sqs
+            .create_queue()
+            .queue_name("bridge-relay-timers")
+            .send()
+            .await
+            .expect("create the timer queue in moto")
+            .queue_url
+            .unwrap();
         AwsStandIns {
             moto,
             config,
@@ -749,6 +759,7 @@ impl AwsStandIns {
             secret_arn,
             queue_url,
             dead_letter_queue_url,
+            timer_queue_url,
             table_name,
         }
     }
@@ -1028,6 +1039,7 @@ impl AwsStandIns {
             secret,
             ("TABLE_NAME", self.table_name.clone()),
             ("DEAD_LETTER_QUEUE_URL", self.dead_letter_queue_url.clone()),
+            ("TIMER_QUEUE_URL", self.timer_queue_url.clone()),
             ("MAX_RECEIVE_COUNT", MAX_RECEIVES.to_string()),
         ]
     }

@@ -615,6 +615,168 @@ async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_
     );
 }
 
+/// The pool-full note is posted before it is marked: one PagerDuty refused is posted by the
+/// next delivery, and then never again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_full_note_that_could_not_be_posted_is_posted_by_the_next_delivery() {
+    let (aws, apis) = stand_ins().await;
+    let one_try = settings(&["solo@x"], 1).set("RETRY_MAX_ATTEMPTS", 1);
+    let (worker, _) = aws.worker(&apis.env(), one_try);
+    let settled = worker.handle_delivery(&job("PN1"), delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    apis.state().refuse_notes_for.insert("PN2".into(), 1);
+    let settled = worker.handle_delivery(&job("PN2"), delivery(1)).await;
+    assert!(is_pool_full(&settled), "{settled:?}");
+    assert_eq!(pool_full_notes(&apis, "PN2"), 0, "PagerDuty refused it");
+    for receive in [2, 2] {
+        let settled = worker.handle_delivery(&job("PN2"), delivery(receive)).await;
+        assert!(is_pool_full(&settled), "{settled:?}");
+        assert_eq!(pool_full_notes(&apis, "PN2"), 1);
+    }
+}
+
+/// A job that has waited for a host longer than the policy's wait (two hours by default)
+/// gives up: one note that says so, the job dead-lettered for replay, and no bridge opened
+/// days into the incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_waiting_for_a_host_past_the_policys_wait_gives_up_with_one_note() {
+    let (aws, apis) = stand_ins().await;
+    let (worker, _) = aws.worker(&apis.env(), settings(&["solo@x"], 1));
+    let settled = worker.handle_delivery(&job("PH1"), delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "{settled:?}"
+    );
+    let now = bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now());
+    let received_ago = |minutes: u64| {
+        let mut waiting = job("PH2");
+        waiting.received_at_ms = Some(now - minutes * 60_000);
+        waiting
+    };
+    let settled = worker
+        .handle_delivery(&received_ago(119), delivery(1))
+        .await;
+    assert!(is_pool_full(&settled), "within its wait: {settled:?}");
+    let settled = worker
+        .handle_delivery(&received_ago(121), delivery(2))
+        .await;
+    assert!(
+        matches!(
+            settled,
+            Settled::DeadLettered(JobError::NoHostInTime {
+                waited_minutes: 121,
+                ..
+            })
+        ),
+        "{settled:?}"
+    );
+    let notes = apis.state().notes["PH2"].clone();
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(notes[0].contains("no free Zoom host"), "{notes:#?}");
+    assert!(
+        notes[1].starts_with(
+            "bridge-relay could not open a Zoom bridge for this incident: no Zoom host became free within 121 min"
+        ) && notes[1].contains("has stopped waiting"),
+        "{notes:#?}"
+    );
+    let dead = aws.drain(&aws.dead_letter_queue_url).await;
+    assert_eq!(dead.len(), 1, "kept for replay: {dead:?}");
+    assert_eq!(apis.state().meetings_by_incident.get("PH2"), None);
+}
+
+/// A create whose answer was lost keeps its slot while its job may retry; when the job fails
+/// for good on its last receive, the meeting it made is ended and the slot given back, so the
+/// default pool of one slot bridges the next incident at once instead of a day later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_that_fails_on_its_last_receive_gives_its_host_slot_back() {
+    let (aws, apis) = stand_ins().await;
+    apis.state().hang_create_for.insert("PF1".into());
+    let one_try = settings(&["solo@x"], 1).set("RETRY_MAX_ATTEMPTS", 1);
+    let http = bridge_relay::http::client_with_timeout(Duration::from_millis(800));
+    let (worker, _) = aws.worker_with_client(&apis.env(), one_try, http);
+
+    let settled = worker
+        .handle_delivery(&job("PF1"), delivery(MAX_RECEIVES))
+        .await;
+    assert!(
+        matches!(settled, Settled::Retry(JobError::Meeting(_))),
+        "{settled:?}"
+    );
+    let made = apis.state().meetings_by_incident["PF1"].clone();
+    assert_eq!(made.len(), 1, "Zoom made the meeting; its answer was lost");
+    assert_eq!(
+        apis.state().ended_by_api,
+        made,
+        "the unbridged meeting is ended"
+    );
+    let notes = apis.state().notes["PF1"].clone();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(notes[0].starts_with("bridge-relay could not open a Zoom bridge"));
+
+    let settled = worker.handle_delivery(&job("PF2"), delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "the slot is free for the next incident: {settled:?}"
+    );
+}
+
+/// The resolve of an incident whose create was never recorded (its job dead-lettered by SQS,
+/// or a worker died before recording the meeting) ends what that create made and frees the
+/// slot; the job's replay, or a late copy, makes no meeting for the resolved incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_resolve_of_an_incident_without_a_recorded_meeting_frees_its_host_slot() {
+    let (aws, apis) = stand_ins().await;
+    apis.state().hang_create_for.insert("PU1".into());
+    let one_try = settings(&["solo@x"], 1).set("RETRY_MAX_ATTEMPTS", 1);
+    let http = bridge_relay::http::client_with_timeout(Duration::from_millis(800));
+    let (worker, _) = aws.worker_with_client(&apis.env(), one_try, http);
+    // A delivery before the last: the job would be retried, and keeps its slot meanwhile.
+    let settled = worker.handle_delivery(&job("PU1"), delivery(1)).await;
+    assert!(
+        matches!(settled, Settled::Retry(JobError::Meeting(_))),
+        "{settled:?}"
+    );
+    assert!(is_pool_full(
+        &worker.handle_delivery(&job("PU2"), delivery(1)).await
+    ));
+
+    let resolved = Job::from_json(
+        &json!({
+            "webhook_id": "pool-resolved-PU1", "event_id": "e-PU1",
+            "event_type": "incident.resolved", "action": "resolved",
+            "incident": {"id": "PU1"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let settled = worker.handle_delivery(&resolved, delivery(1)).await;
+    assert!(matches!(settled, Settled::Done(_)), "{settled:?}");
+    let made = apis.state().meetings_by_incident["PU1"].clone();
+    assert_eq!(
+        apis.state().ended_by_api,
+        made,
+        "the unbridged meeting is ended"
+    );
+
+    // The bridge job, delivered again after the resolve, makes no meeting.
+    let mut late = job("PU1");
+    late.received_at_ms =
+        Some(bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now()) - 5 * 60_000);
+    let settled = worker.handle_delivery(&late, delivery(2)).await;
+    assert!(matches!(settled, Settled::Done(_)), "{settled:?}");
+    assert_eq!(apis.state().meetings_by_incident["PU1"].len(), 1);
+    assert!(!apis.state().bridges.contains_key("PU1"));
+
+    let settled = worker.handle_delivery(&job("PU2"), delivery(2)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "the slot is free for the next incident: {settled:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
     let (aws, apis) = stand_ins().await;

@@ -12,7 +12,7 @@ use bridge_relay::lambda::handle_sqs;
 use bridge_relay::policy::BridgePolicy;
 use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{Ingress, WebhookRequest, Worker};
-use bridge_relay::store::DynamoDbStore;
+use bridge_relay::store::{DynamoDbStore, IdempotencyStore};
 use bridge_relay_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -83,14 +83,7 @@ impl Stand {
             ApiStandIns::start(MEETING_ID)
         );
         aws.put_secret(secret_with_zoom_token()).await;
-        let timer_queue_url = aws_sdk_sqs::Client::new(&aws.config)
-            .create_queue()
-            .queue_name("bridge-relay-timers")
-            .send()
-            .await
-            .expect("create the timer queue in moto")
-            .queue_url
-            .unwrap();
+        let timer_queue_url = aws.timer_queue_url.clone();
         Mock::given(method("PUT"))
             .and(path_regex(r"^/meetings/\d+/status$"))
             .respond_with(ResponseTemplate::new(204))
@@ -114,10 +107,9 @@ impl Stand {
         self.aws.ingress(policy).with_meeting_index(self.store())
     }
 
-    /// The worker as the Lambda builds it, with the timer queue.
+    /// The worker as the Lambda builds it.
     fn worker(&self) -> Arc<Worker> {
-        let timer = Deployment::new().set("TIMER_QUEUE_URL", &self.timer_queue_url);
-        self.aws.worker(&self.apis.env(), timer).0
+        self.aws.worker(&self.apis.env(), Deployment::new()).0
     }
 
     /// A signed PagerDuty V3 webhook about the incident, of the given type, through the ingress.
@@ -482,6 +474,129 @@ async fn a_reopen_within_the_grace_cancels_the_end_and_a_later_resolve_ends_the_
     stand.work(&worker).await;
     assert_eq!(stand.end_calls().await.len(), 1);
     assert_eq!(stand.notes().await.len(), 5);
+}
+
+/// The resolve is saved before its end timer is sent: when the send fails, the job's next
+/// delivery must queue the timer (and announce it) instead of finding the incident resolved
+/// already and leaving the meeting, and its host slot, to run for a day.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resolve_whose_end_timer_could_not_be_queued_queues_it_on_its_next_delivery() {
+    let stand = Stand::start().await;
+    let ingress = stand.ingress(end_policy(2));
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    // The first delivery's timer send fails: its worker's timer queue does not exist.
+    let missing_queue = format!("{}/123456789012/no-such-timer-queue", stand.aws.moto.url);
+    let (broken, _) = stand.aws.worker(
+        &stand.apis.env(),
+        Deployment::new().set("TIMER_QUEUE_URL", missing_queue),
+    );
+    let event = stand.aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 1);
+    let receipt = event.records[0].receipt_handle.clone().unwrap();
+    let response = handle_sqs(broken, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "the send failed");
+    assert_eq!(stand.timers_waiting().await, 0);
+    // SQS hands the job out again once its visibility ends.
+    aws_sdk_sqs::Client::new(&stand.aws.config)
+        .change_message_visibility()
+        .queue_url(&stand.aws.queue_url)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    stand.work(&worker).await;
+    assert_eq!(stand.timers_waiting().await, 1, "the timer is queued");
+    let notes = stand.notes().await;
+    assert_eq!(
+        notes[1..],
+        ["Incident resolved. bridge-relay ends the Zoom meeting 850 1234 5678 in 2 s if the incident stays resolved (a reopen keeps it open).".to_owned()],
+        "{notes:#?}"
+    );
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    assert_eq!(stand.end_calls().await.len(), 1, "the meeting is ended");
+    // A repeated resolved webhook queues no second timer.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1b")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.timers_waiting().await, 0);
+}
+
+/// The end timer checks the generation, ends the meeting, and saves: a reopen that lands
+/// while Zoom is ending the meeting must not leave the open incident marked ended, nor get a
+/// closing note.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reopen_while_the_timer_ends_the_meeting_keeps_the_incident_open() {
+    let stand = Stand::start().await;
+    let ingress = stand.ingress(end_policy(1));
+    let worker = stand.worker();
+    bridge(&stand, &ingress, &worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.timers_waiting().await, 1);
+    // Zoom takes its time to end the meeting.
+    Mock::given(method("PUT"))
+        .and(path_regex(r"^/meetings/\d+/status$"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(3)))
+        .with_priority(1)
+        .mount(&stand.apis.zoom_upstream)
+        .await;
+    let timer = {
+        let worker = worker.clone();
+        let stand = &stand;
+        async move { stand.fire_timers(&worker, Duration::from_secs(10)).await }
+    };
+    let reopen = async {
+        let sent = eventually(Duration::from_secs(15), || async {
+            (!stand.end_calls().await.is_empty()).then_some(())
+        })
+        .await;
+        assert!(sent.is_some(), "the timer sent the end");
+        assert_eq!(
+            stand
+                .pagerduty(&ingress, "incident.reopened", "reopen-1")
+                .await,
+            202
+        );
+        stand.work(&worker).await;
+    };
+    let (fired, ()) = tokio::join!(timer, reopen);
+    assert_eq!(fired, 1);
+    let view = stand
+        .store()
+        .get_with_lifecycle(&bridge_relay::model::IncidentKey::from_stored(INCIDENT))
+        .await
+        .unwrap();
+    assert_eq!(view.lifecycle.resolved_at_ms, None, "reopened");
+    assert!(
+        !view.lifecycle.ended_by_relay,
+        "the open incident is not marked ended"
+    );
+    let notes = stand.notes().await;
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.starts_with("Incident resolved: bridge-relay ended")),
+        "no closing note for the reopened incident: {notes:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -23,6 +23,26 @@ const BUSY_REQUEUE_MARK: &str = "#busy-";
 /// How old a job must be before the worker asks whether its incident resolved meanwhile.
 const WAITED_MS: u64 = 60_000;
 
+/// A job still waiting for a free host past the policy's wait gives up: a bridge opened hours
+/// into an incident helps nobody, and a job requeued for ever would open one days later.
+fn gave_up_waiting(job: &Job, error: JobError) -> JobError {
+    let JobError::PoolFull(full) = error else {
+        return error;
+    };
+    let now = bridge_relay_domain::telemetry::epoch_millis(SystemTime::now());
+    let waited_ms = job
+        .received_at_ms
+        .map_or(0, |received| now.saturating_sub(received));
+    let wait = job.meeting.host_wait();
+    if u128::from(waited_ms) <= wait.as_millis() {
+        return JobError::PoolFull(full);
+    }
+    JobError::NoHostInTime {
+        waited_minutes: waited_ms / 60_000,
+        full,
+    }
+}
+
 /// Whether the job has waited since its webhook (or is too old to say).
 fn has_waited(job: &Job) -> bool {
     let now = bridge_relay_domain::telemetry::epoch_millis(SystemTime::now());
@@ -37,7 +57,7 @@ impl Worker {
     pub async fn handle_delivery(&self, job: &Job, delivery: Delivery) -> Settled {
         let error = match self.handle_job(job, delivery.deadline).await {
             Ok(report) => return Settled::Done(report),
-            Err(e) => e,
+            Err(e) => gave_up_waiting(job, e),
         };
         let incident = &job.incident.id;
         if let JobError::PoolFull(full) = &error {
@@ -62,6 +82,7 @@ impl Worker {
         }
         if !error.is_retryable() {
             tracing::error!(incident = %incident, error = %error, "job failed for good");
+            self.let_go_after_failure(job, delivery.deadline).await;
             self.note_failure(job, &error).await;
             let mut dead = job.clone();
             dead.failure = Some(error.to_string());
@@ -75,6 +96,7 @@ impl Worker {
         }
         if delivery.receive_count >= self.settings.max_receives {
             tracing::error!(incident = %incident, error = %error, receives = delivery.receive_count, "last delivery failed; the job goes to the dead-letter queue");
+            self.let_go_after_failure(job, delivery.deadline).await;
             self.note_failure(job, &error).await;
         } else {
             tracing::warn!(incident = %incident, error = %error, receives = delivery.receive_count, "job failed; it will be delivered again");
@@ -137,6 +159,30 @@ impl Worker {
         fresh.webhook_id = format!("{original}#wait-{}", new_owner());
         fresh.requeued_after_waiting |= first_failure_after_waiting;
         Some(fresh)
+    }
+
+    /// A bridge job that fails for good without a recorded meeting gives its host slot back
+    /// (ending a meeting its create may have made), so one failed job does not keep the next
+    /// incidents from a host; a replay of the job takes a slot again.
+    async fn let_go_after_failure(&self, job: &Job, deadline: Instant) {
+        if !job.action.is_bridge() {
+            return;
+        }
+        let key = job.incident_key();
+        let let_go = async {
+            let (record, held) = self.store.get_with_host(&key).await?;
+            match record {
+                Some(record) if record.meeting.is_none() => {
+                    let maybe_created = record.stage == Stage::Creating;
+                    self.let_go_of_unrecorded_create(job, held, maybe_created, deadline)
+                        .await
+                }
+                _ => Ok(None),
+            }
+        };
+        if let Err(e) = let_go.await {
+            tracing::error!(incident = %key, error = %e, "could not give the failed job's host slot back; it frees at its maximum age or the incident's resolve");
+        }
     }
 
     async fn note_failure(&self, job: &Job, error: &JobError) {
@@ -283,7 +329,9 @@ impl Worker {
         // A job that waited (for a free host, or through an outage) past the incident's
         // resolution makes no meeting; nothing has been sent to Zoom yet at this stage. A job
         // fresh from the webhook skips the read: its incident cannot have resolved yet.
-        if record.stage == Stage::Claimed
+        // A create recorded as `Creating` whose incident resolved meanwhile was let go of by
+        // the resolve (its meeting, if any, ended): it is not made again either.
+        if record.stage <= Stage::Creating
             && record.meeting.is_none()
             && has_waited(job)
             && self.store.lifecycle(id).await?.0.resolved_at_ms.is_some()
@@ -485,7 +533,7 @@ fn reached_zoom(e: &UpstreamError) -> bool {
     e.is_ambiguous() && !matches!(e.service(), Service::ZoomOAuth | Service::TokenStore)
 }
 
-fn meeting_error(e: MeetingError) -> JobError {
+pub(crate) fn meeting_error(e: MeetingError) -> JobError {
     match e {
         MeetingError::Secrets(e) => JobError::Secrets(e),
         MeetingError::Upstream(e) => JobError::Meeting(e),
@@ -507,6 +555,9 @@ pub fn failure_note(error: &JobError) -> String {
         }
         JobError::PoolFull(_) => {
             "Every Zoom host stayed busy or at its daily limit. Start a meeting by hand for now, or add hosts (ZOOM_HOST_USERS) or slots (ZOOM_HOST_MAX_MEETINGS)."
+        }
+        JobError::NoHostInTime { .. } => {
+            "bridge-relay has stopped waiting (the policy's meeting.host_wait_seconds) and makes no meeting for this incident. Start a meeting by hand, and add hosts (ZOOM_HOST_USERS) or slots (ZOOM_HOST_MAX_MEETINGS) for the next incidents."
         }
         JobError::Meeting(UpstreamError::Status { status: 404, .. }) => {
             "Zoom does not know the host user: check ZOOM_HOST_USER. Start a meeting by hand for now."

@@ -266,7 +266,56 @@ impl Worker {
         Ok(Some(held))
     }
 
-    /// Tells the incident, once, that it waits for a free host.
+    /// Lets go of a create that left no recorded meeting: its job failed for good, or its
+    /// incident resolved first. A meeting the create may have made (`maybe_created`: the
+    /// record says `Creating`) is looked for on the slot's host and ended, so nobody is left
+    /// on a call no bridge points to; then the slot is free for the next incident instead of
+    /// being held for its maximum age. Returns the slot freed.
+    pub(crate) async fn let_go_of_unrecorded_create(
+        &self,
+        job: &Job,
+        held: Option<HostSlot>,
+        maybe_created: bool,
+        deadline: std::time::Instant,
+    ) -> Result<Option<HostSlot>, JobError> {
+        let key = job.incident_key();
+        let Some(slot) = held else {
+            return Ok(None);
+        };
+        if maybe_created {
+            let keyed = job.keyed_incident();
+            let found = self
+                .settings
+                .retry
+                .run(deadline, "find meeting", || {
+                    self.meetings.find_meeting(&keyed.id, Some(&slot.host))
+                })
+                .await
+                .map_err(crate::bridge::meeting_error)?;
+            if let Some(meeting) = found {
+                let ended = self
+                    .settings
+                    .retry
+                    .run(deadline, "end meeting", || {
+                        self.meetings.end_meeting(meeting.id)
+                    })
+                    .await;
+                match ended {
+                    Ok(()) => {
+                        tracing::warn!(incident = %key, meeting_id = meeting.id, "ended a meeting whose create was never recorded")
+                    }
+                    // Never started, or gone: nobody is on it.
+                    Err(e) => {
+                        tracing::warn!(incident = %key, meeting_id = meeting.id, error = %e, "a meeting whose create was never recorded could not be ended")
+                    }
+                }
+            }
+        }
+        self.free_read_host_slot(&key, Some(slot)).await
+    }
+
+    /// Tells the incident, once, that it waits for a free host: posted, then marked, so a
+    /// post that fails is tried again by the next delivery instead of never.
     pub(crate) async fn note_pool_full_once(
         &self,
         job: &Job,
@@ -275,27 +324,31 @@ impl Worker {
     ) {
         let key = job.incident_key();
         let id = &key;
-        match self.store.first_pool_full_notice(id).await {
-            Ok(true) => {
-                let note = pool_full_note(full);
-                let Ok(tool) = self.tool_for(job) else {
-                    return;
-                };
-                let posted = self
-                    .settings
-                    .retry
-                    .run(deadline, "add pool-full note", || {
-                        tool.add_note(&job.incident.id, &note)
-                    })
-                    .await;
-                if let Err(e) = posted {
-                    tracing::error!(incident = %id, error = %e, "could not post the pool-full note");
-                }
-            }
+        match self.store.waited_for_host(id).await {
             Ok(false) => {}
+            Ok(true) => return,
             Err(e) => {
-                tracing::warn!(incident = %id, error = %e, "could not record the pool-full note")
+                tracing::warn!(incident = %id, error = %e, "could not read whether the pool-full note is posted");
+                return;
             }
+        }
+        let Ok(tool) = self.tool_for(job) else {
+            return;
+        };
+        let note = pool_full_note(full);
+        let posted = self
+            .settings
+            .retry
+            .run(deadline, "add pool-full note", || {
+                tool.add_note(&job.incident.id, &note)
+            })
+            .await;
+        if let Err(e) = posted {
+            tracing::error!(incident = %id, error = %e, "could not post the pool-full note; the next delivery tries again");
+            return;
+        }
+        if let Err(e) = self.store.first_pool_full_notice(id).await {
+            tracing::warn!(incident = %id, error = %e, "could not record the pool-full note");
         }
     }
 }

@@ -185,28 +185,36 @@ impl Worker {
                 }
             })
             .await?;
-            return Ok("resolved before its meeting was made; none will be".into());
+            // A create that failed for good, or a crash before its meeting was recorded, may
+            // still hold a host slot (and have made a meeting): the resolve lets go of both.
+            let maybe_created = record.stage == bridge_relay_ports::store::Stage::Creating;
+            let freed = self
+                .let_go_of_unrecorded_create(job, held, maybe_created, deadline)
+                .await?;
+            return Ok(match freed {
+                Some(slot) => format!(
+                    "resolved before its meeting was recorded; none will be, and slot {} of {} is free",
+                    slot.slot, slot.host
+                ),
+                None => "resolved before its meeting was made; none will be".into(),
+            });
         };
         let now = now_ms();
         // A repeated resolved webhook keeps the resolution (and its timer) it found.
-        let (lifecycle, version, (generation, newly_resolved)) = self
+        let (lifecycle, version, generation) = self
             .update_known_lifecycle(id, read, |lifecycle| {
-                let newly_resolved = lifecycle.resolved_at_ms.is_none();
-                if newly_resolved {
+                if lifecycle.resolved_at_ms.is_none() {
                     lifecycle.resolved_at_ms = Some(now);
                     lifecycle.generation = lifecycle.generation.saturating_add(1);
                 }
-                (lifecycle.generation, newly_resolved)
+                lifecycle.generation
             })
             .await?;
         let resolved_at = lifecycle.resolved_at_ms.unwrap_or(now);
         // Without a review to schedule, the lifecycle just saved is the one to close with.
+        let no_review = job.meeting.review_after_minutes.is_none();
         let known = Known {
-            lifecycle: job
-                .meeting
-                .review_after_minutes
-                .is_none()
-                .then(|| (lifecycle.clone(), version)),
+            lifecycle: no_review.then(|| (lifecycle.clone(), version)),
             host: Some(held),
         };
         match self
@@ -246,9 +254,11 @@ impl Worker {
                         .close_meeting(job, &meeting, generation, true, known, deadline)
                         .await;
                 }
-                if !newly_resolved {
+                if lifecycle.end_scheduled == Some(generation) {
                     return Ok("resolved already; the end of the meeting is scheduled".into());
                 }
+                // Queued, announced, then recorded: a failed send or note is retried with
+                // the job, never lost (a second timer finds the meeting closed already).
                 let mut timer_job = job.clone();
                 timer_job.action = JobAction::EndMeeting(EndTimer {
                     due_at_ms,
@@ -269,6 +279,12 @@ impl Worker {
                     ),
                     deadline,
                 )
+                .await?;
+                self.update_known_lifecycle(id, known.lifecycle, |l| {
+                    if l.generation == generation {
+                        l.end_scheduled = Some(generation);
+                    }
+                })
                 .await?;
                 Ok(format!(
                     "resolved; meeting {} ends in {grace} s unless reopened",
@@ -517,15 +533,29 @@ impl Worker {
                 Err(MeetingError::Secrets(e)) => return Err(JobError::Secrets(e)),
             }
             let now = now_ms();
-            (lifecycle, version, ()) = self
+            // A reopen may have come while the end was sent: the write checks the
+            // generation again, so an open incident is never marked ended.
+            let current;
+            (lifecycle, version, current) = self
                 .update_known_lifecycle(incident_id, Some((lifecycle, version)), |l| {
+                    if l.generation != generation {
+                        return false;
+                    }
                     l.ended_by_relay = true;
                     l.end_refused = refused.clone();
                     if refused.is_none() && l.ended_at_ms.is_none() {
                         l.ended_at_ms = Some(now);
                     }
+                    true
                 })
                 .await?;
+            if !current {
+                tracing::warn!(incident = %incident_id, meeting_id = meeting.id, "the incident was reopened while its meeting was being ended");
+                return Ok(format!(
+                    "the incident was reopened while meeting {} was being ended; it is not marked ended",
+                    meeting.id
+                ));
+            }
         }
         if lifecycle.closed_generation != Some(generation) {
             let note = closing_note(meeting.id, &lifecycle, end, now_ms());

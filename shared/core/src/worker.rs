@@ -77,9 +77,9 @@ pub enum JobReport {
     },
 }
 
-/// How long a claim outlives the delivery's deadline: the Lambda runs at most
-/// [`DEADLINE_MARGIN`](crate::worker) past it before it is stopped, and a claim must not expire
-/// while its holder may still be at work. Lambda hosts' clocks agree to well under a second.
+/// How long a claim outlives the delivery's deadline: the Lambda entry keeps 5 s between that
+/// deadline and the function's timeout, when Lambda stops it, and a claim must not expire while
+/// its holder may still be at work. Lambda hosts' clocks agree to well under a second.
 pub const CLAIM_PAST_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How the worker behaves: what `config` reads from the environment, the same for the Lambda,

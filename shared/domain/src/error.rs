@@ -189,6 +189,9 @@ pub enum JobError {
     /// No Zoom host has a free meeting slot and creates left today; a later delivery tries again.
     #[error("{0}")]
     PoolFull(PoolFull),
+    /// The job waited for a free host as long as the policy allows, and the relay gave up.
+    #[error("no Zoom host became free within {waited_minutes} min ({full})")]
+    NoHostInTime { waited_minutes: u64, full: PoolFull },
     #[error("ending the Zoom meeting failed: {0}")]
     EndMeeting(UpstreamError),
     #[error("scheduling the end of the Zoom meeting failed: {0}")]
@@ -209,7 +212,7 @@ impl JobError {
             | JobError::EndMeeting(e)
             | JobError::Review(e)
             | JobError::Summary(e) => e.is_retryable(),
-            JobError::Malformed(_) => false,
+            JobError::Malformed(_) | JobError::NoHostInTime { .. } => false,
             JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) | JobError::Timer(_) => {
                 true
             }
@@ -241,6 +244,7 @@ impl JobError {
             }
             JobError::Busy(_) => "another worker kept handling this incident".into(),
             JobError::PoolFull(full) => full.to_string(),
+            e @ JobError::NoHostInTime { .. } => e.to_string(),
             JobError::EndMeeting(e) => {
                 format!("ending the Zoom meeting failed: {}", e.note_reason())
             }

@@ -531,6 +531,10 @@ pub struct MeetingOptions {
     /// Schedule a post-incident review meeting this long after the incident resolves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_after_minutes: Option<u32>,
+    /// How long a bridge waits for a free Zoom host before the relay gives up with a note
+    /// (default [`DEFAULT_HOST_WAIT_SECONDS`]): a bridge opened hours late helps nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_wait_seconds: Option<u32>,
     /// Which of Zoom's after-call artifacts go on the incident's timeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_call: Option<AfterCall>,
@@ -540,7 +544,19 @@ pub struct MeetingOptions {
     pub sensitive: Option<bool>,
 }
 
+/// How long a bridge waits for a free host when the policy does not say: two hours.
+pub const DEFAULT_HOST_WAIT_SECONDS: u32 = 2 * 3600;
+/// The longest wait for a host a policy may ask for: a week.
+pub const MAX_HOST_WAIT_SECONDS: u32 = 7 * 24 * 3600;
+
 impl MeetingOptions {
+    /// How long the bridge waits for a free Zoom host.
+    pub fn host_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(
+            self.host_wait_seconds.unwrap_or(DEFAULT_HOST_WAIT_SECONDS),
+        ))
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == MeetingOptions::default()
     }
@@ -563,6 +579,7 @@ impl MeetingOptions {
             on_resolve: over.on_resolve.or(self.on_resolve),
             end_grace_seconds: over.end_grace_seconds.or(self.end_grace_seconds),
             review_after_minutes: over.review_after_minutes.or(self.review_after_minutes),
+            host_wait_seconds: over.host_wait_seconds.or(self.host_wait_seconds),
             after_call: match (self.after_call, over.after_call) {
                 (Some(base), Some(over)) => Some(base.overlaid_with(&over)),
                 (base, over) => over.or(base),

@@ -153,6 +153,8 @@ struct StrictMeetingOptions {
     end_grace_seconds: Option<u32>,
     #[serde(default)]
     review_after_minutes: Option<u32>,
+    #[serde(default)]
+    host_wait_seconds: Option<u32>,
     #[serde(default, deserialize_with = "strict_after_call")]
     after_call: Option<crate::after_call::AfterCall>,
     #[serde(default)]
@@ -639,6 +641,17 @@ fn check_meeting(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyErro
             ),
         ));
     }
+    if let Some(wait) = meeting.host_wait_seconds
+        && !(1..=crate::model::MAX_HOST_WAIT_SECONDS).contains(&wait)
+    {
+        return Err(field_error(
+            format!("{field}.host_wait_seconds"),
+            format!(
+                "{wait} is not between 1 and {} (a week)",
+                crate::model::MAX_HOST_WAIT_SECONDS
+            ),
+        ));
+    }
     if let Some(after) = meeting.review_after_minutes
         && !(1..=MAX_REVIEW_AFTER_MINUTES).contains(&after)
     {
@@ -1024,6 +1037,10 @@ mod tests {
             (
                 r#"{"overrides": [{"teams": ["a"], "meeting": {"end_grace_seconds": 90000}}]}"#,
                 "field `overrides[0].meeting.end_grace_seconds`: 90000 is more than a day",
+            ),
+            (
+                r#"{"meeting": {"host_wait_seconds": 0}}"#,
+                "field `meeting.host_wait_seconds`: 0 is not between 1 and 604800 (a week)",
             ),
             (
                 r#"{"meeting": {"review_after_minutes": 0}}"#,

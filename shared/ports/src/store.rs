@@ -376,6 +376,10 @@ pub struct MeetingLifecycle {
     /// The generation whose closing note is posted (never twice for one resolution).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_generation: Option<u64>,
+    /// The generation whose end timer is queued and announced: a resolve delivered again
+    /// after its send or its note failed queues it again instead of finding "resolved".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_scheduled: Option<u64>,
     /// The relay ended the meeting.
     #[serde(default)]
     pub ended_by_relay: bool,
