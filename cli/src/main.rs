@@ -128,8 +128,9 @@ enum Command {
         worker_secret_id: Option<String>,
         #[command(flatten)]
         secrets: SecretFiles,
-        /// The stack's TableName: doctor then uses the token the deployment's workers share
-        /// (none of theirs is voided); without it, it fetches one of its own.
+        /// The stack's IncidentTableName: doctor uses the token the deployment's workers share
+        /// (none of theirs is voided). Required with --secret-id or --worker-secret-id; with
+        /// a secrets file and no table, doctor fetches a token of its own.
         #[arg(long, value_name = "TABLE", env = "TABLE_NAME")]
         table_name: Option<String>,
         /// The stack's WebhookUrl; without it the subscription is not checked.
@@ -419,6 +420,12 @@ async fn sign_incident_io(args: Args) -> Result<(), String> {
 }
 
 async fn doctor(args: Args) -> Result<(), String> {
+    // The deployed secret's Zoom app is the workers': a token of doctor's own would void the
+    // one they share, and bridges would fail until they fetched another.
+    let deployed = args.secret_id.is_some() || args.worker_secret_id.is_some();
+    if deployed && args.table_name.is_none() {
+        return Err("doctor with the deployed secret needs --table-name (the stack's IncidentTableName output, or TABLE_NAME): it then checks Zoom with the token the workers share; a token of its own would void theirs".into());
+    }
     let config = process_env().local().map_err(|e| e.to_string())?;
     let ttl = Duration::from_secs(300);
     // The worker's secret (or the one serving both), and the ingress's when they are split.

@@ -16,7 +16,7 @@ use crate::pagerduty::PagerDutyApi;
 use crate::pagerduty::inbound::{PagerDutyRequests, PagerDutyWebhooks, RequestKind};
 use crate::queue::{
     DeadLetterLog, InProcessQueue, JobQueue, LOCAL_DELIVERIES, LocalMessage, SqsJobQueue,
-    SqsTimerQueue,
+    SqsRedelivery, SqsTimerQueue,
 };
 use crate::relay::{Ingress, Worker, WorkerSettings};
 use crate::secrets::{SecretCache, SecretRole};
@@ -214,13 +214,22 @@ pub fn lambda_worker(aws: &SdkConfig, config: WorkerConfig, http: reqwest::Clien
         incident_io_notify_channel: config.incident_io_notify_channel,
     };
     let BuiltWorker { mut worker, zoom } = self::worker(parts, http, secrets, store, dead_letters);
+    // The worker's event sources: a failed delivery of either comes back after a short backoff.
+    let sources = config
+        .queue_url
+        .iter()
+        .chain([&config.timer_queue_url])
+        .cloned()
+        .collect::<Vec<_>>();
     if let Some(queue_url) = config.queue_url {
         worker = worker.with_requeue(Arc::new(SqsJobQueue::from_sdk_config(aws, queue_url)));
     }
-    let worker = worker.with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
-        aws,
-        config.timer_queue_url,
-    )));
+    let worker = worker
+        .with_timer(Arc::new(SqsTimerQueue::from_sdk_config(
+            aws,
+            config.timer_queue_url,
+        )))
+        .with_redelivery(Arc::new(SqsRedelivery::from_sdk_config(aws, sources)));
     BuiltWorker { worker, zoom }
 }
 
@@ -290,7 +299,7 @@ pub fn local_relay_of(
             overwrite_existing_bridge: config.overwrite_existing_bridge,
             max_receives: LOCAL_DELIVERIES,
             retry: config.retry,
-            host_pool: config.host_pool,
+            ..WorkerSettings::new(config.host_pool)
         },
         incident_io_notify_channel: config.incident_io_notify_channel,
     };

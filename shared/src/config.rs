@@ -334,6 +334,30 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(policy)
     }
 
+    /// `REDELIVERY_BACKOFF_SECONDS`: when a failed delivery comes back, by its receive, as a
+    /// comma list (default `10,30,60`; the last is used for every later receive). Each at most
+    /// 43200 s, SQS's longest visibility; a deployment with a shorter queue visibility gives
+    /// shorter ones.
+    fn redelivery_backoff(&self) -> Result<Vec<Duration>, ConfigError> {
+        const VAR: &str = "REDELIVERY_BACKOFF_SECONDS";
+        let Some(list) = self.optional(VAR) else {
+            return Ok(crate::worker::DEFAULT_REDELIVERY_BACKOFF.to_vec());
+        };
+        list.split(',')
+            .map(|n| {
+                n.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= 43_200)
+                    .map(Duration::from_secs)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        var: VAR,
+                        reason: format!("{n:?} is not a number of seconds up to 43200"),
+                    })
+            })
+            .collect()
+    }
+
     pub fn ingress(&self) -> Result<IngressConfig, ConfigError> {
         let (secret_id, secret_var) =
             self.secret_id("INGRESS_SECRET_ID", "INGRESS_SECRET_ID or SECRET_ID")?;
@@ -365,6 +389,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 max_receives: self.whole_number("MAX_RECEIVE_COUNT", 5, 1)?,
                 retry: self.retry()?,
                 host_pool,
+                redelivery_backoff: self.redelivery_backoff()?,
             },
             incident_io_notify_channel: self.flag_or("INCIDENT_IO_NOTIFY_CHANNEL", true)?,
             timer_queue_url: self.required("TIMER_QUEUE_URL")?,
@@ -433,8 +458,21 @@ mod tests {
             (Duration::from_millis(20), Duration::from_millis(100), 3)
         );
         assert_eq!(quick.host_pool.slot_max_age, Duration::from_secs(5));
+        assert_eq!(
+            defaults.redelivery_backoff,
+            [10, 30, 60].map(Duration::from_secs)
+        );
+        let backoff = with(&[("REDELIVERY_BACKOFF_SECONDS", "1, 2")]).unwrap();
+        assert_eq!(
+            backoff.settings.redelivery_backoff,
+            [1, 2].map(Duration::from_secs)
+        );
         let err = |extra| with(extra).unwrap_err().to_string();
         assert!(err(&[("RETRY_MAX_ATTEMPTS", "0")]).contains("RETRY_MAX_ATTEMPTS is invalid"));
+        assert!(
+            err(&[("REDELIVERY_BACKOFF_SECONDS", "10,soon")])
+                .contains("REDELIVERY_BACKOFF_SECONDS is invalid")
+        );
         assert!(
             err(&[
                 ("RETRY_FIRST_DELAY_MS", "500"),

@@ -45,6 +45,15 @@ pub fn transport_error(service: Service, error: reqwest::Error) -> UpstreamError
 
 /// Turns a non-2xx answer into an error with the sender's message and any retry hint.
 pub async fn status_error(service: Service, response: reqwest::Response) -> UpstreamError {
+    status_error_and_code(service, response).await.0
+}
+
+/// [`status_error`], with the numeric `code` the answer's body gives at its top level (Zoom's
+/// `{"code": 124, "message": …}`), read from the one read of the body.
+pub async fn status_error_and_code(
+    service: Service,
+    response: reqwest::Response,
+) -> (UpstreamError, Option<i64>) {
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let daily_header = response
@@ -54,17 +63,21 @@ pub async fn status_error(service: Service, response: reqwest::Response) -> Upst
         .is_some_and(|v| v.eq_ignore_ascii_case("daily-limit"));
     let body = response.text().await.unwrap_or_default();
     let message = error_message(&body);
+    let code = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("code")?.as_i64());
     // Retrying a daily limit within the day only spends the budget; say so instead.
     if status == 429 && (daily_header || message.to_ascii_lowercase().contains("daily rate limit"))
     {
-        return UpstreamError::DailyLimit { service, message };
+        return (UpstreamError::DailyLimit { service, message }, code);
     }
-    UpstreamError::Status {
+    let error = UpstreamError::Status {
         service,
         status,
         message,
         retry_after,
-    }
+    };
+    (error, code)
 }
 
 /// Zoom answers `{"code","message"}`, PagerDuty `{"error":{"message","code","errors"}}`.

@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use crate::relay::{Delivery, Ingress, Settled, WebhookResponse, Worker};
 use crate::report::{Invocation, JobOutcome, WebhookReport};
+use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::model::Job;
 use bridge_relay_domain::telemetry::observe;
 use bridge_relay_ports::inbound::Headers;
@@ -195,6 +196,10 @@ pub async fn handle_sqs(
 /// Time kept back from the Lambda deadline to release claims and answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 
+/// A job is not started with less time than this before the deadline: one call may take
+/// the HTTP client's 10-second timeout, and a job cut off mid-way is delivered again anyway.
+const TIME_TO_START: Duration = Duration::from_secs(10);
+
 fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -211,9 +216,15 @@ async fn run_group(
     invocation: &Invocation,
 ) -> Vec<String> {
     let mut failed = Vec::new();
+    // The receive whose job failed and was handed back early: the rest of its group follows
+    // it then (a FIFO group waits while any of its messages is in flight).
+    let mut handed_back: Option<u32> = None;
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
         if !failed.is_empty() {
+            if let Some(receive_count) = handed_back {
+                redeliver_soon(worker, &message, receive_count).await;
+            }
             failed.push(id);
             continue;
         }
@@ -235,12 +246,41 @@ async fn run_group(
             receive_count,
             deadline,
         };
-        let (settled, calls) = observe(worker.handle_delivery(&job, delivery)).await;
+        if deadline.saturating_duration_since(Instant::now()) < TIME_TO_START {
+            // Too late to start: handed back untouched, so the invocation answers before
+            // Lambda stops it (a stopped invocation loses the whole batch's answer).
+            tracing::warn!(message_id = %id, incident = %job.incident_key(), "too little of the invocation left to start the job; it is delivered again");
+            redeliver_soon(worker, &message, receive_count).await;
+            handed_back = Some(receive_count);
+            failed.push(id);
+            continue;
+        }
+        // Bounded by the deadline whatever a call or a wait takes: a job cut off here is like
+        // one whose worker died (its claim lapses, its next delivery resumes from the record).
+        let (settled, calls) = observe(async {
+            tokio::time::timeout_at(deadline.into(), worker.handle_delivery(&job, delivery))
+                .await
+                .unwrap_or(Settled::Retry(JobError::OutOfTime))
+        })
+        .await;
         JobOutcome::new(&job, delivery, &settled, worker.max_receives(), calls)
             .report(Some(invocation));
         if let Settled::Retry(_) = settled {
+            redeliver_soon(worker, &message, receive_count).await;
+            handed_back = Some(receive_count);
             failed.push(id);
         }
     }
     failed
+}
+
+/// Hands `message` back to its queue after the backoff of `receive_count`.
+async fn redeliver_soon(worker: &Worker, message: &SqsMessage, receive_count: u32) {
+    let queue = message
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit(':').next());
+    if let (Some(queue), Some(receipt)) = (queue, message.receipt_handle.as_deref()) {
+        worker.redeliver_soon(queue, receipt, receive_count).await;
+    }
 }

@@ -61,6 +61,8 @@ pub struct State {
     pub hang_create_for: HashSet<String>,
     /// Incidents whose next N note posts PagerDuty answers with a 500 (nothing posted).
     pub refuse_notes_for: HashMap<String, usize>,
+    /// Zoom API calls still to answer 401 code 4711 (the token lacks a scope), token valid.
+    pub scope_refusals: usize,
     /// Meetings ended through Zoom's API (`PUT /meetings/{id}/status`), in order.
     pub ended_by_api: Vec<u64>,
     pub meetings: HashMap<u64, Value>,
@@ -312,6 +314,14 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                     return reply(
                         401,
                         json!({"code": 124, "message": "Invalid access token."}),
+                        &[],
+                    );
+                }
+                if s.scope_refusals > 0 {
+                    s.scope_refusals -= 1;
+                    return reply(
+                        401,
+                        json!({"code": 4711, "message": "Invalid access token, does not contain scopes:[meeting:write:meeting:admin]."}),
                         &[],
                     );
                 }

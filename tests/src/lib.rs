@@ -590,6 +590,8 @@ pub struct AwsStandIns {
     pub dead_letter_queue_url: String,
     /// The standard queue of grace timers (`TIMER_QUEUE_URL`).
     pub timer_queue_url: String,
+    /// The job queue's visibility timeout.
+    pub visibility_seconds: u32,
     pub table_name: String,
 }
 
@@ -760,6 +762,7 @@ impl AwsStandIns {
             queue_url,
             dead_letter_queue_url,
             timer_queue_url,
+            visibility_seconds,
             table_name,
         }
     }
@@ -809,6 +812,20 @@ impl AwsStandIns {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// The context of a worker invocation that must answer `timeout` from now (the template's
+/// worker has 60 s).
+pub fn invocation_context(timeout: Duration) -> lambda_runtime::Context {
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = u64::try_from(
+        (std::time::SystemTime::now() + timeout)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    context
 }
 
 /// Messages as Lambda's SQS event carries them.
@@ -1034,14 +1051,24 @@ impl AwsStandIns {
         } else {
             ("SECRET_ID", self.secret_arn.clone())
         };
-        vec![
+        let mut variables = vec![
             ("AWS_ENDPOINT_URL", self.moto.url.clone()),
             secret,
             ("TABLE_NAME", self.table_name.clone()),
             ("DEAD_LETTER_QUEUE_URL", self.dead_letter_queue_url.clone()),
             ("TIMER_QUEUE_URL", self.timer_queue_url.clone()),
             ("MAX_RECEIVE_COUNT", MAX_RECEIVES.to_string()),
-        ]
+        ];
+        // Stand-ins with a queue visibility shorter than the backoff (to make a test quick)
+        // bring a failed delivery back at that visibility, as a deployment with such a queue
+        // would set it; the template's 360 s keeps the default backoff.
+        if self.visibility_seconds <= 60 {
+            variables.push((
+                "REDELIVERY_BACKOFF_SECONDS",
+                self.visibility_seconds.to_string(),
+            ));
+        }
+        variables
     }
 }
 

@@ -15,13 +15,13 @@ const SECRET: &str = "crash-webhook-secret";
 const INCIDENT: &str = "PFQZPSY";
 
 /// A claim lasts until its invocation can no longer be running: the dying invocation is given
-/// a short timeout (as a function with a short `Timeout` has), so its claim lapses about 11 s
+/// a short timeout (as a function with a short `Timeout` has), so its claim lapses about 21 s
 /// after it was taken, and the test need not wait the template's 70 s.
-const DYING_INVOCATION: Duration = Duration::from_secs(6);
+const DYING_INVOCATION: Duration = Duration::from_secs(16);
 
 /// The queue's visibility: redeliveries that meet the dead worker's claim (busy, not failed)
 /// must not use up their receives before the claim lapses.
-const VISIBILITY_SECONDS: u32 = 5;
+const VISIBILITY_SECONDS: u32 = 9;
 
 async fn stand_ins() -> (AwsStandIns, FaultyApis) {
     let aws = AwsStandIns::start_with_visibility(&[SECRET], VISIBILITY_SECONDS).await;

@@ -98,6 +98,7 @@ async fn mount_account(apis: &ApiStandIns) {
 struct Run {
     ok: bool,
     stdout: String,
+    stderr: String,
 }
 
 impl Run {
@@ -139,7 +140,7 @@ fn doctor_at(
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     for secret in [
         ZOOM_CLIENT_SECRET,
         PD_API_TOKEN,
@@ -155,6 +156,7 @@ fn doctor_at(
     Run {
         ok: output.status.success(),
         stdout,
+        stderr,
     }
 }
 
@@ -186,10 +188,32 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
     ];
-    let healthy = doctor(
+    // The deployed secret without the table: refused before any token is fetched, since a
+    // token of doctor's own would void the one the workers share.
+    let token_requests = || async { ApiStandIns::requests(&apis.zoom_oauth).await.len() };
+    let fetches_before = token_requests().await;
+    let without_table = doctor(
         &apis,
         HOST_USER,
         &["--secret-id", &aws.secret_arn],
+        &moto_env,
+    );
+    assert!(!without_table.ok);
+    assert!(
+        without_table.stderr.contains("needs --table-name"),
+        "{}",
+        without_table.stderr
+    );
+    assert_eq!(token_requests().await, fetches_before, "no token fetched");
+    let healthy = doctor(
+        &apis,
+        HOST_USER,
+        &[
+            "--secret-id",
+            &aws.secret_arn,
+            "--table-name",
+            &aws.table_name,
+        ],
         &moto_env,
     );
     assert!(healthy.ok, "{}", healthy.stdout);
@@ -290,7 +314,12 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
     let missing = doctor(
         &apis,
         HOST_USER,
-        &["--secret-id", "bridge-relay/nope"],
+        &[
+            "--secret-id",
+            "bridge-relay/nope",
+            "--table-name",
+            &aws.table_name,
+        ],
         &moto_env,
     );
     assert!(!missing.ok);
@@ -452,6 +481,8 @@ async fn doctor_checks_the_ingress_and_the_worker_secret_and_says_which_is_which
             &aws.ingress_secret_arn,
             "--worker-secret-id",
             &aws.worker_secret_arn,
+            "--table-name",
+            &aws.table_name,
         ],
         &moto_env,
     );

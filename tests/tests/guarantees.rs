@@ -48,7 +48,7 @@ impl Relay {
         let (worker, _) = self.aws.worker(&env, deployment);
         tokio::time::timeout(
             Duration::from_secs(60),
-            self.aws.run_event_source(worker, Duration::from_secs(10)),
+            self.aws.run_event_source(worker, Duration::from_secs(20)),
         )
         .await
         .expect("the queue drains");
@@ -133,7 +133,7 @@ async fn a_job_that_cannot_succeed_is_dead_lettered_at_once_with_a_note() {
     let (worker, _) = relay.aws.worker(&env, quick(unknown_host));
     relay
         .aws
-        .run_event_source(worker, Duration::from_secs(10))
+        .run_event_source(worker, Duration::from_secs(20))
         .await;
     assert_eq!(
         relay.apis.state().calls,
@@ -176,7 +176,7 @@ async fn a_job_failing_every_delivery_gets_a_note_lands_in_the_dlq_and_redrives(
     );
     tokio::time::timeout(
         Duration::from_secs(60),
-        relay.aws.run_event_source(worker, Duration::from_secs(2)),
+        relay.aws.run_event_source(worker, Duration::from_secs(20)),
     )
     .await
     .expect("the job leaves the queue");
@@ -295,4 +295,53 @@ async fn a_redrive_skips_a_message_that_is_not_a_job_and_refuses_one_queue_for_b
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("are the same queue"), "{stderr}");
+}
+
+/// A job that spends its in-job retries on a short Zoom outage comes back after the redelivery
+/// backoff (10 s on its first receive), not the queue's visibility timeout (six minutes in the
+/// template), which would also hold up the incident's other jobs. Measured: the time from the
+/// end of the outage to the bridge.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_short_outage_the_bridge_follows_in_seconds_not_the_visibility_timeout() {
+    let aws = AwsStandIns::start(&[SECRET]).await;
+    assert_eq!(aws.visibility_seconds, 360, "the template's visibility");
+    let apis = FaultyApis::start(11, 0.0, Duration::ZERO, PD_API_TOKEN).await;
+    let ingress = aws.ingress(BridgePolicy::from_event_list("incident.triggered").unwrap());
+    let relay = Relay { aws, apis, ingress };
+    {
+        let mut state = relay.apis.state();
+        state.fault_rate = 1.0;
+        state.faults_on_zoom_only = true;
+    }
+    assert_eq!(
+        relay.send(&fixture("triggered_v3.json"), "w-1").await.0,
+        202
+    );
+    let (worker, _) = relay.aws.worker_with_client(
+        &relay.apis.env(),
+        quick(Deployment::new()),
+        bridge_relay::http::client_with_timeout(Duration::from_millis(300)),
+    );
+    let outage = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        relay.apis.state().fault_rate = 0.0;
+        std::time::Instant::now()
+    };
+    let drained = tokio::time::timeout(
+        Duration::from_secs(60),
+        relay.aws.run_event_source(worker, Duration::from_secs(20)),
+    );
+    let (outage_over, drained) = tokio::join!(outage, drained);
+    drained.expect("the job is delivered again well before its visibility timeout");
+    let bridged = relay.apis.state().bridged_at[INCIDENT];
+    let after = bridged.saturating_duration_since(outage_over);
+    println!("outage end to bridge: {:.1} s", after.as_secs_f64());
+    assert!(after < Duration::from_secs(15), "{after:?}");
+    assert!(
+        relay
+            .aws
+            .drain(&relay.aws.dead_letter_queue_url)
+            .await
+            .is_empty()
+    );
 }

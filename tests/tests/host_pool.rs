@@ -542,7 +542,7 @@ async fn a_storm_of_more_incidents_than_slots_keeps_every_host_in_its_limit_and_
         let invocations = futures::future::join_all(
             workers
                 .iter()
-                .map(|worker| aws.run_event_source(worker.clone(), Duration::from_secs(8))),
+                .map(|worker| aws.run_event_source(worker.clone(), Duration::from_secs(20))),
         )
         .await;
         drained.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -774,6 +774,60 @@ async fn the_resolve_of_an_incident_without_a_recorded_meeting_frees_its_host_sl
     assert!(
         matches!(settled, Settled::Done(JobReport::Bridged { .. })),
         "the slot is free for the next incident: {settled:?}"
+    );
+}
+
+/// `on_resolve: keep` (the default) while the call is running: the host slot stays taken until
+/// Zoom says the meeting ended, so the next incident's meeting cannot cut the people still on
+/// this one off (a host holds one meeting at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kept_meetings_host_slot_is_freed_when_its_call_ends() {
+    let (aws, apis) = stand_ins().await;
+    let (worker, _) = aws.worker(&apis.env(), settings(&["solo@x"], 1));
+    let settled = worker.handle_delivery(&job("PK1"), delivery(1)).await;
+    let Settled::Done(JobReport::Bridged { meeting_id, .. }) = settled else {
+        panic!("{settled:?}");
+    };
+    let now = bridge_relay::telemetry::epoch_millis(std::time::SystemTime::now());
+    let lifecycle_job = |action: &str, extra: serde_json::Value| {
+        let mut job = json!({
+            "webhook_id": format!("pool-{action}-PK1"), "event_id": format!("e-{action}"),
+            "event_type": format!("test.{action}"), "action": action,
+            "incident": {"id": "PK1"}
+        });
+        if let (Some(job), Some(extra)) = (job.as_object_mut(), extra.as_object()) {
+            job.extend(extra.clone());
+        }
+        Job::from_json(&job.to_string()).unwrap()
+    };
+    let zoom_event = |kind: &str, at_ms: u64| {
+        lifecycle_job(
+            "zoom_event",
+            json!({"zoom_event": {"kind": kind, "meeting_id": meeting_id, "at_ms": at_ms}}),
+        )
+    };
+    let settled = worker
+        .handle_delivery(&zoom_event("started", now), delivery(1))
+        .await;
+    assert!(matches!(settled, Settled::Done(_)), "{settled:?}");
+    let settled = worker
+        .handle_delivery(&lifecycle_job("resolved", json!({})), delivery(1))
+        .await;
+    let Settled::Done(JobReport::Lifecycle { summary, .. }) = &settled else {
+        panic!("{settled:?}");
+    };
+    assert!(summary.contains("freed when the call ends"), "{summary}");
+    let settled = worker.handle_delivery(&job("PK2"), delivery(1)).await;
+    assert!(is_pool_full(&settled), "the call still runs: {settled:?}");
+
+    let settled = worker
+        .handle_delivery(&zoom_event("ended", now + 60_000), delivery(1))
+        .await;
+    assert!(matches!(settled, Settled::Done(_)), "{settled:?}");
+    let settled = worker.handle_delivery(&job("PK2"), delivery(2)).await;
+    assert!(
+        matches!(settled, Settled::Done(JobReport::Bridged { .. })),
+        "the call ended: its slot is free: {settled:?}"
     );
 }
 

@@ -940,7 +940,7 @@ async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
     )
     .await;
     assert_eq!(queued.status, 202, "{:?}", queued.body);
-    aws.run_event_source(worker.clone(), Duration::from_secs(10))
+    aws.run_event_source(worker.clone(), Duration::from_secs(20))
         .await;
     let key = IncidentKey::from_stored(format!("incident_io:{INCIDENT}"));
     let store = store(&aws);
@@ -971,7 +971,7 @@ async fn a_closed_status_resolves_the_meeting_and_frees_the_host_slot() {
     )
     .await;
     assert_eq!(resolved.status, 202, "{:?}", resolved.body);
-    aws.run_event_source(worker, Duration::from_secs(10)).await;
+    aws.run_event_source(worker, Duration::from_secs(20)).await;
 
     let items = requests_to(&iio, "POST", "/v2/incident_timeline_items").await;
     let closing: Vec<_> = items
@@ -1033,7 +1033,7 @@ async fn after_call_notes_reach_incident_io_cut_to_its_limit_and_private_inciden
         let queued = deliver(&ingress, &signed(id, &body, IIO_SECRET, now), &body).await;
         assert_eq!(queued.status, 202, "{:?}", queued.body);
     }
-    aws.run_event_source(worker.clone(), Duration::from_secs(10))
+    aws.run_event_source(worker.clone(), Duration::from_secs(20))
         .await;
     let meeting_of = |incident: &str| {
         let store = store(&aws);
@@ -1081,7 +1081,7 @@ async fn after_call_notes_reach_incident_io_cut_to_its_limit_and_private_inciden
         let (status, answer) = post_json(&ingress, "/zoom", &headers, &body).await;
         assert_eq!(status, 202, "{answer}");
     }
-    aws.run_event_source(worker, Duration::from_secs(10)).await;
+    aws.run_event_source(worker, Duration::from_secs(20)).await;
     assert_eq!(aws.depth(&aws.dead_letter_queue_url).await, 0);
 
     let items = requests_to(&iio, "POST", "/v2/incident_timeline_items").await;

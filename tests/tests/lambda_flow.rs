@@ -10,7 +10,7 @@ use bridge_relay::policy::BridgePolicy;
 use bridge_relay::queue::SqsJobQueue;
 use bridge_relay::relay::Ingress;
 use bridge_relay_tests::*;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 const MEETING_ID: u64 = 85012345678;
@@ -64,9 +64,12 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
     );
 
     let (worker, zoom) = aws.worker(&apis.env(), Deployment::new());
-    let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
-        .await
-        .unwrap();
+    let response = handle_sqs(
+        worker,
+        LambdaEvent::new(event, invocation_context(Duration::from_secs(60))),
+    )
+    .await
+    .unwrap();
     assert!(
         response.batch_item_failures.is_empty(),
         "failures: {:?}\nzoom prism:\n{}\npagerduty prism:\n{}",
@@ -377,9 +380,12 @@ async fn each_function_runs_on_its_own_secret() {
     let event = aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1);
     let (worker, zoom) = aws.worker(&apis.env(), Deployment::new());
-    let response = handle_sqs(worker, LambdaEvent::new(event, Context::default()))
-        .await
-        .unwrap();
+    let response = handle_sqs(
+        worker,
+        LambdaEvent::new(event, invocation_context(Duration::from_secs(60))),
+    )
+    .await
+    .unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(zoom.token_fetches(), 1);
     let token_requests = ApiStandIns::requests(&apis.zoom_oauth).await;
@@ -427,4 +433,50 @@ async fn each_function_runs_on_its_own_secret() {
     );
     // The one secret is gone: nothing above read it.
     assert!(aws.secret_cache().get().await.is_err());
+}
+
+/// An invocation with too little time left starts no job: the batch is handed back at once
+/// (its messages due again after the redelivery backoff), so the answer is never lost to
+/// Lambda's timeout, and the next invocation bridges.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invocation_too_short_to_start_a_job_hands_the_batch_back() {
+    let (aws, apis) = tokio::join!(
+        AwsStandIns::start(&[EXAMPLE_WEBHOOK_SECRET]),
+        ApiStandIns::start(MEETING_ID)
+    );
+    let ingress = aws.ingress(BridgePolicy::default());
+    let (status, _) = invoke(&ingress, "ingress-triggered.json").await;
+    assert_eq!(status, 202);
+    let event = aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 1);
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new());
+    // 12 s left: 7 s before the worker's own deadline, less than a job may need.
+    let response = handle_sqs(
+        worker.clone(),
+        LambdaEvent::new(event, invocation_context(Duration::from_secs(12))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(
+        ApiStandIns::requests(&apis.zoom_upstream).await.is_empty(),
+        "nothing was started"
+    );
+    // Handed back for 10 s, not the queue's 360 s visibility.
+    let again = eventually(Duration::from_secs(20), || async {
+        let batch = aws.receive_batch().await;
+        (!batch.is_empty()).then_some(batch)
+    })
+    .await
+    .expect("the job is delivered again after the backoff");
+    let response = handle_sqs(
+        worker,
+        LambdaEvent::new(
+            sqs_event(again),
+            invocation_context(Duration::from_secs(60)),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
 }

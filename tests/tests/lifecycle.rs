@@ -14,7 +14,7 @@ use bridge_relay::relay::PostTo;
 use bridge_relay::relay::{Ingress, WebhookRequest, Worker};
 use bridge_relay::store::{DynamoDbStore, IdempotencyStore};
 use bridge_relay_tests::*;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
@@ -169,7 +169,10 @@ impl Stand {
             .collect();
         let response = handle_sqs(
             worker.clone(),
-            LambdaEvent::new(sqs_event(messages), Context::default()),
+            LambdaEvent::new(
+                sqs_event(messages),
+                invocation_context(Duration::from_secs(60)),
+            ),
         )
         .await
         .unwrap();
@@ -500,9 +503,12 @@ async fn a_resolve_whose_end_timer_could_not_be_queued_queues_it_on_its_next_del
     let event = stand.aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1);
     let receipt = event.records[0].receipt_handle.clone().unwrap();
-    let response = handle_sqs(broken, LambdaEvent::new(event, Context::default()))
-        .await
-        .unwrap();
+    let response = handle_sqs(
+        broken,
+        LambdaEvent::new(event, invocation_context(Duration::from_secs(60))),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.batch_item_failures.len(), 1, "the send failed");
     assert_eq!(stand.timers_waiting().await, 0);
     // SQS hands the job out again once its visibility ends.
@@ -775,7 +781,10 @@ async fn a_grace_longer_than_one_sqs_delay_waits_in_hops() {
     };
     let response = handle_sqs(
         worker.clone(),
-        LambdaEvent::new(timer_delivery(&hop(now_ms + 2_700_000)), Context::default()),
+        LambdaEvent::new(
+            timer_delivery(&hop(now_ms + 2_700_000)),
+            invocation_context(Duration::from_secs(60)),
+        ),
     )
     .await
     .unwrap();
@@ -788,7 +797,10 @@ async fn a_grace_longer_than_one_sqs_delay_waits_in_hops() {
     stale["timer"]["generation"] = json!(0);
     handle_sqs(
         worker.clone(),
-        LambdaEvent::new(timer_delivery(&stale), Context::default()),
+        LambdaEvent::new(
+            timer_delivery(&stale),
+            invocation_context(Duration::from_secs(60)),
+        ),
     )
     .await
     .unwrap();
@@ -797,7 +809,10 @@ async fn a_grace_longer_than_one_sqs_delay_waits_in_hops() {
     // The last hop, once due, ends it.
     handle_sqs(
         worker.clone(),
-        LambdaEvent::new(timer_delivery(&hop(now_ms - 1000)), Context::default()),
+        LambdaEvent::new(
+            timer_delivery(&hop(now_ms - 1000)),
+            invocation_context(Duration::from_secs(60)),
+        ),
     )
     .await
     .unwrap();

@@ -290,3 +290,37 @@ fn deadline_in(after: Duration) -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// A 401 that is not Zoom's invalid-token code (124) is no voided token: the worker keeps the
+/// fleet's token (a new one would void it for every container and fix nothing) and the job
+/// fails for good with a note that names the app's credentials and scopes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_for_a_missing_scope_renews_no_token() {
+    let aws = AwsStandIns::start_with_visibility(&[SECRET], 1).await;
+    let apis = FaultyApis::start(17, 0.0, Duration::ZERO, PD_API_TOKEN).await;
+    apis.state().scope_refusals = 1;
+    send_webhooks(&aws, &[(0, "scope-1".to_owned())]).await;
+    let (worker, _) = aws.worker(&apis.env(), fast_settings());
+    let event = aws.receive_as_event().await;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = deadline_in(Duration::from_secs(20));
+    let response = bridge_relay::lambda::handle_sqs(
+        worker.clone(),
+        lambda_runtime::LambdaEvent::new(event, context),
+    )
+    .await
+    .unwrap();
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "dead-lettered at once"
+    );
+    assert_eq!(aws.drain(&aws.dead_letter_queue_url).await.len(), 1);
+    let state = apis.state();
+    assert_eq!(state.token_fetches, 1, "the fleet's token is kept");
+    let notes = &state.notes[&incident_id(0)];
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("Check the Zoom app's credentials and scopes"),
+        "{notes:?}"
+    );
+}

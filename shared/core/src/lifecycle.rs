@@ -154,11 +154,23 @@ impl Worker {
             self.post(job, &note, deadline).await?;
         }
         // Saved from the copy just read; a change by another worker meanwhile fails the save,
-        // and the event is applied again to a fresh read.
-        self.update_known_lifecycle(id, Some((lifecycle, version)), |lifecycle| {
-            apply_event(lifecycle, event);
-        })
-        .await?;
+        // and the event is applied again to a fresh read. The end of a call whose incident
+        // resolved with the meeting kept lets go of its host slot.
+        let (_, _, let_go) = self
+            .update_known_lifecycle(id, Some((lifecycle, version)), |lifecycle| {
+                apply_event(lifecycle, event);
+                let let_go = event.kind == MeetingEventKind::Ended
+                    && lifecycle.slot_held_for_call
+                    && lifecycle.resolved_at_ms.is_some();
+                if let_go {
+                    lifecycle.slot_held_for_call = false;
+                }
+                let_go
+            })
+            .await?;
+        if let_go {
+            self.free_host_slot(id).await?;
+        }
         Ok(format!(
             "{} of meeting {} recorded",
             event.kind.event_type(),
@@ -444,6 +456,20 @@ impl Worker {
         let (_, _, reopen) = self
             .update_known_lifecycle(id, read, undo_resolution)
             .await?;
+        // Its meeting was let go of at the resolve: it takes its host slot back, since
+        // responders return to the same bridge.
+        if reopen == Reopen::Closed
+            && let Some(held) = &view.host
+        {
+            let pool = &self.settings.host_pool;
+            let taken = self
+                .store
+                .take_host_slot(&held.host, held.slot, id, pool.slot_max_age)
+                .await?;
+            if !taken {
+                tracing::warn!(incident = %id, host = %held.host, slot = held.slot, "the reopened incident's host slot is held by another incident now");
+            }
+        }
         let pending_end = job.meeting.on_resolve == Some(OnResolve::End);
         if reopen == Reopen::EndCancelled && pending_end {
             self.post(
@@ -560,10 +586,27 @@ impl Worker {
         if lifecycle.closed_generation != Some(generation) {
             let note = closing_note(meeting.id, &lifecycle, end, now_ms());
             self.post(job, &note, deadline).await?;
-            self.update_known_lifecycle(incident_id, Some((lifecycle, version)), |l| {
-                l.closed_generation = Some(generation)
-            })
-            .await?;
+            (lifecycle, version, ()) = self
+                .update_known_lifecycle(incident_id, Some((lifecycle, version)), |l| {
+                    l.closed_generation = Some(generation)
+                })
+                .await?;
+        }
+        // A kept meeting whose call is running (Zoom said it started and has not said it
+        // ended) keeps its host slot until the call ends: a second incident's meeting on the
+        // same host would cut the people on this one off.
+        let call_running =
+            !end && lifecycle.started_at_ms.is_some() && lifecycle.ended_at_ms.is_none();
+        if call_running {
+            if !lifecycle.slot_held_for_call {
+                self.update_known_lifecycle(incident_id, Some((lifecycle, version)), |l| {
+                    l.slot_held_for_call = true
+                })
+                .await?;
+            }
+            return Ok(format!(
+                "{summary}; its host slot is freed when the call ends"
+            ));
         }
         // The meeting is ended or let go: its host slot is free for the next incident. The
         // record's host does not change once it has its meeting, so the job's read of it holds.
@@ -607,6 +650,8 @@ fn undo_resolution(lifecycle: &mut MeetingLifecycle) -> Reopen {
     // People may start the meeting again; the next resolve ends it again.
     lifecycle.ended_by_relay = false;
     lifecycle.end_refused = None;
+    // Open again, the incident holds its slot as any open one does.
+    lifecycle.slot_held_for_call = false;
     if lifecycle.closed_generation == Some(undone) {
         Reopen::Closed
     } else {

@@ -92,7 +92,17 @@ pub struct WorkerSettings {
     pub max_receives: u32,
     /// The Zoom hosts and their limits.
     pub host_pool: HostPool,
+    /// When a failed delivery comes back, by its receive (the last for every later one).
+    pub redelivery_backoff: Vec<Duration>,
 }
+
+/// 10 s, 30 s, then every 60 s: a short outage costs seconds, not the queue's visibility
+/// timeout, and the incident's other jobs wait no longer than that.
+pub const DEFAULT_REDELIVERY_BACKOFF: [Duration; 3] = [
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+];
 
 impl WorkerSettings {
     /// The defaults of the template's worker, over `host_pool`.
@@ -102,6 +112,7 @@ impl WorkerSettings {
             overwrite_existing_bridge: false,
             max_receives: 5,
             host_pool,
+            redelivery_backoff: DEFAULT_REDELIVERY_BACKOFF.to_vec(),
         }
     }
 }
@@ -151,6 +162,8 @@ pub struct Worker {
     pub(crate) requeue: Option<Arc<dyn JobQueue>>,
     /// Where grace timers wait (see [`bridge_relay_ports::queue::TimerQueue`]).
     pub(crate) timer: Option<Arc<dyn bridge_relay_ports::queue::TimerQueue>>,
+    /// Hands a failed delivery back sooner than its visibility timeout.
+    pub(crate) redelivery: Option<Arc<dyn bridge_relay_ports::queue::Redelivery>>,
 }
 
 impl Worker {
@@ -169,6 +182,7 @@ impl Worker {
             settings,
             requeue: None,
             timer: None,
+            redelivery: None,
         }
     }
 
@@ -203,6 +217,33 @@ impl Worker {
     pub fn with_timer(mut self, timer: Arc<dyn bridge_relay_ports::queue::TimerQueue>) -> Self {
         self.timer = Some(timer);
         self
+    }
+
+    /// Failed deliveries come back after [`WorkerSettings::redelivery_backoff`] instead of
+    /// the queue's visibility timeout.
+    pub fn with_redelivery(
+        mut self,
+        redelivery: Arc<dyn bridge_relay_ports::queue::Redelivery>,
+    ) -> Self {
+        self.redelivery = Some(redelivery);
+        self
+    }
+
+    /// Asks the queue to deliver a failed job again after the backoff of its receive, when
+    /// this worker was given a [`Redelivery`](bridge_relay_ports::queue::Redelivery); without
+    /// one, or if the queue refuses, its visibility timeout brings it back.
+    pub async fn redeliver_soon(&self, queue_name: &str, receipt: &str, receive_count: u32) {
+        let Some(redelivery) = &self.redelivery else {
+            return;
+        };
+        let backoff = &self.settings.redelivery_backoff;
+        let nth = usize::try_from(receive_count.saturating_sub(1)).unwrap_or(usize::MAX);
+        let Some(after) = backoff.get(nth).or(backoff.last()).copied() else {
+            return;
+        };
+        if let Err(e) = redelivery.redeliver_after(queue_name, receipt, after).await {
+            tracing::warn!(queue = queue_name, error = %e, "could not shorten the failed job's visibility; it comes back at its visibility timeout");
+        }
     }
 
     /// The delivery after which a failed job is dead-lettered.

@@ -200,6 +200,10 @@ pub enum JobError {
     Review(UpstreamError),
     #[error("reading the Zoom meeting summary failed: {0}")]
     Summary(UpstreamError),
+    /// The invocation's deadline came before the job finished (or left too little to start
+    /// it): it is delivered again.
+    #[error("the worker's invocation ran out of time before the job finished")]
+    OutOfTime,
 }
 
 impl JobError {
@@ -213,9 +217,11 @@ impl JobError {
             | JobError::Review(e)
             | JobError::Summary(e) => e.is_retryable(),
             JobError::Malformed(_) | JobError::NoHostInTime { .. } => false,
-            JobError::Store(_) | JobError::Busy(_) | JobError::PoolFull(_) | JobError::Timer(_) => {
-                true
-            }
+            JobError::Store(_)
+            | JobError::Busy(_)
+            | JobError::PoolFull(_)
+            | JobError::Timer(_)
+            | JobError::OutOfTime => true,
         }
     }
 }
@@ -259,6 +265,9 @@ impl JobError {
                 "reading the Zoom meeting summary failed: {}",
                 e.note_reason()
             ),
+            JobError::OutOfTime => {
+                format!("the worker kept running out of time on this job; {SEE_LOGS}")
+            }
         }
     }
 }

@@ -383,6 +383,10 @@ pub struct MeetingLifecycle {
     /// The relay ended the meeting.
     #[serde(default)]
     pub ended_by_relay: bool,
+    /// Resolved with the meeting kept while the call ran: its host slot stays taken until
+    /// Zoom's `meeting.ended` (or the slot's maximum age), not freed under the people on it.
+    #[serde(default)]
+    pub slot_held_for_call: bool,
     /// Why Zoom would not end the meeting, when it refused (not the host, on-premise, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_refused: Option<String>,

@@ -43,6 +43,58 @@ impl JobQueue for SqsJobQueue {
     }
 }
 
+/// Changes the visibility of messages of the queues it is given (the worker's event sources).
+pub struct SqsRedelivery {
+    client: Client,
+    queue_urls: Vec<String>,
+}
+
+impl SqsRedelivery {
+    pub fn from_sdk_config(
+        config: &aws_config::SdkConfig,
+        queue_urls: impl IntoIterator<Item = String>,
+    ) -> Self {
+        SqsRedelivery {
+            client: Client::new(config),
+            queue_urls: queue_urls.into_iter().collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl bridge_relay_ports::queue::Redelivery for SqsRedelivery {
+    async fn redeliver_after(
+        &self,
+        queue_name: &str,
+        receipt: &str,
+        after: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        // A queue URL ends with the queue's name (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
+        let url = self
+            .queue_urls
+            .iter()
+            .find(|url| url.rsplit('/').next() == Some(queue_name))
+            .ok_or_else(|| QueueError(format!("{queue_name} is not a queue of this worker")))?;
+        let seconds = i32::try_from(after.as_secs()).unwrap_or(i32::MAX);
+        let started = std::time::Instant::now();
+        let changed = self
+            .client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await;
+        bridge_relay_domain::telemetry::record_call(
+            bridge_relay_domain::Service::Sqs,
+            started,
+            changed.as_ref().ok().map(|_| 200),
+        );
+        changed.map_err(queue_error)?;
+        Ok(())
+    }
+}
+
 /// Sends one message, counted as an SQS call of the job.
 pub(crate) async fn send(message: SendMessageFluentBuilder) -> Result<(), QueueError> {
     let started = std::time::Instant::now();

@@ -26,6 +26,9 @@ use bridge_relay_domain::meeting::MeetingSpec;
 use bridge_relay_domain::model::Meeting;
 use bridge_relay_ports::secrets::SecretCache;
 
+/// Zoom's code for an access token it no longer accepts: expired, or voided by a newer one.
+const INVALID_TOKEN_CODE: i64 = 124;
+
 /// Pages of scheduled meetings read when looking for a lost meeting (300 meetings a page).
 const FIND_MAX_PAGES: usize = 5;
 
@@ -123,9 +126,12 @@ impl ZoomApi {
         Ok(url)
     }
 
-    /// Sends with the fleet's token. A 401 means the token was voided (a newer one was issued,
-    /// or Zoom dropped it): the next token is taken (a newer shared one, else one fetched under
-    /// the lease), once. A 401 after that is transient for the job: it is tried again later.
+    /// Sends with the fleet's token. A 401 with Zoom's invalid-token code (124) means the token
+    /// was voided (a newer one was issued, or Zoom dropped it): the next token is taken (a
+    /// newer shared one, else one fetched under the lease), once. A 124 after that is transient
+    /// for the job: it is tried again later. A 401 for any other cause (a token without the
+    /// scope the call needs, a disabled app) is no voided token: renewing would void the one
+    /// the whole fleet shares and fix nothing, so it is an error like any other refusal.
     /// Non-2xx answers become errors.
     async fn send<B: serde::Serialize + ?Sized>(
         &self,
@@ -152,13 +158,17 @@ impl ZoomApi {
             );
             let response = response.map_err(|e| crate::http::transport_error(Service::Zoom, e))?;
             if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+                let (refused, code) =
+                    crate::http::status_error_and_code(Service::Zoom, response).await;
+                if code != Some(INVALID_TOKEN_CODE) {
+                    return Err(refused.into());
+                }
                 bridge_relay_domain::telemetry::record_token_refused();
                 self.tokens.invalidate(&token).await;
                 if !retried {
                     retried = true;
                     continue;
                 }
-                let refused = status_error(Service::Zoom, response).await;
                 return Err(UpstreamError::TokenRefused {
                     service: Service::Zoom,
                     message: refused.to_string(),
