@@ -103,6 +103,9 @@ ZOOM_2026 = {
     "spec": "zoom-2026/zoom-meeting-open-api-spec.json",
     "into": "zoom-meetings.json",
     "ops": {"/meetings/{meetingId}/meeting_summary": ["get"]},
+    # Query parameters the 2023 file's operations lack: the list's date filter, which the
+    # lookup of a lost meeting narrows the host's list with.
+    "params": {("/users/{userId}/meetings", "get"): ["from", "to", "timezone"]},
 }
 
 
@@ -117,8 +120,17 @@ def add_zoom_2026(src, dest):
             assert "$ref" not in json.dumps(op), f"{path} references components"
             op["security"] = [{"OAuth": []}]
         spec["paths"][path] = kept
+    for (path, method), names in ZOOM_2026["params"].items():
+        params = spec["paths"][path][method]["parameters"]
+        have = {p.get("name") for p in params}
+        for param in newer["paths"][path][method]["parameters"]:
+            if param.get("name") in names and param["name"] not in have:
+                assert "$ref" not in json.dumps(param), f"{path} {param['name']} references components"
+                params.append(param)
     target.write_text(json.dumps(spec, indent=1, sort_keys=False) + "\n")
-    print(f"{ZOOM_2026['into']}: added {', '.join(ZOOM_2026['ops'])} from the 2026 spec")
+    added = [f"{m.upper()} {p} {', '.join(n)}" for (p, m), n in ZOOM_2026["params"].items()]
+    print(f"{ZOOM_2026['into']}: added {', '.join(ZOOM_2026['ops'])} and the parameters "
+          f"{'; '.join(added)} from the 2026 spec")
 
 
 def main():
