@@ -288,7 +288,8 @@ async fn lost_answers_are_looked_up_with_requests_the_specs_allow() {
             "meetings": [{
                 "id": MEETING_ID, "uuid": meeting["uuid"], "host_id": meeting["host_id"],
                 "topic": "[#9] Test Incident 3", "type": 2, "start_time": "2026-11-23T10:00:00Z",
-                "duration": 60, "timezone": "UTC", "created_at": "2026-11-23T10:00:00Z",
+                // Created just now: the look-up keeps only meetings created around the lost create.
+                "duration": 60, "timezone": "UTC", "created_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
                 "agenda": "Incident bridge for PagerDuty incident #9 (PFQZPSY)\nTest Incident 3",
                 "join_url": join_url
             }]

@@ -87,8 +87,10 @@ pub fn meeting_spec(
 /// The marker a lost review meeting is found by: not the bridge's, so neither is mistaken for
 /// the other.
 pub fn review_marker_id(incident_id: &str) -> String {
-    format!("review {incident_id}")
+    format!("{REVIEW_MARKER_PREFIX}{incident_id}")
 }
+
+const REVIEW_MARKER_PREFIX: &str = "review ";
 
 /// The post-incident review meeting: the incident's meeting settings, starting at `start`,
 /// with the responders invited. `incident` carries its key for an id (`incident_io:<id>`
@@ -140,6 +142,37 @@ pub fn topic(incident: &Incident) -> String {
 /// the first 250 characters of an agenda, and that is where a lost meeting is looked for.
 pub fn agenda_marker(incident_id: &str) -> String {
     format!("({incident_id})")
+}
+
+/// Whether `agenda` is one the relay wrote for `marker_id` (an incident's key, or
+/// [`review_marker_id`] of one): its first line must be exactly the line the relay writes
+/// first, with that marker. Only the first line counts and only as a whole: the lines after it
+/// (the incident's title) and the id inside a marker come from outside, so a title or id that
+/// contains another incident's marker must not make that incident's meeting look like its own.
+pub fn agenda_marks(agenda: &str, marker_id: &str) -> bool {
+    let first = agenda.split('\n').next().unwrap_or_default();
+    let marker = format!(" {}", agenda_marker(marker_id));
+    let Some(head) = first.strip_suffix(&marker) else {
+        return false;
+    };
+    // The bridge's: `Incident bridge for <tool> incident[ #<number>]`.
+    let (tool, _) = IncidentToolKind::split_key(marker_id);
+    let bridge = format!("Incident bridge for {} incident", tool.display_name());
+    if let Some(number) = head.strip_prefix(&bridge) {
+        return number.is_empty() || number.strip_prefix(" #").is_some_and(is_number);
+    }
+    // The review's: `Post-incident review of <tool> incident <#number or id>`.
+    let Some(key) = marker_id.strip_prefix(REVIEW_MARKER_PREFIX) else {
+        return false;
+    };
+    let (tool, id) = IncidentToolKind::split_key(key);
+    let review = format!("Post-incident review of {} incident ", tool.display_name());
+    head.strip_prefix(&review)
+        .is_some_and(|label| label == id || label.strip_prefix('#').is_some_and(is_number))
+}
+
+fn is_number(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The agenda's first line, which carries the marker a lost meeting is found by.
@@ -249,4 +282,65 @@ pub fn render_template(template: &str, incident: &Incident) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn incident(id: &str, number: Option<u64>, title: &str) -> Incident {
+        Incident {
+            number,
+            title: Some(title.to_owned()),
+            ..Incident::new(id)
+        }
+    }
+
+    #[test]
+    fn the_agendas_the_relay_writes_carry_their_own_marker_only() {
+        let pd = incident("PABC123", Some(42), "Checkout down");
+        let io = incident("incident_io:01HZX", None, "Queue stuck");
+        let templated = MeetingOptions {
+            agenda: Some("{title} (PABC123)".into()),
+            ..MeetingOptions::default()
+        };
+        for (spec, id) in [
+            (bridge_meeting(&pd, "1", UNIX_EPOCH), "PABC123"),
+            (bridge_meeting(&io, "1", UNIX_EPOCH), "incident_io:01HZX"),
+            (meeting_spec(&pd, &templated, "1", UNIX_EPOCH), "PABC123"),
+        ] {
+            assert!(agenda_marks(&spec.agenda, id), "{}", spec.agenda);
+            assert!(!agenda_marks(&spec.agenda, &review_marker_id(id)));
+            assert!(!agenda_marks(&spec.agenda, "PABC12"));
+        }
+        for incident in [&pd, &io] {
+            let review = review_spec(incident, &MeetingOptions::default(), "1", UNIX_EPOCH, &[]);
+            assert!(agenda_marks(
+                &review.agenda,
+                &review_marker_id(&incident.id)
+            ));
+            assert!(!agenda_marks(&review.agenda, &incident.id));
+        }
+    }
+
+    #[test]
+    fn a_title_or_a_second_line_with_a_marker_marks_nothing() {
+        let attacker = incident(
+            "PATTACK",
+            Some(2),
+            "Incident bridge for PagerDuty incident #1 (PVICTIM)",
+        );
+        let agenda = bridge_meeting(&attacker, "1", UNIX_EPOCH).agenda;
+        assert!(!agenda_marks(&agenda, "PVICTIM"));
+        assert!(agenda_marks(&agenda, "PATTACK"));
+        assert!(!agenda_marks(
+            "Incident bridge for PagerDuty incident #x (PVICTIM)",
+            "PVICTIM"
+        ));
+        assert!(!agenda_marks(
+            "See Incident bridge for PagerDuty incident (PVICTIM)",
+            "PVICTIM"
+        ));
+    }
 }

@@ -1,6 +1,8 @@
 //! The meetings port: what the use case needs of a meeting provider (Zoom), in the relay's
 //! terms ([`MeetingSpec`] in, [`Meeting`] out).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use async_trait::async_trait;
 
 use bridge_relay_domain::after_call::{MeetingSummary, SummaryRefusal};
@@ -15,12 +17,30 @@ pub trait MeetingProvider: Send + Sync {
     async fn create_meeting(&self, spec: &MeetingSpec) -> Result<Meeting, MeetingError>;
 
     /// The meeting an earlier attempt made for `incident_id` when its answer was lost
-    /// (a timeout, a crash), found by the marker the agenda carries.
+    /// (a timeout, a crash), found by the marker line the agenda starts with, among the
+    /// meetings created within the last [`LOST_CREATE_LOOKBACK`] (see [`CreateWindow::until`]).
+    /// `incident_id` is the marker's id: an incident's key, or a review's
+    /// ([`bridge_relay_domain::meeting::review_marker_id`]).
     /// `host_user` is the host the policy chose for the incident (`None`: the configured host).
     async fn find_meeting(
         &self,
         incident_id: &str,
         host_user: Option<&str>,
+    ) -> Result<Option<Meeting>, MeetingError> {
+        self.find_meeting_created(
+            incident_id,
+            host_user,
+            CreateWindow::until(SystemTime::now()),
+        )
+        .await
+    }
+
+    /// [`find_meeting`](Self::find_meeting) among the meetings created within `window` only.
+    async fn find_meeting_created(
+        &self,
+        incident_id: &str,
+        host_user: Option<&str>,
+        window: CreateWindow,
     ) -> Result<Option<Meeting>, MeetingError>;
 
     /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
@@ -29,6 +49,39 @@ pub trait MeetingProvider: Send + Sync {
     /// The summary of one meeting instance (by its UUID), for a summary event that came
     /// without its text.
     async fn meeting_summary(&self, meeting_uuid: &str) -> Result<SummaryAnswer, MeetingError>;
+}
+
+/// How long before a look-up a lost create can have happened. A create is retried within its
+/// job's deliveries (the worker queue's 5 receives, 6 minutes apart), or by a later job of the
+/// same incident finding its record still `Creating`; no job stays queued longer than the
+/// queue keeps messages (4 days, template.yaml), so 4 days and a margin cover every retry but a
+/// dead-letter redrive. An older lost meeting is not adopted: it was never posted anywhere.
+pub const LOST_CREATE_LOOKBACK: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+
+/// How far the provider's clock may run ahead of the relay's: its `created_at` for a meeting
+/// made just now may be a little later than the relay's now.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// When the create a look-up is for was made: a meeting created outside it is not the one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateWindow {
+    pub earliest: SystemTime,
+    pub latest: SystemTime,
+}
+
+impl CreateWindow {
+    /// Every create a look-up at `now` may be for: from [`LOST_CREATE_LOOKBACK`] before `now`
+    /// to [`CLOCK_SKEW`] after it.
+    pub fn until(now: SystemTime) -> Self {
+        CreateWindow {
+            earliest: now.checked_sub(LOST_CREATE_LOOKBACK).unwrap_or(UNIX_EPOCH),
+            latest: now.checked_add(CLOCK_SKEW).unwrap_or(now),
+        }
+    }
+
+    pub fn contains(&self, time: SystemTime) -> bool {
+        self.earliest <= time && time <= self.latest
+    }
 }
 
 /// What the provider answered for a meeting's summary.

@@ -10,11 +10,12 @@ pub mod webhook;
 pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
 pub use bridge_relay_ports::meetings::{
-    MeetingError, MeetingProvider, SummaryAnswer, new_passcode,
+    CreateWindow, MeetingError, MeetingProvider, SummaryAnswer, new_passcode,
 };
 pub use translate::MeetingRequest;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -29,8 +30,15 @@ use bridge_relay_ports::secrets::SecretCache;
 /// Zoom's code for an access token it no longer accepts: expired, or voided by a newer one.
 const INVALID_TOKEN_CODE: i64 = 124;
 
-/// Pages of scheduled meetings read when looking for a lost meeting (300 meetings a page).
-const FIND_MAX_PAGES: usize = 5;
+/// Pages of scheduled meetings read at most when looking for a lost meeting (300 meetings a
+/// page): a bound on a list that never ends, not on the window. Zoom allows a host 100 creates
+/// a day, so a window's dates hold a few pages of the relay's meetings.
+const FIND_MAX_PAGES: usize = 20;
+
+/// How long after its create a meeting the relay made may be scheduled to start: a bridge
+/// starts when it is created, a review up to the policy's longest `review_after_minutes`
+/// (30 days) after the incident resolved, and a day more for the review job's own delay.
+const LONGEST_START_AFTER_CREATE: Duration = Duration::from_secs(31 * 24 * 60 * 60);
 
 pub struct ZoomApi {
     http: reqwest::Client,
@@ -53,6 +61,53 @@ struct ListedMeeting {
     id: u64,
     #[serde(default)]
     agenda: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+impl ListedMeeting {
+    /// Zoom documents `created_at` on every listed meeting; one without it (or with a time
+    /// that does not parse) cannot be ruled out by time, and its marker line still decides.
+    fn created_within(&self, window: &CreateWindow) -> bool {
+        match self
+            .created_at
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        {
+            Some(created) => window.contains(created),
+            None => true,
+        }
+    }
+
+    fn marks(&self, marker_id: &str) -> bool {
+        self.agenda
+            .as_deref()
+            .is_some_and(|a| bridge_relay_domain::meeting::agenda_marks(a, marker_id))
+    }
+}
+
+/// The `from` and `to` dates (UTC) of the list that holds every meeting created in `window`:
+/// Zoom filters the list by the meetings' dates, and a meeting the relay made starts no
+/// earlier than it was created and no later than [`LONGEST_START_AFTER_CREATE`] after.
+fn list_dates(window: &CreateWindow) -> (String, String) {
+    let latest_start = window
+        .latest
+        .checked_add(LONGEST_START_AFTER_CREATE)
+        .unwrap_or(window.latest);
+    (utc_date(window.earliest), utc_date(latest_start))
+}
+
+/// `2026-11-24`; times RFC 3339 cannot write become its first or last day.
+fn utc_date(time: SystemTime) -> String {
+    bridge_relay_domain::telemetry::rfc3339_seconds(time)
+        .and_then(|t| t.get(..10).map(str::to_owned))
+        .unwrap_or_else(|| {
+            if time < SystemTime::UNIX_EPOCH {
+                "1970-01-01".to_owned()
+            } else {
+                "9999-12-31".to_owned()
+            }
+        })
 }
 
 impl ZoomApi {
@@ -209,16 +264,27 @@ impl MeetingProvider for ZoomApi {
             .into_meeting())
     }
 
-    async fn find_meeting(
+    /// Lists the host's scheduled meetings of the window's dates (`from`/`to`, in UTC), so a
+    /// busy host's list ends with the window instead of at a page limit; each listed meeting is
+    /// kept only if Zoom says it was created within the window and its agenda starts with the
+    /// marker line. Zoom does not document the list's order, so every page of those dates is read.
+    async fn find_meeting_created(
         &self,
         incident_id: &str,
         host_user: Option<&str>,
+        window: CreateWindow,
     ) -> Result<Option<Meeting>, MeetingError> {
         let host = host_user.unwrap_or(&self.host_user);
-        let marker = bridge_relay_domain::meeting::agenda_marker(incident_id);
+        let (from, to) = list_dates(&window);
         let mut page_token: Option<String> = None;
         for _ in 0..FIND_MAX_PAGES {
-            let mut query = vec![("type", "scheduled"), ("page_size", "300")];
+            let mut query = vec![
+                ("type", "scheduled"),
+                ("page_size", "300"),
+                ("from", from.as_str()),
+                ("to", to.as_str()),
+                ("timezone", "UTC"),
+            ];
             if let Some(token) = page_token.as_deref() {
                 query.push(("next_page_token", token));
             }
@@ -228,7 +294,7 @@ impl MeetingProvider for ZoomApi {
             if let Some(found) = page
                 .meetings
                 .iter()
-                .find(|m| m.agenda.as_deref().is_some_and(|a| a.contains(&marker)))
+                .find(|m| m.created_within(&window) && m.marks(incident_id))
             {
                 let url = self.url(&["meetings", &found.id.to_string()], &[])?;
                 let response = self.send::<()>(reqwest::Method::GET, url, None).await?;
@@ -240,9 +306,14 @@ impl MeetingProvider for ZoomApi {
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(token) => page_token = Some(token),
-                None => break,
+                None => return Ok(None),
             }
         }
+        tracing::warn!(
+            incident = %incident_id,
+            pages = FIND_MAX_PAGES,
+            "stopped looking for a lost meeting before the end of the host's list"
+        );
         Ok(None)
     }
 
