@@ -34,10 +34,14 @@ impl Drop for TempDir {
 }
 
 fn relay(name: &str) -> Relay {
+    relay_with_secret(name, &secret_document(&[SECRET]))
+}
+
+fn relay_with_secret(name: &str, document: &str) -> Relay {
     let dir = std::env::temp_dir().join(format!("bridge-relay-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("secrets.json");
-    std::fs::write(&file, secret_document(&[SECRET])).unwrap();
+    std::fs::write(&file, document).unwrap();
     let secrets = Arc::new(SecretCache::new(
         Arc::new(FileSecretSource::new(&file)),
         Duration::from_secs(300),
@@ -372,4 +376,81 @@ async fn a_zoom_token_with_an_absurd_lifetime_is_capped() {
     cache.token(&creds).await.expect("first fetch");
     cache.token(&creds).await.expect("cached");
     assert_eq!(cache.fetches(), 1);
+}
+
+/// An incident id no incident tool sends (longer than the relay keeps, or not visible ASCII)
+/// is the sender's 400 with the reason on every route that takes one, V3 webhooks, the button
+/// and the workflow step alike, and nothing is queued: queued, it would fail at the store's key
+/// limit on every retry and be dead-lettered.
+#[tokio::test]
+async fn an_incident_id_no_tool_sends_is_refused_on_every_route() {
+    const ACTION_SECRET: &str = "hostile-action-secret-0123456789";
+    let mut document: Value = serde_json::from_str(&secret_document(&[SECRET])).unwrap();
+    document["pagerduty"]["action_secret"] = json!(ACTION_SECRET);
+    let mut relay = relay_with_secret("long-incident-id", &document.to_string());
+    let at_limit = "P".repeat(bridge_relay::model::MAX_INCIDENT_ID_BYTES);
+    let too_long = "P".repeat(bridge_relay::model::MAX_INCIDENT_ID_BYTES + 1);
+    let too_long_reason = format!(
+        "the incident id is {} bytes long; the relay takes at most {}",
+        too_long.len(),
+        bridge_relay::model::MAX_INCIDENT_ID_BYTES
+    );
+    let token = [("x-bridge-relay-token", ACTION_SECRET.to_owned())];
+
+    let webhook = |id: &str| {
+        let mut body: Value = serde_json::from_slice(&triggered()).unwrap();
+        body["event"]["data"]["id"] = json!(id);
+        body.to_string().into_bytes()
+    };
+    let button = |id: &str| {
+        let mut body =
+            read_json("tests/fixtures/pagerduty-webhooks/v2-custom-action/incident_custom_v2.json");
+        body["messages"][0]["incident"]["id"] = json!(id);
+        body.to_string().into_bytes()
+    };
+    let workflow = |id: &str| {
+        bridge_relay::pagerduty::manual::WORKFLOW_BODY_TEMPLATE
+            .replace("{{incident.id}}", id)
+            .replace("{{incident.number}}", "77")
+            .replace("{{incident.title}}", "Payments failing")
+            .replace("{{incident.html_url}}", "")
+            .replace("{{incident.urgency}}", "high")
+            .replace("{{incident.priority.name}}", "P1")
+            .replace("{{incident.service.name}}", "payments")
+            .replace("{{incident.service.id}}", "")
+            .into_bytes()
+    };
+    for (id, reason) in [
+        (too_long.as_str(), too_long_reason.as_str()),
+        (
+            "PABC 123",
+            "the incident id has a character other than visible ASCII",
+        ),
+    ] {
+        let body = webhook(id);
+        let answer = send(&mut relay, request(&body, &signed(&body))).await;
+        assert_eq!((answer.0, answer.1["error"].as_str()), (400, Some(reason)));
+        let posted =
+            FunctionUrlRequest::post("/action", &[(token[0].0, ACTION_SECRET)], &button(id));
+        let answer = send(&mut relay, posted).await;
+        assert_eq!((answer.0, answer.1["error"].as_str()), (400, Some(reason)));
+        let posted =
+            FunctionUrlRequest::post("/workflow", &[(token[0].0, ACTION_SECRET)], &workflow(id));
+        let answer = send(&mut relay, posted).await;
+        assert_eq!((answer.0, answer.1["error"].as_str()), (400, Some(reason)));
+    }
+    assert!(relay.jobs.try_recv().is_err(), "nothing was queued");
+
+    // An id at the limit is still an incident's.
+    let body = webhook(&at_limit);
+    assert_eq!(
+        send(&mut relay, request(&body, &signed(&body))).await.0,
+        202
+    );
+    let posted = FunctionUrlRequest::post(
+        "/action",
+        &[(token[0].0, ACTION_SECRET)],
+        &button(&at_limit),
+    );
+    assert_eq!(send(&mut relay, posted).await.0, 202);
 }

@@ -859,6 +859,35 @@ async fn without_an_incident_io_secret_the_route_answers_503_and_queues_nothing(
     assert_eq!(aws.queue_depth().await, 0);
 }
 
+/// An incident.io incident id longer than the relay keeps is the sender's 400 with the reason,
+/// and nothing is queued (incident.io does not retry a 4xx).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_id_longer_than_the_relay_keeps_is_refused() {
+    let aws = AwsStandIns::start(&[PD_SECRET]).await;
+    aws.put_secret(secret_with_incident_io()).await;
+    let ingress = aws.ingress(BridgePolicy::default());
+    let mut body: Value = serde_json::from_slice(&fixture("incident_created_v2.json")).unwrap();
+    let long = "0".repeat(bridge_relay::model::MAX_INCIDENT_ID_BYTES + 1);
+    body["public_incident.incident_created_v2"]["id"] = json!(long);
+    let body = body.to_string().into_bytes();
+    let response = deliver(
+        &ingress,
+        &signed("msg_long_id", &body, IIO_SECRET, now_seconds()),
+        &body,
+    )
+    .await;
+    assert_eq!(response.status, 400, "{:?}", response.body);
+    assert_eq!(
+        response.body["error"],
+        format!(
+            "the incident id is {} bytes long; the relay takes at most {}",
+            long.len(),
+            bridge_relay::model::MAX_INCIDENT_ID_BYTES
+        )
+    );
+    assert_eq!(aws.queue_depth().await, 0);
+}
+
 /// `bridge-relay doctor` asks incident.io who the key is (`GET /v1/identity`, read only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_checks_the_incident_io_key() {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use bridge_relay_domain::after_call::ArtifactEvent;
 use bridge_relay_domain::model::{
     Incident, IncidentEvent, IncidentToolKind, Job, JobAction, MeetingEvent, MeetingOptions,
+    incident_id_problem,
 };
 use bridge_relay_domain::policy::{BridgePolicy, Decision};
 use bridge_relay_domain::telemetry::epoch_millis;
@@ -255,6 +256,9 @@ impl Ingress {
             Ok(inbound) => inbound,
             Err(refusal) => return WebhookResponse::refused(refusal),
         };
+        if let Some(refusal) = incident_id_refusal(&inbound) {
+            return WebhookResponse::refused(refusal);
+        }
         let received_at_ms = epoch_millis(now);
         match inbound {
             Inbound::Event { event, delivery_id } => {
@@ -464,6 +468,21 @@ impl Ingress {
 }
 
 /// A job as the ingress queues it: a bridge job of `tool` unless the caller says otherwise.
+/// 400 for an incident id no tool sends (see [`incident_id_problem`]), whatever the source:
+/// refused here, it is not queued, retried and dead-lettered at the store's key limit. A 4xx is
+/// not retried by the sender.
+fn incident_id_refusal(inbound: &Inbound) -> Option<Refusal> {
+    let incident = match inbound {
+        Inbound::Event { event, .. } => event.incident.as_ref()?,
+        Inbound::Lifecycle { incident, .. } | Inbound::Asked { incident, .. } => incident,
+        Inbound::Meeting(_)
+        | Inbound::Artifact(_)
+        | Inbound::Answer { .. }
+        | Inbound::Ignored { .. } => return None,
+    };
+    incident_id_problem(&incident.id).map(|problem| Refusal::new(400, problem))
+}
+
 fn queued_job(
     tool: IncidentToolKind,
     webhook_id: String,

@@ -135,6 +135,31 @@ impl Default for IncidentToolKind {
     }
 }
 
+/// The longest incident id the relay takes from a sender. PagerDuty's are about 14 characters,
+/// incident.io's 26 and the UUIDs of other tools 36. The id stands in the store's keys
+/// (DynamoDB allows 2048 bytes) and, keyed `<tool>:<id>`, twice in a review agenda's first line,
+/// which must fit in the 250 characters of an agenda Zoom's meeting list shows: that line is
+/// what a lost meeting is found by.
+pub const MAX_INCIDENT_ID_BYTES: usize = 64;
+
+/// Why `id` cannot be an incident's id, if it cannot: empty, longer than
+/// [`MAX_INCIDENT_ID_BYTES`], or with a byte other than visible ASCII. A space or a line break
+/// would let the id pass for another marker in the agenda line a lost meeting is found by.
+pub fn incident_id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        Some("the incident id is empty".to_owned())
+    } else if id.len() > MAX_INCIDENT_ID_BYTES {
+        Some(format!(
+            "the incident id is {} bytes long; the relay takes at most {MAX_INCIDENT_ID_BYTES}",
+            id.len()
+        ))
+    } else if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("the incident id has a character other than visible ASCII".to_owned())
+    } else {
+        None
+    }
+}
+
 /// Whether `name` may name a tool: it stands in keys and queued jobs.
 pub fn is_tool_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
