@@ -16,7 +16,7 @@ use bridge_relay_domain::after_call::{
 use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::model::Job;
 use bridge_relay_domain::texts::display_meeting_id;
-use bridge_relay_ports::meetings::{MeetingError, SummaryAnswer};
+use bridge_relay_ports::meetings::SummaryAnswer;
 
 /// The once-key of an artifact note: what it is and of which meeting instance.
 fn posted_key(what: &str, event: &ArtifactEvent) -> String {
@@ -163,10 +163,7 @@ impl Worker {
                 self.meetings.meeting_summary(&event.meeting_uuid)
             })
             .await
-            .map_err(|e| match e {
-                MeetingError::Secrets(e) => JobError::Secrets(e),
-                MeetingError::Upstream(e) => JobError::Summary(e),
-            })?;
+            .map_err(|e| crate::worker::meeting_error(e, JobError::Summary))?;
         Ok(match answer {
             SummaryAnswer::Summary(summary) if summary.has_text() => Ok(summary),
             SummaryAnswer::Summary(_) => Err(SummaryRefusal::NotFound),

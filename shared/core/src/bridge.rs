@@ -13,7 +13,7 @@ use bridge_relay_ports::store::{
     Claim, HostTake, IncidentRecord, MeetingLifecycle, Stage, StoredMeeting, new_owner,
 };
 
-pub(crate) use crate::worker::{CreateFailed, CreateFrom, Prepared};
+pub(crate) use crate::worker::{CreateFailed, CreateFrom, Prepared, meeting_error, tool_error};
 pub use crate::worker::{Delivery, JobReport, Settled, Worker, WorkerSettings};
 
 /// Marks the webhook id of a job queued again because another delivery held its incident
@@ -489,7 +489,7 @@ impl Worker {
                             .find_meeting(&incident.id, request.host_user.as_deref())
                     })
                     .await
-                    .map_err(|e| failed(meeting_error(e), true))?;
+                    .map_err(|e| failed(meeting_error(e, JobError::Meeting), true))?;
                 if let Some(meeting) = found {
                     tracing::info!(incident = %incident.id, meeting_id = meeting.id, "found the meeting of an earlier attempt");
                     return Ok(meeting);
@@ -521,7 +521,7 @@ impl Worker {
                 Err(e) => {
                     let maybe =
                         maybe_created || matches!(&e, MeetingError::Upstream(e) if reached_zoom(e));
-                    return Err(failed(meeting_error(e), maybe));
+                    return Err(failed(meeting_error(e, JobError::Meeting), maybe));
                 }
             }
         }
@@ -531,20 +531,6 @@ impl Worker {
 /// Whether a failed create may have made the meeting (a failed token fetch never reached it).
 fn reached_zoom(e: &UpstreamError) -> bool {
     e.is_ambiguous() && !matches!(e.service(), Service::ZoomOAuth | Service::TokenStore)
-}
-
-pub(crate) fn meeting_error(e: MeetingError) -> JobError {
-    match e {
-        MeetingError::Secrets(e) => JobError::Secrets(e),
-        MeetingError::Upstream(e) => JobError::Meeting(e),
-    }
-}
-
-fn tool_error(e: IncidentToolError, upstream: fn(UpstreamError) -> JobError) -> JobError {
-    match e {
-        IncidentToolError::Secrets(e) => JobError::Secrets(e),
-        IncidentToolError::Upstream(e) => upstream(e),
-    }
 }
 
 /// What the responder reads on the timeline when no bridge could be opened, and what to do.

@@ -291,7 +291,7 @@ impl Worker {
                     self.meetings.find_meeting(&keyed.id, Some(&slot.host))
                 })
                 .await
-                .map_err(crate::bridge::meeting_error)?;
+                .map_err(|e| crate::worker::meeting_error(e, JobError::Meeting))?;
             if let Some(meeting) = found {
                 let ended = self
                     .settings
@@ -332,18 +332,7 @@ impl Worker {
                 return;
             }
         }
-        let Ok(tool) = self.tool_for(job) else {
-            return;
-        };
-        let note = pool_full_note(full);
-        let posted = self
-            .settings
-            .retry
-            .run(deadline, "add pool-full note", || {
-                tool.add_note(&job.incident.id, &note)
-            })
-            .await;
-        if let Err(e) = posted {
+        if let Err(e) = self.post(job, &pool_full_note(full), deadline).await {
             tracing::error!(incident = %id, error = %e, "could not post the pool-full note; the next delivery tries again");
             return;
         }

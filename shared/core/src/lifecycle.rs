@@ -17,7 +17,6 @@ use bridge_relay_domain::error::{JobError, UpstreamError};
 use bridge_relay_domain::model::{
     EndTimer, IncidentKey, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
 };
-use bridge_relay_ports::incident_tool::IncidentToolError;
 use bridge_relay_ports::meetings::MeetingError;
 use bridge_relay_ports::queue::MAX_TIMER_HOP;
 use bridge_relay_ports::store::{
@@ -131,10 +130,7 @@ impl Worker {
                 tool.add_note(&job.incident.id, note)
             })
             .await
-            .map_err(|e| match e {
-                IncidentToolError::Secrets(e) => JobError::Secrets(e),
-                IncidentToolError::Upstream(e) => JobError::Note(e),
-            })
+            .map_err(|e| crate::worker::tool_error(e, JobError::Note))
     }
 
     /// Started, first join and ended go on the timeline now; every join and leave is recorded
@@ -354,7 +350,7 @@ impl Worker {
                             self.meetings.find_meeting(&marker, host)
                         })
                         .await
-                        .map_err(review_error)?;
+                        .map_err(|e| crate::worker::meeting_error(e, JobError::Review))?;
                 } else {
                     self.update_lifecycle(id, |l| l.review_creating = true)
                         .await?;
@@ -374,7 +370,7 @@ impl Worker {
                         self.meetings
                             .create_meeting(&request)
                             .await
-                            .map_err(review_error)?
+                            .map_err(|e| crate::worker::meeting_error(e, JobError::Review))?
                     }
                 };
                 let stored = StoredMeeting::from(&meeting);
@@ -682,13 +678,6 @@ fn invitees(lifecycle: &MeetingLifecycle) -> Vec<String> {
         }
     }
     emails
-}
-
-fn review_error(e: MeetingError) -> JobError {
-    match e {
-        MeetingError::Secrets(e) => JobError::Secrets(e),
-        MeetingError::Upstream(e) => JobError::Review(e),
-    }
 }
 
 /// Applies a Zoom event to the lifecycle; returns the note to post now, if the event is one the

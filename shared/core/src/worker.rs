@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bridge_relay_domain::error::JobError;
+use bridge_relay_domain::error::{JobError, UpstreamError};
 use bridge_relay_domain::model::{IncidentToolKind, Job};
-use bridge_relay_ports::incident_tool::IncidentTool;
-use bridge_relay_ports::meetings::MeetingProvider;
+use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
+use bridge_relay_ports::meetings::{MeetingError, MeetingProvider};
 use bridge_relay_ports::queue::JobQueue;
 use bridge_relay_ports::retry::RetryPolicy;
 use bridge_relay_ports::store::{HostSlot, IdempotencyStore, Stage};
@@ -286,4 +286,22 @@ impl CreateFrom {
 pub(crate) struct CreateFailed {
     pub error: JobError,
     pub maybe_created: bool,
+}
+
+/// A meeting port's error as the job's; `step` names what the call was for (creating the
+/// meeting, the review, reading the summary).
+pub(crate) fn meeting_error(e: MeetingError, step: fn(UpstreamError) -> JobError) -> JobError {
+    match e {
+        MeetingError::Secrets(e) => JobError::Secrets(e),
+        MeetingError::Upstream(e) => step(e),
+    }
+}
+
+/// An incident tool port's error as the job's; `step` names what the call was for (setting
+/// the bridge, posting a note).
+pub(crate) fn tool_error(e: IncidentToolError, step: fn(UpstreamError) -> JobError) -> JobError {
+    match e {
+        IncidentToolError::Secrets(e) => JobError::Secrets(e),
+        IncidentToolError::Upstream(e) => step(e),
+    }
 }
