@@ -467,7 +467,6 @@ impl Ingress {
     }
 }
 
-/// A job as the ingress queues it: a bridge job of `tool` unless the caller says otherwise.
 /// 400 for an incident id no tool sends (see [`incident_id_problem`]), whatever the source:
 /// refused here, it is not queued, retried and dead-lettered at the store's key limit. A 4xx is
 /// not retried by the sender.
@@ -483,6 +482,7 @@ fn incident_id_refusal(inbound: &Inbound) -> Option<Refusal> {
     incident_id_problem(&incident.id).map(|problem| Refusal::new(400, problem))
 }
 
+/// A job as the ingress queues it: a bridge job of `tool` unless the caller says otherwise.
 fn queued_job(
     tool: IncidentToolKind,
     webhook_id: String,

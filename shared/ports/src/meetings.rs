@@ -52,7 +52,7 @@ pub trait MeetingProvider: Send + Sync {
 }
 
 /// How long before a look-up a lost create can have happened. A create is retried within its
-/// job's deliveries (the worker queue's 5 receives, 6 minutes apart), or by a later job of the
+/// job's deliveries (the worker queue's 5 receives, minutes apart), or by a later job of the
 /// same incident finding its record still `Creating`; no job stays queued longer than the
 /// queue keeps messages (4 days, template.yaml), so 4 days and a margin cover every retry but a
 /// dead-letter redrive. An older lost meeting is not adopted: it was never posted anywhere.
