@@ -883,6 +883,20 @@ pub async fn post_json(
     (response.status_code, answer)
 }
 
+/// The relay's configuration read from `variables` instead of the process environment; a
+/// later setting of a variable wins, as in a template that overrides a default.
+pub fn env_of<'a>(
+    variables: &'a [(&str, String)],
+) -> bridge_relay::config::Env<impl Fn(&str) -> Option<String> + 'a> {
+    bridge_relay::config::Env(move |name: &str| {
+        variables
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+}
+
 /// Worker variables a test sets as a deployment sets them in the template (retry timing,
 /// receives, the host pool): the worker reads them through its own configuration, so a test
 /// changes only what a deployment could change.
@@ -962,15 +976,9 @@ impl AwsStandIns {
         .chain(apis_env.iter().cloned())
         .chain(deployment.0)
         .collect();
-        let config = bridge_relay::config::Env(|name: &str| {
-            variables
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .worker()
-        .expect("the stand-ins give the worker every variable it needs");
+        let config = env_of(&variables)
+            .worker()
+            .expect("the stand-ins give the worker every variable it needs");
         let built = bridge_relay::compose::lambda_worker(&self.config, config, http);
         (Arc::new(built.worker), built.zoom)
     }

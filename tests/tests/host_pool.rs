@@ -841,15 +841,7 @@ async fn the_local_runners_in_memory_store_keeps_the_same_pool() {
         .into_iter()
         .chain(settings(&["solo@x"], 1).vars().iter().cloned())
         .collect();
-    let config = bridge_relay::config::Env(|name: &str| {
-        variables
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .local()
-    .unwrap();
+    let config = env_of(&variables).local().unwrap();
     let secrets = aws.secret_cache();
     let local = bridge_relay::compose::local_relay(
         config,

@@ -258,11 +258,9 @@ async fn a_token_zoom_keeps_refusing_is_retried_not_dead_lettered() {
     let (worker, _) = aws.worker(&apis.env(), fast_settings());
     let event = aws.receive_as_event().await;
     assert_eq!(event.records.len(), 1);
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = deadline_in(Duration::from_secs(20));
     let response = bridge_relay::lambda::handle_sqs(
         worker.clone(),
-        lambda_runtime::LambdaEvent::new(event, context),
+        lambda_runtime::LambdaEvent::new(event, invocation_context(Duration::from_secs(20))),
     )
     .await
     .unwrap();
@@ -284,13 +282,6 @@ async fn a_token_zoom_keeps_refusing_is_retried_not_dead_lettered() {
     );
 }
 
-fn deadline_in(after: Duration) -> u64 {
-    (std::time::SystemTime::now() + after)
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 /// A 401 that is not Zoom's invalid-token code (124) is no voided token: the worker keeps the
 /// fleet's token (a new one would void it for every container and fix nothing) and the job
 /// fails for good with a note that names the app's credentials and scopes.
@@ -302,11 +293,9 @@ async fn a_401_for_a_missing_scope_renews_no_token() {
     send_webhooks(&aws, &[(0, "scope-1".to_owned())]).await;
     let (worker, _) = aws.worker(&apis.env(), fast_settings());
     let event = aws.receive_as_event().await;
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = deadline_in(Duration::from_secs(20));
     let response = bridge_relay::lambda::handle_sqs(
         worker.clone(),
-        lambda_runtime::LambdaEvent::new(event, context),
+        lambda_runtime::LambdaEvent::new(event, invocation_context(Duration::from_secs(20))),
     )
     .await
     .unwrap();
