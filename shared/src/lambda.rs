@@ -263,9 +263,8 @@ async fn run_group(
                 .unwrap_or(Settled::Retry(JobError::OutOfTime))
         })
         .await;
-        JobOutcome::new(&job, delivery, &settled, worker.max_receives(), calls)
-            .report(Some(invocation));
-        if let Settled::Retry(_) = settled {
+        JobOutcome::new(&job, delivery, &settled, calls).report(Some(invocation));
+        if let Settled::Retry(_) | Settled::LastDelivery(..) = settled {
             redeliver_soon(worker, &message, receive_count).await;
             handed_back = Some(receive_count);
             failed.push(id);

@@ -82,13 +82,13 @@ async fn deliver(
         let (settled, calls) =
             bridge_relay_domain::telemetry::observe(worker.handle_delivery(job, delivery)).await;
         // The local runner's readable line per job; metrics are for CloudWatch only.
-        crate::report::JobOutcome::new(job, delivery, &settled, LOCAL_DELIVERIES, calls).log(None);
+        crate::report::JobOutcome::new(job, delivery, &settled, calls).log(None);
         match settled {
-            Settled::Done(_) | Settled::DeadLettered(_) | Settled::Requeued(_) => return,
+            Settled::Done(_) | Settled::DeadLettered(..) | Settled::Requeued(_) => return,
             Settled::Retry(_) if receive_count < LOCAL_DELIVERIES => {
                 tokio::time::sleep(redelivery_delay).await;
             }
-            Settled::Retry(error) => {
+            Settled::Retry(error) | Settled::LastDelivery(error, _) => {
                 let mut dead = job.clone();
                 dead.failure = Some(error.to_string());
                 let _ = dead_letters.enqueue(&dead).await;

@@ -10,7 +10,9 @@ pub use crate::ingress::{
 };
 pub use crate::pagerduty::inbound::MAX_WEBHOOK_ID_BYTES;
 pub use bridge_relay_core::bridge::failure_note;
-pub use bridge_relay_core::worker::{Delivery, JobReport, Settled, Worker, WorkerSettings};
+pub use bridge_relay_core::worker::{
+    Delivery, FailureNote, JobReport, Settled, Worker, WorkerSettings,
+};
 
 use crate::incident_io::signature as svix;
 use crate::pagerduty::inbound::WEBHOOK_ID_HEADER;

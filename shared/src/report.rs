@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::metrics::{MetricSet, names};
-use crate::relay::{Delivery, JobReport, Outcome, Settled, WebhookResponse};
+use crate::relay::{Delivery, FailureNote, JobReport, Outcome, Settled, WebhookResponse};
 use bridge_relay_domain::error::Service;
 use bridge_relay_domain::model::Job;
 use bridge_relay_domain::telemetry::{CallStats, epoch_millis};
@@ -157,9 +157,11 @@ pub enum JobDecision {
     Retry {
         reason: String,
     },
-    /// Failed for good or on its last delivery; the incident has a note saying why.
+    /// Failed for good or on its last delivery: the job is (or goes) to the dead-letter
+    /// queue, and `note` says whether the incident was told why.
     DeadLettered {
         reason: String,
+        note: FailureNote,
     },
 }
 
@@ -174,15 +176,7 @@ pub struct JobOutcome<'a> {
 }
 
 impl<'a> JobOutcome<'a> {
-    /// `max_receives` tells a failed last delivery (SQS moves it to the dead-letter queue)
-    /// from one that will be delivered again.
-    pub fn new(
-        job: &'a Job,
-        delivery: Delivery,
-        settled: &Settled,
-        max_receives: u32,
-        calls: CallStats,
-    ) -> Self {
+    pub fn new(job: &'a Job, delivery: Delivery, settled: &Settled, calls: CallStats) -> Self {
         let decision = match settled {
             Settled::Done(JobReport::Bridged { meeting_id, .. }) => JobDecision::Bridged {
                 meeting_id: *meeting_id,
@@ -192,12 +186,10 @@ impl<'a> JobOutcome<'a> {
             Settled::Done(JobReport::Lifecycle { summary, .. }) => JobDecision::Lifecycle {
                 summary: summary.clone(),
             },
-            Settled::DeadLettered(error) => JobDecision::DeadLettered {
-                reason: error.to_string(),
-            },
-            Settled::Retry(error) if delivery.receive_count >= max_receives => {
+            Settled::DeadLettered(error, note) | Settled::LastDelivery(error, note) => {
                 JobDecision::DeadLettered {
                     reason: error.to_string(),
+                    note: *note,
                 }
             }
             Settled::Retry(error) | Settled::Requeued(error) => JobDecision::Retry {
@@ -265,16 +257,26 @@ impl<'a> JobOutcome<'a> {
             JobDecision::Retry { reason } => {
                 format!("incident {incident}: failed, will be delivered again: {reason} ({calls})")
             }
-            JobDecision::DeadLettered { reason } => format!(
-                "incident {incident}: no bridge, dead-lettered with a note on the incident: {reason} ({calls})"
-            ),
+            JobDecision::DeadLettered { reason, note } => {
+                let what = if self.job.action.is_bridge() {
+                    "no bridge, dead-lettered".to_owned()
+                } else {
+                    format!("{} job dead-lettered", self.job.action.as_str())
+                };
+                let told = match note {
+                    FailureNote::Posted => "with a note on the incident".to_owned(),
+                    FailureNote::NotPosted => "and the failure note could not be posted".to_owned(),
+                    FailureNote::NotNeeded(why) => format!("without a note ({why})"),
+                };
+                format!("incident {incident}: {what} {told}: {reason} ({calls})")
+            }
         }
     }
 
     pub fn log(&self, invocation: Option<&Invocation>) {
         let (meeting_id, reason) = match &self.decision {
             JobDecision::Bridged { meeting_id } => (Some(*meeting_id), None),
-            JobDecision::Retry { reason } | JobDecision::DeadLettered { reason } => {
+            JobDecision::Retry { reason } | JobDecision::DeadLettered { reason, .. } => {
                 (None, Some(reason.as_str()))
             }
             _ => (None, None),
@@ -442,7 +444,7 @@ mod tests {
         assert_eq!(stats.calls.len(), 7);
         assert_eq!(stats.retries, 1);
         let job = job();
-        let outcome = JobOutcome::new(&job, delivery(2), &Settled::Retry(zoom_429()), 5, stats);
+        let outcome = JobOutcome::new(&job, delivery(2), &Settled::Retry(zoom_429()), stats);
         let metrics = outcome.metrics(None);
         assert_eq!(metrics.value(names::RATE_LIMITED), Some(&[1.0][..]));
         assert_eq!(metrics.value(names::ZOOM_ERRORS), Some(&[0.0][..]));
@@ -470,22 +472,50 @@ mod tests {
     fn decisions_follow_how_the_delivery_settled() {
         let job = job();
         let outcome = |settled: &Settled, receive_count| {
-            JobOutcome::new(
-                &job,
-                delivery(receive_count),
-                settled,
-                5,
-                CallStats::default(),
-            )
+            JobOutcome::new(&job, delivery(receive_count), settled, CallStats::default())
         };
-        let last = outcome(&Settled::Retry(zoom_429()), 5);
+        let last = outcome(&Settled::LastDelivery(zoom_429(), FailureNote::Posted), 5);
         assert!(matches!(last.decision, JobDecision::DeadLettered { .. }));
         assert_eq!(
             last.metrics(None).value(names::JOBS_DEAD_LETTERED),
             Some(&[1.0][..])
         );
-        let for_good = outcome(&Settled::DeadLettered(zoom_429()), 1);
-        assert!(for_good.summary().contains("dead-lettered with a note"));
+        let retried = outcome(&Settled::Retry(zoom_429()), 4);
+        assert_eq!(
+            retried.metrics(None).value(names::JOBS_DEAD_LETTERED),
+            Some(&[0.0][..])
+        );
+        let for_good = outcome(&Settled::DeadLettered(zoom_429(), FailureNote::Posted), 1);
+        assert!(
+            for_good
+                .summary()
+                .contains("no bridge, dead-lettered with a note on the incident")
+        );
+        // A note that could not be posted, or none owed, is said as it is.
+        let unposted = outcome(
+            &Settled::DeadLettered(zoom_429(), FailureNote::NotPosted),
+            1,
+        );
+        assert!(
+            unposted
+                .summary()
+                .contains("dead-lettered and the failure note could not be posted"),
+            "{}",
+            unposted.summary()
+        );
+        let busy = outcome(
+            &Settled::LastDelivery(
+                JobError::Busy("PX".into()),
+                FailureNote::NotNeeded("another delivery held the incident, and posts its own"),
+            ),
+            5,
+        );
+        assert!(
+            busy.summary()
+                .contains("without a note (another delivery held the incident, and posts its own)"),
+            "{}",
+            busy.summary()
+        );
         let bridged = outcome(
             &Settled::Done(JobReport::Bridged {
                 incident_id: "PX".into(),

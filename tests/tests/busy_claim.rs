@@ -159,7 +159,7 @@ async fn a_claim_held_through_the_last_receive_sends_the_job_back_without_a_fail
         .handle_delivery(&fresh, delivery(MAX_RECEIVES))
         .await;
     assert!(
-        matches!(settled, Settled::Retry(JobError::Busy(_))),
+        matches!(settled, Settled::LastDelivery(JobError::Busy(_), _)),
         "{settled:?}"
     );
     assert!(relay.requeued.try_recv().is_err());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bridge_relay::hostpool::utc_day;
 use bridge_relay::model::Job;
 use bridge_relay::relay::PostTo;
-use bridge_relay::relay::{Delivery, JobReport, Settled, Worker};
+use bridge_relay::relay::{Delivery, FailureNote, JobReport, Settled, Worker};
 use bridge_relay::store::{DynamoDbStore, HostSlot, HostSlots, IdempotencyStore};
 use bridge_relay::telemetry::observe;
 use bridge_relay::{JobError, UpstreamError};
@@ -238,7 +238,7 @@ async fn waiting_for_a_host_does_not_use_up_a_jobs_retries() {
     unreachable.push(("ZOOM_API_BASE", "http://127.0.0.1:9/v2".into()));
     let (zoom_down, _) = aws.worker(&unreachable, settings(&["solo@x"], 1));
     let fails_for_good_now =
-        |settled: &Settled| matches!(settled, Settled::Retry(JobError::Meeting(_)));
+        |settled: &Settled| matches!(settled, Settled::LastDelivery(JobError::Meeting(_), _));
 
     let never_waited = zoom_down
         .handle_delivery(&job("PW0"), delivery(MAX_RECEIVES))
@@ -427,7 +427,7 @@ async fn a_create_that_surely_failed_gives_its_slot_back_and_a_pinned_host_is_us
     let mut pinned = job("PP1");
     pinned.meeting.host_user = Some(bridge_relay_tests::faulty::UNKNOWN_USER.into());
     let settled = worker.handle_delivery(&pinned, delivery(1)).await;
-    assert!(matches!(settled, Settled::DeadLettered(_)), "{settled:?}");
+    assert!(matches!(settled, Settled::DeadLettered(..)), "{settled:?}");
     let store = store(&aws);
     assert_eq!(store.meeting_host(&key("PP1")).await.unwrap(), None);
     assert!(
@@ -666,10 +666,13 @@ async fn a_job_waiting_for_a_host_past_the_policys_wait_gives_up_with_one_note()
     assert!(
         matches!(
             settled,
-            Settled::DeadLettered(JobError::NoHostInTime {
-                waited_minutes: 121,
-                ..
-            })
+            Settled::DeadLettered(
+                JobError::NoHostInTime {
+                    waited_minutes: 121,
+                    ..
+                },
+                FailureNote::Posted
+            )
         ),
         "{settled:?}"
     );
@@ -702,7 +705,10 @@ async fn a_job_that_fails_on_its_last_receive_gives_its_host_slot_back() {
         .handle_delivery(&job("PF1"), delivery(MAX_RECEIVES))
         .await;
     assert!(
-        matches!(settled, Settled::Retry(JobError::Meeting(_))),
+        matches!(
+            settled,
+            Settled::LastDelivery(JobError::Meeting(_), FailureNote::Posted)
+        ),
         "{settled:?}"
     );
     let made = apis.state().meetings_by_incident["PF1"].clone();

@@ -14,7 +14,7 @@ use bridge_relay_ports::store::{
 };
 
 pub(crate) use crate::worker::{CreateFailed, CreateFrom, Prepared, meeting_error, tool_error};
-pub use crate::worker::{Delivery, JobReport, Settled, Worker, WorkerSettings};
+pub use crate::worker::{Delivery, FailureNote, JobReport, Settled, Worker, WorkerSettings};
 
 /// Marks the webhook id of a job queued again because another delivery held its incident
 /// through every receive; such a job is not queued again a second time.
@@ -83,11 +83,11 @@ impl Worker {
         if !error.is_retryable() {
             tracing::error!(incident = %incident, error = %error, "job failed for good");
             self.let_go_after_failure(job, delivery.deadline).await;
-            self.note_failure(job, &error).await;
+            let note = self.note_failure(job, &error).await;
             let mut dead = job.clone();
             dead.failure = Some(error.to_string());
             return match self.dead_letters.enqueue(&dead).await {
-                Ok(()) => Settled::DeadLettered(error),
+                Ok(()) => Settled::DeadLettered(error, note),
                 Err(e) => {
                     tracing::error!(incident = %incident, error = %e, "could not dead-letter the job; it stays queued");
                     Settled::Retry(error)
@@ -97,10 +97,10 @@ impl Worker {
         if delivery.receive_count >= self.settings.max_receives {
             tracing::error!(incident = %incident, error = %error, receives = delivery.receive_count, "last delivery failed; the job goes to the dead-letter queue");
             self.let_go_after_failure(job, delivery.deadline).await;
-            self.note_failure(job, &error).await;
-        } else {
-            tracing::warn!(incident = %incident, error = %error, receives = delivery.receive_count, "job failed; it will be delivered again");
+            let note = self.note_failure(job, &error).await;
+            return Settled::LastDelivery(error, note);
         }
+        tracing::warn!(incident = %incident, error = %error, receives = delivery.receive_count, "job failed; it will be delivered again");
         Settled::Retry(error)
     }
 
@@ -133,7 +133,10 @@ impl Worker {
             }
         }
         tracing::error!(incident = %incident, receives = delivery.receive_count, "another delivery held the incident through every receive; the job goes to the dead-letter queue without a failure note");
-        Settled::Retry(error)
+        Settled::LastDelivery(
+            error,
+            FailureNote::NotNeeded("another delivery held the incident, and posts its own"),
+        )
     }
 
     /// Waiting for a free host uses up receives without a failure, so on the last receive a
@@ -185,10 +188,10 @@ impl Worker {
         }
     }
 
-    async fn note_failure(&self, job: &Job, error: &JobError) {
+    async fn note_failure(&self, job: &Job, error: &JobError) -> FailureNote {
         let Ok(tool) = self.tool_for(job) else {
             tracing::error!(incident = %job.incident_key(), "no adapter to post the failure note with");
-            return;
+            return FailureNote::NotPosted;
         };
         if job.action.is_bridge()
             && let Ok(Some(record)) = self.store.get(&job.incident_key()).await
@@ -196,15 +199,19 @@ impl Worker {
         {
             // The bridge is on the incident: "could not open a Zoom bridge" would be false.
             tracing::error!(incident = %job.incident_key(), error = %error, "the job failed after its bridge was set; no failure note");
-            return;
+            return FailureNote::NotNeeded("the bridge is on the incident");
         }
         let note = if job.action.is_bridge() {
             failure_note(error)
         } else {
             crate::lifecycle::failure_note(job, error)
         };
-        if let Err(e) = tool.add_note(&job.incident.id, &note).await {
-            tracing::error!(incident = %job.incident.id, error = %e, "could not post the failure note");
+        match tool.add_note(&job.incident.id, &note).await {
+            Ok(()) => FailureNote::Posted,
+            Err(e) => {
+                tracing::error!(incident = %job.incident.id, error = %e, "could not post the failure note");
+                FailureNote::NotPosted
+            }
         }
     }
 

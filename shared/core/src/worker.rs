@@ -141,12 +141,24 @@ pub enum Settled {
     /// Finished: delete the message.
     Done(JobReport),
     /// Failed for good and handed to the dead-letter queue already: delete the message.
-    DeadLettered(JobError),
-    /// Deliver it again later (SQS moves it to the dead-letter queue after its last receive).
+    DeadLettered(JobError, FailureNote),
+    /// Failed, to be delivered again later.
     Retry(JobError),
+    /// Failed on its last receive: SQS moves it to the dead-letter queue.
+    LastDelivery(JobError, FailureNote),
     /// Waits for a free Zoom host: a fresh copy is in the job queue already (so the wait does
     /// not use up the receives): delete the message.
     Requeued(JobError),
+}
+
+/// Whether the incident was told why its job was given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureNote {
+    Posted,
+    /// The incident tool refused or could not be reached (the worker's log says why).
+    NotPosted,
+    /// None was owed, for the reason given.
+    NotNeeded(&'static str),
 }
 
 /// The worker: one Zoom meeting per incident, then the bridge, then the note, resuming from the
