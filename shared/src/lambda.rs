@@ -200,12 +200,27 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// the HTTP client's 10-second timeout, and a job cut off mid-way is delivered again anyway.
 const TIME_TO_START: Duration = Duration::from_secs(10);
 
+/// The invocation's time when the runtime API gives no usable deadline: the template's worker
+/// timeout.
+const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+
 fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+    // Lambda's deadline is always ahead when an invocation starts. One already past is none
+    // at all: cargo-lambda's emulator sends 600000 (ten minutes after 1970).
+    let left = match deadline_epoch_ms.checked_sub(now_ms) {
+        Some(left) if left > 0 => Duration::from_millis(left),
+        _ => {
+            tracing::warn!(
+                deadline_ms = deadline_epoch_ms,
+                "the runtime gave no deadline ahead; the invocation takes the template's 60 s"
+            );
+            UNKNOWN_DEADLINE_BUDGET
+        }
+    };
     bridge_relay_ports::retry::instant_after(left.saturating_sub(DEADLINE_MARGIN))
 }
 
