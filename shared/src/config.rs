@@ -424,6 +424,16 @@ mod tests {
         Env(move |name: &str| map.get(name).cloned())
     }
 
+    /// The worker's configuration from `base` and then `extra`.
+    fn worker_with(
+        base: &[(&'static str, &'static str)],
+        extra: &[(&'static str, &'static str)],
+    ) -> Result<WorkerConfig, ConfigError> {
+        let mut pairs = base.to_vec();
+        pairs.extend_from_slice(extra);
+        env(&pairs).worker()
+    }
+
     #[test]
     fn retries_and_the_slot_age_follow_the_environment() {
         let base = [
@@ -433,11 +443,7 @@ mod tests {
             ("DEAD_LETTER_QUEUE_URL", "d"),
             ("TIMER_QUEUE_URL", "tq"),
         ];
-        let with = |extra: &[(&'static str, &'static str)]| {
-            let mut pairs = base.to_vec();
-            pairs.extend_from_slice(extra);
-            env(&pairs).worker()
-        };
+        let with = |extra: &[(&'static str, &'static str)]| worker_with(&base, extra);
         let defaults = with(&[]).unwrap().settings;
         assert_eq!(defaults.retry.first_delay, Duration::from_millis(200));
         assert_eq!(defaults.retry.max_attempts, 6);
@@ -678,11 +684,7 @@ mod tests {
             ("DEAD_LETTER_QUEUE_URL", "d"),
             ("TIMER_QUEUE_URL", "tq"),
         ];
-        let with = |extra: &[(&'static str, &'static str)]| {
-            let mut pairs = base.to_vec();
-            pairs.extend_from_slice(extra);
-            env(&pairs).worker()
-        };
+        let with = |extra: &[(&'static str, &'static str)]| worker_with(&base, extra);
         let single = with(&[("ZOOM_HOST_USER", "a@x")]).unwrap();
         let pool = single.settings.host_pool;
         assert_eq!(pool, HostPool::new(vec!["a@x".into()]));

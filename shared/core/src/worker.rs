@@ -257,11 +257,6 @@ impl Worker {
             tracing::warn!(queue = queue_name, error = %e, "could not shorten the failed job's visibility; it comes back at its visibility timeout");
         }
     }
-
-    /// The delivery after which a failed job is dead-lettered.
-    pub fn max_receives(&self) -> u32 {
-        self.settings.max_receives
-    }
 }
 
 /// What a claim recorded for the create in its own write (see [`Worker::claim_for`]).
