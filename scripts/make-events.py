@@ -55,8 +55,16 @@ def signed(body: bytes, secret: str = SECRET) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+# The relay ignores a V3 event that occurred more than 49 hours ago (past PagerDuty's retry
+# window: a replay). These files are invoked whenever someone tries the functions, so they carry
+# an occurred_at that never falls behind; only PagerDuty can sign one, so a date ahead is harmless.
+OCCURRED_AT = "2099-01-01T00:00:00.000Z"
+
+
 def compact(name: str) -> bytes:
-    return json.dumps(json.loads((PAYLOADS / name).read_text()), separators=(",", ":")).encode()
+    envelope = json.loads((PAYLOADS / name).read_text())
+    envelope["event"]["occurred_at"] = OCCURRED_AT
+    return json.dumps(envelope, separators=(",", ":")).encode()
 
 
 def write(name: str, event: dict) -> None:
@@ -83,8 +91,9 @@ def main() -> None:
           function_url_event(malformed, {"x-pagerduty-signature": signed(malformed),
                                          "x-webhook-id": "5e0a9f7d-2b1c-4e3f-8a6d-7c9b0e1f2a34"}))
 
+    # A V3 webhook's job is deduplicated on its signed event id.
     job = {
-        "webhook_id": webhook_id["x-webhook-id"],
+        "webhook_id": "01BZYIL05THJDFF2Y08X9SVMTU",
         "event_id": "01BZYIL05THJDFF2Y08X9SVMTU",
         "event_type": "incident.triggered",
         "incident": {
@@ -108,7 +117,7 @@ def main() -> None:
             "ApproximateFirstReceiveTimestamp": "1795428000100",
             "SequenceNumber": "18849496460467696128",
             "MessageGroupId": "PFQZPSY",
-            "MessageDeduplicationId": webhook_id["x-webhook-id"],
+            "MessageDeduplicationId": job["webhook_id"],
         },
         "messageAttributes": {},
         "md5OfBody": hashlib.md5(body.encode()).hexdigest(),

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bridge_relay::config::Env;
 use bridge_relay::pagerduty::signature;
@@ -107,11 +107,17 @@ async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_no
         Duration::from_millis(50),
     ));
 
-    let body = std::fs::read(workspace_file(
-        "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
-    ))
+    let mut incident: Value = serde_json::from_slice(
+        &std::fs::read(workspace_file(
+            "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+        ))
+        .unwrap(),
+    )
     .unwrap();
-    let incident: Value = serde_json::from_slice(&body).unwrap();
+    // Dated now, as PagerDuty would send it: the relay ignores events past its retry window.
+    incident["event"]["occurred_at"] =
+        json!(humantime::format_rfc3339(SystemTime::now()).to_string());
+    let body = serde_json::to_vec(&incident).unwrap();
     let incident_id = incident["event"]["data"]["id"].as_str().unwrap().to_owned();
     let secret = SecretString::from("local-webhook-secret-change-me");
     let signed = signature::sign(&body, &secret);

@@ -47,10 +47,9 @@ async fn main() {
     let secrets_file = dir.join("secrets.json");
     std::fs::write(&secrets_file, secret_document(&[SECRET])).unwrap();
 
-    let body = std::fs::read(
-        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
-    )
-    .unwrap();
+    let body = pagerduty_webhook_bytes(
+        "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+    );
     let script = dir.join("webhook.lua");
     std::fs::write(
         &script,

@@ -7,7 +7,7 @@ pub mod faulty;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
@@ -38,6 +38,24 @@ pub fn read_json(relative: &str) -> Value {
         &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
     .unwrap()
+}
+
+/// A captured PagerDuty V3 webhook as PagerDuty would send it now: its `event.occurred_at` set
+/// to this moment, since the relay ignores events older than PagerDuty's 48-hour retry window.
+pub fn pagerduty_webhook(relative: &str) -> Value {
+    let mut envelope = read_json(relative);
+    if let Some(occurred_at) = envelope
+        .get_mut("event")
+        .and_then(|event| event.get_mut("occurred_at"))
+    {
+        *occurred_at = json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+    }
+    envelope
+}
+
+/// [`pagerduty_webhook`] as the bytes to sign and post.
+pub fn pagerduty_webhook_bytes(relative: &str) -> Vec<u8> {
+    serde_json::to_vec(&pagerduty_webhook(relative)).unwrap()
 }
 
 /// A tool from `.tools/`, or from PATH; a missing tool fails the test with how to install it.

@@ -27,10 +27,9 @@ async fn stand_ins() -> (AwsStandIns, FaultyApis) {
     let aws = AwsStandIns::start_with_visibility(&[SECRET], VISIBILITY_SECONDS).await;
     let apis = FaultyApis::start(7, 0.0, Duration::ZERO, PD_API_TOKEN).await;
     let ingress = aws.ingress(BridgePolicy::default());
-    let body = std::fs::read(
-        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
-    )
-    .unwrap();
+    let body = pagerduty_webhook_bytes(
+        "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+    );
     let signature = sign(&body, SECRET);
     let response = ingress
         .handle(WebhookRequest {

@@ -56,7 +56,7 @@ impl Relay {
 }
 
 fn fixture(name: &str) -> Value {
-    read_json(&format!(
+    pagerduty_webhook(&format!(
         "tests/fixtures/pagerduty-webhooks/captured-zulip/{name}"
     ))
 }

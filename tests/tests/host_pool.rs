@@ -461,7 +461,7 @@ const STORM_SLOTS: u32 = 2;
 
 fn storm_webhook(i: usize) -> Vec<u8> {
     let mut envelope =
-        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+        pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     envelope["event"]["id"] = json!(format!("01POOLEVENT{i:05}"));
     envelope["event"]["data"]["id"] = json!(storm_incident(i));
     envelope["event"]["data"]["number"] = json!(2000 + i);

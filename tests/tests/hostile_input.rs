@@ -4,7 +4,7 @@
 //! nothing, and never a 5xx.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bridge_relay::lambda::FunctionUrlRequest;
 use bridge_relay::pagerduty::signature::{MAX_HEADER_BYTES, MAX_SIGNATURES};
@@ -74,10 +74,7 @@ async fn send(relay: &mut Relay, request: FunctionUrlRequest) -> (u16, Value) {
 }
 
 fn triggered() -> Vec<u8> {
-    std::fs::read(
-        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
-    )
-    .unwrap()
+    pagerduty_webhook_bytes("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json")
 }
 
 fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
@@ -131,9 +128,12 @@ async fn odd_function_url_events_get_ordinary_answers() {
     assert!(relay.jobs.try_recv().is_ok(), "one job queued");
 
     // A query string with spaces and quotes, a Host that is no host name, header names in
-    // capitals: none of it is read, and the webhook is taken. It has a delivery id of its own,
-    // or the queue drops it as a repeat of the one before (SQS FIFO's deduplication).
-    let event = serde_json::to_value(request(&body, &signed(&body))).unwrap();
+    // capitals: none of it is read, and the webhook is taken. It is an event of its own, or the
+    // queue drops it as a repeat of the one before (SQS FIFO's deduplication on the event id).
+    let mut another: Value = serde_json::from_slice(&body).unwrap();
+    another["event"]["id"] = json!("01ODDFUNCTIONURLEVENT");
+    let another = serde_json::to_vec(&another).unwrap();
+    let event = serde_json::to_value(request(&another, &signed(&another))).unwrap();
     let odd: FunctionUrlRequest = serde_json::from_value(json!({
         "rawPath": "/webhook",
         "rawQueryString": "a b=\"<c>\"",
@@ -453,4 +453,73 @@ async fn an_incident_id_no_tool_sends_is_refused_on_every_route() {
         &button(&at_limit),
     );
     assert_eq!(send(&mut relay, posted).await.0, 202);
+}
+
+/// V3 signs no timestamp: a captured body could be sent again under a new `X-Webhook-Id`, or
+/// long after. The signed event id makes a copy the same delivery, and an event older than
+/// PagerDuty's 48-hour retry window is ignored.
+#[tokio::test]
+async fn a_captured_webhook_sent_again_is_not_acted_on() {
+    let mut relay = relay("replay");
+    let resolved = |age: Duration, event_id: &str| {
+        let mut envelope =
+            pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/resolved_v3.json");
+        envelope["event"]["id"] = json!(event_id);
+        envelope["event"]["occurred_at"] =
+            json!(humantime::format_rfc3339(SystemTime::now() - age).to_string());
+        serde_json::to_vec(&envelope).unwrap()
+    };
+    let with_webhook_id = |body: &[u8], webhook_id: &str| {
+        let mut headers = signed(body);
+        headers.push(("x-webhook-id", webhook_id.to_owned()));
+        request(body, &headers)
+    };
+
+    let body = resolved(Duration::ZERO, "01REPLAYRESOLVED");
+    let (status, _) = send(&mut relay, with_webhook_id(&body, "first-delivery")).await;
+    assert_eq!(status, 202);
+    assert!(relay.jobs.try_recv().is_ok(), "the resolve is queued");
+    // The same body under a new delivery header is the same delivery: nothing more is queued.
+    let (status, _) = send(
+        &mut relay,
+        with_webhook_id(&body, "captured-and-sent-again"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(
+        relay.jobs.try_recv().is_err(),
+        "a copy under a new X-Webhook-Id is queued again"
+    );
+
+    // Two days and more after it occurred, it is no retry of PagerDuty's.
+    let old = resolved(Duration::from_secs(50 * 3600), "01REPLAYOLDRESOLVE");
+    let (status, answer) = send(&mut relay, with_webhook_id(&old, "days-later")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "ignored");
+    let reason = answer["reason"].as_str().unwrap();
+    assert!(reason.contains("48-hour retry window"), "{reason}");
+    // PagerDuty's own late retry, inside its window, is taken.
+    let late = resolved(Duration::from_secs(47 * 3600), "01REPLAYLATERETRY");
+    assert_eq!(
+        send(&mut relay, with_webhook_id(&late, "late-retry"))
+            .await
+            .0,
+        202
+    );
+    assert!(relay.jobs.try_recv().is_ok(), "the late retry is queued");
+
+    // A time that is no time is the sender's mistake.
+    let mut envelope: Value = serde_json::from_slice(&body).unwrap();
+    envelope["event"]["occurred_at"] = json!("the day before yesterday");
+    let garbled = serde_json::to_vec(&envelope).unwrap();
+    let (status, answer) = send(&mut relay, with_webhook_id(&garbled, "garbled")).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (
+            400,
+            Some(
+                "the body is not a PagerDuty V3 webhook: `event.occurred_at` is not an RFC 3339 time"
+            )
+        )
+    );
 }

@@ -69,10 +69,9 @@ fn file_secrets(name: &str) -> (Arc<SecretCache>, TempDir) {
 /// A signed V3 trigger to `/webhook`: its answer, and how long it took. A test that would wait
 /// past the function's timeout fails instead of hanging.
 async fn webhook(ingress: &Ingress) -> (u16, Value, Duration) {
-    let body = std::fs::read(
-        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
-    )
-    .unwrap();
+    let body = pagerduty_webhook_bytes(
+        "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+    );
     let signature = sign(&body, SECRET);
     let started = Instant::now();
     let headers = [

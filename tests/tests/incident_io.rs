@@ -510,8 +510,9 @@ fn storm_id(i: usize) -> String {
 }
 
 fn pagerduty_webhook(i: usize) -> Vec<u8> {
-    let mut envelope =
-        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+    let mut envelope = bridge_relay_tests::pagerduty_webhook(
+        "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+    );
     envelope["event"]["id"] = json!(format!("01MIXEDEVENT{i:05}"));
     envelope["event"]["data"]["id"] = json!(storm_id(i));
     envelope["event"]["data"]["number"] = json!(2000 + i);

@@ -55,12 +55,13 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
         record.attributes.get("MessageGroupId").map(String::as_str),
         Some("PFQZPSY")
     );
+    // Deduplicated on the signed event id, not the unsigned X-Webhook-Id.
     assert_eq!(
         record
             .attributes
             .get("MessageDeduplicationId")
             .map(String::as_str),
-        Some("6f1d0bb0-3a8c-4f8e-9a5e-6b7f0d2c9e41")
+        Some("01BZYIL05THJDFF2Y08X9SVMTU")
     );
 
     let (worker, zoom) = aws.worker(&apis.env(), Deployment::new());

@@ -115,7 +115,7 @@ impl Stand {
     /// A signed PagerDuty V3 webhook about the incident, of the given type, through the ingress.
     async fn pagerduty(&self, ingress: &Ingress, event_type: &str, id: &str) -> u16 {
         let mut body =
-            read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+            pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
         body["event"]["event_type"] = json!(event_type);
         body["event"]["id"] = json!(id);
         let body = serde_json::to_vec(&body).unwrap();

@@ -28,7 +28,8 @@ async fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value
 }
 
 async fn pagerduty(base: &str, event_type: &str) -> u16 {
-    let mut body = read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+    let mut body =
+        pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     body["event"]["event_type"] = json!(event_type);
     body["event"]["id"] = json!(format!("local-{event_type}"));
     let body = serde_json::to_vec(&body).unwrap();

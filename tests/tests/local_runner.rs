@@ -65,7 +65,7 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
     let runner = start_runner(&apis, "flow");
     // The official example is a priority update of an incident that has a bridge; send it as a
     // trigger of an incident without one, which the default policy bridges.
-    let mut envelope = read_json(
+    let mut envelope = pagerduty_webhook(
         "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",
     );
     envelope["event"]["event_type"] = json!("incident.triggered");
@@ -172,7 +172,7 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
 
 /// A signed trigger the default policy bridges.
 fn trigger_body() -> String {
-    let mut envelope = read_json(
+    let mut envelope = pagerduty_webhook(
         "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",
     );
     envelope["event"]["event_type"] = json!("incident.triggered");
@@ -338,7 +338,7 @@ async fn two_secret_files_serve_as_a_split_deployment() {
             command
         });
     let url = format!("http://127.0.0.1:{port}");
-    let mut envelope = read_json(
+    let mut envelope = pagerduty_webhook(
         "tests/fixtures/pagerduty-webhooks/official-developer-docs/envelope_incident_priority_updated.json",
     );
     envelope["event"]["event_type"] = json!("incident.triggered");

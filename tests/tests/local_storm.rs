@@ -30,7 +30,7 @@ fn incident_id(i: usize) -> String {
 
 fn webhook(i: usize) -> Vec<u8> {
     let mut envelope =
-        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+        pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     envelope["event"]["id"] = json!(format!("01LSTORMEVENT{i:05}"));
     envelope["event"]["data"]["id"] = json!(incident_id(i));
     envelope["event"]["data"]["number"] = json!(2000 + i);

@@ -138,7 +138,8 @@ async fn answer(ingress: &Ingress, request: FunctionUrlRequest) -> (u16, String)
 
 /// The captured triggered webhook for another incident.
 fn triggered_body(incident_id: &str, number: u64) -> Vec<u8> {
-    let mut body = read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+    let mut body =
+        pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     body["event"]["id"] = json!(format!("evt-{incident_id}"));
     body["event"]["data"]["id"] = json!(incident_id);
     body["event"]["data"]["number"] = json!(number);

@@ -24,10 +24,9 @@ impl Drop for TempDir {
 }
 
 async fn webhook(ingress: &Ingress, id: &str) -> u16 {
-    let body = std::fs::read(
-        workspace_root().join("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json"),
-    )
-    .unwrap();
+    let body = pagerduty_webhook_bytes(
+        "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+    );
     let signature = sign(&body, SECRET);
     let headers = [
         ("x-pagerduty-signature", signature.as_str()),

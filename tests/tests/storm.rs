@@ -24,7 +24,7 @@ const ROTATED_PD_TOKEN: &str = "pd-api-token-rotated";
 
 fn webhook(i: usize) -> Vec<u8> {
     let mut envelope =
-        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+        pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     envelope["event"]["id"] = json!(format!("01STORMEVENT{i:05}"));
     envelope["event"]["data"]["id"] = json!(incident_id(i));
     envelope["event"]["data"]["number"] = json!(1000 + i);

@@ -29,7 +29,7 @@ const TOKEN_LIFETIME_SECONDS: u64 = 6;
 
 fn webhook(i: usize) -> Vec<u8> {
     let mut envelope =
-        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
+        pagerduty_webhook("tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json");
     envelope["event"]["id"] = json!(format!("01FLEETEVENT{i:05}"));
     envelope["event"]["data"]["id"] = json!(incident_id(i));
     envelope["event"]["data"]["number"] = json!(3000 + i);

@@ -57,12 +57,7 @@ async fn post(
 }
 
 async fn post_v3(ingress: &Ingress, fixture: &str, webhook_id: &str) -> (u16, Value) {
-    let body = std::fs::read(
-        workspace_root()
-            .join("tests/fixtures/pagerduty-webhooks")
-            .join(fixture),
-    )
-    .unwrap();
+    let body = pagerduty_webhook_bytes(&format!("tests/fixtures/pagerduty-webhooks/{fixture}"));
     let signature = sign(&body, WEBHOOK_SECRET);
     post(
         ingress,
@@ -191,8 +186,9 @@ async fn a_priority_raised_into_the_policy_opens_a_bridge_with_the_services_meet
     );
 
     // The escalation of the same incident finds it bridged: no second meeting.
-    let mut escalated =
-        read_json("tests/fixtures/pagerduty-webhooks/captured-zulip/priority_updated_v3.json");
+    let mut escalated = pagerduty_webhook(
+        "tests/fixtures/pagerduty-webhooks/captured-zulip/priority_updated_v3.json",
+    );
     escalated["event"]["event_type"] = json!("incident.escalated");
     escalated["event"]["id"] = json!("01GI0KJAEAC3CFEOFSC8ESCALAT");
     let body = escalated.to_string();

@@ -2,7 +2,7 @@
 //! person asks for with the Custom Incident Action button (`/action`) or an Incident Workflow's
 //! "Send a Webhook POST" step (`/workflow`), both checked with the shared token header.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bridge_relay_domain::model::{IncidentToolKind, JobAction};
 use bridge_relay_ports::inbound::{Headers, Inbound, InboundSource, Refusal};
@@ -12,11 +12,17 @@ use super::manual::{self, BridgeRequest, RequestError};
 use super::signature;
 use super::webhook::{self, ParseError};
 
-/// PagerDuty's delivery id (`X-Webhook-Id`); the button and workflow routes read it too.
+/// PagerDuty's delivery id (`X-Webhook-Id`), for the log line; unsigned, so V3 webhooks are
+/// deduplicated on their signed event id instead. The button and workflow routes use it as theirs.
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
 /// PagerDuty's webhook ids are UUIDs; a longer one is no webhook of theirs.
 pub const MAX_WEBHOOK_ID_BYTES: usize = 256;
+
+/// PagerDuty retries a webhook for up to 48 hours; an event older than that, with an hour for
+/// clocks that disagree, is no delivery of theirs but a captured body sent again. V3 signs no
+/// timestamp, so the signed `occurred_at` is what bounds a replay.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(49 * 3600);
 
 /// The V3 event types the relay follows after the bridge: they end meetings and free host
 /// slots, so a subscription the relay makes always includes them.
@@ -29,6 +35,17 @@ pub fn lifecycle_action(event_type: &str) -> Option<JobAction> {
         "incident.reopened" => Some(JobAction::Reopened),
         _ => None,
     }
+}
+
+/// Why an event that occurred at `occurred_at` is too old to act on at `now`, if it is.
+fn replayed(occurred_at: Option<SystemTime>, now: SystemTime) -> Option<String> {
+    let age = now.duration_since(occurred_at?).ok()?;
+    (age > REPLAY_WINDOW).then(|| {
+        format!(
+            "the event occurred {} hours ago, past PagerDuty's 48-hour retry window: a replayed webhook",
+            age.as_secs() / 3600
+        )
+    })
 }
 
 /// The delivery id the sender gave, when it gave a usable one.
@@ -76,7 +93,7 @@ impl InboundSource for PagerDutyWebhooks {
         secrets: &RelaySecrets,
         headers: &dyn Headers,
         body: &[u8],
-        _now: SystemTime,
+        now: SystemTime,
     ) -> Result<Inbound, Refusal> {
         if let Err(e) = signature::verify(
             headers.header(signature::HEADER),
@@ -95,7 +112,15 @@ impl InboundSource for PagerDutyWebhooks {
                 return Err(Refusal::new(400, e.to_string()));
             }
         };
-        let delivery_id = given_delivery_id(headers).unwrap_or(&event.id).to_owned();
+        if let Some(reason) = replayed(event.occurred_at, now) {
+            return Ok(Inbound::Ignored {
+                event_type: event.event_type,
+                reason,
+            });
+        }
+        // The signed event id, not the unsigned X-Webhook-Id: a body sent again under a new
+        // header is the same delivery. PagerDuty repeats both on each retry.
+        let delivery_id = event.id.clone();
         if let Some(action) = lifecycle_action(&event.event_type) {
             let Some(incident) = event.incident else {
                 return Ok(Inbound::Ignored {

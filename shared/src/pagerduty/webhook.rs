@@ -1,6 +1,8 @@
 //! PagerDuty V3 webhook envelopes: `{"event":{id, event_type, resource_type, occurred_at, agent, client, data}}`.
 //! Every field but the event id and type may be missing or null; incident ids are opaque strings.
 
+use std::time::SystemTime;
+
 use serde::Deserialize;
 use serde::de::value::MapDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -19,6 +21,8 @@ pub struct WebhookEvent {
     pub data_type: Option<String>,
     /// The user or integration that caused the event, when PagerDuty names one.
     pub agent_id: Option<String>,
+    /// When the event happened (`occurred_at`), when the payload says.
+    pub occurred_at: Option<SystemTime>,
     /// The incident the event is about, as complete as the payload allows.
     pub incident: Option<Incident>,
 }
@@ -105,6 +109,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
         .ok_or_else(|| shape("no `event` object at the top level"))?;
     let id = string_field(event.id.as_ref(), "id")?;
     let event_type = string_field(event.event_type.as_ref(), "event_type")?;
+    let occurred_at = occurred_at(event.occurred_at.as_ref())?;
     let agent_id = event
         .agent
         .as_ref()
@@ -127,8 +132,20 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
         event_type,
         data_type,
         agent_id,
+        occurred_at,
         incident,
     })
+}
+
+/// `occurred_at` as PagerDuty writes it (`2020-10-02T18:45:22.169Z`); absent or null is none.
+fn occurred_at(value: Option<&Value>) -> Result<Option<SystemTime>, ParseError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => humantime::parse_rfc3339_weak(text)
+            .map(Some)
+            .map_err(|_| shape("`event.occurred_at` is not an RFC 3339 time")),
+        Some(_) => Err(shape("`event.occurred_at` is not a string")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -143,6 +160,8 @@ struct EventFields<'a> {
     id: Option<Value>,
     #[serde(default)]
     event_type: Option<Value>,
+    #[serde(default)]
+    occurred_at: Option<Value>,
     #[serde(default)]
     agent: Option<Value>,
     #[serde(default, borrow, deserialize_with = "raw_fields")]
