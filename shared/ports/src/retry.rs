@@ -42,6 +42,18 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A random wait between half of `ceiling` and all of it, so callers that started together
+/// (retries after one outage, containers waiting for one token) do not call again together.
+pub fn jittered(ceiling: Duration) -> Duration {
+    let mut byte = [0u8; 2];
+    // Without the OS random source the jitter is the ceiling itself: still a valid delay.
+    if getrandom::fill(&mut byte).is_err() {
+        byte = [u8::MAX; 2];
+    }
+    let fraction = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
+    ceiling.mul_f64(0.5 + fraction / 2.0)
+}
+
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1`: the server's hint when it gave one, otherwise a
     /// random time up to `first_delay * 2^(attempt-1)`, capped at `max_delay`.
@@ -54,14 +66,7 @@ impl RetryPolicy {
             .first_delay
             .saturating_mul(1 << attempt.saturating_sub(1).min(16))
             .min(self.max_delay);
-        let mut byte = [0u8; 2];
-        // Without the OS random source the jitter is the ceiling itself: still a valid delay.
-        if getrandom::fill(&mut byte).is_err() {
-            byte = [u8::MAX; 2];
-        }
-        let fraction = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
-        // Never less than half the ceiling, so retries still spread out under load.
-        ceiling.mul_f64(0.5 + fraction / 2.0)
+        jittered(ceiling)
     }
 
     /// Runs `op` until it succeeds, fails for good, runs out of attempts, or the next wait would
@@ -135,6 +140,15 @@ mod tests {
             policy.delay(1, Some(Duration::from_secs(3))),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn waiters_that_start_together_wait_different_times() {
+        let ceiling = Duration::from_millis(150);
+        let waits: std::collections::HashSet<Duration> =
+            (0..20).map(|_| jittered(ceiling)).collect();
+        assert!(waits.iter().all(|w| *w >= ceiling / 2 && *w <= ceiling));
+        assert!(waits.len() > 10, "{waits:?}");
     }
 
     #[tokio::test]

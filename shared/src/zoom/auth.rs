@@ -35,8 +35,9 @@ const TOKEN_LEASE: Duration = Duration::from_secs(15);
 /// A caller waits at most this long for another caller's fetch before it gives up (retryable).
 const FLEET_WAIT: Duration = Duration::from_secs(20);
 
-/// How often a waiting caller reads the shared item again.
-const LEASE_POLL: Duration = Duration::from_millis(100);
+/// How often a waiting caller reads the shared item again: at most this long, jittered, so the
+/// containers waiting for one renewal do not all read (and race for the lease) at once.
+const LEASE_POLL: Duration = Duration::from_millis(150);
 
 #[derive(Clone)]
 pub struct AccessToken(Arc<SecretString>);
@@ -253,7 +254,7 @@ impl TokenCache {
                     "another caller kept the token lease past the wait".into(),
                 )));
             }
-            tokio::time::sleep(LEASE_POLL).await;
+            tokio::time::sleep(bridge_relay_ports::retry::jittered(LEASE_POLL)).await;
         }
     }
 
