@@ -11,7 +11,7 @@
   this account's alarms and no one else but the account; and a topic policy lets
   cloudwatch.amazonaws.com publish to it, for this account only (and lets no one else)
 - the dashboard shows every metric the code emits (namespace, names and dimension read from
-  shared/src/metrics.rs) and no metric of that namespace the code does not emit
+  shared/app/src/metrics.rs) and no metric of that namespace the code does not emit
 - the public ingress holds no API credential: each function reads only its own secret
   (IngressSecretArn / WorkerSecretArn, RelaySecretArn where one is empty), worked out for a
   split deployment, one from before the split and one halfway; its variable names the secret
@@ -85,8 +85,8 @@ def workspace_binaries():
 
 
 def emitted_metrics():
-    """The namespace, dimension and metric names declared in shared/src/metrics.rs."""
-    source = (ROOT / "shared/src/metrics.rs").read_text()
+    """The namespace, dimension and metric names declared in shared/app/src/metrics.rs."""
+    source = (ROOT / "shared/app/src/metrics.rs").read_text()
     consts = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', source))
     names_block = source[source.index("pub mod names"):]
     names = set(re.findall(r'pub const \w+: &str = "([^"]+)";', names_block))
@@ -95,7 +95,7 @@ def emitted_metrics():
 
 def check_dashboard(resources):
     namespace, dimension, names = emitted_metrics()
-    check(len(names) >= 10, f"metric names read from shared/src/metrics.rs: {sorted(names)}")
+    check(len(names) >= 10, f"metric names read from shared/app/src/metrics.rs: {sorted(names)}")
     dashboards = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Dashboard"]
     check(len(dashboards) == 1, f"{len(dashboards)} dashboards")
     if len(dashboards) != 1:

@@ -17,6 +17,24 @@ pub trait JobQueue: Send + Sync {
 /// SQS's longest `DelaySeconds`: one hop of the timer.
 pub const MAX_TIMER_HOP: Duration = Duration::from_secs(900);
 
+/// The part of `delay` one timer hop waits: all of it, up to [`MAX_TIMER_HOP`].
+pub fn timer_hop(delay: Duration) -> Duration {
+    delay.min(MAX_TIMER_HOP)
+}
+
+/// A job's FIFO message group or deduplication id, by SQS FIFO's rules (which the local queue
+/// keeps too): 128 characters of `[A-Za-z0-9!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~]`; anything else is
+/// replaced by its SHA-256, which keeps equal inputs equal.
+pub fn fifo_id(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_ascii_punctuation();
+    if !value.is_empty() && value.len() <= 128 && value.chars().all(allowed) {
+        value.to_owned()
+    } else {
+        hex::encode(Sha256::digest(value.as_bytes()))
+    }
+}
+
 #[async_trait]
 pub trait TimerQueue: Send + Sync {
     /// Hands `job` to the worker after `delay` (cut to [`MAX_TIMER_HOP`]); returns once queued.
@@ -37,4 +55,21 @@ pub trait Redelivery: Send + Sync {
         receipt: &str,
         after: Duration,
     ) -> Result<(), QueueError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fifo_ids_are_kept_or_hashed() {
+        use super::fifo_id;
+        assert_eq!(fifo_id("Q3B15VLMF3ASBD"), "Q3B15VLMF3ASBD");
+        assert_eq!(
+            fifo_id("bd2d6b6e-0b30-4c17-9b5c-0b3c7e0b2f0c"),
+            "bd2d6b6e-0b30-4c17-9b5c-0b3c7e0b2f0c"
+        );
+        let spaced = fifo_id("an id with spaces");
+        assert_eq!(spaced.len(), 64);
+        assert_eq!(spaced, fifo_id("an id with spaces"));
+        assert_eq!(fifo_id(&"x".repeat(200)).len(), 64);
+    }
 }
