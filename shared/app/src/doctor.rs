@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use crate::incident_io::IncidentIoApi;
 use crate::pagerduty::{IncidentToolError, PagerDutyApi};
-use crate::secrets::{RelaySecrets, SecretCache};
+use crate::secrets::{RelaySecrets, SecretCache, ZoomCredentials};
 use crate::zoom::{MeetingError, ZoomApi};
 use bridge_relay_domain::error::{SecretsError, UpstreamError};
 
@@ -145,11 +145,49 @@ impl Doctor {
     /// Runs every check, in order; a check whose prerequisite failed is skipped.
     pub async fn run(&self) -> Vec<Check> {
         let mut checks = Vec::new();
-        let worker_name = if self.ingress_secrets.is_some() {
+        let (secrets, ingress_secrets) = self.read_secrets(&mut checks).await;
+        let Some(secrets) = secrets else {
+            checks.extend(self.skipped_without_worker_secret(ingress_secrets.as_deref()));
+            return checks;
+        };
+        // Reading for the worker's role (or both) already required these.
+        let (app, pagerduty) = match (secrets.zoom_app(), secrets.pagerduty_api()) {
+            (Ok(app), Ok(pagerduty)) => (app, pagerduty),
+            (Err(e), _) | (_, Err(e)) => {
+                checks.push(secret_failure(self.worker_secret_name(), &e));
+                return checks;
+            }
+        };
+        checks.extend(self.check_zoom(app).await);
+        checks.push(match &ingress_secrets {
+            Some(ingress) => check_zoom_events(ingress),
+            None => Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read"),
+        });
+        checks.extend(self.check_pagerduty(&pagerduty.from_email).await);
+        if let Some(check) = self
+            .check_incident_io_section(&secrets, ingress_secrets.as_deref())
+            .await
+        {
+            checks.push(check);
+        }
+        checks
+    }
+
+    /// What the worker's secret is called in the checks: the secret, or the worker's of two.
+    fn worker_secret_name(&self) -> &'static str {
+        if self.ingress_secrets.is_some() {
             WORKER_SECRET
         } else {
             SECRET
-        };
+        }
+    }
+
+    /// Reads the worker's secret and the ingress's (its own, or the one serving both), with a
+    /// check for each.
+    async fn read_secrets(
+        &self,
+        checks: &mut Vec<Check>,
+    ) -> (Option<Arc<RelaySecrets>>, Option<Arc<RelaySecrets>>) {
         let worker = self.secrets.get().await;
         let ingress = match &self.ingress_secrets {
             None => None,
@@ -164,11 +202,10 @@ impl Doctor {
                 Some(secrets)
             }
             Err(e) => {
-                checks.push(secret_failure(worker_name, &e));
+                checks.push(secret_failure(self.worker_secret_name(), &e));
                 None
             }
         };
-        // The secret the ingress verifies requests with: its own, or the one serving both.
         let ingress_secrets = match ingress {
             None => secrets.clone(),
             Some(Ok(ingress)) => {
@@ -180,34 +217,33 @@ impl Doctor {
                 None
             }
         };
-        let Some(secrets) = secrets else {
-            let because = "the worker's secret could not be read";
-            checks.extend([
-                Check::skipped(ZOOM_CREDENTIALS, because),
-                Check::skipped(ZOOM_HOST, because),
-            ]);
-            checks.push(match (&ingress_secrets, &self.ingress_secrets) {
-                (Some(ingress), _) => check_zoom_events(ingress),
-                (None, Some(_)) => {
-                    Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read")
-                }
-                (None, None) => Check::skipped(ZOOM_EVENTS, because),
-            });
-            checks.extend([
-                Check::skipped(PAGERDUTY_TOKEN, because),
-                Check::skipped(PAGERDUTY_FROM, because),
-                Check::skipped(SUBSCRIPTION, because),
-            ]);
-            return checks;
-        };
-        // Reading for the worker's role (or both) already required these.
-        let (app, pagerduty) = match (secrets.zoom_app(), secrets.pagerduty_api()) {
-            (Ok(app), Ok(pagerduty)) => (app, pagerduty),
-            (Err(e), _) | (_, Err(e)) => {
-                checks.push(secret_failure(worker_name, &e));
-                return checks;
+        (secrets, ingress_secrets)
+    }
+
+    /// The checks left when the worker's secret could not be read: skipped, but for Zoom's
+    /// event token, which is the ingress's.
+    fn skipped_without_worker_secret(&self, ingress_secrets: Option<&RelaySecrets>) -> Vec<Check> {
+        let because = "the worker's secret could not be read";
+        let zoom_events = match (ingress_secrets, &self.ingress_secrets) {
+            (Some(ingress), _) => check_zoom_events(ingress),
+            (None, Some(_)) => {
+                Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read")
             }
+            (None, None) => Check::skipped(ZOOM_EVENTS, because),
         };
+        vec![
+            Check::skipped(ZOOM_CREDENTIALS, because),
+            Check::skipped(ZOOM_HOST, because),
+            zoom_events,
+            Check::skipped(PAGERDUTY_TOKEN, because),
+            Check::skipped(PAGERDUTY_FROM, because),
+            Check::skipped(SUBSCRIPTION, because),
+        ]
+    }
+
+    /// Zoom gives a token (saying whose it is), the host user can host, and the app has the
+    /// after-call scopes.
+    async fn check_zoom(&self, app: &ZoomCredentials) -> Vec<Check> {
         let fetches_before = self.zoom.token_fetches();
         match self.zoom.check_credentials().await {
             Ok(()) => {
@@ -221,42 +257,46 @@ impl Doctor {
                         "Zoom issued a token (of doctor's own: it voids the deployment's current one; pass --table-name to share it)"
                     }
                 };
-                checks.push(Check::ok(
-                    ZOOM_CREDENTIALS,
-                    format!("{how}: app {} of account {}", app.client_id, app.account_id),
-                ));
-                checks.push(self.check_host().await);
-                checks.push(check_after_call_scopes(self.zoom.granted_scopes()));
+                vec![
+                    Check::ok(
+                        ZOOM_CREDENTIALS,
+                        format!("{how}: app {} of account {}", app.client_id, app.account_id),
+                    ),
+                    self.check_host().await,
+                    check_after_call_scopes(self.zoom.granted_scopes()),
+                ]
             }
-            Err(e) => {
-                checks.push(zoom_credentials_failure(&e));
-                checks.push(Check::skipped(ZOOM_HOST, "Zoom gave no token"));
-            }
+            Err(e) => vec![
+                zoom_credentials_failure(&e),
+                Check::skipped(ZOOM_HOST, "Zoom gave no token"),
+            ],
         }
-        checks.push(match &ingress_secrets {
-            Some(ingress) => check_zoom_events(ingress),
-            None => Check::skipped(ZOOM_EVENTS, "the ingress's secret could not be read"),
+    }
+
+    /// incident.io's check, when either secret has an `incident_io` section: the key is the
+    /// worker's, the signing secrets are the ingress's.
+    async fn check_incident_io_section(
+        &self,
+        secrets: &RelaySecrets,
+        ingress_secrets: Option<&RelaySecrets>,
+    ) -> Option<Check> {
+        let api = self.incident_io.as_ref()?;
+        let signing_secrets = ingress_secrets.and_then(|s| {
+            s.incident_io
+                .as_ref()
+                .map(|section| section.webhook_secrets.len())
         });
-        checks.extend(self.check_pagerduty(&pagerduty.from_email).await);
-        if let Some(api) = &self.incident_io {
-            // The key is the worker's; the signing secrets are the ingress's.
-            let signing_secrets = ingress_secrets.as_ref().and_then(|s| {
-                s.incident_io
-                    .as_ref()
-                    .map(|section| section.webhook_secrets.len())
-            });
-            if secrets.incident_io.is_some() || signing_secrets.is_some() {
-                checks.push(
-                    check_incident_io(
-                        api,
-                        secrets.incident_io.as_ref(),
-                        signing_secrets.unwrap_or(0),
-                    )
-                    .await,
-                );
-            }
+        if secrets.incident_io.is_none() && signing_secrets.is_none() {
+            return None;
         }
-        checks
+        Some(
+            check_incident_io(
+                api,
+                secrets.incident_io.as_ref(),
+                signing_secrets.unwrap_or(0),
+            )
+            .await,
+        )
     }
 
     async fn check_host(&self) -> Check {
