@@ -206,6 +206,34 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         if self.optional("ZOOM_HOST_USER").is_some() {
             hosts.push(self.zoom_host_user()?);
         }
+        let listed = self.listed_hosts()?;
+        for user in listed {
+            if !hosts.contains(&user) {
+                hosts.push(user);
+            }
+        }
+        if hosts.is_empty() {
+            return Err(ConfigError::Missing("ZOOM_HOST_USER"));
+        }
+        let slot_max_age = self.slot_max_age()?;
+        Ok(HostPool {
+            hosts,
+            meetings_per_host: self.whole_number(
+                "ZOOM_HOST_MAX_MEETINGS",
+                DEFAULT_MEETINGS_PER_HOST,
+                1,
+            )?,
+            creates_per_day: self.whole_number(
+                "ZOOM_HOST_DAILY_CREATES",
+                DEFAULT_CREATES_PER_DAY,
+                1,
+            )?,
+            slot_max_age,
+        })
+    }
+
+    /// `ZOOM_HOST_USERS`: a comma list of Zoom emails or user ids, each once.
+    fn listed_hosts(&self) -> Result<Vec<String>, ConfigError> {
         let mut listed: Vec<String> = Vec::new();
         for user in self
             .optional("ZOOM_HOST_USERS")
@@ -231,29 +259,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }
             listed.push(user.to_owned());
         }
-        for user in listed {
-            if !hosts.contains(&user) {
-                hosts.push(user);
-            }
-        }
-        if hosts.is_empty() {
-            return Err(ConfigError::Missing("ZOOM_HOST_USER"));
-        }
-        let slot_max_age = self.slot_max_age()?;
-        Ok(HostPool {
-            hosts,
-            meetings_per_host: self.whole_number(
-                "ZOOM_HOST_MAX_MEETINGS",
-                DEFAULT_MEETINGS_PER_HOST,
-                1,
-            )?,
-            creates_per_day: self.whole_number(
-                "ZOOM_HOST_DAILY_CREATES",
-                DEFAULT_CREATES_PER_DAY,
-                1,
-            )?,
-            slot_max_age,
-        })
+        Ok(listed)
     }
 
     /// How long a host slot nobody frees stays held: `ZOOM_HOST_SLOT_MAX_AGE_MINUTES`, or

@@ -165,19 +165,10 @@ pub enum JobDecision {
     },
 }
 
-/// What one delivery of a job did.
-pub struct JobOutcome<'a> {
-    pub job: &'a Job,
-    pub receive_count: u32,
-    pub decision: JobDecision,
-    pub calls: CallStats,
-    /// From the ingress receiving the webhook to the bridge being set, for a bridged job.
-    pub webhook_to_bridge: Option<Duration>,
-}
-
-impl<'a> JobOutcome<'a> {
-    pub fn new(job: &'a Job, delivery: Delivery, settled: &Settled, calls: CallStats) -> Self {
-        let decision = match settled {
+impl JobDecision {
+    /// How the delivery settled, as the report names it.
+    fn of(settled: &Settled) -> Self {
+        match settled {
             Settled::Done(JobReport::Bridged { meeting_id, .. }) => JobDecision::Bridged {
                 meeting_id: *meeting_id,
             },
@@ -195,7 +186,32 @@ impl<'a> JobOutcome<'a> {
             Settled::Retry(error) | Settled::Requeued(error) => JobDecision::Retry {
                 reason: error.to_string(),
             },
-        };
+        }
+    }
+}
+
+/// The end of a dead letter's sentence: whether the incident was told, and if not, why.
+fn what_the_incident_was_told(note: &FailureNote) -> String {
+    match note {
+        FailureNote::Posted => "with a note on the incident".to_owned(),
+        FailureNote::NotPosted => "and the failure note could not be posted".to_owned(),
+        FailureNote::NotNeeded(why) => format!("without a note ({why})"),
+    }
+}
+
+/// What one delivery of a job did.
+pub struct JobOutcome<'a> {
+    pub job: &'a Job,
+    pub receive_count: u32,
+    pub decision: JobDecision,
+    pub calls: CallStats,
+    /// From the ingress receiving the webhook to the bridge being set, for a bridged job.
+    pub webhook_to_bridge: Option<Duration>,
+}
+
+impl<'a> JobOutcome<'a> {
+    pub fn new(job: &'a Job, delivery: Delivery, settled: &Settled, calls: CallStats) -> Self {
+        let decision = JobDecision::of(settled);
         let webhook_to_bridge = match decision {
             JobDecision::Bridged { .. } => job.received_at_ms.map(|received| {
                 Duration::from_millis(epoch_millis(SystemTime::now()).saturating_sub(received))
@@ -263,11 +279,7 @@ impl<'a> JobOutcome<'a> {
                 } else {
                     format!("{} job dead-lettered", self.job.action.as_str())
                 };
-                let told = match note {
-                    FailureNote::Posted => "with a note on the incident".to_owned(),
-                    FailureNote::NotPosted => "and the failure note could not be posted".to_owned(),
-                    FailureNote::NotNeeded(why) => format!("without a note ({why})"),
-                };
+                let told = what_the_incident_was_told(note);
                 format!("incident {incident}: {what} {told}: {reason} ({calls})")
             }
         }
