@@ -49,10 +49,39 @@ pub use bridge_relay_domain::{
 pub use bridge_relay_domain::{after_call, error, meeting, model, policy, telemetry, texts};
 pub use bridge_relay_ports::{inbound, incident_tool, meetings, retry, token_store};
 
-/// Logs for Lambda: JSON when the function's log format is JSON, with the request id of each
-/// invocation (the runtime's span). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+/// Logs for Lambda: JSON when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`), with
+/// the request id of each invocation (the runtime's span); the level from `AWS_LAMBDA_LOG_LEVEL`,
+/// else `RUST_LOG` (a level: `debug`, `warn`, ...), else info. What `lambda_runtime`'s default
+/// subscriber does, but with a level filter instead of `EnvFilter`'s directives, whose regex
+/// engine was a quarter of a megabyte of each bootstrap.
 pub fn init_lambda_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    let level = |var| std::env::var(var).ok();
+    let level = lambda_log_level(
+        level("AWS_LAMBDA_LOG_LEVEL")
+            .or_else(|| level("RUST_LOG"))
+            .as_deref(),
+    );
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+/// The level a Lambda log level names (Lambda's `TRACE` .. `FATAL`, or a Rust level); info for
+/// anything else.
+fn lambda_log_level(name: Option<&str>) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    match name.map(str::trim) {
+        Some(name) if name.eq_ignore_ascii_case("fatal") => LevelFilter::ERROR,
+        Some(name) => name.parse().unwrap_or(LevelFilter::INFO),
+        None => LevelFilter::INFO,
+    }
 }
 
 /// Logs for the local runner: one readable line per event. Level from `RUST_LOG` (default info).
@@ -65,4 +94,21 @@ pub fn init_local_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .compact()
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn lambda_log_levels_are_read_as_lambda_names_them() {
+        let level = super::lambda_log_level;
+        assert_eq!(level(None), LevelFilter::INFO);
+        assert_eq!(level(Some("DEBUG")), LevelFilter::DEBUG);
+        assert_eq!(level(Some("warn")), LevelFilter::WARN);
+        assert_eq!(level(Some("FATAL")), LevelFilter::ERROR);
+        assert_eq!(level(Some("TRACE")), LevelFilter::TRACE);
+        // A directive list is no level: the default, rather than nothing logged.
+        assert_eq!(level(Some("bridge_relay=debug")), LevelFilter::INFO);
+    }
 }
