@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Args, environment, file_cache, secret_cache};
+use crate::args::{Args, environment};
+use crate::secret_files::{file_cache, secret_cache};
 
 /// `bridge-relay subscribe`: the arguments resolved, then [`PagerDutyAdmin::subscribe`].
 pub async fn command(args: Args) -> Result<(), String> {
