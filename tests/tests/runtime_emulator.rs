@@ -172,9 +172,12 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     assert_eq!(fields["incident"], "PFQZPSY", "{job}");
     assert_eq!(fields["meeting_id"], 85012345678u64, "{job}");
     assert_eq!(fields["event_type"], "incident.triggered", "{job}");
+    // The job is deduplicated on the webhook's signed event id; the ingress's line names the
+    // delivery by its X-Webhook-Id header.
+    assert_eq!(fields["webhook_id"], "01BZYIL05THJDFF2Y08X9SVMTU", "{job}");
     assert_eq!(
-        fields["webhook_id"], queued["fields"]["webhook_id"],
-        "{job}"
+        queued["fields"]["webhook_id"], "6f1d0bb0-3a8c-4f8e-9a5e-6b7f0d2c9e41",
+        "{queued}"
     );
     assert_eq!(fields["receive_count"], 1, "{job}");
     assert_eq!(fields["zoom_calls"], 2, "token and create: {job}");
