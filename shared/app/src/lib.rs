@@ -1,12 +1,16 @@
-//! bridge-relay: one Zoom meeting per incident, posted back as the incident's conference bridge.
+//! bridge-relay, the application: one Zoom meeting per incident, posted back as the incident's
+//! conference bridge.
 //!
-//! Layers, top to bottom: the composition ([`compose`]) and entry adapters ([`lambda`]) -> the
-//! use case ([`relay`]) and the adapters (SQS, DynamoDB, Secrets Manager, Zoom, PagerDuty,
-//! incident.io and their local twins) -> the ports (crate `bridge-relay-ports`:
-//! [`queue::JobQueue`], [`store::IdempotencyStore`], [`incident_tool::IncidentTool`], ...;
-//! here also [`secrets::SecretSource`] and [`zoom::MeetingProvider`]) -> the domain (crate
-//! `bridge-relay-domain`: [`model`], [`error`], [`telemetry`]). The two crates below cannot
-//! import this one; `scripts/check-layers` checks they use no HTTP, AWS or Lambda crate.
+//! This crate is where the adapters meet: the composition ([`compose`]), configuration
+//! ([`config`]), the entry adapters ([`lambda`], [`local`]), doctor and the job reports. Below
+//! it, each a crate of its own: the adapters side by side (`bridge-relay-zoom`, `-pagerduty`,
+//! `-incident-io`, `-aws`, `-local`, over the shared `-http` plumbing), the use case
+//! (`bridge-relay-core`, [`relay`]), the ports (`bridge-relay-ports`: [`queue::JobQueue`],
+//! [`store::IdempotencyStore`], [`incident_tool::IncidentTool`], [`secrets::SecretSource`],
+//! [`meetings::MeetingProvider`], ...) and the domain (`bridge-relay-domain`: [`model`],
+//! [`error`], [`telemetry`]). They are re-exported here under one name. `scripts/check-layers`
+//! holds the direction from `cargo metadata`: no adapter sees another or this crate, and the
+//! domain, ports and use case reach no HTTP, AWS or Lambda crate.
 
 // Input never panics the relay: the library's own code has no unwrap, expect, unchecked
 // indexing or unchecked arithmetic; the few justified exceptions say why where they stand.
@@ -55,13 +59,13 @@ pub use bridge_relay_ports::{inbound, incident_tool, meetings, retry, token_stor
 /// subscriber does, but with a level filter instead of `EnvFilter`'s directives, whose regex
 /// engine was a quarter of a megabyte of each bootstrap.
 pub fn init_lambda_tracing() {
-    let level = |var| std::env::var(var).ok();
+    let var = |name| std::env::var(name).ok();
     let level = lambda_log_level(
-        level("AWS_LAMBDA_LOG_LEVEL")
-            .or_else(|| level("RUST_LOG"))
+        var("AWS_LAMBDA_LOG_LEVEL")
+            .or_else(|| var("RUST_LOG"))
             .as_deref(),
     );
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let logs = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()
