@@ -250,8 +250,135 @@ mod tests {
         );
     }
 
+    /// The words of a documented command line after `bridge-relay`, as a shell would split
+    /// them, up to the end of the command (`)` of a `$(...)`, a redirect, a pipe, a comment).
+    /// `<Placeholder>` is one word.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '<') if word.is_empty() => {
+                    word.push(c);
+                    for c in chars.by_ref() {
+                        word.push(c);
+                        if c == '>' {
+                            break;
+                        }
+                    }
+                }
+                (None, ')' | '>' | '|' | ';' | '&') => break,
+                (None, '#') if word.is_empty() => break,
+                (None, c) if c.is_whitespace() => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                (None, c) => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every `bridge-relay` command of README.md and docs/*.md, with where it is: in shell
+    /// blocks the `cargo run ... --bin bridge-relay -- <command>` lines (continued with `\`),
+    /// in the prose the code spans that begin with `bridge-relay `.
+    fn documented_commands() -> Vec<(String, Vec<String>)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut pages = vec![root.join("README.md")];
+        let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+            .collect();
+        docs.sort();
+        pages.extend(docs);
+        let mut commands = Vec::new();
+        for page in pages {
+            let text = std::fs::read_to_string(&page).unwrap();
+            let name = page.strip_prefix(&root).unwrap().display().to_string();
+            let (mut fenced, mut prose) = (false, String::new());
+            let mut continued: Option<(usize, String)> = None;
+            for (index, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("```") {
+                    fenced = !fenced;
+                    continue;
+                }
+                if !fenced {
+                    prose.push_str(line);
+                    prose.push(' ');
+                    continue;
+                }
+                let (number, mut joined) = continued.take().unwrap_or((index + 1, String::new()));
+                joined.push_str(line);
+                if let Some(head) = joined.strip_suffix('\\') {
+                    continued = Some((number, format!("{head} ")));
+                    continue;
+                }
+                let mut rest = joined.as_str();
+                while let Some(at) = rest.find("--bin bridge-relay -- ") {
+                    rest = &rest[at + "--bin bridge-relay -- ".len()..];
+                    commands.push((format!("{name}:{number}"), shell_words(rest)));
+                }
+            }
+            for (i, span) in prose.split('`').enumerate() {
+                if let Some(command) = span.strip_prefix("bridge-relay ")
+                    && i % 2 == 1
+                    // `bridge-relay <command> --help` names no command.
+                    && !command.starts_with('<')
+                {
+                    commands.push((format!("{name} (`{span}`)"), shell_words(command)));
+                }
+            }
+        }
+        commands
+    }
+
     #[test]
     fn the_readme_commands_parse() {
+        let commands = documented_commands();
+        let mut failures = Vec::new();
+        for (place, words) in &commands {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            // TODO(demo): `demo` is not in the grammar yet; drop this skip once it is.
+            if words.first() == Some(&"demo") && Cli::command().find_subcommand("demo").is_none() {
+                continue;
+            }
+            if let Err(e) = parse(&words) {
+                let error = e.to_string();
+                let reason = error.lines().next().unwrap_or_default();
+                failures.push(format!(
+                    "{place}: bridge-relay {}: {reason}",
+                    words.join(" ")
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        for command in [
+            "serve",
+            "sign",
+            "sign-incident-io",
+            "subscribe",
+            "doctor",
+            "redrive",
+            "demo",
+        ] {
+            assert!(
+                commands
+                    .iter()
+                    .any(|(_, words)| words.first().map(String::as_str) == Some(command)),
+                "no documented `bridge-relay {command}` command found"
+            );
+        }
+
         let serve = parse(&["serve", "--secrets-file", "examples/secrets.local.json"]).unwrap();
         assert!(matches!(serve.command, Command::Serve { .. }));
         let sign = parse(&["sign", "--secrets-file", "s.json", "--zoom", "body.json"]).unwrap();
