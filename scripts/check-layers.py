@@ -10,7 +10,9 @@ workspace's crates):
   shared/adapters/<any>   the domain, the ports and the plumbing: never another adapter,
                           never the use case or the application
   shared/app              anything below it (the only place the adapters meet)
-  functions/*, cli        the application alone
+  functions/*             the application alone (what the Lambda bootstraps link)
+  cli                     the application and the sandbox (`bridge-relay demo`)
+  sandbox                 nothing of the relay (stand-ins of Zoom, PagerDuty, incident.io)
   tests                   anything
 and the domain, the ports and the use case reach no HTTP client, AWS SDK, HTTP server or
 Lambda runtime, however indirectly. A crate in no folder above is an error, so a new crate
@@ -43,8 +45,12 @@ def layer_of(manifest: Path) -> str | None:
             return "plumbing"
         case ("shared", "adapters", _):
             return "adapter"
-        case ("functions", _) | ("cli",):
+        case ("functions", _):
             return "entry"
+        case ("cli",):
+            return "cli"
+        case ("sandbox",):
+            return "sandbox"
         case ("tests",):
             return "tests"
     return None
@@ -58,7 +64,9 @@ ALLOWED = {
     "adapter": {"domain", "ports", "plumbing"},
     "app": {"domain", "ports", "core", "plumbing", "adapter"},
     "entry": {"app"},
-    "tests": {"domain", "ports", "core", "plumbing", "adapter", "app"},
+    "cli": {"app", "sandbox"},
+    "sandbox": set(),
+    "tests": {"domain", "ports", "core", "plumbing", "adapter", "app", "sandbox"},
 }
 
 

@@ -90,7 +90,22 @@ fn an_adapter_that_sees_another_breaks_the_check() {
         (
             "bridge-relay-cli",
             "bridge-relay-aws",
-            "bridge-relay-cli (entry) depends on bridge-relay-aws (adapter)",
+            "bridge-relay-cli (cli) depends on bridge-relay-aws (adapter)",
+        ),
+        (
+            "bridge-relay-worker",
+            "bridge-relay-sandbox",
+            "bridge-relay-worker (entry) depends on bridge-relay-sandbox (sandbox)",
+        ),
+        (
+            "bridge-relay",
+            "bridge-relay-sandbox",
+            "bridge-relay (app) depends on bridge-relay-sandbox (sandbox)",
+        ),
+        (
+            "bridge-relay-sandbox",
+            "bridge-relay-domain",
+            "bridge-relay-sandbox (sandbox) depends on bridge-relay-domain (domain)",
         ),
     ] {
         let (passed, said) = check(&with_dependency(&metadata, from, to), from);
