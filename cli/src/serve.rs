@@ -5,13 +5,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bridge_relay::compose::LocalRelay;
 use bridge_relay::local::run_local_worker;
 use bridge_relay::relay::Ingress;
+use bridge_relay::secrets::RelaySecrets;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::args::{Args, environment};
@@ -25,8 +28,18 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
     let (ingress_secrets, secrets) = secret_files(&args, config.secret_ttl)?;
     // Read the secrets now so a bad file (or one without the keys its side needs) fails the
     // start, not the first webhook; each read logs which keys it found where.
-    secrets.get().await.map_err(|e| e.to_string())?;
+    let worker_secrets = secrets.get().await.map_err(|e| e.to_string())?;
     ingress_secrets.get().await.map_err(|e| e.to_string())?;
+    let placeholders = example_placeholders(&worker_secrets);
+    if !placeholders.is_empty() {
+        tracing::warn!(
+            "the worker's credentials are the example placeholders ({}): with them the worker \
+             cannot reach Zoom or PagerDuty, and every job will fail. To see the relay work \
+             without accounts, run `bridge-relay demo`; with your own credentials in a copy of \
+             the file, `bridge-relay doctor --secrets-file FILE` checks them",
+            placeholders.join(", ")
+        );
+    }
 
     let zoom_api = config.endpoints.zoom_api.clone();
     let pagerduty_api = config.endpoints.pagerduty_api.clone();
@@ -36,9 +49,6 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         secrets,
         bridge_relay::http::client(),
     );
-    let (ingress, worker, dead_letters, jobs) =
-        (relay.ingress, relay.worker, relay.dead_letters, relay.jobs);
-
     let listen = args
         .listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
@@ -46,7 +56,7 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut paths: Vec<&str> = ingress.places().map(|(_, path)| path).collect();
+    let mut paths: Vec<&str> = relay.ingress.places().map(|(_, path)| path).collect();
     let last = paths.pop().unwrap_or_default();
     tracing::info!(
         "bridge-relay listening on http://{address}{} and {last} (zoom {}, pagerduty {})",
@@ -54,6 +64,18 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         zoom_api,
         pagerduty_api
     );
+    serve_until(relay, listener, shutdown_signal()).await
+}
+
+/// Serves the relay's ingress on `listener` and runs its worker, until `shutdown`; then takes
+/// no new webhook or job and lets the jobs in flight finish (up to [`SHUTDOWN_GRACE`]).
+pub(crate) async fn serve_until(
+    relay: LocalRelay,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let (ingress, worker, dead_letters, jobs) =
+        (relay.ingress, relay.worker, relay.dead_letters, relay.jobs);
     // The worker reads a channel of its own: on shutdown the forwarder stops and drops its end,
     // so the worker takes no new job, finishes the ones in flight, and returns.
     let (forward, worker_jobs) = tokio::sync::mpsc::unbounded_channel();
@@ -72,7 +94,6 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
         Duration::from_secs(1),
     ));
 
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -109,12 +130,35 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The worker's keys that still hold the `your-…` placeholders of the files in `examples/`.
+fn example_placeholders(secrets: &RelaySecrets) -> Vec<&'static str> {
+    let placeholder = |value: &str| value.starts_with("your-");
+    let mut found = Vec::new();
+    if let Some(app) = &secrets.zoom.app {
+        for (key, value) in [
+            ("zoom.account_id", app.account_id.as_str()),
+            ("zoom.client_id", app.client_id.as_str()),
+            ("zoom.client_secret", app.client_secret.expose_secret()),
+        ] {
+            if placeholder(value) {
+                found.push(key);
+            }
+        }
+    }
+    if let Some(api) = &secrets.pagerduty.api
+        && placeholder(api.api_token.expose_secret())
+    {
+        found.push("pagerduty.api_token");
+    }
+    found
+}
+
 /// How long a stopping runner waits for the jobs in flight: a bridge half made (a meeting
 /// without its note) is worse than a slower stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Ctrl-C, or SIGTERM (what `docker stop`, systemd and `kill` send).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -2,11 +2,13 @@
 //! EMF document per webhook and per job, with the upstream calls [`bridge_relay_domain::telemetry`] recorded
 //! on the way.
 
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::metrics::{MetricSet, names};
 use crate::relay::{Delivery, FailureNote, JobReport, Outcome, Settled, WebhookResponse};
-use bridge_relay_domain::error::Service;
+use bridge_relay_domain::error::{AccessProblem, Service};
 use bridge_relay_domain::model::Job;
 use bridge_relay_domain::telemetry::{CallStats, epoch_millis};
 
@@ -207,6 +209,18 @@ pub struct JobOutcome<'a> {
     pub calls: CallStats,
     /// From the ingress receiving the webhook to the bridge being set, for a bridged job.
     pub webhook_to_bridge: Option<Duration>,
+    /// A cause that fails every job alike (credentials refused, a service out of reach).
+    pub access_problem: Option<AccessProblem>,
+}
+
+/// The access problems this process has explained already: each is said once, with its fix,
+/// however many jobs and retries fail on it.
+static EXPLAINED: Mutex<Option<HashSet<AccessProblem>>> = Mutex::new(None);
+
+/// Whether `problem` is new to this process (and from now on known).
+fn first_time(problem: AccessProblem) -> bool {
+    let mut explained = EXPLAINED.lock().unwrap_or_else(PoisonError::into_inner);
+    explained.get_or_insert_with(HashSet::new).insert(problem)
 }
 
 impl<'a> JobOutcome<'a> {
@@ -218,12 +232,20 @@ impl<'a> JobOutcome<'a> {
             }),
             _ => None,
         };
+        let access_problem = match settled {
+            Settled::Done(_) => None,
+            Settled::DeadLettered(error, _)
+            | Settled::LastDelivery(error, _)
+            | Settled::Retry(error)
+            | Settled::Requeued(error) => error.upstream().and_then(AccessProblem::of),
+        };
         JobOutcome {
             job,
             receive_count: delivery.receive_count,
             decision,
             calls,
             webhook_to_bridge,
+            access_problem,
         }
     }
 
@@ -286,6 +308,9 @@ impl<'a> JobOutcome<'a> {
     }
 
     pub fn log(&self, invocation: Option<&Invocation>) {
+        if let Some(problem) = self.access_problem.filter(|p| first_time(*p)) {
+            tracing::warn!(cause = ?problem, "{}", problem.advice());
+        }
         let (meeting_id, reason) = match &self.decision {
             JobDecision::Bridged { meeting_id } => (Some(*meeting_id), None),
             JobDecision::Retry { reason } | JobDecision::DeadLettered { reason, .. } => {
@@ -401,11 +426,54 @@ impl<'a> JobOutcome<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bridge_relay_domain::error::Service;
     use bridge_relay_domain::error::{JobError, UpstreamError};
     use bridge_relay_domain::model::Incident;
     use bridge_relay_domain::telemetry::{observe, record_call, record_retry};
     use std::time::Instant;
+
+    #[test]
+    fn each_access_problem_is_explained_once() {
+        let refused = AccessProblem::CredentialsRefused(Service::Other("made-up tool"));
+        assert!(first_time(refused));
+        assert!(!first_time(refused));
+        assert!(first_time(AccessProblem::Unreachable(Service::Other(
+            "made-up tool"
+        ))));
+    }
+
+    #[test]
+    fn refused_credentials_and_silence_are_access_problems_other_answers_are_not() {
+        let status = |service, status| UpstreamError::Status {
+            service,
+            status,
+            message: "no".into(),
+            retry_after: None,
+        };
+        let of = |e: &UpstreamError| AccessProblem::of(e);
+        assert_eq!(
+            of(&status(Service::ZoomOAuth, 400)),
+            Some(AccessProblem::CredentialsRefused(Service::ZoomOAuth))
+        );
+        assert_eq!(
+            of(&status(Service::PagerDuty, 401)),
+            Some(AccessProblem::CredentialsRefused(Service::PagerDuty))
+        );
+        assert_eq!(of(&status(Service::Zoom, 403)), None);
+        assert_eq!(of(&status(Service::PagerDuty, 500)), None);
+        let unreachable = UpstreamError::Transport {
+            service: Service::ZoomOAuth,
+            reason: "dns".into(),
+        };
+        assert_eq!(
+            of(&unreachable),
+            Some(AccessProblem::Unreachable(Service::ZoomOAuth))
+        );
+        assert!(
+            AccessProblem::CredentialsRefused(Service::ZoomOAuth)
+                .advice()
+                .contains("zoom.client_secret")
+        );
+    }
 
     fn job() -> Job {
         Job {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// The outside systems the relay talks to, named in errors and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
     Zoom,
     ZoomOAuth,
@@ -222,6 +222,94 @@ impl JobError {
             | JobError::PoolFull(_)
             | JobError::Timer(_)
             | JobError::OutOfTime => true,
+        }
+    }
+}
+
+impl JobError {
+    /// The outside system's answer (or silence) the job failed on, if that is why it failed.
+    pub fn upstream(&self) -> Option<&UpstreamError> {
+        match self {
+            JobError::Meeting(e)
+            | JobError::Bridge(e)
+            | JobError::Note(e)
+            | JobError::EndMeeting(e)
+            | JobError::Review(e)
+            | JobError::Summary(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A cause that fails every job alike until a person fixes it: a service refuses the worker's
+/// credentials, or cannot be reached at all. The worker says it once, with the fix, rather than
+/// once per retry of every job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessProblem {
+    CredentialsRefused(Service),
+    Unreachable(Service),
+}
+
+impl AccessProblem {
+    pub fn of(error: &UpstreamError) -> Option<AccessProblem> {
+        match error {
+            // Zoom answers a token request with wrong client credentials or account 400 or 401.
+            UpstreamError::Status {
+                service: Service::ZoomOAuth,
+                status: 400 | 401 | 403,
+                ..
+            } => Some(AccessProblem::CredentialsRefused(Service::ZoomOAuth)),
+            // A Zoom 403 is about the meeting or an account setting, not the credentials.
+            UpstreamError::Status {
+                service: Service::Zoom,
+                status: 401,
+                ..
+            } => Some(AccessProblem::CredentialsRefused(Service::Zoom)),
+            UpstreamError::Status {
+                service: service @ (Service::PagerDuty | Service::IncidentIo | Service::Other(_)),
+                status: 401 | 403,
+                ..
+            } => Some(AccessProblem::CredentialsRefused(*service)),
+            UpstreamError::Transport { service, .. } => Some(AccessProblem::Unreachable(*service)),
+            _ => None,
+        }
+    }
+
+    /// What is wrong and what to do about it, for whoever runs the relay.
+    pub fn advice(&self) -> String {
+        const CHECK: &str =
+            "`bridge-relay doctor` checks the credentials and the way to each service";
+        match self {
+            AccessProblem::CredentialsRefused(Service::ZoomOAuth) => format!(
+                "Zoom refused the worker's Server-to-Server OAuth credentials (zoom.account_id, \
+                 zoom.client_id, zoom.client_secret in the worker's secret): copy them from the \
+                 app's App Credentials page in the Zoom App Marketplace. No meeting can be made \
+                 until they are fixed; {CHECK}"
+            ),
+            AccessProblem::CredentialsRefused(Service::Zoom) => format!(
+                "Zoom refused the worker's access token: the Server-to-Server OAuth app lacks a \
+                 scope the relay needs (meeting:write:meeting:admin) or is deactivated; add the \
+                 scope or activate the app in the Zoom App Marketplace; {CHECK}"
+            ),
+            AccessProblem::CredentialsRefused(Service::PagerDuty) => format!(
+                "PagerDuty refused the worker's REST API key (pagerduty.api_token in the worker's \
+                 secret), or the key may not write: create a full-access key under Integrations > \
+                 API Access Keys; {CHECK}"
+            ),
+            AccessProblem::CredentialsRefused(Service::IncidentIo) => format!(
+                "incident.io refused the worker's API key (incident_io.api_key in the worker's \
+                 secret), or the key may not edit incidents: create one under Settings > API keys \
+                 with the incident editor role; {CHECK}"
+            ),
+            AccessProblem::CredentialsRefused(service) => format!(
+                "{service} refused the worker's credentials: fix them in the worker's secret; {CHECK}"
+            ),
+            AccessProblem::Unreachable(service) => format!(
+                "the worker cannot reach {service}: check its network path (DNS, a VPC without a NAT \
+                 gateway, a proxy) and the base URL it is configured with (ZOOM_API_BASE, \
+                 ZOOM_OAUTH_BASE, PAGERDUTY_API_BASE, INCIDENT_IO_API_BASE); jobs are retried \
+                 meanwhile; {CHECK}"
+            ),
         }
     }
 }
