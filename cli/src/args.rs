@@ -12,6 +12,13 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The incident tools `demo` can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DemoTool {
+    Pagerduty,
+    IncidentIo,
+}
+
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Runs the ingress and the worker in this process: /webhook (V3 webhooks), /action
@@ -30,6 +37,22 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         policy_file: Option<String>,
         /// Where the ingress listens.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
+    /// Plays one incident through its life against built-in sandboxes of Zoom and PagerDuty (or
+    /// incident.io): no accounts, no network, no Docker. Prints what a responder sees on the
+    /// incident (the bridge, each note) step by step, then a one-line verdict; exits non-zero,
+    /// naming the step, if one does not happen.
+    Demo {
+        /// The incident tool to play the incident in.
+        #[arg(long, value_enum, default_value = "pagerduty")]
+        tool: DemoTool,
+        /// Leave the relay and the sandboxes running afterwards (until Ctrl-C) and print
+        /// commands to drive them by hand.
+        #[arg(long)]
+        keep: bool,
+        /// Where the relay listens; when the port is in use, another is picked.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
     },

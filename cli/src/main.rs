@@ -2,6 +2,7 @@
 //!
 //!   bridge-relay serve (--secrets-file FILE | --ingress-secrets-file FILE --worker-secrets-file FILE)
 //!                      [--listen 127.0.0.1:3000]
+//!   bridge-relay demo  [--tool pagerduty|incident-io] [--keep] [--listen 127.0.0.1:3000]
 //!   bridge-relay sign  (--secrets-file FILE | --ingress-secrets-file FILE) [--zoom] BODY_FILE
 //!   bridge-relay sign-incident-io (--secrets-file FILE | --ingress-secrets-file FILE) BODY_FILE
 //!   bridge-relay subscribe --url WEBHOOK_URL [--service ID]... [--team ID]...
@@ -13,6 +14,7 @@
 use std::process::ExitCode;
 
 mod args;
+mod demo;
 mod doctor;
 mod redrive;
 mod secret_files;
@@ -38,6 +40,9 @@ async fn main() -> ExitCode {
                 ..secrets.into()
             })
             .await
+        }
+        Command::Demo { tool, keep, listen } => {
+            demo::run(demo::DemoOptions { tool, keep, listen }).await
         }
         Command::Sign {
             secrets,

@@ -182,13 +182,14 @@ fn incident_json(incident: &Incident) -> Value {
 /// The webhook of `event` for `incident`: its type and body.
 pub(crate) fn webhook(incident: &Incident, event: IncidentEvent) -> (&'static str, Vec<u8>) {
     let (event_type, payload) = match event {
+        // Created and updated events carry the incident itself; a status update wraps it.
         IncidentEvent::Triggered => (
             "public_incident.incident_created_v2",
-            json!({"incident": incident_json(incident)}),
+            incident_json(incident),
         ),
         IncidentEvent::Reassigned => (
             "public_incident.incident_updated_v2",
-            json!({"incident": incident_json(incident)}),
+            incident_json(incident),
         ),
         IncidentEvent::Resolved => {
             let previous = Incident {

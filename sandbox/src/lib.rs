@@ -404,6 +404,28 @@ impl Sandbox {
         Ok((id, delivery))
     }
 
+    /// Opens an incident without telling anyone, and returns the webhook the tool would send
+    /// for it: for a person to sign and send by hand.
+    pub fn prepare_trigger(
+        &self,
+        tool: Tool,
+        incident: NewIncident,
+    ) -> Result<(String, Vec<u8>), SandboxError> {
+        let mut world = lock(&self.world);
+        let id = match tool {
+            Tool::PagerDuty => world.pagerduty.open(incident),
+            Tool::IncidentIo => world.incident_io.open(incident),
+        };
+        let incident = world
+            .incident(&id)
+            .ok_or_else(|| SandboxError::NoIncident(id.clone()))?;
+        let (_, body) = match tool {
+            Tool::PagerDuty => pagerduty::webhook(incident, IncidentEvent::Triggered),
+            Tool::IncidentIo => incident_io::webhook(incident, IncidentEvent::Triggered),
+        };
+        Ok((id, body))
+    }
+
     /// Assigns the incident to `person` and delivers the tool's webhook.
     pub async fn reassign(&self, id: &str, person: &Person) -> Result<Delivery, SandboxError> {
         self.change(id, |incident| incident.assignee = person.clone())?;
