@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bridge_relay_sandbox::{Delivery, Incident, NewIncident, Person, Sandbox, Tool};
@@ -39,20 +40,30 @@ pub(crate) async fn run(options: DemoOptions) -> Result<(), String> {
     let dir = demo_dir()?;
     let log = dir.join("relay.log");
     init_file_tracing(&log)?;
-    let started = Instant::now();
+    // Set once the demo has passed and waits (`--keep`) for Ctrl-C to end it.
+    let kept = AtomicBool::new(false);
+    // Ctrl-C drops the play, and with it the sandboxes; the relay's tasks end with the process.
     let outcome = tokio::select! {
-        outcome = play(&options, &dir, &log) => outcome,
-        _ = crate::serve::shutdown_signal() => Err("interrupted; everything the demo started is stopped".to_owned()),
+        outcome = play(&options, &dir, &log, &kept) => outcome.map_err(Some),
+        _ = crate::serve::shutdown_signal() => match kept.load(Ordering::SeqCst) {
+            true => Ok(()),
+            false => Err(None),
+        },
     };
-    match &outcome {
+    match outcome {
         Ok(()) => {
             let _ = std::fs::remove_dir_all(&dir);
+            Ok(())
         }
-        Err(_) => eprintln!("the relay's log is kept in {}", log.display()),
+        Err(None) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err("interrupted; everything the demo started is stopped".to_owned())
+        }
+        Err(Some(failed)) => {
+            eprintln!("the relay's log is kept in {}", log.display());
+            Err(failed)
+        }
     }
-    outcome.map(|()| {
-        tracing::info!(seconds = started.elapsed().as_secs_f64(), "demo finished");
-    })
 }
 
 fn demo_dir() -> Result<PathBuf, String> {
@@ -74,7 +85,12 @@ fn init_file_tracing(log: &Path) -> Result<(), String> {
     Ok(())
 }
 
-async fn play(options: &DemoOptions, dir: &Path, log: &Path) -> Result<(), String> {
+async fn play(
+    options: &DemoOptions,
+    dir: &Path,
+    log: &Path,
+    kept: &AtomicBool,
+) -> Result<(), String> {
     let http = bridge_relay::http::client();
     let sandbox = Sandbox::start(http.clone())
         .await
@@ -162,7 +178,8 @@ async fn play(options: &DemoOptions, dir: &Path, log: &Path) -> Result<(), Strin
     }
     if options.keep && verdict.is_ok() {
         print_keep(&sandbox, tool, &relay_url, dir, played.as_ref().ok());
-        crate::serve::shutdown_signal().await;
+        kept.store(true, Ordering::SeqCst);
+        std::future::pending::<()>().await;
     }
     let _ = stop.send(());
     let _ = server.await;
