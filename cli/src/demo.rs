@@ -255,7 +255,7 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
         earline.name
     );
     accepted(step, &delivery)?;
-    wait(sandbox, &id, step, &mut shown, |i| {
+    wait(sandbox, &id, step, STEP_TIMEOUT, &mut shown, |i| {
         i.bridge.is_some() && any_note(i, "Zoom bridge opened")
     })
     .await?;
@@ -277,7 +277,10 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
     {
         accepted(step, &delivery)?;
     }
-    wait(sandbox, &id, step, &mut shown, |i| any_note(i, "joined")).await?;
+    wait(sandbox, &id, step, STEP_TIMEOUT, &mut shown, |i| {
+        any_note(i, "joined")
+    })
+    .await?;
 
     let step = "reassigned";
     println!(
@@ -298,7 +301,7 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
         .await
         .map_err(|e| failed(step, e.to_string()))?;
     accepted(step, &delivery)?;
-    wait(sandbox, &id, step, &mut shown, |i| {
+    wait(sandbox, &id, step, STEP_TIMEOUT, &mut shown, |i| {
         any_note(i, "bridge-relay ended the Zoom meeting")
     })
     .await?;
@@ -315,7 +318,7 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
 
     let step = "Zoom's summary on the timeline";
     println!("\n5. Zoom's AI Companion finishes the meeting summary (a signed Zoom event)");
-    wait(sandbox, &id, step, &mut shown, |i| {
+    wait(sandbox, &id, step, STEP_TIMEOUT, &mut shown, |i| {
         any_note(i, "Zoom meeting summary")
     })
     .await
@@ -359,10 +362,11 @@ async fn wait(
     sandbox: &Sandbox,
     id: &str,
     step: &'static str,
+    timeout: Duration,
     shown: &mut Shown,
     done: impl Fn(&Incident) -> bool,
 ) -> Result<Incident, StepFailed> {
-    let deadline = Instant::now() + STEP_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     loop {
         let incident = sandbox
             .incident(id)
@@ -393,7 +397,7 @@ async fn wait(
         if Instant::now() >= deadline {
             return Err(failed(
                 step,
-                format!("not there after {} s", STEP_TIMEOUT.as_secs()),
+                format!("not there after {:.1} s", timeout.as_secs_f64()),
             ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -491,4 +495,57 @@ fn print_keep(
     }
     println!("  # every incident in the sandbox");
     println!("  curl -s {sandbox_url}/sandbox/incidents");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet_incident() -> NewIncident {
+        NewIncident {
+            title: "Nobody answers".into(),
+            service: "pager".into(),
+            urgency: "high".into(),
+            assignee: Person::new("Earline Greenholt", "earline@sandbox.example"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_step_that_does_not_happen_fails_naming_it() {
+        let sandbox = Sandbox::start(bridge_relay::http::client()).await.unwrap();
+        // Opened without a webhook: no relay ever hears of it, so no bridge comes.
+        let (id, _) = sandbox
+            .prepare_trigger(Tool::PagerDuty, quiet_incident())
+            .unwrap();
+        let waited = wait(
+            &sandbox,
+            &id,
+            "triggered: bridge and note",
+            Duration::from_millis(100),
+            &mut Shown::default(),
+            |i| i.bridge.is_some(),
+        )
+        .await;
+        let failed = waited.err().unwrap();
+        assert_eq!(failed.step, "triggered: bridge and note");
+        assert_eq!(failed.missing, "not there after 0.1 s");
+    }
+
+    #[test]
+    fn a_refused_webhook_fails_its_step() {
+        let refused = Delivery {
+            event: "incident.triggered".into(),
+            status: 401,
+            answer: "{}".into(),
+        };
+        let failed = accepted("triggered: bridge and note", &refused)
+            .err()
+            .unwrap();
+        assert_eq!(failed.step, "triggered: bridge and note");
+        assert!(
+            failed.missing.contains("answered 401"),
+            "{}",
+            failed.missing
+        );
+    }
 }
