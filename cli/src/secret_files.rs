@@ -12,7 +12,7 @@ pub(crate) fn secret_cache(args: &Args, ttl: Duration) -> Result<Arc<SecretCache
     let path = args
         .secrets_file
         .as_ref()
-        .ok_or("--secrets-file is required (the secret document, see README)")?;
+        .ok_or("--secrets-file is required (the secret document, see docs/deploy.md, step 3)")?;
     Ok(file_cache(path, SecretRole::Both, ttl))
 }
 

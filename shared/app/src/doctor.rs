@@ -411,7 +411,7 @@ impl Doctor {
             return Check::fail(
                 SUBSCRIPTION,
                 detail,
-                "create a Generic Webhook (v3) with this URL (README, Deploy step 5), or correct the URL of the existing one",
+                "create a Generic Webhook (v3) with this URL (see docs/deploy.md, step 5), or correct the URL of the existing one",
             );
         };
         if !found.active || found.delivery_method.temporarily_disabled {
@@ -464,7 +464,7 @@ pub fn healthy(checks: &[Check]) -> bool {
 fn describe_secret(secrets: &RelaySecrets) -> String {
     let hooks = secrets.pagerduty.webhook_secrets.len();
     format!(
-        "{} serves both the ingress and the worker; parsed: {}, {hooks} webhook signing secret(s) (deployed so, the public ingress can read the API credentials too: README, Migration)",
+        "{} serves both the ingress and the worker; parsed: {}, {hooks} webhook signing secret(s) (deployed so, the public ingress can read the API credentials too: see docs/deploy.md, Migration from one secret to two)",
         secrets.source_name(),
         describe_api_credentials(secrets),
     )
@@ -521,7 +521,7 @@ fn describe_ingress_secret(secrets: &RelaySecrets) -> Check {
                 secrets.source_name(),
                 api.join(", ")
             ),
-            "remove the API credentials from the ingress's secret once the worker reads its own (README, Migration)",
+            "remove the API credentials from the ingress's secret once the worker reads its own (see docs/deploy.md, Migration from one secret to two)",
         )
     }
 }
@@ -602,10 +602,10 @@ async fn check_incident_io(
 fn secret_failure(name: &'static str, e: &SecretsError) -> Check {
     let fix = match e {
         SecretsError::Malformed { .. } => {
-            "correct the secret document (schema in the README, Deploy step 3)"
+            "correct the secret document (schema in docs/deploy.md, step 3)"
         }
         SecretsError::Incomplete { .. } => {
-            "add the keys: the API credentials belong in the worker's secret, the webhook verification secrets in the ingress's (README, Deploy step 3)"
+            "add the keys: the API credentials belong in the worker's secret, the webhook verification secrets in the ingress's (see docs/deploy.md, step 3)"
         }
         SecretsError::Unavailable { .. } => {
             "check the secret's name or ARN (--secret-id, --ingress-secret-id or --worker-secret-id), the region, and that these credentials may read it"
@@ -643,7 +643,7 @@ fn check_after_call_scopes(granted: Option<Vec<String>>) -> Check {
             whats.join(" or ")
         ),
         format!(
-            "add the scope {} to the Zoom app (and the events to its subscription; see the README's After the call)",
+            "add the scope {} to the Zoom app (and the events to its subscription; see docs/after-the-call.md)",
             scopes.join(" and ")
         ),
     )

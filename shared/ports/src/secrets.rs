@@ -643,7 +643,8 @@ impl SecretCache {
                 source = self.source.name(),
                 keys = %secrets.api_keys_present().join(", "),
                 "the ingress's secret also holds API credentials, which the public function never \
-                 needs: give the worker a secret of its own (README, Migration)"
+                 needs: give the worker a secret of its own (see docs/deploy.md, Migration from one \
+                 secret to two)"
             );
         }
         *slot = Some(Cached {
