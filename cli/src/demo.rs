@@ -486,7 +486,7 @@ fn print_keep(
                     "  curl -i {relay_url}/webhook -H \"X-PagerDuty-Signature: $(cargo run -q --bin bridge-relay -- sign --secrets-file {secrets} {body})\" -H 'X-Webhook-Id: by-hand-1' --data-binary @{body}"
                 ),
                 Tool::IncidentIo => println!(
-                    "  curl -i {relay_url}/incident-io $(cargo run -q --bin bridge-relay -- sign-incident-io --secrets-file {secrets} {body}) -H 'content-type: application/json' --data-binary @{body}"
+                    "  eval curl -i {relay_url}/incident-io --data-binary @{body} $(cargo run -q --bin bridge-relay -- sign-incident-io --secrets-file {secrets} {body})"
                 ),
             }
             println!("  curl -s {sandbox_url}/sandbox/incidents/{id}");
