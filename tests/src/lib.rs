@@ -204,6 +204,15 @@ fn group_holds(group: u32, sockets: &[String]) -> bool {
     })
 }
 
+/// `command` with no terminal: stdin, stdout and stderr null. For the helpers the tests run
+/// only for their effect (`kill`), so their words never reach the test run's output.
+fn quiet(command: &mut Command) -> &mut Command {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+}
+
 /// A child process in its own process group, killed with its children when dropped.
 pub struct Process {
     child: Child,
@@ -297,9 +306,7 @@ impl Process {
 
     /// Sends SIGTERM to the process (not its group) and waits up to `within` for it to exit.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = quiet(Command::new("kill").args(["-TERM", &self.child.id().to_string()])).status();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -313,8 +320,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+        // The group may be gone already; kill's "No such process" is no news.
+        let _ = quiet(Command::new("kill").args(["-TERM", "--", &format!("-{}", self.child.id())]))
             .status();
         let _ = self.child.wait();
     }
