@@ -6,6 +6,8 @@
 //!
 //!   cargo bench -p bridge-relay-tests --bench bridge_latency
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench bridge_latency
+//!
+//! Last comes a `summary:` line with the overhead p50 at each D (scripts/test shows only that).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,7 +93,9 @@ async fn main() {
         "D ms", "jobs", "p50 ms", "p99 ms", "overhead p50", "overhead p99", "ratio"
     );
     let mut next = 0;
+    let mut overheads = Vec::new();
     for delay_ms in [0u64, 10, 50] {
+        let mut at_this_delay = Vec::new();
         let apis = FaultyApis::start(1, 0.0, Duration::ZERO, PD_API_TOKEN).await;
         apis.state().latency = Duration::from_millis(delay_ms);
         let env = apis.env();
@@ -163,6 +167,7 @@ async fn main() {
             } else {
                 p50.as_secs_f64() / critical_p50.as_secs_f64()
             };
+            at_this_delay.push(format!("{:.3}", ms(percentile(&overhead, 0.5))));
             println!(
                 "{delay_ms:>6} {:>6} {:>11.2} {:>11.2} {:>13.3} {:>13.3} {:>7.3}  {label} ({concurrency})",
                 samples.len(),
@@ -179,6 +184,11 @@ async fn main() {
         );
         // A new Server-to-Server token voids the old one: concurrent jobs must share one.
         assert_eq!(zoom.token_fetches(), 1, "one Zoom token per container");
+        overheads.push(format!("D={delay_ms} {}", at_this_delay.join("/")));
     }
+    println!(
+        "summary: bridge_latency: overhead p50 ms (1 / {in_flight} in flight): {}",
+        overheads.join(", ")
+    );
     let _ = std::fs::remove_file(secrets_file);
 }

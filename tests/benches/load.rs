@@ -7,6 +7,9 @@
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench load
 //!
 //! Needs `wrk` (Debian: `apt-get install wrk`).
+//!
+//! Last comes a `summary:` line of requests per second and latency p50 / p99 (scripts/test
+//! shows only that).
 
 use std::process::Command;
 use std::time::Duration;
@@ -36,6 +39,14 @@ fn summary(report: &str) -> String {
         .any(|prefix| line.starts_with(prefix))
     };
     report.lines().filter(wanted).collect::<Vec<_>>().join("\n")
+}
+
+/// The value after `label` on wrk's line that starts with it ("Requests/sec:", "50%").
+fn figure<'a>(report: &'a str, label: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .map_or("?", str::trim)
 }
 
 #[tokio::main]
@@ -106,6 +117,12 @@ end
         apis.state().meetings.len(),
         1,
         "one meeting for the one incident"
+    );
+    println!(
+        "summary: load: {} requests/s, latency p50 {} p99 {} ({connections} connections, {seconds} s)",
+        figure(&report, "Requests/sec:"),
+        figure(&report, "50%"),
+        figure(&report, "99%"),
     );
     let _ = std::fs::remove_dir_all(dir);
 }

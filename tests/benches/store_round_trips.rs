@@ -35,6 +35,9 @@
 //!
 //!   cargo bench -p bridge-relay-tests --bench store_round_trips
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench store_round_trips
+//!
+//! Last comes a `summary:` line of the bridge job's AWS calls and its adjusted ratio (scripts/test
+//! shows only that).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -484,6 +487,14 @@ async fn main() {
             "  resolve job (lifecycle): AWS calls median {}\n    calls: {}",
             median(&mut lifecycle),
             tally(&samples[0].lifecycle_calls)
+        );
+        println!(
+            "summary: store_round_trips: bridge job {} AWS calls ({} before the PUT), p50 {:.1} ms \
+             adjusted = {:.3} x the critical path (within 1.15)",
+            median(&mut total),
+            median(&mut before),
+            ms(adjusted),
+            ratio(adjusted)
         );
     }
 }

@@ -4,7 +4,8 @@
 //!   cargo bench -p bridge-relay --bench ingress            (full run)
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay --bench ingress   (short run, as CI does)
 //!
-//! Prints the median of several runs in µs per webhook and webhooks per second on one core.
+//! Prints the median of several runs in µs per webhook and webhooks per second on one core,
+//! and last a `summary:` line with the two handle times (scripts/test shows only that line).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -114,6 +115,7 @@ fn main() {
         if quick { "quick" } else { "full" },
         runs
     );
+    let mut handled = Vec::new();
     for (name, body) in [
         (
             "small (captured triggered_v3)",
@@ -132,6 +134,7 @@ fn main() {
             while jobs.try_recv().is_ok() {}
         });
         report(&format!("handle: {name}"), body.len(), per_webhook);
+        handled.push(per_webhook.as_secs_f64() * 1e6);
         let verify = measure(runs, iterations, || {
             signature::verify(
                 Some(&header),
@@ -146,5 +149,11 @@ fn main() {
         });
         report("  of which parse", body.len(), parse);
     }
+    println!(
+        "summary: ingress: {:.2} µs per small webhook, {:.2} µs per large one ({} run, median)",
+        handled[0],
+        handled[1],
+        if quick { "quick" } else { "full" }
+    );
     let _ = std::fs::remove_file(secrets_file);
 }
