@@ -225,6 +225,17 @@ mod tests {
 
     use super::{Cli, Command, DemoTool};
 
+    /// Every subcommand: each has its own help, and each is documented.
+    const COMMANDS: [&str; 7] = [
+        "serve",
+        "sign",
+        "sign-incident-io",
+        "subscribe",
+        "doctor",
+        "redrive",
+        "demo",
+    ];
+
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("bridge-relay").chain(args.iter().copied()))
     }
@@ -232,14 +243,7 @@ mod tests {
     #[test]
     fn every_command_has_its_own_flags_and_help() {
         Cli::command().debug_assert();
-        for command in [
-            "serve",
-            "sign",
-            "sign-incident-io",
-            "subscribe",
-            "doctor",
-            "redrive",
-        ] {
+        for command in COMMANDS {
             let help = parse(&[command, "--help"]).err().map(|e| e.kind());
             assert_eq!(help, Some(clap::error::ErrorKind::DisplayHelp), "{command}");
         }
@@ -381,15 +385,7 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
-        for command in [
-            "serve",
-            "sign",
-            "sign-incident-io",
-            "subscribe",
-            "doctor",
-            "redrive",
-            "demo",
-        ] {
+        for command in COMMANDS {
             assert!(
                 commands
                     .iter()

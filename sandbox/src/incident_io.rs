@@ -38,23 +38,17 @@ impl IncidentIo {
     pub fn open(&mut self, new: NewIncident) -> String {
         self.next_number = self.next_number.saturating_add(1);
         let id = format!("01SANDBOXINCIDENT{:09}", self.next_number);
-        let incident = Incident {
-            tool: Tool::IncidentIo,
-            reference: format!("INC-{}", self.next_number),
-            html_url: format!(
+        let incident = Incident::opened(
+            Tool::IncidentIo,
+            &id,
+            format!("INC-{}", self.next_number),
+            format!(
                 "https://app.incident.io/sandbox/incidents/{}",
                 self.next_number
             ),
-            id: id.clone(),
-            title: new.title,
-            service: new.service,
-            urgency: new.urgency,
-            status: "triage".into(),
-            assignee: new.assignee,
-            bridge: None,
-            bridge_updates: 0,
-            notes: Vec::new(),
-        };
+            new,
+            "triage",
+        );
         self.incidents.insert(id.clone(), incident);
         id
     }

@@ -115,6 +115,31 @@ pub struct Note {
 }
 
 impl Incident {
+    /// A new incident of `tool`, open and without a bridge or notes.
+    fn opened(
+        tool: Tool,
+        id: &str,
+        reference: String,
+        html_url: String,
+        new: NewIncident,
+        status: &str,
+    ) -> Incident {
+        Incident {
+            tool,
+            id: id.to_owned(),
+            reference,
+            html_url,
+            title: new.title,
+            service: new.service,
+            urgency: new.urgency,
+            status: status.to_owned(),
+            assignee: new.assignee,
+            bridge: None,
+            bridge_updates: 0,
+            notes: Vec::new(),
+        }
+    }
+
     fn view(&self) -> Value {
         json!({
             "tool": self.tool.name(), "id": self.id, "reference": self.reference,

@@ -52,20 +52,14 @@ impl PagerDuty {
             let user_id = format!("PUSR{:03}", self.users.len());
             self.users.push((user_id, new.assignee.clone()));
         }
-        let incident = Incident {
-            tool: Tool::PagerDuty,
-            reference: format!("#{}", self.next_number),
-            html_url: format!("https://sandbox.pagerduty.example/incidents/{id}"),
-            id: id.clone(),
-            title: new.title,
-            service: new.service,
-            urgency: new.urgency,
-            status: "triggered".into(),
-            assignee: new.assignee,
-            bridge: None,
-            bridge_updates: 0,
-            notes: Vec::new(),
-        };
+        let incident = Incident::opened(
+            Tool::PagerDuty,
+            &id,
+            format!("#{}", self.next_number),
+            format!("https://sandbox.pagerduty.example/incidents/{id}"),
+            new,
+            "triggered",
+        );
         self.incidents.insert(id.clone(), incident);
         id
     }
