@@ -168,6 +168,8 @@ pub struct Meeting {
     /// Ended through `PUT /meetings/{id}/status`.
     pub ended_by_api: bool,
     pub participants: Vec<Person>,
+    /// How often it was updated (`PATCH /meetings/{id}`).
+    pub updates: usize,
 }
 
 /// The credentials of the sandbox accounts, as the relay's secret holds them.
@@ -456,6 +458,12 @@ impl Sandbox {
         self.change(id, |incident| incident.assignee = person.clone())?;
         self.deliver_incident_event(id, IncidentEvent::Reassigned)
             .await
+    }
+
+    /// Gives the incident a new title, as a person editing it would. Neither tool sends an
+    /// event for that alone; the next event of the incident carries it.
+    pub fn retitle(&self, id: &str, title: &str) -> Result<(), SandboxError> {
+        self.change(id, |incident| incident.title = title.to_owned())
     }
 
     /// Resolves the incident and delivers the tool's webhook.

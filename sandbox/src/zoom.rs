@@ -14,6 +14,7 @@ use crate::{Credentials, Meeting, Outbound, Person};
 /// Zoom's documented daily limit of meeting creates per user (`Meeting Create/Update API
 /// requests`, 100 per user per day).
 const DAILY_CREATES_PER_HOST: usize = 100;
+const DAILY_LIMIT_MESSAGE: &str = "You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this particular user. You may resume these requests at GMT 00:00:00.";
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 /// How long after a meeting ends Zoom's AI Companion announces its summary (minutes in real
 /// life; a moment here).
@@ -32,6 +33,8 @@ struct ZoomMeeting {
     start_time: String,
     /// Day of the create, for the host's daily limit.
     created_day: u64,
+    /// Day of each update, for the same limit.
+    updates: Vec<u64>,
 }
 
 pub(crate) struct Zoom {
@@ -150,10 +153,64 @@ impl Zoom {
                 None => error(404, 3001, "Meeting does not exist."),
             },
             ("PUT", ["meetings", id, "status"]) => return self.end(call, id),
+            ("PATCH", ["meetings", id]) => self.update(call, id),
             ("GET", ["meetings", uuid, "meeting_summary"]) => self.summary(uuid),
             _ => error(404, 404, "Not found"),
         };
         (reply, vec![])
+    }
+
+    /// The creates and updates `host` made today: Zoom's daily limit counts both.
+    fn requests_today(&self, host: &str, today: u64) -> usize {
+        let creates = self
+            .meetings
+            .values()
+            .filter(|m| m.meeting.host == host && m.created_day == today)
+            .count();
+        let updates: usize = self
+            .meetings
+            .values()
+            .filter(|m| m.meeting.host == host)
+            .map(|m| m.updates.iter().filter(|day| **day == today).count())
+            .sum();
+        creates.saturating_add(updates)
+    }
+
+    /// `PATCH /meetings/{id}`: the topic and agenda (checked as a create's are), 204.
+    fn update(&mut self, call: &Call, id: &str) -> Reply {
+        let body = match call.json() {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        if let Err(invalid) = validate_create(&body) {
+            return Reply::json(
+                400,
+                json!({"code": 300, "message": "Validation Failed.", "errors": [{"field": invalid.0, "message": invalid.1}]}),
+            );
+        }
+        let today = day_of(SystemTime::now());
+        let Some(host) = self.by_id(id).map(|m| m.meeting.host.clone()) else {
+            return error(404, 3001, "Meeting does not exist.");
+        };
+        if self.requests_today(&host, today) >= DAILY_CREATES_PER_HOST {
+            return error(429, 429, DAILY_LIMIT_MESSAGE);
+        }
+        let Some(meeting) = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| self.meetings.get_mut(&id))
+        else {
+            return error(404, 3001, "Meeting does not exist.");
+        };
+        if let Some(topic) = body["topic"].as_str() {
+            meeting.meeting.topic = topic.to_owned();
+        }
+        if let Some(agenda) = body["agenda"].as_str() {
+            meeting.meeting.agenda = agenda.to_owned();
+        }
+        meeting.updates.push(today);
+        meeting.meeting.updates = meeting.updates.len();
+        Reply::empty(204)
     }
 
     fn user(&self, user: &str) -> Reply {
@@ -172,17 +229,8 @@ impl Zoom {
             return error(404, 1001, &format!("User does not exist: {user}."));
         }
         let today = day_of(SystemTime::now());
-        let created_today = self
-            .meetings
-            .values()
-            .filter(|m| m.meeting.host == user && m.created_day == today)
-            .count();
-        if created_today >= DAILY_CREATES_PER_HOST {
-            return error(
-                429,
-                429,
-                "You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this particular user. You may resume these requests at GMT 00:00:00.",
-            );
+        if self.requests_today(user, today) >= DAILY_CREATES_PER_HOST {
+            return error(429, 429, DAILY_LIMIT_MESSAGE);
         }
         let body = match call.json() {
             Ok(body) => body,
@@ -208,6 +256,7 @@ impl Zoom {
             ended: false,
             ended_by_api: false,
             participants: Vec::new(),
+            updates: 0,
         };
         let now = crate::now_rfc3339();
         let stored = ZoomMeeting {
@@ -216,6 +265,7 @@ impl Zoom {
             start_time: body["start_time"].as_str().unwrap_or(&now).to_owned(),
             created_at: now,
             created_day: today,
+            updates: Vec::new(),
             meeting,
         };
         let answer = self.meeting_json(&stored);
