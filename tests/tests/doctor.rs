@@ -217,7 +217,7 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         &moto_env,
     );
     assert!(healthy.ok, "{}", healthy.stdout);
-    assert_eq!(healthy.stdout.lines().count(), 8, "{}", healthy.stdout);
+    assert_eq!(healthy.stdout.lines().count(), 9, "{}", healthy.stdout);
     // This secret has no Zoom event token: a warning with the fix, still healthy.
     healthy.assert_line(
         "zoom events",
@@ -227,7 +227,8 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
     assert!(
         healthy.stdout.lines().all(|l| l.starts_with("ok ")
             || l.contains("zoom events")
-            || l.contains("after-call scopes")),
+            || l.contains("after-call scopes")
+            || l.contains("meeting update scope")),
         "{}",
         healthy.stdout
     );
@@ -240,13 +241,21 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
             "fix: add the scope meeting_summary:read:admin and cloud_recording:read:list_recording_files:admin",
         ],
     );
-    // An app with the granular scopes of both (as Zoom lists them with its token) passes.
+    healthy.assert_line(
+        "meeting update scope",
+        "warn",
+        &[
+            "may not update meetings",
+            "fix: add the scope meeting:update:meeting:admin",
+        ],
+    );
+    // An app with the granular scopes of each (as Zoom lists them with its token) passes.
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
         .and(query_param("account_id", ZOOM_ACCOUNT_ID))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": ZOOM_ACCESS_TOKEN, "token_type": "bearer", "expires_in": 3599,
-            "scope": "meeting:write:meeting:admin meeting:read:summary:admin cloud_recording:read:list_recording_files:admin",
+            "scope": "meeting:write:meeting:admin meeting:update:meeting:admin meeting:read:summary:admin cloud_recording:read:list_recording_files:admin",
             "api_url": "https://api.zoom.us"
         })))
         .with_priority(1)
@@ -487,7 +496,7 @@ async fn doctor_checks_the_ingress_and_the_worker_secret_and_says_which_is_which
         &moto_env,
     );
     assert!(split.ok, "{}", split.stdout);
-    assert_eq!(split.stdout.lines().count(), 9, "{}", split.stdout);
+    assert_eq!(split.stdout.lines().count(), 10, "{}", split.stdout);
     split.assert_line(
         "worker secret",
         "ok",

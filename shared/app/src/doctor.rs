@@ -116,6 +116,14 @@ const SUBSCRIPTION: &str = "webhook subscription";
 const INCIDENT_IO: &str = "incident.io";
 const ZOOM_EVENTS: &str = "zoom events";
 const AFTER_CALL_SCOPES: &str = "after-call scopes";
+const UPDATE_SCOPE: &str = "meeting update scope";
+
+/// The scopes that let the relay update a meeting (`PATCH /meetings/{id}`), granular and classic.
+const UPDATE_SCOPES: [&str; 3] = [
+    "meeting:update:meeting:admin",
+    "meeting:update:meeting",
+    "meeting:write:admin",
+];
 
 /// The scopes of Zoom's after-call artifacts, each with the granular and classic names that
 /// allow it: the summary (its events and `GET /meetings/{uuid}/meeting_summary`) and the cloud
@@ -264,6 +272,7 @@ impl Doctor {
                     ),
                     self.check_host().await,
                     check_after_call_scopes(self.zoom.granted_scopes()),
+                    check_update_scope(self.zoom.granted_scopes()),
                 ]
             }
             Err(e) => vec![
@@ -646,6 +655,28 @@ fn check_after_call_scopes(granted: Option<Vec<String>>) -> Check {
             "add the scope {} to the Zoom app (and the events to its subscription; see docs/after-the-call.md)",
             scopes.join(" and ")
         ),
+    )
+}
+
+/// Whether the app may update meetings, so each meeting's topic follows its incident. A
+/// warning: bridges work without it.
+fn check_update_scope(granted: Option<Vec<String>>) -> Check {
+    let Some(granted) = granted else {
+        return Check::skipped(
+            UPDATE_SCOPE,
+            "Zoom lists an app's scopes only with a token it issues, and the deployment's shared token was issued before the relay kept them",
+        );
+    };
+    if UPDATE_SCOPES.iter().any(|s| granted.iter().any(|g| g == s)) {
+        return Check::ok(
+            UPDATE_SCOPE,
+            "the app may update meetings (their topic follows the incident)",
+        );
+    }
+    Check::warn(
+        UPDATE_SCOPE,
+        "the app may not update meetings: their topic keeps the incident's first title",
+        "add the scope meeting:update:meeting:admin to the Zoom app (classic apps: meeting:write:admin; see docs/lifecycle.md)",
     )
 }
 
