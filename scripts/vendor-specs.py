@@ -25,7 +25,7 @@ KEEP = {
         "out": "zoom-meetings.json",
         "ops": {
             "/users/{userId}/meetings": ["get", "post"],
-            "/meetings/{meetingId}": ["get", "delete"],
+            "/meetings/{meetingId}": ["get", "patch", "delete"],
             "/meetings/{meetingId}/status": ["put"],
             "/users/{userId}": ["get"],
         },

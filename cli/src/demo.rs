@@ -282,17 +282,23 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
     })
     .await?;
 
-    let step = "reassigned";
+    let step = "retitled and reassigned: the meeting's topic follows";
+    let title = "Checkout API 5xx: 4.2 deploy rolled back, errors dropping";
     println!(
-        "\n3. {} reassigns the incident to {}",
+        "\n3. {} retitles the incident \"{title}\" and reassigns it to {}",
         tool.name(),
         grace.name
     );
+    sandbox
+        .retitle(&id, title)
+        .map_err(|e| failed(step, e.to_string()))?;
     let delivery = sandbox
         .reassign(&id, &grace)
         .await
         .map_err(|e| failed(step, e.to_string()))?;
     accepted(step, &delivery)?;
+    let topic = wait_for_topic(sandbox, &id, title, step).await?;
+    println!("   Zoom    the meeting's topic is now \"{topic}\"");
 
     let step = "resolved: the meeting ends after the grace period";
     println!("\n4. {} resolves the incident", tool.name());
@@ -322,6 +328,32 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
         any_note(i, "Zoom meeting summary")
     })
     .await
+}
+
+/// Waits until the incident's Zoom meeting has a topic naming `title`; returns the topic.
+async fn wait_for_topic(
+    sandbox: &Sandbox,
+    id: &str,
+    title: &str,
+    step: &'static str,
+) -> Result<String, StepFailed> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let topic = sandbox.meetings_for(id).first().map(|m| m.topic.clone());
+        if let Some(topic) = topic.filter(|t| t.contains(title)) {
+            return Ok(topic);
+        }
+        if Instant::now() >= deadline {
+            return Err(failed(
+                step,
+                format!(
+                    "the Zoom meeting's topic does not name the new title after {} s",
+                    STEP_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 fn failed(step: &'static str, missing: String) -> StepFailed {

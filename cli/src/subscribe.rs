@@ -42,9 +42,12 @@ pub async fn command(args: Args) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .event_types()
                 .to_vec();
-            for lifecycle in bridge_relay::lifecycle::LIFECYCLE_EVENT_TYPES {
-                if !events.iter().any(|e| e == lifecycle) {
-                    events.push(lifecycle.to_owned());
+            let followed = bridge_relay::lifecycle::LIFECYCLE_EVENT_TYPES
+                .iter()
+                .chain(bridge_relay::lifecycle::FOLLOW_EVENT_TYPES.iter());
+            for event in followed {
+                if !events.iter().any(|e| e == event) {
+                    events.push((*event).to_owned());
                 }
             }
             events

@@ -183,10 +183,7 @@ impl Zoom {
             Err(reply) => return reply,
         };
         if let Err(invalid) = validate_create(&body) {
-            return Reply::json(
-                400,
-                json!({"code": 300, "message": "Validation Failed.", "errors": [{"field": invalid.0, "message": invalid.1}]}),
-            );
+            return validation_failed(invalid.0, &invalid.1);
         }
         let today = day_of(SystemTime::now());
         let Some(host) = self.by_id(id).map(|m| m.meeting.host.clone()) else {
@@ -237,10 +234,7 @@ impl Zoom {
             Err(reply) => return reply,
         };
         if let Err(invalid) = validate_create(&body) {
-            return Reply::json(
-                400,
-                json!({"code": 300, "message": "Validation Failed.", "errors": [{"field": invalid.0, "message": invalid.1}]}),
-            );
+            return validation_failed(invalid.0, &invalid.1);
         }
         self.next_meeting = self.next_meeting.saturating_add(1);
         let id = self.next_meeting;
@@ -390,6 +384,14 @@ impl Zoom {
             .map(|m| m.meeting.clone())
             .collect()
     }
+}
+
+/// Zoom's answer to a body it does not take.
+fn validation_failed(field: &str, message: &str) -> Reply {
+    Reply::json(
+        400,
+        json!({"code": 300, "message": "Validation Failed.", "errors": [{"field": field, "message": message}]}),
+    )
 }
 
 /// What Zoom checks of a create body (its `Validation Failed.` answers), for the fields the

@@ -550,6 +550,19 @@ impl ApiStandIns {
     pub async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
         server.received_requests().await.unwrap_or_default()
     }
+
+    /// The notes PagerDuty got, oldest first.
+    pub async fn notes(&self) -> Vec<String> {
+        Self::requests(&self.pagerduty_upstream)
+            .await
+            .iter()
+            .filter(|r| r.url.path().ends_with("/notes"))
+            .map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                body["note"]["content"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
 }
 
 /// The secret document the tests store in moto or a file.

@@ -64,18 +64,6 @@ async fn zoom(base: &str, fixture: &str) -> (u16, Value) {
     post(&format!("{base}/zoom"), &headers, &body).await
 }
 
-async fn notes(apis: &ApiStandIns) -> Vec<String> {
-    ApiStandIns::requests(&apis.pagerduty_upstream)
-        .await
-        .iter()
-        .filter(|r| r.url.path().ends_with("/notes"))
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            body["note"]["content"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_local_runner_records_the_call_and_ends_the_meeting_after_the_grace_period() {
     let apis = ApiStandIns::start(MEETING_ID).await;
@@ -115,7 +103,7 @@ async fn the_local_runner_records_the_call_and_ends_the_meeting_after_the_grace_
 
     assert_eq!(pagerduty(&base, "incident.triggered").await, 202);
     let bridged = eventually(Duration::from_secs(20), || async {
-        (notes(&apis).await.len() == 1).then_some(())
+        (apis.notes().await.len() == 1).then_some(())
     })
     .await;
     assert!(bridged.is_some(), "no bridge:\n{}", runner.output());
@@ -123,19 +111,19 @@ async fn the_local_runner_records_the_call_and_ends_the_meeting_after_the_grace_
     assert_eq!(zoom(&base, "meeting_started.json").await.0, 202);
     assert_eq!(zoom(&base, "meeting_participant_joined.json").await.0, 202);
     let live = eventually(Duration::from_secs(20), || async {
-        (notes(&apis).await.len() == 3).then_some(())
+        (apis.notes().await.len() == 3).then_some(())
     })
     .await;
     assert!(
         live.is_some(),
         "{:#?}\n{}",
-        notes(&apis).await,
+        apis.notes().await,
         runner.output()
     );
 
     assert_eq!(pagerduty(&base, "incident.resolved").await, 202);
     let ended = eventually(Duration::from_secs(20), || async {
-        let notes = notes(&apis).await;
+        let notes = apis.notes().await;
         (notes.len() == 5).then_some(notes)
     })
     .await

@@ -59,6 +59,10 @@ pub mod names {
     pub const ZOOM_TOKENS_REFUSED: &str = "ZoomTokensRefused";
     /// Zoom meeting summaries posted on incidents.
     pub const SUMMARIES_POSTED: &str = "SummariesPosted";
+    /// Meetings whose topic and agenda followed their incident.
+    pub const MEETINGS_UPDATED: &str = "MeetingsUpdated";
+    /// Meeting updates given up (refused after the retries, or kept back for creates).
+    pub const MEETING_UPDATES_GIVEN_UP: &str = "MeetingUpdatesGivenUp";
     /// Zoom cloud recording links posted on incidents.
     pub const RECORDINGS_POSTED: &str = "RecordingsPosted";
     /// Zoom transcript links posted on incidents.

@@ -399,6 +399,14 @@ impl<'a> JobOutcome<'a> {
                 names::TRANSCRIPTS_POSTED,
                 u64::from(self.calls.transcripts_posted),
             )
+            .count(
+                names::MEETINGS_UPDATED,
+                u64::from(self.calls.meetings_updated),
+            )
+            .count(
+                names::MEETING_UPDATES_GIVEN_UP,
+                u64::from(self.calls.meeting_updates_given_up),
+            )
             .millis(names::ZOOM_LATENCY, &self.calls.millis(ZOOM))
             .millis(names::PAGERDUTY_LATENCY, &self.calls.millis(PAGERDUTY))
             .millis(names::INCIDENT_IO_LATENCY, &self.calls.millis(INCIDENT_IO))

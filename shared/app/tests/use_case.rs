@@ -71,20 +71,26 @@ fn count(requests: &[wiremock::Request], verb: &str, suffix: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_note() {
-    let server = upstream().await;
+/// The local runner's relay against `server`, with `extra` settings; its worker running.
+fn relay_on(
+    server: &MockServer,
+    extra: &[(&str, &str)],
+) -> (
+    bridge_relay::compose::LocalRelay,
+    tokio::task::JoinHandle<()>,
+) {
     let base = server.uri();
-    let variables = [
-        ("ZOOM_HOST_USER", HOST.to_owned()),
-        ("ZOOM_API_BASE", format!("{base}/zoom")),
-        ("ZOOM_OAUTH_BASE", base.clone()),
-        ("PAGERDUTY_API_BASE", format!("{base}/pd")),
+    let mut variables = vec![
+        ("ZOOM_HOST_USER".to_owned(), HOST.to_owned()),
+        ("ZOOM_API_BASE".to_owned(), format!("{base}/zoom")),
+        ("ZOOM_OAUTH_BASE".to_owned(), base.clone()),
+        ("PAGERDUTY_API_BASE".to_owned(), format!("{base}/pd")),
     ];
+    variables.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Env(|name: &str| {
         variables
             .iter()
-            .find(|(k, _)| *k == name)
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     })
     .local()
@@ -94,19 +100,26 @@ async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_no
         Arc::new(FileSecretSource::new(secret_file.to_str().unwrap())),
         Duration::from_secs(300),
     ));
-    let relay = bridge_relay::compose::local_relay(
+    let mut relay = bridge_relay::compose::local_relay(
         config,
         secrets.clone(),
         secrets,
         bridge_relay::http::client(),
     );
+    let (_, jobs) = tokio::sync::mpsc::unbounded_channel();
+    let jobs = std::mem::replace(&mut relay.jobs, jobs);
     let running = tokio::spawn(bridge_relay::local::run_local_worker(
-        relay.worker,
+        relay.worker.clone(),
         relay.dead_letters.clone(),
-        relay.jobs,
+        jobs,
         Duration::from_millis(50),
     ));
+    (relay, running)
+}
 
+/// The captured triggered webhook as `event_type`, dated now (the relay ignores events past
+/// PagerDuty's retry window), with `change` applied to its incident.
+fn webhook(event_type: &str, event_id: &str, change: impl FnOnce(&mut Value)) -> Value {
     let mut incident: Value = serde_json::from_slice(
         &std::fs::read(workspace_file(
             "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
@@ -114,35 +127,53 @@ async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_no
         .unwrap(),
     )
     .unwrap();
-    // Dated now, as PagerDuty would send it: the relay ignores events past its retry window.
     incident["event"]["occurred_at"] =
         json!(humantime::format_rfc3339(SystemTime::now()).to_string());
-    let body = serde_json::to_vec(&incident).unwrap();
-    let incident_id = incident["event"]["data"]["id"].as_str().unwrap().to_owned();
-    let secret = SecretString::from("local-webhook-secret-change-me");
-    let signed = signature::sign(&body, &secret);
-    // A redelivery (same id, dropped as SQS FIFO drops it) and a later copy under a new id
-    // (which meets the incident's record).
-    for webhook_id in ["fast-1", "fast-1", "fast-2"] {
-        let response = relay
-            .ingress
-            .handle(WebhookRequest {
-                signature: Some(&signed),
-                webhook_id: Some(webhook_id),
-                body: &body,
-            })
-            .await;
-        assert_eq!(response.status, 202, "{}", response.body);
-    }
+    incident["event"]["event_type"] = json!(event_type);
+    incident["event"]["id"] = json!(event_id);
+    change(&mut incident["event"]["data"]);
+    incident
+}
 
+async fn deliver(relay: &bridge_relay::compose::LocalRelay, incident: &Value, webhook_id: &str) {
+    let body = serde_json::to_vec(incident).unwrap();
+    let signed = signature::sign(&body, &SecretString::from("local-webhook-secret-change-me"));
+    let response = relay
+        .ingress
+        .handle(WebhookRequest {
+            signature: Some(&signed),
+            webhook_id: Some(webhook_id),
+            body: &body,
+        })
+        .await;
+    assert_eq!(response.status, 202, "{}", response.body);
+}
+
+/// Waits until `server` got `n` requests of `verb` to a path ending in `suffix`.
+async fn until_requests(server: &MockServer, verb: &str, suffix: &str, n: usize) {
     let started = Instant::now();
-    loop {
+    while started.elapsed() < Duration::from_secs(20) {
         let requests = server.received_requests().await.unwrap_or_default();
-        if count(&requests, "POST", "/notes") >= 1 || started.elapsed() > Duration::from_secs(20) {
-            break;
+        if count(&requests, verb, suffix) >= n {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!("fewer than {n} {verb} …{suffix}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_note() {
+    let server = upstream().await;
+    let (relay, running) = relay_on(&server, &[]);
+    let incident = webhook("incident.triggered", "fast-1", |_| {});
+    let incident_id = incident["event"]["data"]["id"].as_str().unwrap().to_owned();
+    // A redelivery (same id, dropped as SQS FIFO drops it) and a later copy under a new id
+    // (which meets the incident's record).
+    for webhook_id in ["fast-1", "fast-1", "fast-2"] {
+        deliver(&relay, &incident, webhook_id).await;
+    }
+    until_requests(&server, "POST", "/notes", 1).await;
     // Let the later copy run too, then count.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let requests = server.received_requests().await.unwrap_or_default();
@@ -167,6 +198,43 @@ async fn a_webhook_delivered_three_times_makes_one_meeting_one_bridge_and_one_no
         !bridge.contains("never-leaves-the-worker"),
         "the host link stays in the worker"
     );
+    assert!(relay.dead_letters.jobs().is_empty());
+    running.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_give_way_to_creates_when_the_hosts_day_runs_low() {
+    let server = upstream().await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/zoom/meetings/{MEETING_ID}")))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    // 12 a day, 10 of them kept from updates: the bridge's create and one update fit.
+    let (relay, running) = relay_on(&server, &[("ZOOM_HOST_DAILY_CREATES", "12")]);
+    deliver(
+        &relay,
+        &webhook("incident.triggered", "day-1", |_| {}),
+        "day-1",
+    )
+    .await;
+    until_requests(&server, "POST", "/notes", 1).await;
+    for n in 2..=3 {
+        let retitled = webhook("incident.reassigned", &format!("day-{n}"), |data| {
+            data["title"] = json!(format!("Retitled {n}"));
+        });
+        deliver(&relay, &retitled, &format!("day-{n}")).await;
+    }
+    until_requests(&server, "PATCH", &format!("/meetings/{MEETING_ID}"), 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = server.received_requests().await.unwrap_or_default();
+    let patches: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0]["topic"], "[#9] Retitled 2");
     assert!(relay.dead_letters.jobs().is_empty());
     running.abort();
 }

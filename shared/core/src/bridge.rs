@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use bridge_relay_domain::error::{JobError, Service, UpstreamError};
-use bridge_relay_domain::model::{IncidentKey, Job, Meeting};
+use bridge_relay_domain::meeting::MeetingLabels;
+use bridge_relay_domain::model::{IncidentKey, Job, JobAction, Meeting};
 use bridge_relay_ports::incident_tool::{IncidentTool, IncidentToolError};
 use bridge_relay_ports::meetings::{MeetingError, new_passcode};
 use bridge_relay_ports::store::{
@@ -189,6 +190,12 @@ impl Worker {
     }
 
     async fn note_failure(&self, job: &Job, error: &JobError) -> FailureNote {
+        if job.action == JobAction::Follow {
+            tracing::error!(incident = %job.incident_key(), error = %error, "could not bring the meeting in step with the incident");
+            return FailureNote::NotNeeded(
+                "the bridge is on the incident; only its topic is behind",
+            );
+        }
         let Ok(tool) = self.tool_for(job) else {
             tracing::error!(incident = %job.incident_key(), "no adapter to post the failure note with");
             return FailureNote::NotPosted;
@@ -228,7 +235,10 @@ impl Worker {
         let (claim, prepared) = self.claim_for(job, incident_id, &owner, lease).await?;
         let record = match claim {
             Claim::Done(_) => {
-                tracing::info!(incident = %incident_id, "already bridged; nothing to do");
+                // A later event of the incident's (the policy's bridge trigger again, or an
+                // escalation) carries it as it is now: its meeting follows.
+                let followed = self.follow(job, deadline).await?;
+                tracing::info!(incident = %incident_id, "already bridged; {followed}");
                 return Ok(JobReport::AlreadyDone {
                     incident_id: incident_id.to_string(),
                 });
@@ -367,6 +377,7 @@ impl Worker {
                 let first = MeetingLifecycle {
                     bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
                     after_call: Some(job.meeting.artifact_choice()),
+                    labels: Some(MeetingLabels::of(&job.keyed_incident(), &job.meeting)),
                     ..MeetingLifecycle::default()
                 };
                 recorded_together = self
@@ -384,8 +395,7 @@ impl Worker {
         if record.stage < Stage::BridgeSet && !recorded_together {
             // Zoom events name the meeting; this index leads them to the incident.
             self.store.index_meeting(meeting.id, id).await?;
-            self.note_bridged_at(id, job.meeting.artifact_choice())
-                .await?;
+            self.note_bridged_at(id, job).await?;
         }
         let retry = &self.settings.retry;
         if record.stage < Stage::BridgeSet {

@@ -262,7 +262,9 @@ impl Ingress {
         let received_at_ms = epoch_millis(now);
         match inbound {
             Inbound::Event { event, delivery_id } => {
-                self.decide_event(event, delivery_id, received_at_ms).await
+                let follows = source.follows(&event.event_type);
+                self.decide_event(event, delivery_id, received_at_ms, follows)
+                    .await
             }
             Inbound::Lifecycle {
                 tool,
@@ -331,33 +333,40 @@ impl Ingress {
         }
     }
 
-    /// An incident tool's event: a bridge job when the policy says so.
+    /// An incident tool's event: a bridge job when the policy says so; else, for an event
+    /// that `follows` (a change of the incident), a job keeping its meeting in step.
     async fn decide_event(
         &self,
         event: IncidentEvent,
         delivery_id: String,
         received_at_ms: u64,
+        follows: bool,
     ) -> WebhookResponse {
-        let incident = match self.policy.decide_event(&event) {
-            Decision::Bridge(incident) => *incident,
-            Decision::Ignore(reason) => {
-                return WebhookResponse::ignored(event.event_type, reason);
-            }
+        let (incident, action) = match self.policy.decide_event(&event) {
+            Decision::Bridge(incident) => (*incident, JobAction::Bridge),
+            Decision::Ignore(reason) => match event.incident {
+                // A private incident's events carry nothing to show on its meeting.
+                Some(incident) if follows && !event.private => (incident, JobAction::Follow),
+                _ => return WebhookResponse::ignored(event.event_type, reason),
+            },
         };
         let mut meeting = self.policy.meeting_for(&incident);
         if event.private {
             // The tool withholds the incident from most people: so does the relay's timeline.
             meeting.sensitive = Some(true);
         }
-        let job = queued_job(
-            event.tool,
-            delivery_id,
-            event.id,
-            event.event_type,
-            incident,
-            meeting,
-            received_at_ms,
-        );
+        let job = Job {
+            action,
+            ..queued_job(
+                event.tool,
+                delivery_id,
+                event.id,
+                event.event_type,
+                incident,
+                meeting,
+                received_at_ms,
+            )
+        };
         self.enqueue(job).await
     }
 

@@ -18,6 +18,7 @@
 
 pub mod after_call;
 pub mod bridge;
+pub mod follow;
 pub mod hostpool;
 pub mod ingress;
 pub mod lifecycle;

@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::worker::{JobReport, Worker};
-use bridge_relay_domain::after_call::ArtifactChoice;
 use bridge_relay_domain::error::{JobError, UpstreamError};
+use bridge_relay_domain::meeting::MeetingLabels;
 use bridge_relay_domain::model::{
     EndTimer, IncidentKey, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
 };
@@ -48,6 +48,7 @@ impl Worker {
             JobAction::Resolved => self.resolved(job, deadline).await?,
             JobAction::Reopened => self.reopened(job, deadline).await?,
             JobAction::EndMeeting(timer) => self.end_timer_fired(job, *timer, deadline).await?,
+            JobAction::Follow => self.follow(job, deadline).await?,
             JobAction::Bridge => {
                 return Err(JobError::Malformed(
                     "a bridge job reached the lifecycle path".into(),
@@ -61,16 +62,19 @@ impl Worker {
         })
     }
 
-    /// Records when the bridge was posted (for the meeting's length without Zoom events) and
-    /// which after-call artifacts the incident gets.
+    /// Records when the bridge was posted (for the meeting's length without Zoom events), which
+    /// after-call artifacts the incident gets, and the topic and agenda its meeting was made with.
     pub(crate) async fn note_bridged_at(
         &self,
         incident_id: &IncidentKey,
-        after_call: ArtifactChoice,
+        job: &Job,
     ) -> Result<(), JobError> {
+        let after_call = job.meeting.artifact_choice();
+        let labels = MeetingLabels::of(&job.keyed_incident(), &job.meeting);
         self.update_lifecycle(incident_id, |lifecycle| {
             lifecycle.bridged_at_ms.get_or_insert_with(now_ms);
             lifecycle.after_call.get_or_insert(after_call);
+            lifecycle.labels.get_or_insert_with(|| labels.clone());
         })
         .await
         .map(drop)
@@ -858,7 +862,7 @@ fn who_joined(lifecycle: &MeetingLifecycle) -> Option<String> {
 }
 
 /// `850 1234 5678`, as Zoom shows meeting ids.
-fn meeting_number(id: u64) -> String {
+pub(crate) fn meeting_number(id: u64) -> String {
     bridge_relay_domain::texts::display_meeting_id(id)
 }
 

@@ -200,6 +200,8 @@ pub enum JobError {
     Review(UpstreamError),
     #[error("reading the Zoom meeting summary failed: {0}")]
     Summary(UpstreamError),
+    #[error("updating the Zoom meeting's topic and agenda failed: {0}")]
+    UpdateMeeting(UpstreamError),
     /// The invocation's deadline came before the job finished (or left too little to start
     /// it): it is delivered again.
     #[error("the worker's invocation ran out of time before the job finished")]
@@ -215,7 +217,8 @@ impl JobError {
             | JobError::Note(e)
             | JobError::EndMeeting(e)
             | JobError::Review(e)
-            | JobError::Summary(e) => e.is_retryable(),
+            | JobError::Summary(e)
+            | JobError::UpdateMeeting(e) => e.is_retryable(),
             JobError::Malformed(_) | JobError::NoHostInTime { .. } => false,
             JobError::Store(_)
             | JobError::Busy(_)
@@ -235,7 +238,8 @@ impl JobError {
             | JobError::Note(e)
             | JobError::EndMeeting(e)
             | JobError::Review(e)
-            | JobError::Summary(e) => Some(e),
+            | JobError::Summary(e)
+            | JobError::UpdateMeeting(e) => Some(e),
             _ => None,
         }
     }
@@ -351,6 +355,10 @@ impl JobError {
             ),
             JobError::Summary(e) => format!(
                 "reading the Zoom meeting summary failed: {}",
+                e.note_reason()
+            ),
+            JobError::UpdateMeeting(e) => format!(
+                "updating the Zoom meeting's topic failed: {}",
                 e.note_reason()
             ),
             JobError::OutOfTime => {

@@ -40,6 +40,26 @@ pub struct MeetingSpec {
     pub host_user: Option<String>,
 }
 
+/// What the meeting says of its incident, kept in step with it: the topic and agenda the
+/// policy's templates give for the incident as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MeetingLabels {
+    pub topic: String,
+    pub agenda: String,
+}
+
+impl MeetingLabels {
+    /// The labels of the bridge `options` describe for `incident` (the keyed incident, whose
+    /// agenda marker a lost meeting is found by).
+    pub fn of(incident: &Incident, options: &MeetingOptions) -> MeetingLabels {
+        let spec = meeting_spec(incident, options, "", SystemTime::UNIX_EPOCH);
+        MeetingLabels {
+            topic: spec.topic,
+            agenda: spec.agenda,
+        }
+    }
+}
+
 /// The incident's bridge with the relay's defaults, starting at `now`.
 pub fn bridge_meeting(incident: &Incident, passcode: &str, now: SystemTime) -> MeetingSpec {
     meeting_spec(incident, &MeetingOptions::default(), passcode, now)

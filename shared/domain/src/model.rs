@@ -289,6 +289,9 @@ pub enum JobAction {
     Reopened,
     /// The grace period of a resolution is over: end the meeting if still resolved.
     EndMeeting(EndTimer),
+    /// The incident changed (reassigned, escalated, re-prioritised, retitled): the meeting's
+    /// topic and agenda follow it.
+    Follow,
 }
 
 impl JobAction {
@@ -308,6 +311,7 @@ impl JobAction {
             JobAction::Resolved => ActionName::Resolved,
             JobAction::Reopened => ActionName::Reopened,
             JobAction::EndMeeting(_) => ActionName::EndMeeting,
+            JobAction::Follow => ActionName::Follow,
         }
     }
 }
@@ -323,6 +327,7 @@ enum ActionName {
     Resolved,
     Reopened,
     EndMeeting,
+    Follow,
 }
 
 impl ActionName {
@@ -334,6 +339,7 @@ impl ActionName {
             ActionName::Resolved => "resolved",
             ActionName::Reopened => "reopened",
             ActionName::EndMeeting => "end_meeting",
+            ActionName::Follow => "follow",
         }
     }
 
@@ -395,6 +401,7 @@ impl TryFrom<JobMessage> for Job {
             ActionName::EndMeeting => {
                 JobAction::EndMeeting(message.timer.ok_or_else(|| missing("timer"))?)
             }
+            ActionName::Follow => JobAction::Follow,
         };
         Ok(Job {
             webhook_id: message.webhook_id,
@@ -419,7 +426,9 @@ impl From<Job> for JobMessage {
             JobAction::ZoomEvent(event) => (Some(event), None, None),
             JobAction::ZoomArtifact(artifact) => (None, Some(artifact), None),
             JobAction::EndMeeting(timer) => (None, None, Some(timer)),
-            JobAction::Bridge | JobAction::Resolved | JobAction::Reopened => (None, None, None),
+            JobAction::Bridge | JobAction::Resolved | JobAction::Reopened | JobAction::Follow => {
+                (None, None, None)
+            }
         };
         JobMessage {
             webhook_id: job.webhook_id,
@@ -738,6 +747,10 @@ mod tests {
         // The wire format is the one older workers read: the action's name, its data beside it.
         let text = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.resolved","incident":{"id":"P1"},"action":"end_meeting","timer":{"due_at_ms":5,"generation":1}}"#;
         assert_eq!(Job::from_json(text).unwrap().to_json(), text);
+        let follow = r#"{"webhook_id":"w","event_id":"e","event_type":"incident.reassigned","incident":{"id":"P1","title":"New"},"action":"follow"}"#;
+        let job = Job::from_json(follow).unwrap();
+        assert_eq!(job.action, JobAction::Follow);
+        assert_eq!(job.to_json(), follow);
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub struct CallStats {
     pub summaries_posted: u32,
     pub recordings_posted: u32,
     pub transcripts_posted: u32,
+    /// Meetings whose topic and agenda were brought in step with their incident.
+    pub meetings_updated: u32,
+    /// Updates not made (Zoom refused them after the retries, or the day's budget is kept
+    /// for creates): the bridge is fine, so no note says so.
+    pub meeting_updates_given_up: u32,
 }
 
 impl CallStats {
@@ -173,6 +178,20 @@ pub fn record_artifact_posted(kind: crate::after_call::ArtifactKind) {
             ArtifactKind::Summary => &mut calls.summaries_posted,
             ArtifactKind::Recording => &mut calls.recordings_posted,
             ArtifactKind::Transcript => &mut calls.transcripts_posted,
+        };
+        *count = count.saturating_add(1);
+    });
+}
+
+/// A meeting update was made (`true`) or given up (`false`).
+pub fn record_meeting_update(made: bool) {
+    let _ = CALLS.try_with(|calls| {
+        let mut calls = calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = match made {
+            true => &mut calls.meetings_updated,
+            false => &mut calls.meeting_updates_given_up,
         };
         *count = count.saturating_add(1);
     });

@@ -107,6 +107,12 @@ pub trait InboundSource: Send + Sync {
         Ok(())
     }
 
+    /// Whether an event of `event_type` that opens no bridge still tells of a change the
+    /// incident's meeting follows (a reassignment, a new title or priority).
+    fn follows(&self, _event_type: &str) -> bool {
+        false
+    }
+
     /// Verifies the request with the ingress's secret at time `now` and reads it.
     fn read(
         &self,

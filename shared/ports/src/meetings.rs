@@ -46,6 +46,13 @@ pub trait MeetingProvider: Send + Sync {
     /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
     async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError>;
 
+    /// Sets the meeting's topic and agenda to `labels` (the incident changed).
+    async fn update_meeting(
+        &self,
+        meeting_id: u64,
+        labels: &bridge_relay_domain::meeting::MeetingLabels,
+    ) -> Result<(), MeetingError>;
+
     /// The summary of one meeting instance (by its UUID), for a summary event that came
     /// without its text.
     async fn meeting_summary(&self, meeting_uuid: &str) -> Result<SummaryAnswer, MeetingError>;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use bridge_relay_domain::after_call::ArtifactChoice;
 pub use bridge_relay_domain::error::StoreError;
+use bridge_relay_domain::meeting::MeetingLabels;
 use bridge_relay_domain::model::{DialInNumber, IncidentKey, Meeting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -409,6 +410,13 @@ pub struct MeetingLifecycle {
     /// The after-call notes posted, each once: `summary:<meeting uuid>`, `recording:<uuid>`, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts_posted: Vec<String>,
+    /// The topic and agenda the relay last gave the meeting; `None` for meetings made before
+    /// the relay kept them (the next change of the incident sets them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<MeetingLabels>,
+    /// Zoom no longer knows the meeting (deleted by hand): it is not updated again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub meeting_gone: bool,
 }
 
 /// After-call notes remembered per incident; a meeting restarted more often than this may see

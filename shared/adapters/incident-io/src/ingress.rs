@@ -28,6 +28,11 @@ impl InboundSource for IncidentIoWebhooks {
         Some(signature::ID_HEADER)
     }
 
+    /// An update carries the incident as it is now: its name, severity and roles.
+    fn follows(&self, event_type: &str) -> bool {
+        event_type == webhook::INCIDENT_UPDATED
+    }
+
     fn read(
         &self,
         secrets: &RelaySecrets,

@@ -28,6 +28,15 @@ pub const REPLAY_WINDOW: Duration = Duration::from_secs(49 * 3600);
 /// slots, so a subscription the relay makes always includes them.
 pub const LIFECYCLE_EVENT_TYPES: [&str; 2] = ["incident.resolved", "incident.reopened"];
 
+/// The V3 event types that carry a change of the incident its meeting follows (assignees,
+/// priority; each carries the current title too, as PagerDuty sends no event of a new title).
+pub const FOLLOW_EVENT_TYPES: [&str; 4] = [
+    "incident.reassigned",
+    "incident.escalated",
+    "incident.priority_updated",
+    "incident.responder.added",
+];
+
 /// The V3 event types that are lifecycle events rather than bridge triggers.
 pub fn lifecycle_action(event_type: &str) -> Option<JobAction> {
     match event_type {
@@ -70,6 +79,10 @@ impl InboundSource for PagerDutyWebhooks {
 
     fn delivery_header(&self) -> Option<&'static str> {
         Some(WEBHOOK_ID_HEADER)
+    }
+
+    fn follows(&self, event_type: &str) -> bool {
+        FOLLOW_EVENT_TYPES.contains(&event_type)
     }
 
     fn precheck(&self, headers: &dyn Headers, body: &[u8]) -> Result<(), Refusal> {

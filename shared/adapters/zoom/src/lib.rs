@@ -338,6 +338,19 @@ impl MeetingProvider for ZoomApi {
             .map(drop)
     }
 
+    /// `PATCH /meetings/{id}` with the topic and agenda (204).
+    async fn update_meeting(
+        &self,
+        meeting_id: u64,
+        labels: &bridge_relay_domain::meeting::MeetingLabels,
+    ) -> Result<(), MeetingError> {
+        let url = self.url(&["meetings", &meeting_id.to_string()], &[])?;
+        let body = serde_json::json!({"topic": labels.topic, "agenda": labels.agenda});
+        self.send(reqwest::Method::PATCH, url, Some(&body))
+            .await
+            .map(drop)
+    }
+
     /// `GET /meetings/{uuid}/meeting_summary`. Zoom's documented refusals (400 code 200: not
     /// a paid account; 403 code 2305: restricted by an account setting; 404 code 3001: no
     /// summary) are answers, not failures: asking again cannot change them.
