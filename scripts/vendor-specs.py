@@ -18,6 +18,7 @@ KEEP = {
             "/webhook_subscriptions": ["get", "post"],
             "/webhook_subscriptions/{id}": ["get", "put"],
             "/users/me": ["get"],
+            "/users/{id}": ["get"],
             "/users": ["get"],
         },
     },

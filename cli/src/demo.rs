@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bridge_relay_sandbox::{Delivery, Incident, NewIncident, Person, Sandbox, Tool};
+use bridge_relay_sandbox::{Delivery, Incident, Meeting, NewIncident, Person, Sandbox, Tool};
 use tokio::net::TcpListener;
 
 use crate::args::{Args, DemoTool};
@@ -259,6 +259,18 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
         i.bridge.is_some() && any_note(i, "Zoom bridge opened")
     })
     .await?;
+    let meeting = wait_for_meeting(
+        sandbox,
+        &id,
+        step,
+        "gives the assigned responder no host controls",
+        |m| m.alternative_hosts.contains(&earline.email),
+    )
+    .await?;
+    println!(
+        "   Zoom    host controls (alternative hosts): {}",
+        meeting.alternative_hosts.join(", ")
+    );
 
     let step = "a responder joins the call";
     let meeting = sandbox
@@ -282,7 +294,7 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
     })
     .await?;
 
-    let step = "retitled and reassigned: the meeting's topic follows";
+    let step = "retitled and reassigned: the meeting's topic and hosts follow";
     let title = "Checkout API 5xx: 4.2 deploy rolled back, errors dropping";
     println!(
         "\n3. {} retitles the incident \"{title}\" and reassigns it to {}",
@@ -297,8 +309,22 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
         .await
         .map_err(|e| failed(step, e.to_string()))?;
     accepted(step, &delivery)?;
-    let topic = wait_for_topic(sandbox, &id, title, step).await?;
-    println!("   Zoom    the meeting's topic is now \"{topic}\"");
+    let meeting = wait_for_meeting(
+        sandbox,
+        &id,
+        step,
+        "does not name the new title, or give the new responder host controls",
+        |m| m.topic.contains(title) && m.alternative_hosts.contains(&grace.email),
+    )
+    .await?;
+    println!(
+        "   Zoom    the meeting's topic is now \"{}\"",
+        meeting.topic
+    );
+    println!(
+        "   Zoom    host controls (alternative hosts): {}",
+        meeting.alternative_hosts.join(", ")
+    );
 
     let step = "resolved: the meeting ends after the grace period";
     println!("\n4. {} resolves the incident", tool.name());
@@ -330,26 +356,24 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
     .await
 }
 
-/// Waits until the incident's Zoom meeting has a topic naming `title`; returns the topic.
-async fn wait_for_topic(
+/// Waits until the incident's Zoom meeting is as `wanted` says (`what`, for the failure);
+/// returns the meeting.
+async fn wait_for_meeting(
     sandbox: &Sandbox,
     id: &str,
-    title: &str,
     step: &'static str,
-) -> Result<String, StepFailed> {
+    what: &str,
+    wanted: impl Fn(&Meeting) -> bool,
+) -> Result<Meeting, StepFailed> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     loop {
-        let topic = sandbox.meetings_for(id).first().map(|m| m.topic.clone());
-        if let Some(topic) = topic.filter(|t| t.contains(title)) {
-            return Ok(topic);
+        if let Some(meeting) = sandbox.meetings_for(id).into_iter().next().filter(&wanted) {
+            return Ok(meeting);
         }
         if Instant::now() >= deadline {
             return Err(failed(
                 step,
-                format!(
-                    "the Zoom meeting's topic does not name the new title after {} s",
-                    STEP_TIMEOUT.as_secs()
-                ),
+                format!("the Zoom meeting {what} after {} s", STEP_TIMEOUT.as_secs()),
             ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

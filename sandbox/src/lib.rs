@@ -170,6 +170,8 @@ pub struct Meeting {
     pub participants: Vec<Person>,
     /// How often it was updated (`PATCH /meetings/{id}`).
     pub updates: usize,
+    /// Who has host controls besides the host (`settings.alternative_hosts`), by e-mail.
+    pub alternative_hosts: Vec<String>,
 }
 
 /// The credentials of the sandbox accounts, as the relay's secret holds them.

@@ -26,17 +26,14 @@ impl PagerDuty {
         PagerDuty {
             base: base.to_owned(),
             incidents: BTreeMap::new(),
-            users: vec![
-                ("PBRIDGE".to_owned(), relay_user.clone()),
-                (
-                    "PEARLIN".to_owned(),
-                    Person::new("Earline Greenholt", "earline@sandbox.example"),
-                ),
-                (
-                    "PGRACEH".to_owned(),
-                    Person::new("Grace Hopper", "grace@sandbox.example"),
-                ),
-            ],
+            users: [
+                relay_user.clone(),
+                Person::new("Earline Greenholt", "earline@sandbox.example"),
+                Person::new("Grace Hopper", "grace@sandbox.example"),
+            ]
+            .into_iter()
+            .map(|person| (user_id(&person), person))
+            .collect(),
             next_number: 0,
         }
     }
@@ -49,8 +46,8 @@ impl PagerDuty {
             .iter()
             .any(|(_, p)| p.email == new.assignee.email)
         {
-            let user_id = format!("PUSR{:03}", self.users.len());
-            self.users.push((user_id, new.assignee.clone()));
+            self.users
+                .push((user_id(&new.assignee), new.assignee.clone()));
         }
         let incident = Incident::opened(
             Tool::PagerDuty,
@@ -127,6 +124,14 @@ impl PagerDuty {
                     json!({"users": users, "limit": 25, "offset": 0, "more": false}),
                 )
             }
+            ("GET", ["users", id]) => match self.users.iter().find(|(user, _)| user == id) {
+                Some((id, p)) => Reply::json(
+                    200,
+                    json!({"user": {"id": id, "type": "user", "name": p.name, "email": p.email,
+                                    "role": "user", "time_zone": "Etc/UTC"}}),
+                ),
+                None => error(404, 2100, "Not Found", &[]),
+            },
             _ => error(404, 2100, "Not Found", &[]),
         }
     }
@@ -248,8 +253,23 @@ fn read_bridge(bridge: &Value) -> Result<Bridge, &'static str> {
     })
 }
 
+/// A person's PagerDuty user id: made from their e-mail, so a webhook's user references and
+/// the users API agree.
+fn user_id(person: &Person) -> String {
+    let local: String = person
+        .email
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(7)
+        .collect();
+    format!("P{}", local.to_uppercase())
+}
+
 fn user_reference(person: &Person) -> Value {
-    json!({"id": format!("P{}", person.email.len()), "summary": person.name, "type": "user_reference",
+    json!({"id": user_id(person), "summary": person.name, "type": "user_reference",
            "html_url": "https://sandbox.pagerduty.example/users", "self": null})
 }
 

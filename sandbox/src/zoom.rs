@@ -41,6 +41,8 @@ pub(crate) struct Zoom {
     /// Every token issued, newest last: only the newest is good, as Zoom voids the others.
     tokens: Vec<Token>,
     hosts: Vec<String>,
+    /// The account's other users: e-mail and `type` (1 Basic, 2 Licensed).
+    members: Vec<(String, u8)>,
     meetings: BTreeMap<u64, ZoomMeeting>,
     next_meeting: u64,
 }
@@ -61,6 +63,11 @@ impl Zoom {
         Zoom {
             tokens: Vec::new(),
             hosts: vec![host.to_owned()],
+            members: vec![
+                ("earline@sandbox.example".to_owned(), 2),
+                ("grace@sandbox.example".to_owned(), 2),
+                ("linus@sandbox.example".to_owned(), 1),
+            ],
             meetings: BTreeMap::new(),
             next_meeting: 85_000_000_000,
         }
@@ -189,6 +196,30 @@ impl Zoom {
         let Some(host) = self.by_id(id).map(|m| m.meeting.host.clone()) else {
             return error(404, 3001, "Meeting does not exist.");
         };
+        // Zoom takes only licensed users of the account, never the host itself, and refuses
+        // the whole update for one that is not.
+        let alternative_hosts = match body["settings"]["alternative_hosts"].as_str() {
+            None => None,
+            Some(list) => {
+                let hosts: Vec<String> = list
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_lowercase)
+                    .collect();
+                if let Some(refused) = hosts.iter().find(|h| {
+                    **h == host.to_lowercase()
+                        || !self.members.iter().any(|(m, plan)| m == *h && *plan == 2)
+                }) {
+                    return error(
+                        400,
+                        1114,
+                        &format!("Unable to assign '{refused}' as an alternative host."),
+                    );
+                }
+                Some(hosts)
+            }
+        };
         if self.requests_today(&host, today) >= DAILY_CREATES_PER_HOST {
             return error(429, 429, DAILY_LIMIT_MESSAGE);
         }
@@ -205,12 +236,26 @@ impl Zoom {
         if let Some(agenda) = body["agenda"].as_str() {
             meeting.meeting.agenda = agenda.to_owned();
         }
+        if let Some(hosts) = alternative_hosts {
+            meeting.meeting.alternative_hosts = hosts;
+        }
         meeting.updates.push(today);
         meeting.meeting.updates = meeting.updates.len();
         Reply::empty(204)
     }
 
     fn user(&self, user: &str) -> Reply {
+        if let Some((email, plan)) = self
+            .members
+            .iter()
+            .find(|(m, _)| m.eq_ignore_ascii_case(user))
+        {
+            return Reply::json(
+                200,
+                json!({"id": format!("sandbox-{}", email.len()), "email": email, "type": plan,
+                       "status": "active", "timezone": "UTC"}),
+            );
+        }
         if !self.hosts.iter().any(|h| h == user) {
             return error(404, 1001, &format!("User does not exist: {user}."));
         }
@@ -251,6 +296,7 @@ impl Zoom {
             ended_by_api: false,
             participants: Vec::new(),
             updates: 0,
+            alternative_hosts: Vec::new(),
         };
         let now = crate::now_rfc3339();
         let stored = ZoomMeeting {

@@ -3,6 +3,8 @@
 //! the time the stand-ins spent on the two calls that must come one after the other (create the
 //! meeting, set the bridge). A warm worker (secret and token cached, connections open) with the
 //! in-memory idempotency store; the DynamoDB round trips of a deployment are not in these figures.
+//! Each incident has an assignee, who gets host controls after the bridge (two look-ups and an
+//! update, outside the time to bridge).
 //!
 //!   cargo bench -p bridge-relay-tests --bench bridge_latency
 //!   BENCH_QUICK=1 cargo bench -p bridge-relay-tests --bench bridge_latency
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_relay::hostpool::HostPool;
-use bridge_relay::model::{Incident, Job};
+use bridge_relay::model::{Incident, Job, Responder};
 use bridge_relay::queue::DeadLetterLog;
 use bridge_relay::relay::{JobReport, Worker, WorkerSettings};
 use bridge_relay::secrets::{FileSecretSource, SecretCache};
@@ -31,6 +33,13 @@ fn job(n: usize) -> Job {
             number: Some(n as u64),
             title: Some("Checkout latency above SLO".into()),
             html_url: Some(format!("https://acme.pagerduty.com/incidents/PBENCH{n:05}")),
+            // An assignee, as incidents have: they get host controls after the bridge is
+            // posted, so the time to bridge must not include their look-ups and the update.
+            responders: vec![Responder {
+                id: Some(format!("PUSER{:02}", n % 20)),
+                name: Some("On-call engineer".into()),
+                email: None,
+            }],
             ..Incident::new(format!("PBENCH{n:05}"))
         },
         requested_by: None,

@@ -9,7 +9,8 @@
 //! them all at once, at a time no test chose.
 //!
 //! Routes: `/zoom-oauth/oauth/token`, `/zoom/v2/users/{u}/meetings` (POST, GET),
-//! `/zoom/v2/meetings/{id}` (GET), `/pd/incidents/{id}` (PUT), `/pd/incidents/{id}/notes` (POST).
+//! `/zoom/v2/meetings/{id}` (GET, PATCH), `/zoom/v2/users/{email}` (GET), `/pd/incidents/{id}`
+//! (PUT), `/pd/incidents/{id}/notes` (POST), `/pd/users/{id}` (GET).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -402,6 +403,12 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<hyper::body::Incoming
                 _ => reply(404, json!({"error": {"message": "Not Found"}}), &[]),
             }
         }
+        // Every assignee is a user of the account with an e-mail made of their id.
+        ("GET", ["pd", "users", id]) => reply(
+            200,
+            json!({"user": {"id": id, "type": "user", "email": format!("{}@example.com", id.to_lowercase())}}),
+            &[],
+        ),
         _ => reply(404, json!({"message": "no such route"}), &[]),
     };
     let latency = state.lock().unwrap().latency;
@@ -505,6 +512,26 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
                     s.ended_by_api.push(id);
                     reply(204, Value::Null, &[])
                 }
+                None => reply(
+                    404,
+                    json!({"code": 3001, "message": "Meeting does not exist"}),
+                    &[],
+                ),
+            }
+        }
+        // Every e-mail is a licensed user of the account; updates are taken.
+        ("GET", ["users", user]) if user.contains('@') => reply(
+            200,
+            json!({"id": format!("u-{user}"), "email": user, "type": 2, "status": "active"}),
+            &[],
+        ),
+        ("PATCH", ["meetings", id]) => {
+            match id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| s.meetings.contains_key(id))
+            {
+                Some(_) => reply(204, Value::Null, &[]),
                 None => reply(
                     404,
                     json!({"code": 3001, "message": "Meeting does not exist"}),

@@ -520,6 +520,36 @@ impl ApiStandIns {
             .mount(&pagerduty_upstream)
             .await;
 
+        // Every assignee is a PagerDuty user (the spec's example user) and a licensed Zoom
+        // user, and meeting updates are taken, unless a test mounts its own answers (which
+        // win: these have a lower priority).
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/users/P[A-Z0-9]+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(spec_example(
+                "pagerduty-rest.json",
+                "/users/{id}",
+                "get",
+                "200",
+            )))
+            .with_priority(10)
+            .mount(&pagerduty_upstream)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/users/[^/]+@[^/]+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": "zoom-responder", "email": "125.greenholt.earline@graham.name",
+                "type": 2, "status": "active", "timezone": "UTC"
+            })))
+            .with_priority(10)
+            .mount(&zoom_upstream)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path_regex(r"^/meetings/\d+$"))
+            .respond_with(ResponseTemplate::new(204))
+            .with_priority(10)
+            .mount(&zoom_upstream)
+            .await;
+
         let zoom_uri = zoom_upstream.uri();
         let pd_uri = pagerduty_upstream.uri();
         // Both Prism processes start at once; each takes a second or two.
@@ -551,12 +581,52 @@ impl ApiStandIns {
         server.received_requests().await.unwrap_or_default()
     }
 
+    /// A PagerDuty user `id` named `name` with `email` (`GET /users/{id}`, from the spec's
+    /// example), and what Zoom's account says of that e-mail (`GET /users/{email}`): a user
+    /// of `zoom_type` (2 licensed, 1 Basic), or with `None` no user of the account (404,
+    /// code 1001, as Zoom answers).
+    pub async fn responder(&self, id: &str, name: &str, email: &str, zoom_type: Option<u8>) {
+        let mut user = spec_example("pagerduty-rest.json", "/users/{id}", "get", "200");
+        user["user"]["id"] = json!(id);
+        user["user"]["name"] = json!(name);
+        user["user"]["summary"] = json!(name);
+        user["user"]["email"] = json!(email);
+        Mock::given(method("GET"))
+            .and(path(format!("/users/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(user))
+            .mount(&self.pagerduty_upstream)
+            .await;
+        let answer = match zoom_type {
+            Some(plan) => ResponseTemplate::new(200).set_body_json(json!({
+                "id": format!("zoom-{id}"), "email": email, "type": plan, "status": "active",
+                "first_name": name, "last_name": "", "timezone": "UTC"
+            })),
+            None => ResponseTemplate::new(404).set_body_json(
+                json!({"code": 1001, "message": format!("User does not exist: {email}.")}),
+            ),
+        };
+        Mock::given(method("GET"))
+            .and(path(format!("/users/{email}")))
+            .respond_with(answer)
+            .mount(&self.zoom_upstream)
+            .await;
+    }
+
+    /// How often `verb path` reached `server`.
+    pub async fn calls(server: &MockServer, verb: &str, path: &str) -> usize {
+        Self::requests(server)
+            .await
+            .iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path() == path)
+            .count()
+    }
+
     /// The notes PagerDuty got, oldest first.
     pub async fn notes(&self) -> Vec<String> {
         Self::requests(&self.pagerduty_upstream)
             .await
             .iter()
-            .filter(|r| r.url.path().ends_with("/notes"))
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/notes"))
             .map(|r| {
                 let body: Value = serde_json::from_slice(&r.body).unwrap();
                 body["note"]["content"].as_str().unwrap().to_owned()

@@ -57,12 +57,14 @@ fn the_demo_plays_a_pagerduty_incident_through_its_life() {
             "bridge  https://sandbox.zoom.example/j/85000000001?pwd=",
             "one-touch dial-in +1 669-900-6833,,85000000001#,,,,*",
             "note    Zoom bridge opened for this incident (bridge-relay).",
+            "Zoom    host controls (alternative hosts): earline@sandbox.example",
             "2. Earline Greenholt joins the Zoom meeting",
             "meeting.participant_joined -> relay: 202",
             "Earline Greenholt joined the Zoom meeting 850 0000 0001",
             "3. PagerDuty retitles the incident \"Checkout API 5xx: 4.2 deploy rolled back, errors dropping\" and reassigns it to Grace Hopper",
             "incident.reassigned -> relay: 202",
             "the meeting's topic is now \"[#1] Checkout API 5xx: 4.2 deploy rolled back, errors dropping\"",
+            "Zoom    host controls (alternative hosts): earline@sandbox.example, grace@sandbox.example",
             "4. PagerDuty resolves the incident",
             "incident.resolved -> relay: 202",
             "bridge-relay ends the Zoom meeting 850 0000 0001 in 2 s",
@@ -73,6 +75,19 @@ fn the_demo_plays_a_pagerduty_incident_through_its_life() {
             "demo passed: PagerDuty incident #1 got one Zoom meeting and one bridge",
         ],
     );
+    // The README shows step 3 as the demo prints it.
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let excerpt = readme
+        .split("<!-- demo-excerpt -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- /demo-excerpt -->").next())
+        .expect("README has the demo excerpt");
+    let shown: Vec<&str> = excerpt
+        .lines()
+        .filter(|line| !line.starts_with("```") && !line.trim().is_empty())
+        .collect();
+    assert_eq!(shown.len(), 4, "{excerpt}");
+    assert_in_order(&stdout, &shown);
     assert!(!stdout.contains("zak="), "the host's link shown:\n{stdout}");
     assert!(
         !demo_dir(pid).exists(),
@@ -95,6 +110,7 @@ fn the_demo_plays_an_incident_io_incident_through_its_life() {
             "3. incident.io retitles the incident",
             "public_incident.incident_updated_v2 -> relay: 202",
             "the meeting's topic is now \"[#1] Checkout API 5xx: 4.2 deploy rolled back, errors dropping\"",
+            "Zoom    host controls (alternative hosts): earline@sandbox.example, grace@sandbox.example",
             "public_incident.incident_status_updated_v2 -> relay: 202",
             "Incident resolved: bridge-relay ended the Zoom meeting",
             "Zoom meeting summary of meeting",

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bridge_relay::hosts::{HostCheck, HostVerdict};
 use bridge_relay::store::{
     Claim, DynamoDbStore, HostSlot, HostTake, IdempotencyStore, InMemoryStore, IncidentView,
     MeetingLifecycle, Stage, StoreError, StoredMeeting,
@@ -417,7 +418,51 @@ async fn a_new_meeting_is_recorded_in_one_write(store: &dyn IdempotencyStore) {
     assert_eq!(store.lifecycle(&key("PM2")).await.unwrap(), (resolved, 1));
 }
 
+/// A responder's host check is kept for its TTL, then looked up again; another responder's is
+/// their own.
+async fn host_checks_are_kept_until_they_expire(store: &dyn IdempotencyStore) {
+    let licensed = HostCheck {
+        email: Some("ada@example.com".into()),
+        verdict: HostVerdict::Eligible,
+    };
+    assert_eq!(
+        store
+            .cached_host_check("pagerduty:user:PADA")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .cache_host_check("pagerduty:user:PADA", &licensed, LONG)
+        .await
+        .unwrap();
+    store
+        .cache_host_check(
+            "email:x@example.com",
+            &HostCheck::no_email(),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cached_host_check("pagerduty:user:PADA")
+            .await
+            .unwrap(),
+        Some(licensed)
+    );
+    assert_eq!(
+        store
+            .cached_host_check("email:x@example.com")
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+}
+
 async fn contract(store: Arc<dyn IdempotencyStore>) {
+    host_checks_are_kept_until_they_expire(store.as_ref()).await;
     slots_are_held_by_one_incident_at_a_time(store.as_ref()).await;
     a_slot_held_past_its_maximum_age_counts_as_free(store.as_ref()).await;
     daily_creates_are_counted_per_host_and_utc_day(store.as_ref()).await;

@@ -13,6 +13,9 @@ use bridge_relay_tests::*;
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
+/// The e-mail of the PagerDuty REST spec's example user, which the stand-ins answer for every
+/// assignee.
+const RESPONDER_EMAIL: &str = "125.greenholt.earline@graham.name";
 const MEETING_ID: u64 = 85012345678;
 
 async fn invoke(ingress: &Ingress, event_file: &str) -> (u16, Value) {
@@ -92,7 +95,19 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
         "Basic dGVzdC1jbGllbnQ6em9vbS1jbGllbnQtc2VjcmV0LWUyZQ==" // base64("test-client:zoom-client-secret-e2e")
     );
     let zoom_requests = ApiStandIns::requests(&apis.zoom_upstream).await;
-    assert_eq!(zoom_requests.len(), 1);
+    let calls: Vec<String> = zoom_requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    // After the bridge, the assignee (a licensed user of the account) gets host controls.
+    assert_eq!(
+        calls,
+        [
+            "POST /users/bot@example.com/meetings".to_owned(),
+            format!("GET /users/{RESPONDER_EMAIL}"),
+            format!("PATCH /meetings/{MEETING_ID}"),
+        ]
+    );
     let create = &zoom_requests[0];
     assert_eq!(create.method.as_str(), "POST");
     assert_eq!(create.url.path(), "/users/bot@example.com/meetings");
@@ -127,8 +142,10 @@ async fn triggered_webhook_becomes_one_meeting_bridge_and_note() {
 
     // PagerDuty: the bridge, then the note, with the headers the API requires.
     let pd_requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
-    assert_eq!(pd_requests.len(), 2, "{pd_requests:?}");
+    assert_eq!(pd_requests.len(), 3, "{pd_requests:?}");
     let (put, note) = (&pd_requests[0], &pd_requests[1]);
+    // Only then is the assignee looked up: the bridge waits for no host control.
+    assert_eq!(pd_requests[2].url.path(), "/users/PJ0LVEB");
     for request in [put, note] {
         assert_eq!(
             header(request, "authorization"),
@@ -336,6 +353,8 @@ async fn lost_answers_are_looked_up_with_requests_the_specs_allow() {
             "POST /users/bot@example.com/meetings".to_owned(),
             "GET /users/bot@example.com/meetings".to_owned(),
             format!("GET /meetings/{MEETING_ID}"),
+            format!("GET /users/{RESPONDER_EMAIL}"),
+            format!("PATCH /meetings/{MEETING_ID}"),
         ],
         "one create, then the look-up instead of a second create\n{}",
         apis.zoom_prism.output()
@@ -350,7 +369,8 @@ async fn lost_answers_are_looked_up_with_requests_the_specs_allow() {
         [
             "PUT /incidents/PFQZPSY",
             "POST /incidents/PFQZPSY/notes",
-            "GET /incidents/PFQZPSY/notes"
+            "GET /incidents/PFQZPSY/notes",
+            "GET /users/PJ0LVEB"
         ],
         "the note is found, not posted twice\n{}",
         apis.pagerduty_prism.output()
@@ -396,7 +416,11 @@ async fn each_function_runs_on_its_own_secret() {
         "Basic dGVzdC1jbGllbnQ6em9vbS1jbGllbnQtc2VjcmV0LWUyZQ==" // base64("test-client:zoom-client-secret-e2e")
     );
     let pd = ApiStandIns::requests(&apis.pagerduty_upstream).await;
-    assert_eq!(pd.len(), 2, "bridge and note posted");
+    assert_eq!(
+        pd.len(),
+        3,
+        "bridge and note posted, then the assignee looked up"
+    );
     for request in &pd {
         assert_eq!(
             header(request, "authorization"),

@@ -112,7 +112,7 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
 
     let requests = eventually(Duration::from_secs(20), || async {
         let requests = ApiStandIns::requests(&apis.pagerduty_upstream).await;
-        (requests.len() >= 2).then_some(requests)
+        (requests.len() >= 3).then_some(requests)
     })
     .await
     .unwrap_or_else(|| {
@@ -121,8 +121,10 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
             runner.process.output()
         )
     });
-    assert_eq!(requests.len(), 2);
+    // The bridge, its note, and only then the assignee's e-mail (for host controls).
+    assert_eq!(requests.len(), 3);
     assert_eq!(requests[0].url.path(), "/incidents/PGR0VU2");
+    assert_eq!(requests[2].url.path(), "/users/PTUXL6G");
     let put: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(
         put,
@@ -149,7 +151,9 @@ async fn signed_webhook_over_http_becomes_a_bridge() {
         "decision=\"rejected\"",
         "decision=\"bridge\"",
         "incident PGR0VU2: bridge and note posted, Zoom meeting 81234567890, ",
-        " s after the webhook (4 upstream calls, 0 retries, delivery 1)",
+        // The token, the create, the bridge and the note; then the assignee's e-mail, their
+        // host check and the update giving them host controls.
+        " s after the webhook (7 upstream calls, 0 retries, delivery 1)",
     ] {
         assert!(
             output.contains(decision),
@@ -221,8 +225,12 @@ async fn a_stopping_runner_finishes_the_job_in_flight() {
             .iter()
             .map(|r| r.url.path().to_owned())
             .collect::<Vec<_>>(),
-        ["/incidents/PGR0VU2", "/incidents/PGR0VU2/notes"],
-        "the bridge and its note, posted before the exit:\n{output}"
+        [
+            "/incidents/PGR0VU2",
+            "/incidents/PGR0VU2/notes",
+            "/users/PTUXL6G"
+        ],
+        "the bridge and its note, posted before the exit, then the assignee looked up:\n{output}"
     );
     assert!(output.contains("every job in flight finished"), "{output}");
 }

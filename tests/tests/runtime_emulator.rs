@@ -162,8 +162,13 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
         worker.output()
     );
     let pd = ApiStandIns::requests(&apis.pagerduty_upstream).await;
-    assert_eq!(pd.len(), 2, "bridge and note posted");
+    assert_eq!(
+        pd.len(),
+        3,
+        "bridge and note posted, then the assignee looked up"
+    );
     assert_eq!(pd[0].url.path(), "/incidents/PFQZPSY");
+    assert_eq!(pd[2].url.path(), "/users/PJ0LVEB");
 
     let logs = worker.output();
     let job = log_line(&logs, "bridge and note posted");
@@ -180,8 +185,14 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
         "{queued}"
     );
     assert_eq!(fields["receive_count"], 1, "{job}");
-    assert_eq!(fields["zoom_calls"], 2, "token and create: {job}");
-    assert_eq!(fields["pagerduty_calls"], 2, "bridge and note: {job}");
+    assert_eq!(
+        fields["zoom_calls"], 4,
+        "token, create, host check and the update giving host controls: {job}"
+    );
+    assert_eq!(
+        fields["pagerduty_calls"], 3,
+        "bridge, note and the assignee's e-mail: {job}"
+    );
     assert_eq!(fields["retries"], 0, "{job}");
     let to_bridge = fields["webhook_to_bridge_ms"]
         .as_u64()
@@ -198,16 +209,19 @@ async fn bootstrap_binaries_answer_through_the_runtime_api() {
     assert_eq!(metrics["JobsDeadLettered"], 0.0, "{metrics}");
     assert_eq!(metrics["ZoomErrors"], 0.0, "{metrics}");
     assert_eq!(metrics["meeting_id"], 85012345678u64, "{metrics}");
+    // One latency per call: Zoom's token, create, host check and update; PagerDuty's bridge,
+    // note and the assignee's e-mail.
     assert_eq!(
         metrics["ZoomLatency"].as_array().map(Vec::len),
-        Some(2),
+        Some(4),
         "{metrics}"
     );
     assert_eq!(
         metrics["PagerDutyLatency"].as_array().map(Vec::len),
-        Some(2),
+        Some(3),
         "{metrics}"
     );
+    assert_eq!(metrics["MeetingsUpdated"], 1.0, "{metrics}");
     let emf_to_bridge = metrics["WebhookToBridge"]
         .as_f64()
         .unwrap_or_else(|| panic!("{metrics}"));
@@ -272,7 +286,11 @@ async fn bootstrap_binaries_each_run_on_their_own_secret() {
         worker.output()
     );
     let pd = ApiStandIns::requests(&apis.pagerduty_upstream).await;
-    assert_eq!(pd.len(), 2, "bridge and note posted");
+    assert_eq!(
+        pd.len(),
+        3,
+        "bridge and note posted, then the assignee looked up"
+    );
     let logs = worker.output();
     let start = log_line(
         &logs,

@@ -147,7 +147,10 @@ async fn a_priority_raised_into_the_policy_opens_a_bridge_with_the_services_meet
     run_worker(&aws, &apis).await;
 
     let zoom = ApiStandIns::requests(&apis.zoom_upstream).await;
-    assert_eq!(zoom.len(), 1);
+    // One create; after the bridge, the assignee's host check and the update giving them
+    // host controls.
+    let calls: Vec<&str> = zoom.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(calls, ["POST", "GET", "PATCH"]);
     assert_eq!(zoom[0].url.path(), "/users/sre-zoom@example.com/meetings");
     let mut sent = body_json(&zoom[0]);
     sent["password"] = json!("<passcode>");

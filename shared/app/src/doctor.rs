@@ -670,12 +670,12 @@ fn check_update_scope(granted: Option<Vec<String>>) -> Check {
     if UPDATE_SCOPES.iter().any(|s| granted.iter().any(|g| g == s)) {
         return Check::ok(
             UPDATE_SCOPE,
-            "the app may update meetings (their topic follows the incident)",
+            "the app may update meetings (their topic and hosts follow the incident)",
         );
     }
     Check::warn(
         UPDATE_SCOPE,
-        "the app may not update meetings: their topic keeps the incident's first title",
+        "the app may not update meetings: their topic keeps the incident's first title, and no responder gets host controls",
         "add the scope meeting:update:meeting:admin to the Zoom app (classic apps: meeting:write:admin; see docs/lifecycle.md)",
     )
 }
@@ -695,7 +695,7 @@ fn zoom_credentials_failure(e: &MeetingError) -> Check {
     }
 }
 
-const USER_SCOPE_FIX: &str = "add the scope user:read:user:admin to the Zoom app so doctor can check the host (the relay itself does not need it)";
+const USER_SCOPE_FIX: &str = "add the scope user:read:user:admin to the Zoom app (classic apps: user:read:admin): without it no responder gets host controls, and doctor cannot check the host";
 
 fn host_failure(host: &str, e: &UpstreamError) -> Check {
     let message = e.to_string();

@@ -50,7 +50,7 @@ pub use bridge_relay_core::{hostpool, ingress, worker};
 pub use bridge_relay_domain::{
     ConfigError, JobError, QueueError, SecretsError, Service, UpstreamError,
 };
-pub use bridge_relay_domain::{after_call, error, meeting, model, policy, telemetry, texts};
+pub use bridge_relay_domain::{after_call, error, hosts, meeting, model, policy, telemetry, texts};
 pub use bridge_relay_ports::{inbound, incident_tool, meetings, retry, token_store};
 
 /// Logs for Lambda: JSON when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`), with

@@ -4,13 +4,13 @@
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::metrics::{MetricSet, names};
 use crate::relay::{Delivery, FailureNote, JobReport, Outcome, Settled, WebhookResponse};
 use bridge_relay_domain::error::{AccessProblem, Service};
 use bridge_relay_domain::model::Job;
-use bridge_relay_domain::telemetry::{CallStats, epoch_millis};
+use bridge_relay_domain::telemetry::CallStats;
 
 const ZOOM: &[Service] = &[Service::Zoom, Service::ZoomOAuth];
 const PAGERDUTY: &[Service] = &[Service::PagerDuty];
@@ -148,6 +148,7 @@ impl WebhookReport<'_> {
 pub enum JobDecision {
     Bridged {
         meeting_id: u64,
+        bridged_at_ms: u64,
     },
     AlreadyDone,
     KeptExistingBridge,
@@ -171,8 +172,13 @@ impl JobDecision {
     /// How the delivery settled, as the report names it.
     fn of(settled: &Settled) -> Self {
         match settled {
-            Settled::Done(JobReport::Bridged { meeting_id, .. }) => JobDecision::Bridged {
+            Settled::Done(JobReport::Bridged {
+                meeting_id,
+                bridged_at_ms,
+                ..
+            }) => JobDecision::Bridged {
                 meeting_id: *meeting_id,
+                bridged_at_ms: *bridged_at_ms,
             },
             Settled::Done(JobReport::AlreadyDone { .. }) => JobDecision::AlreadyDone,
             Settled::Done(JobReport::KeptExistingBridge { .. }) => JobDecision::KeptExistingBridge,
@@ -227,9 +233,9 @@ impl<'a> JobOutcome<'a> {
     pub fn new(job: &'a Job, delivery: Delivery, settled: &Settled, calls: CallStats) -> Self {
         let decision = JobDecision::of(settled);
         let webhook_to_bridge = match decision {
-            JobDecision::Bridged { .. } => job.received_at_ms.map(|received| {
-                Duration::from_millis(epoch_millis(SystemTime::now()).saturating_sub(received))
-            }),
+            JobDecision::Bridged { bridged_at_ms, .. } => job
+                .received_at_ms
+                .map(|received| Duration::from_millis(bridged_at_ms.saturating_sub(received))),
             _ => None,
         };
         let access_problem = match settled {
@@ -271,7 +277,7 @@ impl<'a> JobOutcome<'a> {
             self.receive_count
         );
         match &self.decision {
-            JobDecision::Bridged { meeting_id } => {
+            JobDecision::Bridged { meeting_id, .. } => {
                 let after = self
                     .webhook_to_bridge
                     .map(|d| format!(", {:.1} s after the webhook", d.as_secs_f64()))
@@ -312,7 +318,7 @@ impl<'a> JobOutcome<'a> {
             tracing::warn!(cause = ?problem, "{}", problem.advice());
         }
         let (meeting_id, reason) = match &self.decision {
-            JobDecision::Bridged { meeting_id } => (Some(*meeting_id), None),
+            JobDecision::Bridged { meeting_id, .. } => (Some(*meeting_id), None),
             JobDecision::Retry { reason } | JobDecision::DeadLettered { reason, .. } => {
                 (None, Some(reason.as_str()))
             }
@@ -418,7 +424,7 @@ impl<'a> JobOutcome<'a> {
         if let Some(elapsed) = self.webhook_to_bridge {
             metrics.millis(names::WEBHOOK_TO_BRIDGE, &[elapsed.as_millis() as u64]);
         }
-        if let JobDecision::Bridged { meeting_id } = self.decision {
+        if let JobDecision::Bridged { meeting_id, .. } = self.decision {
             metrics.property("meeting_id", meeting_id);
         }
         Invocation::add_to(invocation, &mut metrics);
@@ -436,8 +442,8 @@ mod tests {
     use super::*;
     use bridge_relay_domain::error::{JobError, UpstreamError};
     use bridge_relay_domain::model::Incident;
-    use bridge_relay_domain::telemetry::{observe, record_call, record_retry};
-    use std::time::Instant;
+    use bridge_relay_domain::telemetry::{epoch_millis, observe, record_call, record_retry};
+    use std::time::{Instant, SystemTime};
 
     #[test]
     fn each_access_problem_is_explained_once() {
@@ -608,6 +614,7 @@ mod tests {
             &Settled::Done(JobReport::Bridged {
                 incident_id: "PX".into(),
                 meeting_id: 42,
+                bridged_at_ms: epoch_millis(SystemTime::now()),
             }),
             1,
         );

@@ -61,6 +61,27 @@ async fn upstream() -> MockServer {
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"note": {"id": "N1"}})))
         .mount(&server)
         .await;
+    // The assignee is a licensed Zoom user: after the bridge, the meeting gets them as host.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/pd/users/[^/]+$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"user": {"id": "PJ0LVEB", "email": "pig@example.com"}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/zoom/users/pig@example.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "z1", "email": "pig@example.com", "type": 2, "status": "active"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path_regex(r"^/zoom/meetings/\d+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
     server
 }
 
@@ -210,8 +231,9 @@ async fn updates_give_way_to_creates_when_the_hosts_day_runs_low() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
         .await;
-    // 12 a day, 10 of them kept from updates: the bridge's create and one update fit.
-    let (relay, running) = relay_on(&server, &[("ZOOM_HOST_DAILY_CREATES", "12")]);
+    // 13 a day, 10 of them kept from updates: the bridge's create, the assignee's host
+    // controls and one update fit.
+    let (relay, running) = relay_on(&server, &[("ZOOM_HOST_DAILY_CREATES", "13")]);
     deliver(
         &relay,
         &webhook("incident.triggered", "day-1", |_| {}),
@@ -225,7 +247,7 @@ async fn updates_give_way_to_creates_when_the_hosts_day_runs_low() {
         });
         deliver(&relay, &retitled, &format!("day-{n}")).await;
     }
-    until_requests(&server, "PATCH", &format!("/meetings/{MEETING_ID}"), 1).await;
+    until_requests(&server, "PATCH", &format!("/meetings/{MEETING_ID}"), 2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let requests = server.received_requests().await.unwrap_or_default();
     let patches: Vec<Value> = requests
@@ -233,8 +255,12 @@ async fn updates_give_way_to_creates_when_the_hosts_day_runs_low() {
         .filter(|r| r.method.as_str() == "PATCH")
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
-    assert_eq!(patches.len(), 1, "{patches:?}");
-    assert_eq!(patches[0]["topic"], "[#9] Retitled 2");
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert_eq!(
+        patches[0]["settings"]["alternative_hosts"],
+        "pig@example.com"
+    );
+    assert_eq!(patches[1]["topic"], "[#9] Retitled 2");
     assert!(relay.dead_letters.jobs().is_empty());
     running.abort();
 }

@@ -266,7 +266,17 @@ impl Worker {
         {
             tracing::warn!(incident = %incident_id, error = %e, "could not release the claim; it expires with its lease");
         }
-        result
+        let report = result?;
+        if matches!(report, JobReport::Bridged { .. })
+            && !job.incident.responders.is_empty()
+            && job.meeting.hosts != Some(bridge_relay_domain::model::MeetingHosts::None)
+        {
+            // The bridge and its note are posted: now the responders get host controls. A
+            // failure here redelivers the job, which finds the incident bridged and follows.
+            let followed = self.follow(job, deadline).await?;
+            tracing::info!(incident = %incident_id, "bridged; {followed}");
+        }
+        Ok(report)
     }
 
     /// Claims the job's incident. A job that goes on to create the meeting (no bridge to keep,
@@ -428,6 +438,7 @@ impl Worker {
         Ok(JobReport::Bridged {
             incident_id: id.to_string(),
             meeting_id: meeting.id,
+            bridged_at_ms: bridge_relay_ports::store::now_millis(),
         })
     }
 

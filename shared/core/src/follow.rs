@@ -1,22 +1,28 @@
 //! The meeting keeps in step with its incident: when the incident is reassigned, escalated,
 //! re-prioritised or retitled, the meeting's topic and agenda are rendered again from the
-//! incident as the event carries it, and sent to Zoom only when they differ from what the
-//! relay last set (recorded in the incident's lifecycle), so a redelivered or repeated event
-//! changes nothing.
+//! incident as the event carries it, its responders who can be are made its alternative hosts
+//! (Zoom's host controls: mute, admit, record, end), and the change is sent to Zoom only when
+//! it differs from what the relay last set (recorded in the incident's lifecycle), so a
+//! redelivered or repeated event changes nothing. Responders who cannot be hosts are named
+//! once, in one note that says why.
 //!
 //! Zoom counts every update against the host's 100 creates and updates a day: an update is
 //! counted like a create, and gives way to creates when the day's budget runs low, since a
 //! bridge for the next incident is worth more than a title. The bridge never waits for any of
-//! this: follow jobs come after the incident's bridge job in its queue group.
+//! this: follow jobs come after the incident's bridge job in its queue group, and a bridge
+//! job follows only once its bridge and note are posted.
 
 use std::time::{Instant, SystemTime};
 
 use crate::worker::{Worker, meeting_error};
 use bridge_relay_domain::error::{JobError, UpstreamError};
-use bridge_relay_domain::meeting::MeetingLabels;
-use bridge_relay_domain::model::Job;
+use bridge_relay_domain::hosts::{
+    HostCheck, HostVerdict, MAX_RESPONDERS, normalize_email, not_hosts_note, wanted_hosts,
+};
+use bridge_relay_domain::meeting::{MeetingLabels, MeetingUpdate};
+use bridge_relay_domain::model::{Job, MeetingHosts};
 use bridge_relay_ports::meetings::MeetingError;
-use bridge_relay_ports::store::Stage;
+use bridge_relay_ports::store::{HOST_CHECK_TTL, MeetingLifecycle, Stage, responder_key};
 
 /// Of a host's daily creates, how many updates leave for creates: past this, no update is sent
 /// that day.
@@ -48,10 +54,6 @@ impl Worker {
                 meeting.id
             ));
         }
-        let wanted = MeetingLabels::of(&job.keyed_incident(), &job.meeting);
-        if view.lifecycle.labels.as_ref() == Some(&wanted) {
-            return Ok("the meeting's topic and agenda are the incident's already".into());
-        }
         let pool = &self.settings.host_pool;
         let host = match &view.host {
             Some(slot) => slot.host.clone(),
@@ -61,6 +63,54 @@ impl Worker {
                 .clone()
                 .unwrap_or_else(|| pool.first_host()),
         };
+        let incident = &job.incident;
+        // An event that only references the incident carries no title or priority to render.
+        let labels = (!incident.reference_only)
+            .then(|| MeetingLabels::of(&job.keyed_incident(), &job.meeting))
+            .filter(|wanted| view.lifecycle.labels.as_ref() != Some(wanted));
+        let mode = job.meeting.hosts.unwrap_or_default();
+        let checked = if mode == MeetingHosts::None {
+            Vec::new()
+        } else {
+            self.check_responders(job, &host, deadline).await?
+        };
+        let eligible: Vec<String> = checked
+            .iter()
+            .filter(|c| c.check.verdict == HostVerdict::Eligible)
+            .filter_map(|c| c.check.email.clone())
+            .collect();
+        let had = view.lifecycle.alternative_hosts.as_deref();
+        let hosts = wanted_hosts(
+            mode,
+            had.unwrap_or_default(),
+            &eligible,
+            incident.reference_only,
+        )
+        // Unchanged, or none where the meeting never had any: nothing to send.
+        .filter(|wanted| had != Some(wanted.as_slice()) && !(had.is_none() && wanted.is_empty()));
+        let mut not_hosts: Vec<&CheckedResponder> = checked
+            .iter()
+            .filter(|c| c.check.verdict != HostVerdict::Eligible)
+            .filter(|c| !view.lifecycle.not_hosts_noted.contains(&c.key))
+            .collect();
+        let update = MeetingUpdate {
+            labels,
+            alternative_hosts: hosts,
+        };
+        let known = Some((view.lifecycle, view.lifecycle_version));
+        if update.is_empty() {
+            if not_hosts.is_empty() {
+                return Ok(
+                    "the meeting's topic, agenda and hosts are the incident's already".into(),
+                );
+            }
+            self.tell_not_hosts(job, &not_hosts, known, deadline)
+                .await?;
+            return Ok(format!(
+                "the meeting is the incident's already; said who cannot be a host ({})",
+                not_hosts.len()
+            ));
+        }
         let day = crate::hostpool::utc_day(SystemTime::now());
         let budget = pool
             .creates_per_day
@@ -76,19 +126,62 @@ impl Worker {
             .settings
             .retry
             .run(deadline, "update meeting", || {
-                self.meetings.update_meeting(meeting.id, &wanted)
+                self.meetings.update_meeting(meeting.id, &update)
             })
             .await;
-        let known = Some((view.lifecycle, view.lifecycle_version));
         match sent {
-            Ok(()) => {
+            Ok(answer) => {
                 bridge_relay_domain::telemetry::record_meeting_update(true);
-                let topic = wanted.topic.clone();
-                self.update_known_lifecycle(&key, known, |lifecycle| {
-                    lifecycle.labels = Some(wanted.clone());
+                let refused: Vec<CheckedResponder> = checked
+                    .iter()
+                    .filter(|c| {
+                        c.check
+                            .email
+                            .as_ref()
+                            .is_some_and(|email| answer.refused_hosts.contains(email))
+                    })
+                    .map(|c| CheckedResponder {
+                        check: HostCheck {
+                            email: c.check.email.clone(),
+                            verdict: HostVerdict::RefusedByZoom,
+                        },
+                        ..c.clone()
+                    })
+                    .collect();
+                for responder in &refused {
+                    self.store
+                        .cache_host_check(&responder.key, &responder.check, HOST_CHECK_TTL)
+                        .await?;
+                }
+                not_hosts.extend(refused.iter());
+                let set_hosts = update.alternative_hosts.as_ref().map(|hosts| {
+                    hosts
+                        .iter()
+                        .filter(|h| !answer.refused_hosts.contains(h))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                });
+                let labels = update.labels.clone();
+                let what = describe(&update, set_hosts.as_deref());
+                self.tell_not_hosts(job, &not_hosts, known.clone(), deadline)
+                    .await
+                    .map(drop)
+                    .or_else(|e| match e {
+                        // The meeting is updated: its record must say so even if the note
+                        // cannot go out now (the note is tried again with the next event).
+                        JobError::Note(_) => Ok(()),
+                        e => Err(e),
+                    })?;
+                self.update_known_lifecycle(&key, None, |lifecycle| {
+                    if let Some(labels) = &labels {
+                        lifecycle.labels = Some(labels.clone());
+                    }
+                    if let Some(hosts) = &set_hosts {
+                        lifecycle.alternative_hosts = Some(hosts.clone());
+                    }
                 })
                 .await?;
-                Ok(format!("Zoom meeting {} now reads \"{topic}\"", meeting.id))
+                Ok(format!("Zoom meeting {} now {what}", meeting.id))
             }
             Err(MeetingError::Upstream(UpstreamError::Status { status: 404, .. })) => {
                 let note = gone_note(meeting.id);
@@ -115,6 +208,135 @@ impl Worker {
             }
         }
     }
+
+    /// What Zoom says of each of the job's responders (cached across containers for
+    /// [`HOST_CHECK_TTL`]). A responder whose look-up fails now is left out this time, neither
+    /// cached nor named: the next event of the incident asks again. `host` (the meeting's host)
+    /// is never one of its alternative hosts.
+    async fn check_responders(
+        &self,
+        job: &Job,
+        host: &str,
+        deadline: Instant,
+    ) -> Result<Vec<CheckedResponder>, JobError> {
+        let tool = self.tool_for(job)?;
+        let host_email = normalize_email(host);
+        let mut checked: Vec<CheckedResponder> = Vec::new();
+        for responder in job.incident.responders.iter().take(MAX_RESPONDERS) {
+            let key = responder_key(&job.tool, responder);
+            if checked.iter().any(|c| c.key == key) {
+                continue;
+            }
+            let check = match self.store.cached_host_check(&key).await? {
+                Some(check) => check,
+                None => {
+                    let email = self
+                        .settings
+                        .retry
+                        .run(deadline, "look up responder", || {
+                            tool.responder_email(responder)
+                        })
+                        .await;
+                    let email = match email {
+                        Ok(email) => email.as_deref().and_then(normalize_email),
+                        Err(e) => {
+                            tracing::warn!(incident = %job.incident_key(), responder = %key, error = %e, "could not look the responder's e-mail up; asked again with the next event");
+                            continue;
+                        }
+                    };
+                    let check = match email {
+                        None => HostCheck::no_email(),
+                        Some(email) => {
+                            let verdict = self
+                                .settings
+                                .retry
+                                .run(deadline, "check host", || {
+                                    self.meetings.host_verdict(&email)
+                                })
+                                .await;
+                            match verdict {
+                                Ok(verdict) => HostCheck {
+                                    email: Some(email),
+                                    verdict,
+                                },
+                                Err(e) => {
+                                    tracing::warn!(incident = %job.incident_key(), responder = %key, error = %e, "could not ask Zoom whether the responder can be a host; asked again with the next event");
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    self.store
+                        .cache_host_check(&key, &check, HOST_CHECK_TTL)
+                        .await?;
+                    check
+                }
+            };
+            if check.email.is_some() && check.email == host_email {
+                continue;
+            }
+            checked.push(CheckedResponder {
+                key,
+                name: responder.display_name().to_owned(),
+                check,
+            });
+        }
+        Ok(checked)
+    }
+
+    /// Names, in one note, the responders who cannot be given host controls, and records them
+    /// so the incident is told of each once.
+    async fn tell_not_hosts(
+        &self,
+        job: &Job,
+        not_hosts: &[&CheckedResponder],
+        known: Option<(MeetingLifecycle, u64)>,
+        deadline: Instant,
+    ) -> Result<(), JobError> {
+        if not_hosts.is_empty() {
+            return Ok(());
+        }
+        let named: Vec<(String, HostVerdict)> = not_hosts
+            .iter()
+            .map(|c| (c.name.clone(), c.check.verdict))
+            .collect();
+        self.post(job, &not_hosts_note(&named), deadline).await?;
+        let keys: Vec<String> = not_hosts.iter().map(|c| c.key.clone()).collect();
+        self.update_known_lifecycle(&job.incident_key(), known, |lifecycle| {
+            for key in &keys {
+                if !lifecycle.not_hosts_noted.contains(key)
+                    && lifecycle.not_hosts_noted.len() < MAX_NOT_HOSTS_NOTED
+                {
+                    lifecycle.not_hosts_noted.push(key.clone());
+                }
+            }
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// Responders named as not hosts, remembered per incident (a bound, not a limit one meets).
+const MAX_NOT_HOSTS_NOTED: usize = 200;
+
+/// One responder and what Zoom said of them.
+#[derive(Debug, Clone)]
+struct CheckedResponder {
+    key: String,
+    name: String,
+    check: HostCheck,
+}
+
+/// What an update changed, for the job's log line.
+fn describe(update: &MeetingUpdate, hosts: Option<&[String]>) -> String {
+    let mut parts = Vec::new();
+    if let Some(labels) = &update.labels {
+        parts.push(format!("reads \"{}\"", labels.topic));
+    }
+    if let Some(hosts) = hosts {
+        parts.push(format!("has {} alternative host(s)", hosts.len()));
+    }
+    parts.join(" and ")
 }
 
 /// The note when Zoom no longer knows the incident's meeting (posted once).

@@ -65,6 +65,9 @@ pub enum JobReport {
     Bridged {
         incident_id: String,
         meeting_id: u64,
+        /// When the bridge and its note were on the incident (ms since the Unix epoch): the
+        /// time to bridge ends here, not after what the job does next (host controls).
+        bridged_at_ms: u64,
     },
     /// An earlier delivery finished the work.
     AlreadyDone { incident_id: String },

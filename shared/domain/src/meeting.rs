@@ -48,6 +48,20 @@ pub struct MeetingLabels {
     pub agenda: String,
 }
 
+/// One change of a meeting: what is `None` stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeetingUpdate {
+    pub labels: Option<MeetingLabels>,
+    /// The alternative hosts (e-mails), replacing the meeting's; sent without a Zoom e-mail to them.
+    pub alternative_hosts: Option<Vec<String>>,
+}
+
+impl MeetingUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_none() && self.alternative_hosts.is_none()
+    }
+}
+
 impl MeetingLabels {
     /// The labels of the bridge `options` describe for `incident` (the keyed incident, whose
     /// agenda marker a lost meeting is found by).

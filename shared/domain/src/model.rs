@@ -51,6 +51,38 @@ pub struct Incident {
     /// The status name, for tools whose webhooks carry one (incident.io: `Investigating`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Who is responding (PagerDuty: the assignees; incident.io: the role assignees, lead
+    /// first), at most [`crate::hosts::MAX_RESPONDERS`]: who the meeting's host controls go to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responders: Vec<Responder>,
+    /// The event carried a reference to the incident, not the incident: its title is the
+    /// reference's summary, its priority and assignees are unknown, so the meeting's topic is
+    /// not rendered from it and nobody's host controls are taken away by it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reference_only: bool,
+}
+
+/// One responder of an incident, as the incident tool names them: by user id (PagerDuty, whose
+/// e-mail is looked up), or by e-mail (incident.io).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Responder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl Responder {
+    /// How the responder is named in a note: their name, else their e-mail, else their id.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.email.as_deref())
+            .or(self.id.as_deref())
+            .unwrap_or("a responder")
+    }
 }
 
 impl Incident {
@@ -68,6 +100,8 @@ impl Incident {
             conference_bridge: None,
             severity: None,
             status: None,
+            responders: Vec::new(),
+            reference_only: false,
         }
     }
 }
@@ -576,6 +610,25 @@ pub struct MeetingOptions {
     /// incident.io's private incidents are marked so by the ingress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitive: Option<bool>,
+    /// Which responders get host controls of the meeting (default: every responder the
+    /// incident has had, [`MeetingHosts::Accumulate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<MeetingHosts>,
+}
+
+/// Which of the incident's responders are the meeting's alternative hosts (Zoom's host
+/// controls: mute, admit, record, end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeetingHosts {
+    /// Every responder the incident has had: host controls are never taken away during the
+    /// incident, since the one who lost them may be running the call.
+    #[default]
+    Accumulate,
+    /// The incident's current responders only: a reassignment moves host controls.
+    Current,
+    /// No responder gets host controls; the relay never sets them.
+    None,
 }
 
 /// How long a bridge waits for a free host when the policy does not say: two hours.
@@ -619,6 +672,7 @@ impl MeetingOptions {
                 (base, over) => over.or(base),
             },
             sensitive: over.sensitive.or(self.sensitive),
+            hosts: over.hosts.or(self.hosts),
         }
     }
 

@@ -159,6 +159,8 @@ struct StrictMeetingOptions {
     after_call: Option<crate::after_call::AfterCall>,
     #[serde(default)]
     sensitive: Option<bool>,
+    #[serde(default)]
+    hosts: Option<crate::model::MeetingHosts>,
 }
 
 /// [`AfterCall`](crate::after_call::AfterCall) as a person writes it: an unknown field is refused.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use bridge_relay_domain::error::{SecretsError, UpstreamError};
-use bridge_relay_domain::model::Bridge;
+use bridge_relay_domain::model::{Bridge, Responder};
 
 /// Where a bridge and a note are posted, in one incident tool.
 #[async_trait]
@@ -17,6 +17,16 @@ pub trait IncidentTool: Send + Sync {
     fn note_limit(&self) -> usize;
     /// Whether a note containing `needle` is on the incident (after an attempt whose answer was lost).
     async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError>;
+
+    /// The e-mail of one of the incident's responders, as the tool knows it: the one the
+    /// event carried, else (a tool that names responders by user id) looked up. `None` when
+    /// the tool has none for them.
+    async fn responder_email(
+        &self,
+        responder: &Responder,
+    ) -> Result<Option<String>, IncidentToolError> {
+        Ok(responder.email.clone())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use bridge_relay_domain::after_call::{MeetingSummary, SummaryRefusal};
 use bridge_relay_domain::error::{SecretsError, UpstreamError};
-use bridge_relay_domain::meeting::MeetingSpec;
+use bridge_relay_domain::hosts::HostVerdict;
+use bridge_relay_domain::meeting::{MeetingSpec, MeetingUpdate};
 use bridge_relay_domain::model::Meeting;
 
 /// Creates, finds and ends meetings. The real adapter is Zoom's (`bridge_relay::zoom::ZoomApi`);
@@ -46,12 +47,16 @@ pub trait MeetingProvider: Send + Sync {
     /// Ends a running meeting for everyone in it (`PUT /meetings/{id}/status` `{"action":"end"}`).
     async fn end_meeting(&self, meeting_id: u64) -> Result<(), MeetingError>;
 
-    /// Sets the meeting's topic and agenda to `labels` (the incident changed).
+    /// Changes the meeting as `update` says (the incident changed). An alternative host the
+    /// provider refuses is dropped and the rest sent: the answer names the ones dropped.
     async fn update_meeting(
         &self,
         meeting_id: u64,
-        labels: &bridge_relay_domain::meeting::MeetingLabels,
-    ) -> Result<(), MeetingError>;
+        update: &MeetingUpdate,
+    ) -> Result<UpdateAnswer, MeetingError>;
+
+    /// Whether the user with `email` can be one of the meeting's alternative hosts.
+    async fn host_verdict(&self, email: &str) -> Result<HostVerdict, MeetingError>;
 
     /// The summary of one meeting instance (by its UUID), for a summary event that came
     /// without its text.
@@ -89,6 +94,13 @@ impl CreateWindow {
     pub fn contains(&self, time: SystemTime) -> bool {
         self.earliest <= time && time <= self.latest
     }
+}
+
+/// What came of a meeting update.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateAnswer {
+    /// The alternative hosts the provider refused, dropped from the update.
+    pub refused_hosts: Vec<String>,
 }
 
 /// What the provider answered for a meeting's summary.

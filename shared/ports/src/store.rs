@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use bridge_relay_domain::after_call::ArtifactChoice;
 pub use bridge_relay_domain::error::StoreError;
+use bridge_relay_domain::hosts::HostCheck;
 use bridge_relay_domain::meeting::MeetingLabels;
 use bridge_relay_domain::model::{DialInNumber, IncidentKey, Meeting};
 
@@ -175,7 +176,7 @@ pub trait HostSlots: Send + Sync {
 }
 
 #[async_trait]
-pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots {
+pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots + HostChecks {
     /// Claims `incident_id` for `owner` until `lease` from now, unless a live claim of another
     /// owner holds it or the work is done.
     async fn claim(
@@ -417,7 +418,52 @@ pub struct MeetingLifecycle {
     /// Zoom no longer knows the meeting (deleted by hand): it is not updated again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub meeting_gone: bool,
+    /// The alternative hosts (e-mails) the relay last gave the meeting; `None` before it gave any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative_hosts: Option<Vec<String>>,
+    /// The responders (by [`responder_key`]) the incident was told cannot be hosts, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_hosts_noted: Vec<String>,
 }
+
+/// How a responder is known to the host-check cache and the lifecycle: `<tool>:user:<id>` for
+/// a tool's user id, `email:<e-mail>` for an e-mail alone, `name:<name>` for neither.
+pub fn responder_key(
+    tool: &bridge_relay_domain::model::IncidentToolKind,
+    responder: &bridge_relay_domain::model::Responder,
+) -> String {
+    if let Some(id) = responder.id.as_deref().filter(|id| !id.is_empty()) {
+        return format!("{}:user:{id}", tool.as_str());
+    }
+    match responder
+        .email
+        .as_deref()
+        .and_then(bridge_relay_domain::hosts::normalize_email)
+    {
+        Some(email) => format!("email:{email}"),
+        None => format!("name:{}", responder.display_name()),
+    }
+}
+
+/// What Zoom said of a responder's e-mail, kept for a while across containers so a busy
+/// rotation does not cost two look-ups per incident (items `responder#<key>`).
+#[async_trait]
+pub trait HostChecks: Send + Sync {
+    /// The check of `responder` (a [`responder_key`]), unless there is none or it expired.
+    async fn cached_host_check(&self, responder: &str) -> Result<Option<HostCheck>, StoreError>;
+
+    /// Keeps `check` of `responder` for `ttl`.
+    async fn cache_host_check(
+        &self,
+        responder: &str,
+        check: &HostCheck,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+}
+
+/// How long a responder's host check is kept: a day, so a license given in Zoom shows by the
+/// next day's incidents at the latest.
+pub const HOST_CHECK_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// After-call notes remembered per incident; a meeting restarted more often than this may see
 /// an old instance's artifact twice, never the lifecycle item grow without bound.

@@ -15,10 +15,11 @@ use bridge_relay_ports::token_store::{
     SharedToken, SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate,
 };
 
+use bridge_relay_domain::hosts::HostCheck;
 use bridge_relay_ports::store::{
-    Claim, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord, IncidentView,
-    MeetingIndex, MeetingLifecycle, MeetingLifecycles, Stage, StoreError, StoredMeeting,
-    host_day_key, host_slot_key, now_millis,
+    Claim, HostChecks, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord,
+    IncidentView, MeetingIndex, MeetingLifecycle, MeetingLifecycles, Stage, StoreError,
+    StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -785,6 +786,56 @@ impl HostSlots for DynamoDbStore {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// A responder's host check: `responder#<key>`, its check as JSON in `check`, gone after
+/// `expires_at` (checked on read too: DynamoDB deletes expired items up to days late).
+#[async_trait]
+impl HostChecks for DynamoDbStore {
+    async fn cached_host_check(&self, responder: &str) -> Result<Option<HostCheck>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("responder#{responder}")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let now = now_millis() / 1000;
+        let live = item
+            .get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|expires| expires > now);
+        // An unreadable check is looked up again, not an error: it is only a cache.
+        Ok(item
+            .get("check")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|json| serde_json::from_str(json).ok())
+            .filter(|_| live))
+    }
+
+    async fn cache_host_check(
+        &self,
+        responder: &str,
+        check: &HostCheck,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let expires = (now_millis() / 1000).saturating_add(ttl.as_secs());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("responder#{responder}")))
+            .item("check", AttributeValue::S(to_json(check)))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use bridge_relay_domain::error::bounded_reason as bounded;
-use bridge_relay_domain::model::{Bridge, Incident, IncidentEvent, IncidentToolKind, JobAction};
+use bridge_relay_domain::hosts::MAX_RESPONDERS;
+use bridge_relay_domain::model::{
+    Bridge, Incident, IncidentEvent, IncidentToolKind, JobAction, Responder,
+};
 pub use bridge_relay_domain::policy::{INCIDENT_CREATED, PRIVATE_PREFIX};
 
 pub const INCIDENT_UPDATED: &str = "public_incident.incident_updated_v2";
@@ -90,6 +93,59 @@ struct IncidentV2 {
     severity: Option<Named>,
     #[serde(default)]
     incident_status: Option<Named>,
+    #[serde(default)]
+    incident_role_assignments: Vec<RoleAssignment>,
+}
+
+/// One of `incident_role_assignments[]`: a role (`role_type` `lead` for the incident lead) and
+/// who holds it, if anyone.
+#[derive(Deserialize)]
+struct RoleAssignment {
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    assignee: Option<Assignee>,
+}
+
+#[derive(Deserialize)]
+struct Role {
+    #[serde(default)]
+    role_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Assignee {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// The role assignees, incident lead first, each once, at most [`MAX_RESPONDERS`]. They are
+/// known by e-mail (incident.io gives it), so no look-up is needed.
+fn responders(assignments: Vec<RoleAssignment>) -> Vec<Responder> {
+    let (mut leads, others): (Vec<_>, Vec<_>) = assignments.into_iter().partition(|a| {
+        a.role
+            .as_ref()
+            .and_then(|r| r.role_type.as_deref())
+            .is_some_and(|t| t == "lead")
+    });
+    leads.extend(others);
+    let mut responders: Vec<Responder> = Vec::new();
+    for assignee in leads.into_iter().filter_map(|a| a.assignee) {
+        let responder = Responder {
+            // Known by e-mail: incident.io's user ids name nobody in Zoom.
+            id: None,
+            name: assignee.name.or(assignee.id),
+            email: assignee.email.filter(|e| !e.trim().is_empty()),
+        };
+        if !responders.contains(&responder) && responders.len() < MAX_RESPONDERS {
+            responders.push(responder);
+        }
+    }
+    responders
 }
 
 #[derive(Deserialize)]
@@ -193,6 +249,7 @@ pub fn parse(body: &[u8]) -> Result<IncidentIoEvent, ParseError> {
             }),
         severity: data.severity.and_then(|s| s.name),
         status: data.incident_status.as_ref().and_then(|s| s.name.clone()),
+        responders: responders(data.incident_role_assignments),
         ..Incident::new(id)
     };
     Ok(IncidentIoEvent {
@@ -338,6 +395,29 @@ mod tests {
         assert_eq!(event.incident, None);
         let private = br#"{"event_type":"private_incident.follow_up_created_v1","private_incident.follow_up_created_v1":{"id":"F1"}}"#;
         assert_eq!(parse(private).unwrap().incident, None);
+    }
+
+    #[test]
+    fn role_assignees_are_the_responders_lead_first_each_once() {
+        let body = serde_json::json!({
+            "event_type": "public_incident.incident_updated_v2",
+            "public_incident.incident_updated_v2": {
+                "id": "01INC", "name": "Checkout down",
+                "incident_role_assignments": [
+                    {"role": {"role_type": "reporter"}, "assignee": {"id": "U1", "name": "Ada", "email": "ada@example.com"}},
+                    {"role": {"role_type": "lead"}, "assignee": {"id": "U2", "name": "Grace", "email": "grace@example.com"}},
+                    {"role": {"role_type": "custom"}, "assignee": {"id": "U1", "name": "Ada", "email": "ada@example.com"}},
+                    {"role": {"role_type": "custom"}},
+                    {"role": {"role_type": "custom"}, "assignee": {"id": "U3", "name": "No Mail", "email": " "}}
+                ]
+            }
+        });
+        let event = parse(body.to_string().as_bytes()).unwrap();
+        let responders = event.incident.unwrap().responders;
+        let names: Vec<&str> = responders.iter().map(|r| r.display_name()).collect();
+        assert_eq!(names, ["Grace", "Ada", "No Mail"]);
+        assert_eq!(responders[0].email.as_deref(), Some("grace@example.com"));
+        assert_eq!(responders[2].email, None);
     }
 
     #[test]

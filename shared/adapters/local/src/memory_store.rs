@@ -7,10 +7,11 @@ use tokio::sync::Mutex;
 use bridge_relay_domain::model::IncidentKey;
 use bridge_relay_ports::token_store::{SharedTokenStore, TokenItem, TokenStoreError, TokenUpdate};
 
+use bridge_relay_domain::hosts::HostCheck;
 use bridge_relay_ports::store::{
-    Claim, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord, MeetingIndex,
-    MeetingLifecycle, MeetingLifecycles, Stage, StoreError, StoredMeeting, host_day_key,
-    host_slot_key, now_millis,
+    Claim, HostChecks, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord,
+    MeetingIndex, MeetingLifecycle, MeetingLifecycles, Stage, StoreError, StoredMeeting,
+    host_day_key, host_slot_key, now_millis,
 };
 
 /// The end of a lease of `lease` from now, in ms since the epoch.
@@ -32,6 +33,8 @@ pub struct InMemoryStore {
     meetings: Mutex<HashMap<u64, String>>,
     lifecycles: Mutex<HashMap<String, (MeetingLifecycle, u64)>>,
     tokens: Mutex<HashMap<String, TokenEntry>>,
+    /// Responder key -> (host check, kept until ms).
+    host_checks: Mutex<HashMap<String, (HostCheck, u64)>>,
 }
 
 /// The shared Zoom token's item and the owner of its lease.
@@ -392,6 +395,34 @@ impl HostSlots for InMemoryStore {
     async fn mark_host_spent(&self, host: &str, day: &str) -> Result<(), StoreError> {
         let mut pool = self.pool.lock().await;
         pool.days.entry(host_day_key(host, day)).or_default().1 = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HostChecks for InMemoryStore {
+    async fn cached_host_check(&self, responder: &str) -> Result<Option<HostCheck>, StoreError> {
+        let now = now_millis();
+        Ok(self
+            .host_checks
+            .lock()
+            .await
+            .get(responder)
+            .filter(|(_, until)| *until > now)
+            .map(|(check, _)| check.clone()))
+    }
+
+    async fn cache_host_check(
+        &self,
+        responder: &str,
+        check: &HostCheck,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let until = lease_end(ttl);
+        self.host_checks
+            .lock()
+            .await
+            .insert(responder.to_owned(), (check.clone(), until));
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use bridge_relay_domain::error::{Service, UpstreamError};
-use bridge_relay_domain::model::Bridge;
+use bridge_relay_domain::model::{Bridge, Responder};
 use bridge_relay_http::status_error;
 use bridge_relay_ports::secrets::{PagerDutyCredentials, SecretCache};
 
@@ -121,6 +121,19 @@ impl PagerDutyApi {
     }
 }
 
+/// `GET /users/{id}`'s answer, as much as the relay reads.
+#[derive(serde::Deserialize)]
+struct UserAnswer {
+    #[serde(default)]
+    user: Option<UserEmail>,
+}
+
+#[derive(serde::Deserialize)]
+struct UserEmail {
+    #[serde(default)]
+    email: Option<String>,
+}
+
 /// The longest note the relay posts. PagerDuty documents no limit on a note's `content` (the
 /// REST spec's `createIncidentNote` caps only the count, 2,000 notes per incident, and
 /// PagerDuty/developer-docs names none); a meeting summary is cut to this so the incident's
@@ -153,6 +166,39 @@ impl IncidentTool for PagerDutyApi {
 
     fn note_limit(&self) -> usize {
         NOTE_MAX_CHARS
+    }
+
+    /// PagerDuty names responders by user reference: `GET /users/{id}` gives `user.email`.
+    /// A user PagerDuty no longer has (404) has none.
+    async fn responder_email(
+        &self,
+        responder: &Responder,
+    ) -> Result<Option<String>, IncidentToolError> {
+        if responder.email.is_some() {
+            return Ok(responder.email.clone());
+        }
+        let Some(id) = responder.id.as_deref().filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        let response = match self
+            .send(
+                reqwest::Method::GET,
+                &["users", id],
+                serde_json::Value::Null,
+            )
+            .await
+        {
+            Ok(response) => response,
+            Err(IncidentToolError::Upstream(UpstreamError::Status { status: 404, .. })) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let user: UserAnswer = response.json().await.map_err(|e| UpstreamError::Decode {
+            service: Service::PagerDuty,
+            reason: e.without_url().to_string(),
+        })?;
+        Ok(user.user.and_then(|user| user.email))
     }
 
     async fn has_note(&self, incident_id: &str, needle: &str) -> Result<bool, IncidentToolError> {

@@ -10,7 +10,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use bridge_relay_domain::error::bounded_reason as bounded;
-use bridge_relay_domain::model::{Bridge, Incident, IncidentEvent, IncidentToolKind, TeamRef};
+use bridge_relay_domain::hosts::MAX_RESPONDERS;
+use bridge_relay_domain::model::{
+    Bridge, Incident, IncidentEvent, IncidentToolKind, Responder, TeamRef,
+};
 
 /// One parsed V3 webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +71,51 @@ struct IncidentData {
     teams: Option<Vec<Reference>>,
     #[serde(default)]
     conference_bridge: Option<Bridge>,
+    #[serde(default, deserialize_with = "first_references")]
+    assignees: Vec<Reference>,
+}
+
+/// The first [`MAX_RESPONDERS`] references of a list (the rest are checked as JSON, not built).
+fn first_references<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reference>, D::Error> {
+    struct First;
+    impl<'de> Visitor<'de> for First {
+        type Value = Vec<Reference>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of references")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut references = Vec::new();
+            while references.len() < MAX_RESPONDERS {
+                match seq.next_element::<Reference>()? {
+                    Some(reference) => references.push(reference),
+                    None => return Ok(references),
+                }
+            }
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(references)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    d.deserialize_any(First)
+}
+
+/// User references as responders, known by id (their e-mail is looked up).
+fn responders(users: Vec<Reference>) -> Vec<Responder> {
+    users
+        .into_iter()
+        .filter_map(|user| {
+            Some(Responder {
+                id: Some(user.id.filter(|id| !id.is_empty())?),
+                name: user.summary,
+                email: None,
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -124,7 +172,17 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
         .and_then(|v| v.as_str().map(str::to_owned));
     let incident = match (&event.data, data_type.as_deref()) {
         (Some(data), Some("incident")) => Some(incident_from_data(data)?),
-        (Some(data), _) => nested_incident(data).and_then(|v| incident_from_reference(&v)),
+        (Some(data), kind) => {
+            nested_incident(data)
+                .and_then(|v| incident_from_reference(&v))
+                .map(|mut incident| {
+                    if kind == Some("incident_responder") {
+                        // `incident.responder.added`: the responder asked to join.
+                        incident.responders = added_responder(data);
+                    }
+                    incident
+                })
+        }
         (None, _) => None,
     };
     Ok(WebhookEvent {
@@ -251,6 +309,7 @@ fn incident_from_data(data: &RawFields) -> Result<Incident, ParseError> {
         conference_bridge: data
             .conference_bridge
             .filter(|b| b.conference_url.is_some() || b.conference_number.is_some()),
+        responders: responders(data.assignees),
         ..Incident::new(String::new())
     })
 }
@@ -281,11 +340,20 @@ fn incident_from_reference(reference: &Value) -> Option<Incident> {
         .to_owned();
     let summary = Reference::deserialize(reference).ok();
     let mut incident = Incident::new(id);
+    incident.reference_only = true;
     if let Some(summary) = summary {
         incident.title = summary.summary;
         incident.html_url = summary.html_url;
     }
     Some(incident)
+}
+
+/// The user of an `incident_responder` (`data.user`), as the one responder.
+fn added_responder(data: &RawFields) -> Vec<Responder> {
+    data.get("user")
+        .and_then(|raw| serde_json::from_str::<Reference>(raw.get()).ok())
+        .map(|user| responders(vec![user]))
+        .unwrap_or_default()
 }
 
 fn string_field(value: Option<&Value>, name: &str) -> Result<String, ParseError> {
@@ -416,6 +484,47 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 11, "only {seen} data fixtures");
+    }
+
+    fn in_envelope(event_type: &str, data: Value) -> WebhookEvent {
+        let body = serde_json::json!({"event": {
+            "id": "01TEST", "event_type": event_type, "resource_type": "incident",
+            "occurred_at": "2026-11-23T10:00:00Z", "agent": null, "client": null, "data": data
+        }});
+        parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn assignees_are_the_responders_at_most_fifty() {
+        let mut data: Value =
+            serde_json::from_slice(&read("official-developer-docs/data_incident.json")).unwrap();
+        data["assignees"] = (0..500)
+            .map(|n| serde_json::json!({"id": format!("PU{n:03}"), "summary": format!("User {n}"), "type": "user_reference"}))
+            .chain([serde_json::json!({"id": "", "type": "user_reference"})])
+            .collect();
+        let incident = in_envelope("incident.reassigned", data).incident.unwrap();
+        assert_eq!(incident.responders.len(), MAX_RESPONDERS);
+        assert_eq!(incident.responders[0].id.as_deref(), Some("PU000"));
+        assert_eq!(incident.responders[0].name.as_deref(), Some("User 0"));
+        assert!(!incident.reference_only);
+    }
+
+    #[test]
+    fn an_added_responder_is_the_one_responder_of_a_reference_only_incident() {
+        let data: Value = serde_json::from_slice(&read(
+            "official-developer-docs/data_incident_responder.json",
+        ))
+        .unwrap();
+        let incident = in_envelope("incident.responder.added", data)
+            .incident
+            .unwrap();
+        assert!(
+            incident.reference_only,
+            "the title is a summary, the priority unknown"
+        );
+        assert_eq!(incident.responders.len(), 1);
+        assert_eq!(incident.responders[0].id.as_deref(), Some("PVMGSML"));
+        assert_eq!(incident.responders[0].name.as_deref(), Some("Maeve"));
     }
 
     #[test]

@@ -18,6 +18,18 @@ pub struct ZoomUser {
     pub status: Option<String>,
 }
 
+impl ZoomUser {
+    /// Whether the user can be an alternative host: Zoom takes only active, licensed users.
+    pub fn host_verdict(&self) -> bridge_relay_domain::hosts::HostVerdict {
+        use bridge_relay_domain::hosts::HostVerdict;
+        match (self.status.as_deref(), self.plan) {
+            (Some(status), _) if status != "active" => HostVerdict::NotActive,
+            (_, Some(2)) => HostVerdict::Eligible,
+            _ => HostVerdict::NotLicensed,
+        }
+    }
+}
+
 impl ZoomApi {
     /// Takes a token with the secret's credentials as they are (no re-read): the deployment's
     /// shared token when this API shares one and it is good, else a fetched one.

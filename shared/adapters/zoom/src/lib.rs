@@ -22,7 +22,7 @@ pub mod webhook;
 pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
 pub use bridge_relay_ports::meetings::{
-    CreateWindow, MeetingError, MeetingProvider, SummaryAnswer, new_passcode,
+    CreateWindow, MeetingError, MeetingProvider, SummaryAnswer, UpdateAnswer, new_passcode,
 };
 pub use translate::MeetingRequest;
 
@@ -34,7 +34,8 @@ use serde::Deserialize;
 
 use bridge_relay_domain::after_call::SummaryRefusal;
 use bridge_relay_domain::error::{Service, UpstreamError};
-use bridge_relay_domain::meeting::MeetingSpec;
+use bridge_relay_domain::hosts::HostVerdict;
+use bridge_relay_domain::meeting::{MeetingSpec, MeetingUpdate};
 use bridge_relay_domain::model::Meeting;
 use bridge_relay_http::status_error;
 use bridge_relay_ports::secrets::SecretCache;
@@ -338,17 +339,60 @@ impl MeetingProvider for ZoomApi {
             .map(drop)
     }
 
-    /// `PATCH /meetings/{id}` with the topic and agenda (204).
+    /// `PATCH /meetings/{id}` with what changed (204). Zoom refuses the whole update for one
+    /// alternative host it will not take (400 code 1114, naming them): that one is dropped and
+    /// the rest sent again, until Zoom takes the update.
     async fn update_meeting(
         &self,
         meeting_id: u64,
-        labels: &bridge_relay_domain::meeting::MeetingLabels,
-    ) -> Result<(), MeetingError> {
+        update: &MeetingUpdate,
+    ) -> Result<UpdateAnswer, MeetingError> {
         let url = self.url(&["meetings", &meeting_id.to_string()], &[])?;
-        let body = serde_json::json!({"topic": labels.topic, "agenda": labels.agenda});
-        self.send(reqwest::Method::PATCH, url, Some(&body))
-            .await
-            .map(drop)
+        let mut hosts = update.alternative_hosts.clone();
+        let mut answer = UpdateAnswer::default();
+        loop {
+            let body = translate::update_body(update.labels.as_ref(), hosts.as_deref());
+            match self
+                .send(reqwest::Method::PATCH, url.clone(), Some(&body))
+                .await
+            {
+                Ok(_) => return Ok(answer),
+                Err(MeetingError::Upstream(UpstreamError::Status {
+                    status: 400,
+                    ref message,
+                    ..
+                })) if message.contains("(code 1114)")
+                    && hosts.as_ref().is_some_and(|h| !h.is_empty()) =>
+                {
+                    let list = hosts.get_or_insert_with(Vec::new);
+                    // The refused one when Zoom names it; else none of them can be trusted.
+                    let refused: Vec<String> = match list
+                        .iter()
+                        .position(|email| message.to_lowercase().contains(email.as_str()))
+                    {
+                        Some(at) => vec![list.remove(at)],
+                        None => std::mem::take(list),
+                    };
+                    answer.refused_hosts.extend(refused);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `GET /users/{email}`: an active, licensed (`type` 2) user of the account can be an
+    /// alternative host; 404 (code 1001) is no user of the account.
+    async fn host_verdict(&self, email: &str) -> Result<HostVerdict, MeetingError> {
+        let url = self.url(&["users", email], &[])?;
+        match self.send::<()>(reqwest::Method::GET, url, None).await {
+            Ok(response) => Ok(Self::read::<account::ZoomUser>(response)
+                .await?
+                .host_verdict()),
+            Err(MeetingError::Upstream(UpstreamError::Status { status: 404, .. })) => {
+                Ok(HostVerdict::NotInAccount)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /meetings/{uuid}/meeting_summary`. Zoom's documented refusals (400 code 200: not

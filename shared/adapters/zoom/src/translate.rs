@@ -94,6 +94,29 @@ impl From<&MeetingSpec> for MeetingRequest {
     }
 }
 
+/// The body of `PATCH /meetings/{id}`: only what changes. Alternative hosts are one
+/// `;`-separated string, and Zoom sends them no e-mail per incident.
+pub fn update_body(
+    labels: Option<&bridge_relay_domain::meeting::MeetingLabels>,
+    alternative_hosts: Option<&[String]>,
+) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    if let Some(labels) = labels {
+        body.insert("topic".into(), labels.topic.clone().into());
+        body.insert("agenda".into(), labels.agenda.clone().into());
+    }
+    if let Some(hosts) = alternative_hosts {
+        body.insert(
+            "settings".into(),
+            serde_json::json!({
+                "alternative_hosts": hosts.join(";"),
+                "alternative_hosts_email_notification": false,
+            }),
+        );
+    }
+    serde_json::Value::Object(body)
+}
+
 /// The part of Zoom's create-meeting answer the relay keeps. `start_url`, the host's link,
 /// is deliberately not read, so it can never be logged or posted.
 #[derive(Debug, Deserialize)]
