@@ -55,33 +55,8 @@ async fn updates(apis: &ApiStandIns) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retitle_and_a_priority_change_each_update_the_meeting_once() {
-    let apis = ApiStandIns::start(MEETING_ID).await;
-    Mock::given(method("PATCH"))
-        .and(path_regex(r"^/meetings/\d+$"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&apis.zoom_upstream)
-        .await;
-    let dir = std::env::temp_dir().join(format!("bridge-relay-follow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secrets = dir.join("secrets.json");
-    std::fs::write(&secrets, secret_document(&[WEBHOOK_SECRET])).unwrap();
-    let (runner, port) =
-        Process::spawn_listening("bridge-relay-follow", Duration::from_secs(10), |port| {
-            let mut command: Command = serve_command(&secrets, port);
-            command.envs(apis.env());
-            command
-        });
-    let base = format!("http://127.0.0.1:{port}");
-    let handled = |what: &'static str, times: usize| {
-        let runner = &runner;
-        async move {
-            eventually(Duration::from_secs(20), || async {
-                (runner.output().matches(what).count() >= times).then_some(())
-            })
-            .await
-            .unwrap_or_else(|| panic!("no {times}× {what:?}:\n{}", runner.output()))
-        }
-    };
+    let (apis, runner, base, dir) = serve_following("bridge-relay-follow", None).await;
+    let handled = |what: &'static str, times: usize| wait_for_output(&runner, what, times);
 
     send(&base, "incident.triggered", "follow-1", |_| {}).await;
     handled("bridge and note posted", 1).await;
@@ -136,25 +111,15 @@ async fn a_retitle_and_a_priority_change_each_update_the_meeting_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_meeting_deleted_in_zoom_is_said_once_and_not_updated_again() {
-    let apis = ApiStandIns::start(MEETING_ID).await;
+    let (apis, runner, base, dir) = serve_following("bridge-relay-gone", None).await;
     Mock::given(method("PATCH"))
         .and(path_regex(r"^/meetings/\d+$"))
         .respond_with(ResponseTemplate::new(404).set_body_json(
             json!({"code": 3001, "message": "Meeting does not exist: 85012345678."}),
         ))
+        .with_priority(1)
         .mount(&apis.zoom_upstream)
         .await;
-    let dir = std::env::temp_dir().join(format!("bridge-relay-gone-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secrets = dir.join("secrets.json");
-    std::fs::write(&secrets, secret_document(&[WEBHOOK_SECRET])).unwrap();
-    let (runner, port) =
-        Process::spawn_listening("bridge-relay-gone", Duration::from_secs(10), |port| {
-            let mut command: Command = serve_command(&secrets, port);
-            command.envs(apis.env());
-            command
-        });
-    let base = format!("http://127.0.0.1:{port}");
     send(&base, "incident.triggered", "gone-1", |_| {}).await;
     for (n, event_id) in ["gone-2", "gone-3"].into_iter().enumerate() {
         send(&base, "incident.reassigned", event_id, |data| {
