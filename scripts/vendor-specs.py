@@ -29,6 +29,7 @@ KEEP = {
             "/meetings/{meetingId}": ["get", "patch", "delete"],
             "/meetings/{meetingId}/status": ["put"],
             "/users/{userId}": ["get"],
+            "/past_meetings/{meetingId}/instances": ["get"],
         },
     },
 }

@@ -172,6 +172,8 @@ pub struct Meeting {
     pub updates: usize,
     /// Who has host controls besides the host (`settings.alternative_hosts`), by e-mail.
     pub alternative_hosts: Vec<String>,
+    /// Removed with `DELETE /meetings/{id}`.
+    pub deleted: bool,
 }
 
 /// The credentials of the sandbox accounts, as the relay's secret holds them.

@@ -161,6 +161,8 @@ impl Zoom {
             },
             ("PUT", ["meetings", id, "status"]) => return self.end(call, id),
             ("PATCH", ["meetings", id]) => self.update(call, id),
+            ("DELETE", ["meetings", id]) => self.delete(id),
+            ("GET", ["past_meetings", id, "instances"]) => self.past_instances(id),
             ("GET", ["meetings", uuid, "meeting_summary"]) => self.summary(uuid),
             _ => error(404, 404, "Not found"),
         };
@@ -297,6 +299,7 @@ impl Zoom {
             participants: Vec::new(),
             updates: 0,
             alternative_hosts: Vec::new(),
+            deleted: false,
         };
         let now = crate::now_rfc3339();
         let stored = ZoomMeeting {
@@ -351,7 +354,51 @@ impl Zoom {
     }
 
     fn by_id(&self, id: &str) -> Option<&ZoomMeeting> {
-        id.parse::<u64>().ok().and_then(|id| self.meetings.get(&id))
+        id.parse::<u64>()
+            .ok()
+            .and_then(|id| self.meetings.get(&id))
+            .filter(|m| !m.meeting.deleted)
+    }
+
+    /// `GET /past_meetings/{id}/instances`: the meeting's ended instances (one once it has
+    /// ended); 404 for a meeting that never ran, as Zoom answers.
+    fn past_instances(&self, id: &str) -> Reply {
+        match self.by_id(id) {
+            Some(m) if m.meeting.ended => Reply::json(
+                200,
+                json!({"meetings": [{"uuid": m.uuid, "start_time": m.start_time}]}),
+            ),
+            _ => error(404, 3001, "Meeting not found."),
+        }
+    }
+
+    /// `DELETE /meetings/{id}`: 204, unless it is in progress (400 code 3002) or has ended
+    /// (3007), which Zoom refuses.
+    fn delete(&mut self, id: &str) -> Reply {
+        let Some(meeting) = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| self.meetings.get_mut(&id))
+            .filter(|m| !m.meeting.deleted)
+        else {
+            return error(404, 3001, "Meeting does not exist.");
+        };
+        if meeting.meeting.ended {
+            return error(
+                400,
+                3007,
+                "Sorry, you cannot delete this meeting since it has ended.",
+            );
+        }
+        if meeting.meeting.started {
+            return error(
+                400,
+                3002,
+                "Sorry, you cannot delete this meeting since it is in progress.",
+            );
+        }
+        meeting.meeting.deleted = true;
+        Reply::empty(204)
     }
 
     /// `PUT /meetings/{id}/status` `{"action": "end"}`: the meeting ends for everyone, and
@@ -374,6 +421,7 @@ impl Zoom {
             .parse::<u64>()
             .ok()
             .and_then(|id| self.meetings.get_mut(&id))
+            .filter(|m| !m.meeting.deleted)
         else {
             return (error(404, 3001, "Meeting does not exist."), vec![]);
         };

@@ -519,6 +519,25 @@ fn zoom(s: &mut State, method: &str, rest: &[&str], body: &Value) -> Answer {
                 ),
             }
         }
+        // Every meeting has run once (the tests that end meetings watch the end, not a removal).
+        ("GET", ["past_meetings", id, "instances"]) => {
+            match id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| s.meetings.contains_key(id))
+            {
+                Some(_) => reply(
+                    200,
+                    json!({"meetings": [{"uuid": "ran-once==", "start_time": "2026-11-23T10:00:00Z"}]}),
+                    &[],
+                ),
+                None => reply(
+                    404,
+                    json!({"code": 3001, "message": "Meeting not found"}),
+                    &[],
+                ),
+            }
+        }
         // Every e-mail is a licensed user of the account; updates are taken.
         ("GET", ["users", user]) if user.contains('@') => reply(
             200,

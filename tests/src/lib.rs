@@ -549,6 +549,17 @@ impl ApiStandIns {
             .with_priority(10)
             .mount(&zoom_upstream)
             .await;
+        // Every meeting has run once, so a resolve ends it rather than removing it.
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/past_meetings/\d+/instances$"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"meetings": [
+                    {"uuid": "4444AAAiAAAAAiAiAiiAii==", "start_time": "2026-11-23T10:00:00Z"}
+                ]})),
+            )
+            .with_priority(10)
+            .mount(&zoom_upstream)
+            .await;
 
         let zoom_uri = zoom_upstream.uri();
         let pd_uri = pagerduty_upstream.uri();

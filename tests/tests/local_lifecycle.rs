@@ -188,3 +188,117 @@ fn sign_zoom_prints_the_headers_zoom_would_send() {
         Ok(())
     );
 }
+
+/// `serve` with the lifecycle test's secret (Zoom events signed) and `on_resolve: end` after 1 s.
+fn start_ending(apis: &ApiStandIns, name: &str) -> (Process, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("bridge-relay-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut secret: Value = serde_json::from_str(&secret_document(&[WEBHOOK_SECRET])).unwrap();
+    secret["zoom"]["webhook_secret_token"] = json!(ZOOM_SECRET_TOKEN);
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, secret.to_string()).unwrap();
+    let (runner, port) = Process::spawn_listening(name, Duration::from_secs(10), |port| {
+        let mut command = Command::new(workspace_binary("bridge-relay"));
+        command
+            .args(["serve", "--secrets-file", secrets.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env(
+                "POLICY",
+                r#"{"meeting": {"on_resolve": "end", "end_grace_seconds": 1}}"#,
+            )
+            .envs(apis.env());
+        command
+    });
+    (runner, format!("http://127.0.0.1:{port}"), dir)
+}
+
+/// Triggers and resolves the incident, with no call in between; the notes once the closing
+/// one is posted.
+async fn bridge_and_resolve(apis: &ApiStandIns, runner: &Process, base: &str) -> Vec<String> {
+    assert_eq!(pagerduty(base, "incident.triggered").await, 202);
+    eventually(Duration::from_secs(20), || async {
+        (apis.notes().await.len() == 1).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no bridge:\n{}", runner.output()));
+    assert_eq!(pagerduty(base, "incident.resolved").await, 202);
+    eventually(Duration::from_secs(20), || async {
+        let notes = apis.notes().await;
+        (notes.len() == 3).then_some(notes)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no closing note:\n{}", runner.output()))
+}
+
+/// The Zoom calls on the incident's meeting after its create, as `METHOD path`.
+async fn meeting_calls(apis: &ApiStandIns) -> Vec<String> {
+    ApiStandIns::requests(&apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.url.path().contains(&MEETING_ID.to_string()))
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_meeting_nobody_used_is_removed_at_the_resolve() {
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    // Zoom has no ended instance of the meeting, and deletes it.
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/past_meetings/\d+/instances$"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"code": 3001, "message": "Meeting not found."})),
+        )
+        .with_priority(1)
+        .mount(&apis.zoom_upstream)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex(r"^/meetings/\d+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&apis.zoom_upstream)
+        .await;
+    let (runner, base, dir) = start_ending(&apis, "bridge-relay-unused");
+    let notes = bridge_and_resolve(&apis, &runner, &base).await;
+    assert_eq!(
+        notes[2],
+        "Incident resolved: nobody used the Zoom meeting 850 1234 5678, so bridge-relay removed it; its link no longer works."
+    );
+    assert_eq!(
+        meeting_calls(&apis).await,
+        [
+            format!("PATCH /meetings/{MEETING_ID}"),
+            format!("GET /past_meetings/{MEETING_ID}/instances"),
+            format!("DELETE /meetings/{MEETING_ID}"),
+        ],
+        "host controls after the bridge, then the removal and no end"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_meeting_zoom_says_ran_is_ended_not_removed() {
+    // No Zoom event reached the relay, but Zoom lists an ended instance of the meeting.
+    let apis = ApiStandIns::start(MEETING_ID).await;
+    Mock::given(method("PUT"))
+        .and(path_regex(r"^/meetings/\d+/status$"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&apis.zoom_upstream)
+        .await;
+    let (runner, base, dir) = start_ending(&apis, "bridge-relay-ran");
+    let notes = bridge_and_resolve(&apis, &runner, &base).await;
+    assert!(
+        notes[2]
+            .starts_with("Incident resolved: bridge-relay ended the Zoom meeting 850 1234 5678."),
+        "{notes:#?}"
+    );
+    assert_eq!(
+        meeting_calls(&apis).await,
+        [
+            format!("PATCH /meetings/{MEETING_ID}"),
+            format!("GET /past_meetings/{MEETING_ID}/instances"),
+            format!("PUT /meetings/{MEETING_ID}/status"),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,6 +113,68 @@ async fn zoom_refuses_bad_create_bodies_unknown_hosts_and_the_101st_create_of_a_
 }
 
 #[tokio::test]
+async fn zoom_takes_only_licensed_alternative_hosts_and_deletes_a_meeting_that_never_ran() {
+    let (sandbox, c, http) = sandbox().await;
+    let access = token(&sandbox, &http, &c).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = sandbox.zoom_api_base();
+    let good = json!({"topic": "Incident", "type": 2, "password": "12345678", "duration": 60,
+                      "start_time": "2026-12-07T10:00:00Z", "settings": {}});
+    let (status, created) = answer(
+        http.post(format!("{api}/users/{}/meetings", c.host_user))
+            .bearer_auth(&access)
+            .json(&good),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    let patch = |hosts: &str| {
+        http.patch(format!("{api}/meetings/{id}"))
+            .bearer_auth(&access)
+            .json(&json!({"settings": {"alternative_hosts": hosts}}))
+    };
+    let (status, body) = answer(patch("grace@sandbox.example;linus@sandbox.example")).await;
+    assert_eq!((status, body["code"].clone()), (400, json!(1114)), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("'linus@sandbox.example'")
+    );
+    assert_eq!(answer(patch("Grace@Sandbox.example")).await.0, 204);
+    let (status, user) = answer(
+        http.get(format!("{api}/users/linus@sandbox.example"))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!(
+        (status, user["type"].clone()),
+        (200, json!(1)),
+        "a Basic user"
+    );
+
+    let instances = || {
+        http.get(format!("{api}/past_meetings/{id}/instances"))
+            .bearer_auth(&access)
+    };
+    assert_eq!(answer(instances()).await.0, 404, "it never ran");
+    let delete = || {
+        http.delete(format!("{api}/meetings/{id}"))
+            .bearer_auth(&access)
+    };
+    assert_eq!(answer(delete()).await.0, 204);
+    assert_eq!(answer(delete()).await.0, 404);
+    assert!(
+        sandbox
+            .meetings_for("")
+            .iter()
+            .any(|m| m.id == id && m.deleted)
+    );
+}
+
+#[tokio::test]
 async fn pagerduty_wants_its_token_version_2_and_a_from_of_the_account() {
     let (sandbox, c, http) = sandbox().await;
     let (id, _) = sandbox

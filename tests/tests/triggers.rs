@@ -172,8 +172,13 @@ async fn a_priority_raised_into_the_policy_opens_a_bridge_with_the_services_meet
         })
     );
     let pagerduty = ApiStandIns::requests(&apis.pagerduty_upstream).await;
-    assert_eq!(pagerduty.len(), 2, "{pagerduty:?}");
+    // The bridge, its note, then the assignee's e-mail for host controls.
+    assert_eq!(pagerduty.len(), 3, "{pagerduty:?}");
     assert_eq!(pagerduty[0].url.path(), "/incidents/Q3B15VLMF3ASBD");
+    assert!(
+        pagerduty[2].url.path().starts_with("/users/"),
+        "{pagerduty:?}"
+    );
     assert_eq!(
         body_json(&pagerduty[0])["incident"]["conference_bridge"]["conference_number"],
         "+44 203 481 5237,,86012345678#,,,,*48151623#",
@@ -208,10 +213,12 @@ async fn a_priority_raised_into_the_policy_opens_a_bridge_with_the_services_meet
     .await;
     assert_eq!(status, 202);
     run_worker(&aws, &apis).await;
-    assert_eq!(ApiStandIns::requests(&apis.zoom_upstream).await.len(), 1);
+    // Nothing new: no second meeting, no second look-up (the host check is kept in the
+    // table) and no update (the meeting is as the incident is).
+    assert_eq!(ApiStandIns::requests(&apis.zoom_upstream).await.len(), 3);
     assert_eq!(
         ApiStandIns::requests(&apis.pagerduty_upstream).await.len(),
-        2
+        3
     );
 }
 

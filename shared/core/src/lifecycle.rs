@@ -17,7 +17,7 @@ use bridge_relay_domain::meeting::MeetingLabels;
 use bridge_relay_domain::model::{
     EndTimer, IncidentKey, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
 };
-use bridge_relay_ports::meetings::MeetingError;
+use bridge_relay_ports::meetings::{MeetingError, Removal};
 use bridge_relay_ports::queue::MAX_TIMER_HOP;
 use bridge_relay_ports::store::{
     Attendance, HostSlot, MAX_TRACKED_PARTICIPANTS, MeetingLifecycle, StoredMeeting,
@@ -534,15 +534,29 @@ impl Worker {
         };
         let mut summary = format!("meeting {} kept open", meeting.id);
         if end && !lifecycle.ended_by_relay {
-            let ended = self
-                .settings
-                .retry
-                .run(deadline, "end meeting", || {
-                    self.meetings.end_meeting(meeting.id)
-                })
-                .await;
+            // A meeting nobody used is removed, not left on the host's list; whether it was
+            // is what Zoom says, the relay's own record (no start, no join) only rules it in.
+            let removed = if never_used(&lifecycle) {
+                self.remove_if_unused(incident_id, meeting.id, deadline)
+                    .await?
+            } else {
+                false
+            };
+            let ended = if removed {
+                Ok(())
+            } else {
+                self.settings
+                    .retry
+                    .run(deadline, "end meeting", || {
+                        self.meetings.end_meeting(meeting.id)
+                    })
+                    .await
+            };
             let mut refused = None;
             match ended {
+                Ok(()) if removed => {
+                    summary = format!("meeting {} removed, nobody had used it", meeting.id)
+                }
                 Ok(()) => summary = format!("meeting {} ended", meeting.id),
                 // Gone already (deleted, expired): nothing is left to end.
                 Err(MeetingError::Upstream(UpstreamError::Status { status: 404, .. })) => {
@@ -568,6 +582,7 @@ impl Worker {
                         return false;
                     }
                     l.ended_by_relay = true;
+                    l.removed_unused = removed;
                     l.end_refused = refused.clone();
                     if refused.is_none() && l.ended_at_ms.is_none() {
                         l.ended_at_ms = Some(now);
@@ -616,6 +631,44 @@ impl Worker {
         };
         Ok(summary)
     }
+}
+
+impl Worker {
+    /// Removes the meeting if Zoom says nobody used it; true if removed. A removal Zoom
+    /// cannot make now is retried with the job; one it refuses otherwise (a missing scope)
+    /// leaves the meeting to be ended as any other, with a log line.
+    async fn remove_if_unused(
+        &self,
+        incident_id: &IncidentKey,
+        meeting_id: u64,
+        deadline: Instant,
+    ) -> Result<bool, JobError> {
+        let removal = self
+            .settings
+            .retry
+            .run(deadline, "remove unused meeting", || {
+                self.meetings.remove_unused_meeting(meeting_id)
+            })
+            .await;
+        match removal {
+            Ok(Removal::Removed) => Ok(true),
+            Ok(Removal::Used) => Ok(false),
+            Err(MeetingError::Upstream(e)) if e.is_retryable() => Err(JobError::EndMeeting(e)),
+            Err(MeetingError::Secrets(e)) => Err(JobError::Secrets(e)),
+            Err(MeetingError::Upstream(e)) => {
+                tracing::warn!(incident = %incident_id, meeting_id, error = %e, "could not remove the unused meeting; ending it instead");
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Whether the relay saw nobody use the meeting: Zoom never said it started, nor that anyone
+/// joined.
+fn never_used(lifecycle: &MeetingLifecycle) -> bool {
+    lifecycle.started_at_ms.is_none()
+        && lifecycle.participants.is_empty()
+        && lifecycle.untracked_joins == 0
 }
 
 /// What a job has just read or saved of its incident, so closing the meeting need not read it
@@ -790,6 +843,11 @@ pub fn closing_note(
     now: u64,
 ) -> String {
     let number = meeting_number(meeting_id);
+    if ended && lifecycle.removed_unused {
+        return format!(
+            "Incident resolved: nobody used the Zoom meeting {number}, so bridge-relay removed it; its link no longer works."
+        );
+    }
     let mut note = if let (true, Some(reason)) = (ended, &lifecycle.end_refused) {
         format!(
             "Incident resolved, but Zoom would not end the meeting {number}: {reason}\nEnd it in Zoom if it is still running."

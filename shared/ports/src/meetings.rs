@@ -55,6 +55,10 @@ pub trait MeetingProvider: Send + Sync {
         update: &MeetingUpdate,
     ) -> Result<UpdateAnswer, MeetingError>;
 
+    /// Removes a meeting nobody used, so it does not stay on the host's list: `Used` (and
+    /// nothing removed) when the provider says it is running or ran before.
+    async fn remove_unused_meeting(&self, meeting_id: u64) -> Result<Removal, MeetingError>;
+
     /// Whether the user with `email` can be one of the meeting's alternative hosts.
     async fn host_verdict(&self, email: &str) -> Result<HostVerdict, MeetingError>;
 
@@ -101,6 +105,14 @@ impl CreateWindow {
 pub struct UpdateAnswer {
     /// The alternative hosts the provider refused, dropped from the update.
     pub refused_hosts: Vec<String>,
+}
+
+/// What came of removing a meeting the relay saw nobody use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// The provider says it is running or ran: it is to be ended, not removed.
+    Used,
 }
 
 /// What the provider answered for a meeting's summary.

@@ -418,6 +418,9 @@ pub struct MeetingLifecycle {
     /// Zoom no longer knows the meeting (deleted by hand): it is not updated again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub meeting_gone: bool,
+    /// The relay removed the meeting at the resolve: nobody had used it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed_unused: bool,
     /// The alternative hosts (e-mails) the relay last gave the meeting; `None` before it gave any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternative_hosts: Option<Vec<String>>,

@@ -22,7 +22,7 @@ pub mod webhook;
 pub use account::ZoomUser;
 pub use auth::{AccessToken, TokenCache};
 pub use bridge_relay_ports::meetings::{
-    CreateWindow, MeetingError, MeetingProvider, SummaryAnswer, UpdateAnswer, new_passcode,
+    CreateWindow, MeetingError, MeetingProvider, Removal, SummaryAnswer, UpdateAnswer, new_passcode,
 };
 pub use translate::MeetingRequest;
 
@@ -380,6 +380,36 @@ impl MeetingProvider for ZoomApi {
         }
     }
 
+    /// Zoom lists the ended instances of a meeting (`GET /past_meetings/{id}/instances`; 404
+    /// for one that never ran): with none, `DELETE /meetings/{id}` (204). Zoom refuses to
+    /// delete a meeting in progress (400 code 3002) or one that has ended (3007): used.
+    async fn remove_unused_meeting(&self, meeting_id: u64) -> Result<Removal, MeetingError> {
+        let id = meeting_id.to_string();
+        let url = self.url(&["past_meetings", &id, "instances"], &[])?;
+        match self.send::<()>(reqwest::Method::GET, url, None).await {
+            Ok(response) => {
+                let instances: PastInstances = Self::read(response).await?;
+                if !instances.meetings.is_empty() {
+                    return Ok(Removal::Used);
+                }
+            }
+            Err(MeetingError::Upstream(UpstreamError::Status { status: 404, .. })) => {}
+            Err(e) => return Err(e),
+        }
+        let url = self.url(&["meetings", &id], &[])?;
+        match self.send::<()>(reqwest::Method::DELETE, url, None).await {
+            Ok(_) => Ok(Removal::Removed),
+            Err(MeetingError::Upstream(UpstreamError::Status {
+                status: 400,
+                ref message,
+                ..
+            })) if message.contains("(code 3002)") || message.contains("(code 3007)") => {
+                Ok(Removal::Used)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /users/{email}`: an active, licensed (`type` 2) user of the account can be an
     /// alternative host; 404 (code 1001) is no user of the account.
     async fn host_verdict(&self, email: &str) -> Result<HostVerdict, MeetingError> {
@@ -415,6 +445,13 @@ impl MeetingProvider for ZoomApi {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `GET /past_meetings/{id}/instances`: the meeting's ended instances.
+#[derive(Deserialize)]
+struct PastInstances {
+    #[serde(default)]
+    meetings: Vec<serde_json::Value>,
 }
 
 /// Zoom's documented refusals of a summary, by status and the `(code N)` the error message
