@@ -577,3 +577,68 @@ async fn a_button_is_answered_within_its_budget_when_the_queue_hangs() {
     );
     held.abort();
 }
+
+/// Three changes of an incident queued together reach the worker in one batch (one FIFO
+/// group, in order): the Lambda sends one update, with the last title.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_changes_to_one_incident_sends_one_update() {
+    let (aws, apis) = tokio::join!(
+        AwsStandIns::start(&[WEBHOOK_SECRET]),
+        ApiStandIns::start(MEETING_ID)
+    );
+    let ingress = aws.ingress(BridgePolicy::default());
+    let send = |event_type: &'static str, id: String, title: Option<String>| {
+        let ingress = &ingress;
+        async move {
+            let mut body = pagerduty_webhook(
+                "tests/fixtures/pagerduty-webhooks/captured-zulip/triggered_v3.json",
+            );
+            body["event"]["event_type"] = json!(event_type);
+            body["event"]["id"] = json!(id);
+            if let Some(title) = title {
+                body["event"]["data"]["title"] = json!(title);
+            }
+            let body = body.to_string();
+            let signature = sign(body.as_bytes(), WEBHOOK_SECRET);
+            let headers = [
+                ("x-pagerduty-signature", signature.as_str()),
+                ("x-webhook-id", id.as_str()),
+            ];
+            assert_eq!(
+                post(ingress, "/webhook", &headers, body.as_bytes()).await.0,
+                202
+            );
+        }
+    };
+    send("incident.triggered", "batch-0".into(), None).await;
+    run_worker(&aws, &apis).await;
+    for n in 1..=3 {
+        send(
+            "incident.reassigned",
+            format!("batch-{n}"),
+            Some(format!("Retitled {n}")),
+        )
+        .await;
+    }
+    let event = aws.receive_as_event().await;
+    assert_eq!(event.records.len(), 3);
+    let (worker, _) = aws.worker(&apis.env(), Deployment::new());
+    let response = bridge_relay::lambda::handle_sqs(
+        worker,
+        lambda_runtime::LambdaEvent::new(
+            event,
+            invocation_context(std::time::Duration::from_secs(60)),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let topics: Vec<Value> = ApiStandIns::requests(&apis.zoom_upstream)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .map(|r| body_json(r)["topic"].clone())
+        .filter(|topic| !topic.is_null())
+        .collect();
+    assert_eq!(topics, [json!("[#9] Retitled 3")]);
+}

@@ -234,7 +234,14 @@ async fn run_group(
     // The receive whose job failed and was handed back early: the rest of its group follows
     // it then (a FIFO group waits while any of its messages is in flight).
     let mut handed_back: Option<u32> = None;
-    for message in messages {
+    let jobs: Vec<_> = messages
+        .iter()
+        .map(|m| Job::from_json(m.body.as_deref().unwrap_or_default()))
+        .collect();
+    // A follow job left out for the next one of its group (a burst sends one update), with
+    // the messages it stands for, handed back too if the job that takes it over fails.
+    let mut carried: Option<(Job, Vec<SqsMessage>)> = None;
+    for (n, (message, parsed)) in messages.into_iter().zip(jobs.iter()).enumerate() {
         let id = message.message_id.clone().unwrap_or_default();
         if !failed.is_empty() {
             if let Some(receive_count) = handed_back {
@@ -243,8 +250,8 @@ async fn run_group(
             failed.push(id);
             continue;
         }
-        let job = match Job::from_json(message.body.as_deref().unwrap_or_default()) {
-            Ok(job) => job,
+        let job = match parsed {
+            Ok(job) => job.clone(),
             Err(e) => {
                 // Not a job: let SQS move it to the dead-letter queue after its receives.
                 tracing::error!(message_id = %id, error = %e, "unreadable message");
@@ -252,6 +259,18 @@ async fn run_group(
                 continue;
             }
         };
+        let (job, mut taken_over) = match carried.take() {
+            Some((earlier, messages)) => (earlier.coalesce_into(job), messages),
+            None => (job, Vec::new()),
+        };
+        if let Some(Ok(next)) = jobs.get(n.saturating_add(1))
+            && job.is_superseded_by(next)
+        {
+            tracing::info!(message_id = %id, incident = %job.incident_key(), "follow job left to the next one of the incident, which carries it newer");
+            taken_over.push(message);
+            carried = Some((job, taken_over));
+            continue;
+        }
         let receive_count = message
             .attributes
             .get("ApproximateReceiveCount")
@@ -282,6 +301,11 @@ async fn run_group(
         if let Settled::Retry(_) | Settled::LastDelivery(..) = settled {
             redeliver_soon(worker, &message, receive_count).await;
             handed_back = Some(receive_count);
+            // The follow jobs it took over come back with it, in their place before it.
+            for earlier in &taken_over {
+                redeliver_soon(worker, earlier, receive_count).await;
+                failed.push(earlier.message_id.clone().unwrap_or_default());
+            }
             failed.push(id);
         }
     }

@@ -52,7 +52,22 @@ pub async fn run_local_worker(
         let waiting = waiting.clone();
         running.spawn(async move {
             let mut next = Some(job);
-            while let Some(job) = next {
+            while let Some(mut job) = next {
+                // As the Lambda does with a batch: a follow job the group's next one carries
+                // newer is left to it (a burst of changes sends one update).
+                loop {
+                    let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                    let queued = waiting.get_mut(&group);
+                    match queued {
+                        Some(queued) if queued.front().is_some_and(|n| job.is_superseded_by(n)) => {
+                            if let Some(newer) = queued.pop_front() {
+                                tracing::info!(incident = %job.incident_key(), "follow job left to the next one of the incident, which carries it newer");
+                                job = job.coalesce_into(newer);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
                 deliver(&worker, &dead_letters, &job, redelivery_delay).await;
                 let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
                 next = waiting.get_mut(&group).and_then(VecDeque::pop_front);

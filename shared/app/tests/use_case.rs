@@ -264,3 +264,58 @@ async fn updates_give_way_to_creates_when_the_hosts_day_runs_low() {
     assert!(relay.dead_letters.jobs().is_empty());
     running.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_changes_sends_fewer_updates_and_the_last_title() {
+    let server = upstream().await;
+    // Zoom takes its time with each update, so the burst queues behind the one at work.
+    Mock::given(method("PATCH"))
+        .and(path(format!("/zoom/meetings/{MEETING_ID}")))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_millis(400)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let (relay, running) = relay_on(&server, &[]);
+    deliver(
+        &relay,
+        &webhook("incident.triggered", "burst-0", |_| {}),
+        "burst-0",
+    )
+    .await;
+    until_requests(&server, "POST", "/notes", 1).await;
+    for n in 1..=5 {
+        let retitled = webhook("incident.reassigned", &format!("burst-{n}"), |data| {
+            data["title"] = json!(format!("Retitled {n}"));
+        });
+        deliver(&relay, &retitled, &format!("burst-{n}")).await;
+    }
+    let topics = || async {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == "PATCH")
+            .filter_map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                body["topic"].as_str().map(str::to_owned)
+            })
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    while !topics().await.contains(&"[#9] Retitled 5".to_owned()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            topics().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let sent = topics().await;
+    // Five changes: the first may be at work when the rest arrive; those go as one.
+    assert!(sent.len() <= 2, "{sent:?}");
+    assert_eq!(sent.last().map(String::as_str), Some("[#9] Retitled 5"));
+    assert!(relay.dead_letters.jobs().is_empty());
+    running.abort();
+}

@@ -524,6 +524,33 @@ impl Job {
         IncidentKey::new(&self.tool, &self.incident.id)
     }
 
+    /// Whether this follow job may be left out for `next`, the incident's job queued right
+    /// after it: both follow the same incident, and `next` carries the whole incident (not a
+    /// reference), so it renders what this one would, newer. A burst of changes then sends
+    /// one update.
+    pub fn is_superseded_by(&self, next: &Job) -> bool {
+        self.action == JobAction::Follow
+            && next.action == JobAction::Follow
+            && !next.incident.reference_only
+            && self.incident_key() == next.incident_key()
+    }
+
+    /// `next` with this (superseded) job's responders too, after its own, where the policy
+    /// keeps every responder the incident has had as a host: coalescing loses nobody.
+    pub fn coalesce_into(self, mut next: Job) -> Job {
+        if next.meeting.hosts.unwrap_or_default() == MeetingHosts::Accumulate {
+            for responder in self.incident.responders {
+                if next.incident.responders.len() >= crate::hosts::MAX_RESPONDERS {
+                    break;
+                }
+                if !next.incident.responders.contains(&responder) {
+                    next.incident.responders.push(responder);
+                }
+            }
+        }
+        next
+    }
+
     /// The incident with its key for an id: what a meeting request is made from, so the
     /// agenda marker a lost meeting is found by carries the key the lookup uses.
     pub fn keyed_incident(&self) -> Incident {
@@ -805,6 +832,44 @@ mod tests {
         let job = Job::from_json(follow).unwrap();
         assert_eq!(job.action, JobAction::Follow);
         assert_eq!(job.to_json(), follow);
+    }
+
+    #[test]
+    fn a_follow_job_gives_way_to_the_next_and_hands_it_its_responders() {
+        let follow = |id: &str, title: &str, who: &[&str]| {
+            let mut job = Job::from_json(&format!(
+                r#"{{"webhook_id":"w","event_id":"e","event_type":"incident.reassigned","incident":{{"id":"{id}","title":"{title}"}},"action":"follow"}}"#
+            ))
+            .unwrap();
+            job.incident.responders = who
+                .iter()
+                .map(|w| Responder {
+                    id: Some(w.to_string()),
+                    name: None,
+                    email: None,
+                })
+                .collect();
+            job
+        };
+        let first = follow("P1", "One", &["PADA"]);
+        let second = follow("P1", "Two", &["PGRACE"]);
+        assert!(first.is_superseded_by(&second));
+        assert!(!first.is_superseded_by(&follow("P2", "Other", &[])));
+        let mut reference = follow("P1", "Summary", &["PLINUS"]);
+        reference.incident.reference_only = true;
+        assert!(!first.is_superseded_by(&reference), "it carries no title");
+        let merged = first.clone().coalesce_into(second.clone());
+        assert_eq!(merged.incident.title.as_deref(), Some("Two"));
+        let ids: Vec<_> = merged
+            .incident
+            .responders
+            .iter()
+            .map(|r| r.id.clone().unwrap())
+            .collect();
+        assert_eq!(ids, ["PGRACE", "PADA"]);
+        let mut current = second;
+        current.meeting.hosts = Some(MeetingHosts::Current);
+        assert_eq!(first.coalesce_into(current).incident.responders.len(), 1);
     }
 
     #[test]
