@@ -364,6 +364,12 @@ async fn signed_zoom_events_become_notes_on_the_owning_incident() {
     }
     // Zoom delivering an event again is one job (same content, same FIFO dedup id).
     assert_eq!(post_zoom(&ingress, &started, now + 1, None).await.0, 202);
+    assert_eq!(
+        post_zoom(&ingress, &zoom_fixture("meeting_ended.json"), now + 2, None)
+            .await
+            .0,
+        202
+    );
     stand.work(&worker).await;
 
     let notes = stand.notes().await;
@@ -372,7 +378,8 @@ async fn signed_zoom_events_become_notes_on_the_owning_incident() {
         [
             "Zoom meeting 850 1234 5678 started at 10:00 UTC.".to_owned(),
             "Earline Greenholt joined the Zoom meeting 850 1234 5678 at 10:02 UTC, the first on the call. Later joins are listed when the meeting ends.".to_owned(),
-            "Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (2): Earline Greenholt, Grace Hopper.".to_owned(),
+            // The incident is still open: the timeline hears that the bridge still works.
+            "Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (2): Earline Greenholt, Grace Hopper.\nThe incident is still open, and its bridge still works: joining with the link starts the meeting again (Zoom keeps it 30 days after its last use).".to_owned(),
         ],
         "all notes: {notes:#?}"
     );

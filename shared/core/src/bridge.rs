@@ -388,6 +388,8 @@ impl Worker {
                     bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
                     after_call: Some(job.meeting.artifact_choice()),
                     labels: Some(MeetingLabels::of(&job.keyed_incident(), &job.meeting)),
+                    health_off: job.meeting.health == Some(false),
+                    needs_host_to_start: job.meeting.join_before_host == Some(false),
                     ..MeetingLifecycle::default()
                 };
                 recorded_together = self

@@ -829,6 +829,15 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
             if let Some(who) = who_joined(lifecycle) {
                 note.push_str(&format!("\n{who}"));
             }
+            // Ended while the incident is open (not resolved, not in its end's grace): the
+            // bridge on the incident still works, and people should know it does.
+            if lifecycle.resolved_at_ms.is_none() && !lifecycle.health_off {
+                note.push_str(if lifecycle.needs_host_to_start {
+                    "\nThe incident is still open, and its bridge still works: the meeting starts again when the host or an alternative host joins with the link (Zoom keeps it 30 days after its last use)."
+                } else {
+                    "\nThe incident is still open, and its bridge still works: joining with the link starts the meeting again (Zoom keeps it 30 days after its last use)."
+                });
+            }
             Some(note)
         }
     }
@@ -1026,7 +1035,7 @@ mod tests {
             ended.starts_with("Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (301): Ada, Bob,"),
             "{ended}"
         );
-        assert!(ended.ends_with(" and 251 more."), "{ended}");
+        assert!(ended.contains(" and 251 more.\n"), "{ended}");
         assert_eq!(apply_event(&mut lifecycle, &event(Ended, 42, None)), None);
     }
 
@@ -1155,6 +1164,53 @@ mod tests {
                 "Post-incident review: [01HXYZ] Checkout down"
             );
         }
+    }
+
+    #[test]
+    fn a_meeting_that_ends_while_the_incident_is_open_says_its_bridge_still_works() {
+        let ended = |lifecycle: &mut MeetingLifecycle| {
+            let event = MeetingEvent {
+                meeting_id: 85012345678,
+                kind: MeetingEventKind::Ended,
+                at_ms: T0 + 60_000,
+                participant: None,
+                participant_id: None,
+                participant_email: None,
+            };
+            apply_event(lifecycle, &event).unwrap_or_default()
+        };
+        let open = MeetingLifecycle {
+            started_at_ms: Some(T0),
+            ..MeetingLifecycle::default()
+        };
+        assert!(
+            ended(&mut open.clone()).ends_with(
+                "\nThe incident is still open, and its bridge still works: joining with the link starts the meeting again (Zoom keeps it 30 days after its last use)."
+            )
+        );
+        let host_only = MeetingLifecycle {
+            needs_host_to_start: true,
+            ..open.clone()
+        };
+        assert!(
+            ended(&mut host_only.clone()).contains("when the host or an alternative host joins")
+        );
+        for quiet in [
+            MeetingLifecycle {
+                health_off: true,
+                ..open.clone()
+            },
+            MeetingLifecycle {
+                resolved_at_ms: Some(T0 + 30_000),
+                ..open.clone()
+            },
+        ] {
+            assert!(!ended(&mut quiet.clone()).contains("still open"));
+        }
+        // Zoom's retry of the same end: no second note.
+        let mut once = open;
+        assert!(!ended(&mut once).is_empty());
+        assert!(ended(&mut once).is_empty());
     }
 
     #[test]

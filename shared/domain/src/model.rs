@@ -641,6 +641,10 @@ pub struct MeetingOptions {
     /// incident has had, [`MeetingHosts::Accumulate`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<MeetingHosts>,
+    /// The bridge's health notes (a meeting that ended while its incident is open); `false`
+    /// turns them off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<bool>,
 }
 
 /// Which of the incident's responders are the meeting's alternative hosts (Zoom's host
@@ -700,6 +704,7 @@ impl MeetingOptions {
             },
             sensitive: over.sensitive.or(self.sensitive),
             hosts: over.hosts.or(self.hosts),
+            health: over.health.or(self.health),
         }
     }
 

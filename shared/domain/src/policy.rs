@@ -161,6 +161,8 @@ struct StrictMeetingOptions {
     sensitive: Option<bool>,
     #[serde(default)]
     hosts: Option<crate::model::MeetingHosts>,
+    #[serde(default)]
+    health: Option<bool>,
 }
 
 /// [`AfterCall`](crate::after_call::AfterCall) as a person writes it: an unknown field is refused.
@@ -1035,6 +1037,11 @@ mod tests {
             (
                 r#"{"meeting": {"on_resolve": "delete"}}"#,
                 "field `meeting.on_resolve`",
+            ),
+            (r#"{"meeting": {"hosts": "all"}}"#, "field `meeting.hosts`"),
+            (
+                r#"{"meeting": {"health": "off"}}"#,
+                "field `meeting.health`",
             ),
             (
                 r#"{"overrides": [{"teams": ["a"], "meeting": {"end_grace_seconds": 90000}}]}"#,

@@ -418,6 +418,13 @@ pub struct MeetingLifecycle {
     /// Zoom no longer knows the meeting (deleted by hand): it is not updated again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub meeting_gone: bool,
+    /// The policy turned the bridge's health notes off (`meeting.health: false`), as it said
+    /// when the bridge was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub health_off: bool,
+    /// The meeting was made with join-before-host off: only a host starts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_host_to_start: bool,
     /// The relay removed the meeting at the resolve: nobody had used it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed_unused: bool,
