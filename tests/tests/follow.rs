@@ -434,3 +434,37 @@ async fn a_host_zoom_refuses_is_dropped_and_named_and_an_added_responder_keeps_t
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responders_are_asked_for_again_later_when_pagerduty_cannot_answer_now() {
+    let (apis, runner, base, dir) = serve_following("bridge-relay-pd-down", None).await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/users/P[A-Z0-9]+$"))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&apis.pagerduty_upstream)
+        .await;
+    send(
+        &base,
+        "incident.triggered",
+        "down-1",
+        assigned(&[("PADA001", "Ada Lovelace"), ("PGRACE1", "Grace Hopper")]),
+    )
+    .await;
+    wait_for_output(
+        &runner,
+        "bridged; the meeting's topic, agenda and hosts are the incident's already",
+        1,
+    )
+    .await;
+    // One responder's look-up used the retries; the other waits for the next event.
+    assert!(ApiStandIns::calls(&apis.pagerduty_upstream, "GET", "/users/PADA001").await > 1);
+    assert_eq!(
+        ApiStandIns::calls(&apis.pagerduty_upstream, "GET", "/users/PGRACE1").await,
+        0
+    );
+    assert!(updates(&apis).await.is_empty());
+    let notes = apis.notes().await;
+    assert_eq!(notes.len(), 1, "the bridge note only: {notes:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -222,6 +222,9 @@ impl Worker {
         let tool = self.tool_for(job)?;
         let host_email = normalize_email(host);
         let mut checked: Vec<CheckedResponder> = Vec::new();
+        // After one look-up fails past its retries, the others wait for the next event too:
+        // a service that is down would otherwise cost every responder the retries' time.
+        let mut looked_up_in_vain = false;
         for responder in job.incident.responders.iter().take(MAX_RESPONDERS) {
             let key = responder_key(&job.tool, responder);
             if checked.iter().any(|c| c.key == key) {
@@ -229,6 +232,7 @@ impl Worker {
             }
             let check = match self.store.cached_host_check(&key).await? {
                 Some(check) => check,
+                None if looked_up_in_vain => continue,
                 None => {
                     let email = self
                         .settings
@@ -241,6 +245,7 @@ impl Worker {
                         Ok(email) => email.as_deref().and_then(normalize_email),
                         Err(e) => {
                             tracing::warn!(incident = %job.incident_key(), responder = %key, error = %e, "could not look the responder's e-mail up; asked again with the next event");
+                            looked_up_in_vain = true;
                             continue;
                         }
                     };
@@ -261,6 +266,7 @@ impl Worker {
                                 },
                                 Err(e) => {
                                     tracing::warn!(incident = %job.incident_key(), responder = %key, error = %e, "could not ask Zoom whether the responder can be a host; asked again with the next event");
+                                    looked_up_in_vain = true;
                                     continue;
                                 }
                             }
