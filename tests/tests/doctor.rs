@@ -255,7 +255,7 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         .and(query_param("account_id", ZOOM_ACCOUNT_ID))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": ZOOM_ACCESS_TOKEN, "token_type": "bearer", "expires_in": 3599,
-            "scope": "meeting:write:meeting:admin meeting:update:meeting:admin meeting:read:summary:admin cloud_recording:read:list_recording_files:admin",
+            "scope": "meeting:write:meeting:admin meeting:update:meeting:admin meeting:read:list_past_instances:admin meeting:delete:meeting:admin meeting:read:summary:admin cloud_recording:read:list_recording_files:admin",
             "api_url": "https://api.zoom.us"
         })))
         .with_priority(1)
@@ -289,6 +289,11 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         "after-call scopes",
         "ok",
         &["may read meeting summaries and cloud recordings"],
+    );
+    from_file.assert_line(
+        "meeting update scope",
+        "ok",
+        &["may update meetings", "and remove unused ones"],
     );
     let empty_token = file("empty-zoom-token", &|d| {
         d["zoom"]["webhook_secret_token"] = json!(" ")

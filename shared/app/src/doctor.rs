@@ -125,6 +125,23 @@ const UPDATE_SCOPES: [&str; 3] = [
     "meeting:write:admin",
 ];
 
+/// The scopes that let the relay remove a meeting nobody used at the resolve, each with its
+/// granular and classic names: the meeting's past instances, and the delete.
+const REMOVE_NEEDS: [&[&str]; 2] = [
+    &[
+        "meeting:read:list_past_instances:admin",
+        "meeting:read:admin",
+        "meeting:read:list_past_instances",
+        "meeting:read",
+    ],
+    &[
+        "meeting:delete:meeting:admin",
+        "meeting:write:admin",
+        "meeting:delete:meeting",
+        "meeting:write",
+    ],
+];
+
 /// The scopes of Zoom's after-call artifacts, each with the granular and classic names that
 /// allow it: the summary (its events and `GET /meetings/{uuid}/meeting_summary`) and the cloud
 /// recording's events (which cover the transcript's).
@@ -667,10 +684,25 @@ fn check_update_scope(granted: Option<Vec<String>>) -> Check {
             "Zoom lists an app's scopes only with a token it issues, and the deployment's shared token was issued before the relay kept them",
         );
     };
+    let removal_missing: Vec<&str> = REMOVE_NEEDS
+        .iter()
+        .filter(|names| !names.iter().any(|n| granted.iter().any(|g| g == n)))
+        .filter_map(|names| names.first().copied())
+        .collect();
     if UPDATE_SCOPES.iter().any(|s| granted.iter().any(|g| g == s)) {
-        return Check::ok(
+        if removal_missing.is_empty() {
+            return Check::ok(
+                UPDATE_SCOPE,
+                "the app may update meetings (their topic and hosts follow the incident) and remove unused ones",
+            );
+        }
+        return Check::warn(
             UPDATE_SCOPE,
-            "the app may update meetings (their topic and hosts follow the incident)",
+            "the app may update meetings but not remove unused ones: a meeting nobody used is ended at the resolve, not removed",
+            format!(
+                "add the scope {} to the Zoom app (see docs/lifecycle.md)",
+                removal_missing.join(" and ")
+            ),
         );
     }
     Check::warn(
@@ -726,5 +758,36 @@ fn host_failure(host: &str, e: &UpstreamError) -> Check {
             format!("looking up {host} failed: {message}"),
             "check ZOOM_API_BASE and ZOOM_HOST_USER",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(list: &str) -> Option<Vec<String>> {
+        Some(list.split(' ').map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn the_update_check_names_the_scopes_that_remove_unused_meetings() {
+        let all = check_update_scope(scopes(
+            "meeting:update:meeting:admin meeting:read:list_past_instances:admin meeting:delete:meeting:admin",
+        ));
+        assert_eq!(all.status, Status::Ok, "{}", all.detail);
+        // Classic scopes cover all three.
+        let classic = check_update_scope(scopes("meeting:write:admin meeting:read:admin"));
+        assert_eq!(classic.status, Status::Ok, "{}", classic.detail);
+        let no_removal = check_update_scope(scopes("meeting:update:meeting:admin"));
+        assert_eq!(no_removal.status, Status::Warn);
+        assert!(no_removal.detail.contains("not remove unused ones"));
+        assert_eq!(
+            no_removal.fix.as_deref(),
+            Some(
+                "add the scope meeting:read:list_past_instances:admin and meeting:delete:meeting:admin to the Zoom app (see docs/lifecycle.md)"
+            )
+        );
+        let no_update = check_update_scope(scopes("meeting:write:meeting:admin"));
+        assert!(no_update.detail.contains("may not update meetings"));
     }
 }
