@@ -241,14 +241,15 @@ async fn updates_give_way_to_creates_when_the_hosts_day_runs_low() {
     )
     .await;
     until_requests(&server, "POST", "/notes", 1).await;
+    // One retitle after the other (two queued together would be sent as one update).
     for n in 2..=3 {
         let retitled = webhook("incident.reassigned", &format!("day-{n}"), |data| {
             data["title"] = json!(format!("Retitled {n}"));
         });
         deliver(&relay, &retitled, &format!("day-{n}")).await;
+        until_requests(&server, "PATCH", &format!("/meetings/{MEETING_ID}"), 2).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    until_requests(&server, "PATCH", &format!("/meetings/{MEETING_ID}"), 2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let requests = server.received_requests().await.unwrap_or_default();
     let patches: Vec<Value> = requests
         .iter()
