@@ -5,7 +5,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::MeetingHosts;
+/// Which of the incident's responders are the meeting's alternative hosts (Zoom's host
+/// controls: mute, admit, record, end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeetingHosts {
+    /// Every responder the incident has had: host controls are never taken away during the
+    /// incident, since the one who lost them may be running the call.
+    #[default]
+    Accumulate,
+    /// The incident's current responders only: a reassignment moves host controls.
+    Current,
+    /// No responder gets host controls; the relay never sets them.
+    None,
+}
 
 /// Responders read from one event. Zoom documents no count for `alternative_hosts`; an
 /// incident with hundreds of assignees is a broadcast, not a call, and each responder may

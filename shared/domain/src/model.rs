@@ -647,20 +647,7 @@ pub struct MeetingOptions {
     pub health: Option<bool>,
 }
 
-/// Which of the incident's responders are the meeting's alternative hosts (Zoom's host
-/// controls: mute, admit, record, end).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MeetingHosts {
-    /// Every responder the incident has had: host controls are never taken away during the
-    /// incident, since the one who lost them may be running the call.
-    #[default]
-    Accumulate,
-    /// The incident's current responders only: a reassignment moves host controls.
-    Current,
-    /// No responder gets host controls; the relay never sets them.
-    None,
-}
+pub use crate::hosts::MeetingHosts;
 
 /// How long a bridge waits for a free host when the policy does not say: two hours.
 pub const DEFAULT_HOST_WAIT_SECONDS: u32 = 2 * 3600;
