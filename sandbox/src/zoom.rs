@@ -360,6 +360,14 @@ impl Zoom {
             .filter(|m| !m.meeting.deleted)
     }
 
+    /// The meeting `id` names, unless it was deleted, to change it.
+    fn live_mut(&mut self, id: &str) -> Option<&mut ZoomMeeting> {
+        id.parse::<u64>()
+            .ok()
+            .and_then(|id| self.meetings.get_mut(&id))
+            .filter(|m| !m.meeting.deleted)
+    }
+
     /// `GET /past_meetings/{id}/instances`: the meeting's ended instances (one once it has
     /// ended); 404 for a meeting that never ran, as Zoom answers.
     fn past_instances(&self, id: &str) -> Reply {
@@ -375,12 +383,7 @@ impl Zoom {
     /// `DELETE /meetings/{id}`: 204, unless it is in progress (400 code 3002) or has ended
     /// (3007), which Zoom refuses.
     fn delete(&mut self, id: &str) -> Reply {
-        let Some(meeting) = id
-            .parse::<u64>()
-            .ok()
-            .and_then(|id| self.meetings.get_mut(&id))
-            .filter(|m| !m.meeting.deleted)
-        else {
+        let Some(meeting) = self.live_mut(id) else {
             return error(404, 3001, "Meeting does not exist.");
         };
         if meeting.meeting.ended {
@@ -417,12 +420,7 @@ impl Zoom {
                 vec![],
             );
         }
-        let Some(meeting) = id
-            .parse::<u64>()
-            .ok()
-            .and_then(|id| self.meetings.get_mut(&id))
-            .filter(|m| !m.meeting.deleted)
-        else {
+        let Some(meeting) = self.live_mut(id) else {
             return (error(404, 3001, "Meeting does not exist."), vec![]);
         };
         let was_running = meeting.meeting.started && !meeting.meeting.ended;
