@@ -391,9 +391,11 @@ async fn signed_zoom_events_become_notes_on_the_owning_incident() {
     );
 }
 
+/// Ends the meeting `grace_seconds` after the resolve; the health checks, whose timers would
+/// share the timer queue these tests count, are off.
 fn end_policy(grace_seconds: u32) -> BridgePolicy {
     BridgePolicy::from_json(
-        &json!({"meeting": {"on_resolve": "end", "end_grace_seconds": grace_seconds}}).to_string(),
+        &json!({"meeting": {"on_resolve": "end", "end_grace_seconds": grace_seconds, "health": false}}).to_string(),
         None,
     )
     .unwrap()
@@ -615,9 +617,13 @@ async fn a_reopen_while_the_timer_ends_the_meeting_keeps_the_incident_open() {
 #[tokio::test(flavor = "multi_thread")]
 async fn keep_leaves_the_meeting_open_and_posts_the_closing_note_with_who_joined() {
     let stand = Stand::start().await;
-    // Keep (the default), and a review meeting a day after the resolve.
-    let policy =
-        BridgePolicy::from_json(r#"{"meeting": {"review_after_minutes": 1440}}"#, None).unwrap();
+    // Keep (the default), and a review meeting a day after the resolve; no health timers in
+    // the timer queue this test counts.
+    let policy = BridgePolicy::from_json(
+        r#"{"meeting": {"review_after_minutes": 1440, "health": false}}"#,
+        None,
+    )
+    .unwrap();
     let ingress = stand.ingress(policy);
     Mock::given(method("POST"))
         .and(path_regex(r"^/users/[^/]+/meetings$"))

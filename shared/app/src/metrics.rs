@@ -67,12 +67,19 @@ pub mod names {
     pub const RECORDINGS_POSTED: &str = "RecordingsPosted";
     /// Zoom transcript links posted on incidents.
     pub const TRANSCRIPTS_POSTED: &str = "TranscriptsPosted";
+    /// Seconds from the bridge to each paged responder's first join of the call.
+    pub const RESPONDERS_JOINED_AFTER_SECONDS: &str = "RespondersJoinedAfterSeconds";
+    /// Notes that someone waits to be let in with nobody on the call who can.
+    pub const STUCK_WAITING_NOTES: &str = "StuckWaitingNotes";
+    /// Notes that one person sits alone on the call, or that an open incident's call is empty.
+    pub const EMPTY_CALL_NOTES: &str = "EmptyCallNotes";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
     Milliseconds,
+    Seconds,
 }
 
 impl Unit {
@@ -80,6 +87,7 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
         }
     }
 }
@@ -110,6 +118,15 @@ impl MetricSet {
         if !values.is_empty() {
             let values = values.iter().take(MAX_VALUES).map(|v| *v as f64).collect();
             self.metrics.push((name, Unit::Milliseconds, values));
+        }
+        self
+    }
+
+    /// One value per event, or nothing when there was none.
+    pub fn seconds(&mut self, name: &'static str, values: &[u64]) -> &mut Self {
+        if !values.is_empty() {
+            let values = values.iter().take(MAX_VALUES).map(|v| *v as f64).collect();
+            self.metrics.push((name, Unit::Seconds, values));
         }
         self
     }

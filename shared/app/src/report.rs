@@ -413,6 +413,18 @@ impl<'a> JobOutcome<'a> {
                 names::MEETING_UPDATES_GIVEN_UP,
                 u64::from(self.calls.meeting_updates_given_up),
             )
+            .count(
+                names::STUCK_WAITING_NOTES,
+                u64::from(self.calls.stuck_waiting_notes),
+            )
+            .count(
+                names::EMPTY_CALL_NOTES,
+                u64::from(self.calls.empty_call_notes),
+            )
+            .seconds(
+                names::RESPONDERS_JOINED_AFTER_SECONDS,
+                &self.calls.responders_joined_after_seconds,
+            )
             .millis(names::ZOOM_LATENCY, &self.calls.millis(ZOOM))
             .millis(names::PAGERDUTY_LATENCY, &self.calls.millis(PAGERDUTY))
             .millis(names::INCIDENT_IO_LATENCY, &self.calls.millis(INCIDENT_IO))

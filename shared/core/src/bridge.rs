@@ -239,6 +239,7 @@ impl Worker {
                 // escalation) carries it as it is now: its meeting follows.
                 let followed = self.follow(job, deadline).await?;
                 tracing::info!(incident = %incident_id, "already bridged; {followed}");
+                self.arm_health(job, None).await?;
                 return Ok(JobReport::AlreadyDone {
                     incident_id: incident_id.to_string(),
                 });
@@ -267,14 +268,15 @@ impl Worker {
             tracing::warn!(incident = %incident_id, error = %e, "could not release the claim; it expires with its lease");
         }
         let report = result?;
-        if matches!(report, JobReport::Bridged { .. })
-            && !job.incident.responders.is_empty()
-            && job.meeting.hosts != Some(bridge_relay_domain::model::MeetingHosts::None)
-        {
-            // The bridge and its note are posted: now the responders get host controls. A
-            // failure here redelivers the job, which finds the incident bridged and follows.
-            let followed = self.follow(job, deadline).await?;
-            tracing::info!(incident = %incident_id, "bridged; {followed}");
+        if matches!(report, JobReport::Bridged { .. }) {
+            // The bridge and its note are posted: now the responders get host controls and
+            // the roll call its roster, and the health checks are queued. A failure here
+            // redelivers the job, which finds the incident bridged and does this again.
+            if !job.incident.responders.is_empty() {
+                let followed = self.follow(job, deadline).await?;
+                tracing::info!(incident = %incident_id, "bridged; {followed}");
+            }
+            self.arm_health(job, None).await?;
         }
         Ok(report)
     }
@@ -388,7 +390,11 @@ impl Worker {
                     bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
                     after_call: Some(job.meeting.artifact_choice()),
                     labels: Some(MeetingLabels::of(&job.keyed_incident(), &job.meeting)),
-                    health_off: job.meeting.health == Some(false),
+                    health_off: job.meeting.health.is_some_and(|h| h.is_off()),
+                    health: bridge_relay_ports::store::CallHealth {
+                        checks: Some(job.meeting.health.unwrap_or_default().checks()),
+                        ..Default::default()
+                    },
                     needs_host_to_start: job.meeting.join_before_host == Some(false),
                     ..MeetingLifecycle::default()
                 };

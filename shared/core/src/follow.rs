@@ -97,7 +97,22 @@ impl Worker {
             labels,
             alternative_hosts: hosts,
         };
-        let known = Some((view.lifecycle, view.lifecycle_version));
+        // Who was paged, for the roll call (with the e-mails the host checks found).
+        let emails: Vec<(String, Option<String>)> = checked
+            .iter()
+            .map(|c| (c.key.clone(), c.check.email.clone()))
+            .collect();
+        let mut roster = view.lifecycle.clone();
+        let known = if crate::health::record_paged(&mut roster, job, &emails) {
+            let (lifecycle, version, ()) = self
+                .update_known_lifecycle(&key, Some((view.lifecycle, view.lifecycle_version)), |l| {
+                    crate::health::record_paged(l, job, &emails);
+                })
+                .await?;
+            Some((lifecycle, version))
+        } else {
+            Some((view.lifecycle, view.lifecycle_version))
+        };
         if update.is_empty() {
             if not_hosts.is_empty() {
                 return Ok(

@@ -351,6 +351,22 @@ impl Ingress {
             },
         };
         let mut meeting = self.policy.meeting_for(&incident);
+        let quiet = meeting
+            .health
+            .unwrap_or_default()
+            .checks()
+            .quiet_when_acknowledged;
+        if action == JobAction::Follow
+            && bridge_relay_domain::health::ACKNOWLEDGEMENT_EVENT_TYPES
+                .contains(&event.event_type.as_str())
+            && !quiet
+        {
+            // Followed only to keep an acknowledged incident's call quiet.
+            return WebhookResponse::ignored(
+                event.event_type.clone(),
+                format!("{} does not open a bridge", event.event_type),
+            );
+        }
         if event.private {
             // The tool withholds the incident from most people: so does the relay's timeline.
             meeting.sensitive = Some(true);

@@ -19,6 +19,7 @@
 pub mod after_call;
 pub mod bridge;
 pub mod follow;
+pub mod health;
 pub mod hostpool;
 pub mod ingress;
 pub mod lifecycle;

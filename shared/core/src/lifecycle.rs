@@ -49,6 +49,7 @@ impl Worker {
             JobAction::Reopened => self.reopened(job, deadline).await?,
             JobAction::EndMeeting(timer) => self.end_timer_fired(job, *timer, deadline).await?,
             JobAction::Follow => self.follow(job, deadline).await?,
+            JobAction::CheckHealth(timer) => self.health_timer_fired(job, *timer, deadline).await?,
             JobAction::Bridge => {
                 return Err(JobError::Malformed(
                     "a bridge job reached the lifecycle path".into(),
@@ -71,10 +72,14 @@ impl Worker {
     ) -> Result<(), JobError> {
         let after_call = job.meeting.artifact_choice();
         let labels = MeetingLabels::of(&job.keyed_incident(), &job.meeting);
+        let checks = job.meeting.health.unwrap_or_default().checks();
+        let off = job.meeting.health.is_some_and(|h| h.is_off());
         self.update_lifecycle(incident_id, |lifecycle| {
             lifecycle.bridged_at_ms.get_or_insert_with(now_ms);
             lifecycle.after_call.get_or_insert(after_call);
             lifecycle.labels.get_or_insert_with(|| labels.clone());
+            lifecycle.health.checks.get_or_insert(checks);
+            lifecycle.health_off |= off;
         })
         .await
         .map(drop)
@@ -82,7 +87,7 @@ impl Worker {
 
     /// Reads, changes and saves the incident's lifecycle, again from a fresh read when another
     /// worker saved in between.
-    async fn update_lifecycle<T>(
+    pub(crate) async fn update_lifecycle<T>(
         &self,
         incident_id: &IncidentKey,
         change: impl FnMut(&mut MeetingLifecycle) -> T,
@@ -156,7 +161,8 @@ impl Worker {
         // Saved from the copy just read; a change by another worker meanwhile fails the save,
         // and the event is applied again to a fresh read. The end of a call whose incident
         // resolved with the meeting kept lets go of its host slot.
-        let (_, _, let_go) = self
+        let before = lifecycle.clone();
+        let (saved, saved_version, let_go) = self
             .update_known_lifecycle(id, Some((lifecycle, version)), |lifecycle| {
                 apply_event(lifecycle, event);
                 let let_go = event.kind == MeetingEventKind::Ended
@@ -168,6 +174,12 @@ impl Worker {
                 let_go
             })
             .await?;
+        for seconds in crate::health::newly_joined_after_seconds(&before, &saved) {
+            bridge_relay_domain::telemetry::record_responder_joined(seconds);
+        }
+        self.mark_event_feed().await?;
+        // The timer judges the call as recorded; an event only makes sure one is queued.
+        self.arm_health(job, Some((saved, saved_version))).await?;
         if let_go {
             self.free_host_slot(id).await?;
         }
@@ -424,7 +436,7 @@ impl Worker {
         Ok(None)
     }
 
-    async fn schedule(&self, job: &Job, due_at_ms: u64) -> Result<(), JobError> {
+    pub(crate) async fn schedule(&self, job: &Job, due_at_ms: u64) -> Result<(), JobError> {
         let timer = self.timer.as_ref().ok_or_else(|| {
             JobError::Timer("the worker has no timer queue (TIMER_QUEUE_URL)".into())
         })?;
@@ -759,20 +771,40 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                 .participant
                 .clone()
                 .unwrap_or_else(|| "someone".into());
+            note_empty_stretch(lifecycle, event.at_ms);
+            // Whoever waited to be let in is in.
+            if lifecycle
+                .health
+                .waiting
+                .iter()
+                .any(|w| same_participant(w.id.as_deref(), &w.name, event))
+            {
+                crate::health::record_waiting(
+                    lifecycle,
+                    &name,
+                    event.participant_id.as_deref(),
+                    event.at_ms,
+                    false,
+                    false,
+                );
+            }
             let tracked = lifecycle.participants.len();
             let known = lifecycle
                 .participants
                 .iter_mut()
-                .find(|p| match &event.participant_id {
-                    Some(id) => p.id.as_deref() == Some(id),
-                    None => p.name == name,
-                });
+                .find(|p| same_participant(p.id.as_deref(), &p.name, event));
             match known {
                 Some(person) => {
-                    person.present = true;
+                    person.last_joined_ms = Some(
+                        person
+                            .last_joined_ms
+                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
+                    );
+                    person.first_joined_ms = person.first_joined_ms.min(event.at_ms);
                     if person.email.is_none() {
                         person.email = event.participant_email.clone();
                     }
+                    person.present = crate::health::is_present(person);
                 }
                 None if tracked < MAX_TRACKED_PARTICIPANTS => {
                     lifecycle.participants.push(Attendance {
@@ -780,12 +812,23 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                         id: event.participant_id.clone(),
                         first_joined_ms: event.at_ms,
                         last_left_ms: None,
+                        last_joined_ms: Some(event.at_ms),
                         email: event.participant_email.clone(),
                         present: true,
                     })
                 }
-                None => lifecycle.untracked_joins = lifecycle.untracked_joins.saturating_add(1),
+                None => {
+                    lifecycle.untracked_joins = lifecycle.untracked_joins.saturating_add(1);
+                    let health = &mut lifecycle.health;
+                    health.untracked_present = health.untracked_present.saturating_add(1);
+                    health.untracked_changed_ms = Some(
+                        health
+                            .untracked_changed_ms
+                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
+                    );
+                }
             }
+            crate::health::match_paged(lifecycle, event);
             if lifecycle.first_join_noted {
                 return None;
             }
@@ -796,18 +839,59 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
             ))
         }
         MeetingEventKind::ParticipantLeft => {
-            if let Some(person) =
-                lifecycle
-                    .participants
-                    .iter_mut()
-                    .find(|p| match &event.participant_id {
-                        Some(id) => p.id.as_deref() == Some(id),
-                        None => Some(&p.name) == event.participant.as_ref(),
+            let tracked = lifecycle.participants.len();
+            let known = lifecycle
+                .participants
+                .iter_mut()
+                .find(|p| same_participant(p.id.as_deref(), &p.name, event));
+            match known {
+                Some(person) => {
+                    person.last_left_ms = Some(
+                        person
+                            .last_left_ms
+                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
+                    );
+                    person.present = crate::health::is_present(person);
+                }
+                // A leave before its join (events come out of order): the join, when it
+                // comes, is older and leaves them off the call.
+                None if tracked < MAX_TRACKED_PARTICIPANTS => {
+                    lifecycle.participants.push(Attendance {
+                        name: event
+                            .participant
+                            .clone()
+                            .unwrap_or_else(|| "someone".into()),
+                        id: event.participant_id.clone(),
+                        first_joined_ms: event.at_ms,
+                        last_left_ms: Some(event.at_ms),
+                        last_joined_ms: None,
+                        email: event.participant_email.clone(),
+                        present: false,
                     })
-            {
-                person.present = false;
-                person.last_left_ms = Some(event.at_ms);
+                }
+                None => {
+                    let health = &mut lifecycle.health;
+                    health.untracked_present = health.untracked_present.saturating_sub(1);
+                    health.untracked_changed_ms = Some(
+                        health
+                            .untracked_changed_ms
+                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
+                    );
+                }
             }
+            None
+        }
+        MeetingEventKind::WaitingForHost | MeetingEventKind::InWaitingRoom => {
+            let name = event.participant.as_deref().unwrap_or("someone");
+            let for_host = event.kind == MeetingEventKind::WaitingForHost;
+            let id = event.participant_id.as_deref();
+            crate::health::record_waiting(lifecycle, name, id, event.at_ms, true, for_host);
+            None
+        }
+        MeetingEventKind::StoppedWaitingForHost | MeetingEventKind::LeftWaitingRoom => {
+            let name = event.participant.as_deref().unwrap_or("someone");
+            let id = event.participant_id.as_deref();
+            crate::health::record_waiting(lifecycle, name, id, event.at_ms, false, false);
             None
         }
         MeetingEventKind::Ended => {
@@ -816,9 +900,19 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
             }
             lifecycle.ended_at_ms = Some(event.at_ms);
             for person in &mut lifecycle.participants {
-                if person.present {
+                if crate::health::is_present(person) {
                     person.present = false;
                     person.last_left_ms = Some(event.at_ms);
+                }
+            }
+            let health = &mut lifecycle.health;
+            if health.untracked_present > 0 {
+                health.untracked_present = 0;
+                health.untracked_changed_ms = Some(event.at_ms);
+            }
+            for waiting in &mut health.waiting {
+                if waiting.still_waiting() {
+                    waiting.left_ms = Some(event.at_ms);
                 }
             }
             let mut note = format!("Zoom meeting {number} ended at {}", clock(event.at_ms));
@@ -840,6 +934,92 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
             }
             Some(note)
         }
+    }
+}
+
+/// The call's figures for the closing note: how many joined, how long after the bridge the
+/// first person and the first paged responder joined, and the longest the call sat empty.
+fn call_figures(lifecycle: &MeetingLifecycle, until: u64) -> Option<String> {
+    if lifecycle.participants.is_empty() && lifecycle.untracked_joins == 0 {
+        return None;
+    }
+    let mut figures = Vec::new();
+    if let Some(bridged) = lifecycle.bridged_at_ms {
+        let after = |at: u64| crate::health::duration_text(at.saturating_sub(bridged) / 1000);
+        // Zoom's times before the bridge (a meeting started by hand first) say nothing of it.
+        if let Some(first) = lifecycle
+            .participants
+            .iter()
+            .map(|p| p.first_joined_ms)
+            .min()
+            .filter(|first| *first >= bridged)
+        {
+            figures.push(format!(
+                "the first joined {} after the bridge",
+                after(first)
+            ));
+        }
+        if let Some(responder) = lifecycle
+            .health
+            .paged
+            .iter()
+            .filter_map(|r| r.joined_ms)
+            .min()
+            .filter(|joined| *joined >= bridged)
+        {
+            figures.push(format!("the first paged responder {}", after(responder)));
+        }
+    }
+    // A call empty when it closes counts its stretch up to now (or the end).
+    let mut longest = lifecycle.health.longest_empty_ms;
+    let occupancy = crate::health::occupancy(lifecycle);
+    if occupancy.present == 0
+        && lifecycle.ended_at_ms.is_none()
+        && let Some(since) = occupancy.since_ms
+    {
+        longest = longest.max(until.saturating_sub(since));
+    }
+    if longest >= 1000 {
+        figures.push(format!(
+            "the call sat empty for {} at the longest",
+            crate::health::duration_text(longest / 1000)
+        ));
+    }
+    if figures.is_empty() {
+        return None;
+    }
+    let mut text = figures.join("; ");
+    if let Some(first) = text.get(..1) {
+        text = format!(
+            "{}{}.",
+            first.to_uppercase(),
+            text.get(1..).unwrap_or_default()
+        );
+    }
+    Some(text)
+}
+
+/// Whether a recorded person (`id`, `name`) is the event's participant: by Zoom's id when the
+/// event has one, else by name.
+fn same_participant(id: Option<&str>, name: &str, event: &MeetingEvent) -> bool {
+    match &event.participant_id {
+        Some(event_id) => id == Some(event_id.as_str()),
+        None => Some(name) == event.participant.as_deref().or(Some("someone")),
+    }
+}
+
+/// A join at `at_ms` ends an empty stretch, if the call was empty after someone had been on
+/// it: the longest such stretch goes in the closing note.
+fn note_empty_stretch(lifecycle: &mut MeetingLifecycle, at_ms: u64) {
+    if lifecycle.participants.is_empty() && lifecycle.untracked_joins == 0 {
+        return;
+    }
+    let occupancy = crate::health::occupancy(lifecycle);
+    if occupancy.present == 0
+        && let Some(since) = occupancy.since_ms
+    {
+        let gap = at_ms.saturating_sub(since);
+        lifecycle.health.longest_empty_ms = lifecycle.health.longest_empty_ms.max(gap);
     }
 }
 
@@ -888,6 +1068,9 @@ pub fn closing_note(
         Some(who) => note.push_str(&format!("\n{who}")),
         None if lifecycle.started_at_ms.is_some() => note.push_str("\nNobody joined."),
         None => {}
+    }
+    if let Some(figures) = call_figures(lifecycle, until) {
+        note.push_str(&format!("\n{figures}"));
     }
     if lifecycle
         .artifacts_posted
@@ -945,7 +1128,7 @@ fn day_and_clock(time: SystemTime) -> String {
 }
 
 /// `10:02 UTC`.
-fn clock(at_ms: u64) -> String {
+pub(crate) fn clock(at_ms: u64) -> String {
     match bridge_relay_domain::telemetry::time_of_millis(at_ms)
         .and_then(bridge_relay_domain::telemetry::rfc3339_seconds)
     {
@@ -1010,7 +1193,7 @@ mod tests {
                 .unwrap()
                 .starts_with("Ada joined the Zoom meeting 850 1234 5678 at 10:02 UTC, the first")
         );
-        for n in 0..300 {
+        for n in 0..500 {
             let id = format!("p{n}");
             assert_eq!(
                 apply_event(
@@ -1022,6 +1205,7 @@ mod tests {
         }
         assert_eq!(lifecycle.participants.len(), MAX_TRACKED_PARTICIPANTS);
         assert_eq!(lifecycle.untracked_joins, 101);
+        assert_eq!(crate::health::occupancy(&lifecycle).present, 501);
         assert_eq!(
             apply_event(
                 &mut lifecycle,
@@ -1032,10 +1216,11 @@ mod tests {
         assert_eq!(lifecycle.participants[0].last_left_ms, Some(T0 + 600_000));
         let ended = apply_event(&mut lifecycle, &event(Ended, 42, None)).unwrap();
         assert!(
-            ended.starts_with("Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (301): Ada, Bob,"),
+            ended.starts_with("Zoom meeting 850 1234 5678 ended at 10:42 UTC after 42 min.\nOn the call (501): Ada, Bob,"),
             "{ended}"
         );
-        assert!(ended.contains(" and 251 more.\n"), "{ended}");
+        assert!(ended.contains(" and 451 more.\n"), "{ended}");
+        assert_eq!(crate::health::occupancy(&lifecycle).present, 0);
         assert_eq!(apply_event(&mut lifecycle, &event(Ended, 42, None)), None);
     }
 

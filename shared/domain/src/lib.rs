@@ -18,6 +18,7 @@
 
 pub mod after_call;
 pub mod error;
+pub mod health;
 pub mod hosts;
 pub mod meeting;
 pub mod model;

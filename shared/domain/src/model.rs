@@ -326,6 +326,9 @@ pub enum JobAction {
     /// The incident changed (reassigned, escalated, re-prioritised, retitled): the meeting's
     /// topic and agenda follow it.
     Follow,
+    /// A health check of the bridge is due (roll call, someone waiting, alone or empty call):
+    /// judged from the recorded call when it fires.
+    CheckHealth(HealthTimer),
 }
 
 impl JobAction {
@@ -346,6 +349,7 @@ impl JobAction {
             JobAction::Reopened => ActionName::Reopened,
             JobAction::EndMeeting(_) => ActionName::EndMeeting,
             JobAction::Follow => ActionName::Follow,
+            JobAction::CheckHealth(_) => ActionName::CheckHealth,
         }
     }
 }
@@ -362,6 +366,7 @@ enum ActionName {
     Reopened,
     EndMeeting,
     Follow,
+    CheckHealth,
 }
 
 impl ActionName {
@@ -374,6 +379,7 @@ impl ActionName {
             ActionName::Reopened => "reopened",
             ActionName::EndMeeting => "end_meeting",
             ActionName::Follow => "follow",
+            ActionName::CheckHealth => "check_health",
         }
     }
 
@@ -413,6 +419,9 @@ struct JobMessage {
     /// When an `end_meeting` job is due, and which resolution it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timer: Option<EndTimer>,
+    /// When a `check_health` job is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    health_timer: Option<HealthTimer>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     requeued_after_waiting: bool,
 }
@@ -436,6 +445,11 @@ impl TryFrom<JobMessage> for Job {
                 JobAction::EndMeeting(message.timer.ok_or_else(|| missing("timer"))?)
             }
             ActionName::Follow => JobAction::Follow,
+            ActionName::CheckHealth => JobAction::CheckHealth(
+                message
+                    .health_timer
+                    .ok_or_else(|| missing("health timer"))?,
+            ),
         };
         Ok(Job {
             webhook_id: message.webhook_id,
@@ -456,12 +470,13 @@ impl TryFrom<JobMessage> for Job {
 impl From<Job> for JobMessage {
     fn from(job: Job) -> JobMessage {
         let name = job.action.name();
-        let (zoom_event, artifact, timer) = match job.action {
-            JobAction::ZoomEvent(event) => (Some(event), None, None),
-            JobAction::ZoomArtifact(artifact) => (None, Some(artifact), None),
-            JobAction::EndMeeting(timer) => (None, None, Some(timer)),
+        let (zoom_event, artifact, timer, health_timer) = match job.action {
+            JobAction::ZoomEvent(event) => (Some(event), None, None, None),
+            JobAction::ZoomArtifact(artifact) => (None, Some(artifact), None, None),
+            JobAction::EndMeeting(timer) => (None, None, Some(timer), None),
+            JobAction::CheckHealth(health) => (None, None, None, Some(health)),
             JobAction::Bridge | JobAction::Resolved | JobAction::Reopened | JobAction::Follow => {
-                (None, None, None)
+                (None, None, None, None)
             }
         };
         JobMessage {
@@ -478,6 +493,7 @@ impl From<Job> for JobMessage {
             zoom_event,
             artifact,
             timer,
+            health_timer,
             requeued_after_waiting: job.requeued_after_waiting,
         }
     }
@@ -490,6 +506,13 @@ pub struct EndTimer {
     pub due_at_ms: u64,
     /// The resolution this end belongs to; a reopen (or a later resolve) moves it on.
     pub generation: u64,
+}
+
+/// The timer of a `check_health` job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthTimer {
+    /// When the first of the bridge's pending checks is due (ms since the Unix epoch).
+    pub due_at_ms: u64,
 }
 
 /// The longest grace period before a resolved incident's meeting ends (a day).
@@ -641,10 +664,10 @@ pub struct MeetingOptions {
     /// incident has had, [`MeetingHosts::Accumulate`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<MeetingHosts>,
-    /// The bridge's health notes (a meeting that ended while its incident is open); `false`
-    /// turns them off.
+    /// The bridge's health checks (roll call, someone waiting, alone or empty call, a meeting
+    /// that ended while its incident is open): `false` turns them off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<bool>,
+    pub health: Option<crate::health::HealthPolicy>,
 }
 
 pub use crate::hosts::MeetingHosts;
@@ -691,7 +714,10 @@ impl MeetingOptions {
             },
             sensitive: over.sensitive.or(self.sensitive),
             hosts: over.hosts.or(self.hosts),
-            health: over.health.or(self.health),
+            health: match (self.health, over.health) {
+                (Some(base), Some(over)) => Some(base.overlaid_with(&over)),
+                (base, over) => over.or(base),
+            },
         }
     }
 
@@ -738,13 +764,21 @@ pub struct Bridge {
 }
 
 /// What happened in a meeting, as the worker records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MeetingEventKind {
     Started,
     Ended,
     ParticipantJoined,
     ParticipantLeft,
+    /// Someone waits for a host to start the meeting (join-before-host off).
+    WaitingForHost,
+    /// They stopped waiting for a host: gave up, or the meeting started.
+    StoppedWaitingForHost,
+    /// Someone is in the waiting room (joined it, or was put there).
+    InWaitingRoom,
+    /// They left the waiting room: admitted, or gave up.
+    LeftWaitingRoom,
 }
 
 impl MeetingEventKind {
@@ -755,7 +789,16 @@ impl MeetingEventKind {
             MeetingEventKind::Ended => "meeting.ended",
             MeetingEventKind::ParticipantJoined => "meeting.participant_joined",
             MeetingEventKind::ParticipantLeft => "meeting.participant_left",
+            MeetingEventKind::WaitingForHost => "meeting.participant_jbh_waiting",
+            MeetingEventKind::StoppedWaitingForHost => "meeting.participant_jbh_waiting_left",
+            MeetingEventKind::InWaitingRoom => "meeting.participant_joined_waiting_room",
+            MeetingEventKind::LeftWaitingRoom => "meeting.participant_left_waiting_room",
         }
+    }
+
+    /// Whether the event is about one participant (it names them).
+    pub fn is_participant(&self) -> bool {
+        !matches!(self, MeetingEventKind::Started | MeetingEventKind::Ended)
     }
 }
 
@@ -807,6 +850,7 @@ mod tests {
             ("zoom_event", "event"),
             ("zoom_artifact", "artifact"),
             ("end_meeting", "timer"),
+            ("check_health", "health timer"),
         ] {
             let text = format!(
                 r#"{{"webhook_id":"w","event_id":"e","event_type":"t","incident":{{"id":"P1"}},"action":"{action}"}}"#

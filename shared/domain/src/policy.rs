@@ -161,8 +161,8 @@ struct StrictMeetingOptions {
     sensitive: Option<bool>,
     #[serde(default)]
     hosts: Option<crate::model::MeetingHosts>,
-    #[serde(default)]
-    health: Option<bool>,
+    #[serde(default, deserialize_with = "crate::health::strict_health")]
+    health: Option<crate::health::HealthPolicy>,
 }
 
 /// [`AfterCall`](crate::after_call::AfterCall) as a person writes it: an unknown field is refused.
@@ -664,6 +664,15 @@ fn check_meeting(field: &str, meeting: &MeetingOptions) -> Result<(), PolicyErro
             format!("{after} is not between 1 and {MAX_REVIEW_AFTER_MINUTES} (30 days)"),
         ));
     }
+    if let Some((name, seconds)) = meeting.health.and_then(|h| h.too_long()) {
+        return Err(field_error(
+            format!("{field}.health.{name}"),
+            format!(
+                "{seconds} is more than a day ({} seconds)",
+                crate::health::MAX_HEALTH_AFTER_SECONDS
+            ),
+        ));
+    }
     if let Some(countries) = &meeting.dial_in_countries {
         for (n, country) in countries.iter().enumerate() {
             if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -1042,6 +1051,14 @@ mod tests {
             (
                 r#"{"meeting": {"health": "off"}}"#,
                 "field `meeting.health`",
+            ),
+            (
+                r#"{"meeting": {"health": {"alone_after": 60}}}"#,
+                "field `meeting.health`",
+            ),
+            (
+                r#"{"overrides": [{"services": ["a"], "meeting": {"health": {"empty_after_seconds": 90000}}}]}"#,
+                "field `overrides[0].meeting.health.empty_after_seconds`: 90000 is more than a day",
             ),
             (
                 r#"{"overrides": [{"teams": ["a"], "meeting": {"end_grace_seconds": 90000}}]}"#,

@@ -74,6 +74,11 @@ pub struct CallStats {
     /// Updates not made (Zoom refused them after the retries, or the day's budget is kept
     /// for creates): the bridge is fine, so no note says so.
     pub meeting_updates_given_up: u32,
+    /// Seconds from the bridge to a paged responder's first join, one per responder.
+    pub responders_joined_after_seconds: Vec<u64>,
+    /// Health notes: someone stuck waiting to be let in; one person alone or nobody on the call.
+    pub stuck_waiting_notes: u32,
+    pub empty_call_notes: u32,
 }
 
 impl CallStats {
@@ -192,6 +197,31 @@ pub fn record_meeting_update(made: bool) {
         let count = match made {
             true => &mut calls.meetings_updated,
             false => &mut calls.meeting_updates_given_up,
+        };
+        *count = count.saturating_add(1);
+    });
+}
+
+/// A paged responder first joined the call `seconds` after the bridge.
+pub fn record_responder_joined(seconds: u64) {
+    let _ = CALLS.try_with(|calls| {
+        calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .responders_joined_after_seconds
+            .push(seconds)
+    });
+}
+
+/// A health note went on an incident: someone stuck waiting (`true`), or an alone or empty call.
+pub fn record_health_note(stuck: bool) {
+    let _ = CALLS.try_with(|calls| {
+        let mut calls = calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = match stuck {
+            true => &mut calls.stuck_waiting_notes,
+            false => &mut calls.empty_call_notes,
         };
         *count = count.saturating_add(1);
     });

@@ -176,7 +176,9 @@ pub trait HostSlots: Send + Sync {
 }
 
 #[async_trait]
-pub trait IdempotencyStore: MeetingIndex + MeetingLifecycles + HostSlots + HostChecks {
+pub trait IdempotencyStore:
+    MeetingIndex + MeetingLifecycles + HostSlots + HostChecks + MeetingEventFeed
+{
     /// Claims `incident_id` for `owner` until `lease` from now, unless a live claim of another
     /// owner holds it or the work is done.
     async fn claim(
@@ -346,7 +348,7 @@ pub fn host_day_key(host: &str, day: &str) -> String {
 
 /// People tracked by name in one meeting's lifecycle; beyond this they are only counted, so
 /// the item stays far below DynamoDB's 400 KB.
-pub const MAX_TRACKED_PARTICIPANTS: usize = 200;
+pub const MAX_TRACKED_PARTICIPANTS: usize = 400;
 
 /// What happened to an incident's meeting after the bridge: when it ran, who joined, and
 /// whether the incident is resolved (and which resolution a pending end belongs to).
@@ -434,7 +436,144 @@ pub struct MeetingLifecycle {
     /// The responders (by [`responder_key`]) the incident was told cannot be hosts, each once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_hosts_noted: Vec<String>,
+    /// The bridge's health: who was paged, who waits, which health notes are posted.
+    #[serde(default, skip_serializing_if = "CallHealth::is_empty")]
+    pub health: CallHealth,
 }
+
+/// People waiting to be let in, tracked by name in one lifecycle; more are only counted.
+pub const MAX_TRACKED_WAITING: usize = 20;
+
+/// What the bridge's health checks keep of one call: small and bounded whatever the call's
+/// size (counts, and the few names a note needs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallHealth {
+    /// The checks the policy gave the bridge; `None` for bridges made before the relay kept
+    /// them (the defaults then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<bridge_relay_domain::health::HealthChecks>,
+    /// The paged responders (assigned and added), at most
+    /// [`MAX_RESPONDERS`](bridge_relay_domain::hosts::MAX_RESPONDERS), in the order paged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paged: Vec<PagedResponder>,
+    /// People waiting in the waiting room or for a host, at most [`MAX_TRACKED_WAITING`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<Waiting>,
+    /// People on the call beyond [`MAX_TRACKED_PARTICIPANTS`] (joins less leaves).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_present: u32,
+    /// When the count of untracked people last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untracked_changed_ms: Option<u64>,
+    /// The roll call is on the incident.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub roll_call_noted: bool,
+    /// The start of the stretch of one person alone whose note is posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alone_noted_since: Option<u64>,
+    /// The start of the empty stretch whose note is posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_noted_since: Option<u64>,
+    /// The longest the call sat empty between two people on it (ms).
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub longest_empty_ms: u64,
+    /// When the queued health check is due; a later event queues none before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_due_ms: Option<u64>,
+    /// The incident is acknowledged (PagerDuty), as its last event said.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acknowledged: bool,
+    /// Notes posted that someone is stuck waiting.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stuck_notes: u32,
+    /// Notes posted that one person is alone on the call, or that it is empty.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_notes: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_ms(n: &u64) -> bool {
+    *n == 0
+}
+
+impl CallHealth {
+    pub fn is_empty(&self) -> bool {
+        *self == CallHealth::default()
+    }
+
+    /// The checks the bridge gets.
+    pub fn checks(&self) -> bridge_relay_domain::health::HealthChecks {
+        self.checks.unwrap_or_default()
+    }
+}
+
+/// One paged responder, as the roll call names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagedResponder {
+    /// Their [`responder_key`].
+    pub key: String,
+    pub name: String,
+    /// Their e-mail, when the tool or the host check gave one: Zoom reports it for people of
+    /// the same Zoom account who join signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// When they first joined the call, once the relay matched them to a participant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_ms: Option<u64>,
+}
+
+/// Someone waiting to be let in: in the waiting room, or for a host (join-before-host off).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When this stretch of waiting began.
+    pub since_ms: u64,
+    /// When it ended (let in, gone, or the meeting ended); a wait that began later is a new
+    /// stretch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_ms: Option<u64>,
+    /// The incident was told of this stretch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub noted: bool,
+    /// Waiting for a host to start the meeting, rather than in the waiting room.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub for_host: bool,
+}
+
+impl Waiting {
+    /// Whether they still wait, as their last recorded event tells.
+    pub fn still_waiting(&self) -> bool {
+        self.left_ms.is_none_or(|left| self.since_ms > left)
+    }
+
+    /// The same person: by Zoom's participant id when both have one, else by name.
+    pub fn same_person(&self, other: &Waiting) -> bool {
+        match (&self.id, &other.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.name == other.name,
+        }
+    }
+}
+
+/// Whether Zoom's meeting events reach the relay: without them, nobody on the call and no
+/// events look the same, and the roll call must not say nobody joined.
+#[async_trait]
+pub trait MeetingEventFeed: Send + Sync {
+    /// Records that a Zoom meeting event arrived (item `feed#zoom-meeting-events`), kept for
+    /// [`MEETING_EVENT_FEED_TTL`].
+    async fn mark_meeting_events_seen(&self) -> Result<(), StoreError>;
+
+    /// Whether a Zoom meeting event arrived within [`MEETING_EVENT_FEED_TTL`].
+    async fn meeting_events_seen(&self) -> Result<bool, StoreError>;
+}
+
+/// How long one Zoom meeting event vouches for the feed: a month.
+pub const MEETING_EVENT_FEED_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How a responder is known to the host-check cache and the lifecycle: `<tool>:user:<id>` for
 /// a tool's user id, `email:<e-mail>` for an e-mail alone, `name:<name>` for neither.
@@ -507,6 +646,10 @@ pub struct Attendance {
     pub first_joined_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_left_ms: Option<u64>,
+    /// Their latest join (events arrive out of order: they are on the call when it is later
+    /// than their latest leave); `None` in records made before the relay kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_joined_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Whether they are on the call as far as the events tell.

@@ -18,8 +18,8 @@ use bridge_relay_ports::token_store::{
 use bridge_relay_domain::hosts::HostCheck;
 use bridge_relay_ports::store::{
     Claim, HostChecks, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord,
-    IncidentView, MeetingIndex, MeetingLifecycle, MeetingLifecycles, Stage, StoreError,
-    StoredMeeting, host_day_key, host_slot_key, now_millis,
+    IncidentView, MEETING_EVENT_FEED_TTL, MeetingEventFeed, MeetingIndex, MeetingLifecycle,
+    MeetingLifecycles, Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// Records are kept this long after their last change (DynamoDB TTL on `expires_at`), well past
@@ -836,6 +836,45 @@ impl HostChecks for DynamoDbStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+const MEETING_EVENT_FEED_KEY: &str = "feed#zoom-meeting-events";
+
+/// Zoom's meeting events reach the relay: `feed#zoom-meeting-events`, gone after `expires_at`
+/// (checked on read too, as DynamoDB deletes expired items late).
+#[async_trait]
+impl MeetingEventFeed for DynamoDbStore {
+    async fn mark_meeting_events_seen(&self) -> Result<(), StoreError> {
+        let expires = (now_millis() / 1000).saturating_add(MEETING_EVENT_FEED_TTL.as_secs());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(MEETING_EVENT_FEED_KEY.into()))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn meeting_events_seen(&self) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(MEETING_EVENT_FEED_KEY.into()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let now = now_millis() / 1000;
+        Ok(output
+            .item
+            .as_ref()
+            .and_then(|item| item.get("expires_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|expires| expires > now))
     }
 }
 

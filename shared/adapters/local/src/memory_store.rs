@@ -10,8 +10,8 @@ use bridge_relay_ports::token_store::{SharedTokenStore, TokenItem, TokenStoreErr
 use bridge_relay_domain::hosts::HostCheck;
 use bridge_relay_ports::store::{
     Claim, HostChecks, HostSlot, HostSlots, HostTake, IdempotencyStore, IncidentRecord,
-    MeetingIndex, MeetingLifecycle, MeetingLifecycles, Stage, StoreError, StoredMeeting,
-    host_day_key, host_slot_key, now_millis,
+    MEETING_EVENT_FEED_TTL, MeetingEventFeed, MeetingIndex, MeetingLifecycle, MeetingLifecycles,
+    Stage, StoreError, StoredMeeting, host_day_key, host_slot_key, now_millis,
 };
 
 /// The end of a lease of `lease` from now, in ms since the epoch.
@@ -35,6 +35,8 @@ pub struct InMemoryStore {
     tokens: Mutex<HashMap<String, TokenEntry>>,
     /// Responder key -> (host check, kept until ms).
     host_checks: Mutex<HashMap<String, (HostCheck, u64)>>,
+    /// When Zoom's meeting events stop vouching for the feed (ms).
+    meeting_events_until: Mutex<Option<u64>>,
 }
 
 /// The shared Zoom token's item and the owner of its lease.
@@ -424,6 +426,19 @@ impl HostChecks for InMemoryStore {
             .await
             .insert(responder.to_owned(), (check.clone(), until));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MeetingEventFeed for InMemoryStore {
+    async fn mark_meeting_events_seen(&self) -> Result<(), StoreError> {
+        *self.meeting_events_until.lock().await = Some(lease_end(MEETING_EVENT_FEED_TTL));
+        Ok(())
+    }
+
+    async fn meeting_events_seen(&self) -> Result<bool, StoreError> {
+        let until = *self.meeting_events_until.lock().await;
+        Ok(until.is_some_and(|until| until > now_millis()))
     }
 }
 

@@ -83,6 +83,7 @@ impl InboundSource for PagerDutyWebhooks {
 
     fn follows(&self, event_type: &str) -> bool {
         FOLLOW_EVENT_TYPES.contains(&event_type)
+            || bridge_relay_domain::health::ACKNOWLEDGEMENT_EVENT_TYPES.contains(&event_type)
     }
 
     fn precheck(&self, headers: &dyn Headers, body: &[u8]) -> Result<(), Refusal> {

@@ -123,6 +123,16 @@ pub fn event_kind(event_type: &str) -> Option<MeetingEventKind> {
         "meeting.ended" => Some(MeetingEventKind::Ended),
         "meeting.participant_joined" => Some(MeetingEventKind::ParticipantJoined),
         "meeting.participant_left" => Some(MeetingEventKind::ParticipantLeft),
+        "meeting.participant_jbh_waiting" => Some(MeetingEventKind::WaitingForHost),
+        "meeting.participant_jbh_waiting_left" | "meeting.participant_jbh_joined" => {
+            Some(MeetingEventKind::StoppedWaitingForHost)
+        }
+        "meeting.participant_joined_waiting_room" | "meeting.participant_put_in_waiting_room" => {
+            Some(MeetingEventKind::InWaitingRoom)
+        }
+        "meeting.participant_left_waiting_room" | "meeting.participant_admitted" => {
+            Some(MeetingEventKind::LeftWaitingRoom)
+        }
         _ => None,
     }
 }
@@ -201,6 +211,9 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
         MeetingEventKind::Ended => object.get("end_time"),
         MeetingEventKind::ParticipantJoined => participant.and_then(|p| p.get("join_time")),
         MeetingEventKind::ParticipantLeft => participant.and_then(|p| p.get("leave_time")),
+        // The waiting events carry `date_time` (the waiting room's) or no time at all (a
+        // wait for the host): `event_ts` then.
+        _ => participant.and_then(|p| p.get("date_time")),
     };
     let at_ms = time_field
         .and_then(Value::as_str)
@@ -209,7 +222,7 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
         .or(event_ts)
         .ok_or_else(|| shape("the event has no time (`event_ts`)"))?;
     let (participant, participant_id, participant_email) = match kind {
-        MeetingEventKind::ParticipantJoined | MeetingEventKind::ParticipantLeft => {
+        kind if kind.is_participant() => {
             let p = participant.ok_or_else(|| shape("no `payload.object.participant`"))?;
             let name = p
                 .get("user_name")
@@ -380,6 +393,60 @@ mod tests {
                 event_type: "recording.started".into()
             })
         );
+    }
+
+    #[test]
+    fn zooms_waiting_events_are_read_from_its_own_examples() {
+        let fixture = |name: &str| {
+            let path = format!(
+                "{}/../../../tests/fixtures/zoom-webhooks/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            match parse(&std::fs::read(path).unwrap()).unwrap() {
+                Notification::Meeting(event) => event,
+                other => panic!("{name}: {other:?}"),
+            }
+        };
+        for (name, kind) in [
+            (
+                "meeting_participant_jbh_waiting",
+                MeetingEventKind::WaitingForHost,
+            ),
+            (
+                "meeting_participant_jbh_waiting_left",
+                MeetingEventKind::StoppedWaitingForHost,
+            ),
+            (
+                "meeting_participant_joined_waiting_room",
+                MeetingEventKind::InWaitingRoom,
+            ),
+            (
+                "meeting_participant_put_in_waiting_room",
+                MeetingEventKind::InWaitingRoom,
+            ),
+            (
+                "meeting_participant_left_waiting_room",
+                MeetingEventKind::LeftWaitingRoom,
+            ),
+            (
+                "meeting_participant_admitted",
+                MeetingEventKind::LeftWaitingRoom,
+            ),
+        ] {
+            let event = fixture(name);
+            assert_eq!(event.kind, kind, "{name}");
+            assert_eq!(event.meeting_id, 85012345678, "{name}");
+            assert!(event.participant.is_some(), "{name}");
+        }
+        // The waiting room's `date_time`, else (waiting for the host) `event_ts`.
+        assert_eq!(
+            fixture("meeting_participant_joined_waiting_room").at_ms,
+            1_626_212_691_000
+        );
+        let waiting = fixture("meeting_participant_jbh_waiting");
+        assert_eq!(waiting.at_ms, 1_626_230_691_572);
+        assert_eq!(waiting.participant.as_deref(), Some("JillChill"));
+        assert_eq!(waiting.participant_email, None);
     }
 
     #[test]

@@ -1,0 +1,714 @@
+//! The bridge's health: a roll call of the paged responders, and a note when someone waits to
+//! be let in with nobody on the call who can, when one person sits alone on the call, or when
+//! the call of an open incident stays empty.
+//!
+//! Zoom's participant events of one meeting are many, come out of order and twice, so no note
+//! is decided on one event: every event is recorded (`lifecycle`), and one timer per incident
+//! (the queue's delay, like the end of a meeting after a resolve) fires when the first pending
+//! check is due and judges from the recorded call. It queues itself again for the next one.
+//!
+//! Health timers are consumed beside the incident's queue group, so two workers may judge one
+//! call at once: a note is claimed in the lifecycle (a conditional write) before it is posted,
+//! and the claim is given back when the post fails, so the retry posts it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use crate::lifecycle::{clock, meeting_number};
+use crate::worker::Worker;
+use bridge_relay_domain::error::JobError;
+use bridge_relay_domain::health::{HealthChecks, MAX_HEALTH_AFTER_SECONDS};
+use bridge_relay_domain::hosts::{MAX_RESPONDERS, normalize_email};
+use bridge_relay_domain::model::{HealthTimer, Job, JobAction};
+use bridge_relay_ports::store::{
+    Attendance, MAX_TRACKED_WAITING, MeetingLifecycle, PagedResponder, StoredMeeting, Waiting,
+    responder_key,
+};
+
+/// Names in one health note; the rest are counted.
+const MAX_NAMES: usize = 20;
+
+fn now_ms() -> u64 {
+    bridge_relay_domain::telemetry::epoch_millis(SystemTime::now())
+}
+
+fn seconds_ms(seconds: u32) -> u64 {
+    u64::from(seconds).saturating_mul(1000)
+}
+
+/// Who is on the call now, as the recorded events tell, and since when the count is what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupancy {
+    pub present: u64,
+    /// The time of the last change of who is on the call.
+    pub since_ms: Option<u64>,
+}
+
+/// Whether the person was on the call at the last of their recorded events.
+pub fn is_present(person: &Attendance) -> bool {
+    let joined = person.last_joined_ms.or(Some(person.first_joined_ms));
+    match (joined, person.last_left_ms) {
+        (Some(joined), Some(left)) => joined > left,
+        (Some(_), None) => person.present,
+        (None, _) => false,
+    }
+}
+
+pub fn occupancy(lifecycle: &MeetingLifecycle) -> Occupancy {
+    let tracked = lifecycle
+        .participants
+        .iter()
+        .filter(|p| is_present(p))
+        .count();
+    let present = u64::try_from(tracked)
+        .unwrap_or(u64::MAX)
+        .saturating_add(u64::from(lifecycle.health.untracked_present));
+    // Zoom's times of events older than the bridge count from the bridge.
+    let since_ms = lifecycle
+        .participants
+        .iter()
+        .flat_map(|p| [p.last_joined_ms.or(Some(p.first_joined_ms)), p.last_left_ms])
+        .flatten()
+        .chain(lifecycle.health.untracked_changed_ms)
+        .max()
+        .map(|since| since.max(lifecycle.bridged_at_ms.unwrap_or_default()));
+    Occupancy { present, since_ms }
+}
+
+/// Whether anyone was ever on the call.
+fn anyone_joined(lifecycle: &MeetingLifecycle) -> bool {
+    !lifecycle.participants.is_empty() || lifecycle.untracked_joins > 0
+}
+
+/// Whether Zoom told the relay anything of this call.
+fn events_seen(lifecycle: &MeetingLifecycle) -> bool {
+    lifecycle.started_at_ms.is_some()
+        || anyone_joined(lifecycle)
+        || !lifecycle.health.waiting.is_empty()
+}
+
+/// The person's e-mail or name matches the paged responder's.
+fn is_responder(person: &Attendance, paged: &PagedResponder) -> bool {
+    match (
+        person.email.as_deref().and_then(normalize_email),
+        &paged.email,
+    ) {
+        (Some(email), Some(paged_email)) => email == *paged_email,
+        _ => same_name(&person.name, &paged.name),
+    }
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// Someone on the call can let people in: one of the alternative hosts the relay set.
+fn host_on_call(lifecycle: &MeetingLifecycle) -> bool {
+    let hosts = lifecycle.alternative_hosts.as_deref().unwrap_or_default();
+    lifecycle
+        .participants
+        .iter()
+        .filter(|p| is_present(p))
+        .any(|p| {
+            p.email
+                .as_deref()
+                .and_then(normalize_email)
+                .is_some_and(|email| hosts.iter().any(|h| h.eq_ignore_ascii_case(&email)))
+        })
+}
+
+/// A health check the timer found due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthCheck {
+    RollCall,
+    Waiting,
+    Alone,
+    Empty,
+}
+
+/// When `check` is due for the call as recorded, if it is still to come (or due now).
+fn due_at(lifecycle: &MeetingLifecycle, checks: &HealthChecks, check: HealthCheck) -> Option<u64> {
+    let health = &lifecycle.health;
+    let quiet = checks.quiet_when_acknowledged && health.acknowledged;
+    match check {
+        HealthCheck::RollCall => (checks.roll_call_after_seconds > 0 && !health.roll_call_noted)
+            .then_some(lifecycle.bridged_at_ms?)
+            .map(|at| at.saturating_add(seconds_ms(checks.roll_call_after_seconds))),
+        HealthCheck::Waiting => {
+            if checks.waiting_after_seconds == 0 {
+                return None;
+            }
+            health
+                .waiting
+                .iter()
+                .filter(|w| !w.noted && w.still_waiting())
+                .map(|w| {
+                    w.since_ms
+                        .saturating_add(seconds_ms(checks.waiting_after_seconds))
+                })
+                .min()
+        }
+        HealthCheck::Alone => {
+            let occupancy = occupancy(lifecycle);
+            let since = occupancy.since_ms?;
+            (checks.alone_after_seconds > 0
+                && !quiet
+                && occupancy.present == 1
+                && health.alone_noted_since != Some(since))
+            .then(|| since.saturating_add(seconds_ms(checks.alone_after_seconds)))
+        }
+        HealthCheck::Empty => {
+            let occupancy = occupancy(lifecycle);
+            let since = occupancy.since_ms?;
+            (checks.empty_after_seconds > 0
+                && !quiet
+                && occupancy.present == 0
+                && anyone_joined(lifecycle)
+                && health.empty_noted_since != Some(since))
+            .then(|| since.saturating_add(seconds_ms(checks.empty_after_seconds)))
+        }
+    }
+}
+
+const CHECKS: [HealthCheck; 4] = [
+    HealthCheck::RollCall,
+    HealthCheck::Waiting,
+    HealthCheck::Alone,
+    HealthCheck::Empty,
+];
+
+/// Whether the bridge still has anything to watch: its incident open, its meeting not removed.
+fn watched(lifecycle: &MeetingLifecycle) -> bool {
+    lifecycle.resolved_at_ms.is_none() && !lifecycle.removed_unused && !lifecycle.meeting_gone
+}
+
+/// When the first pending check of the call is due.
+pub fn next_due(lifecycle: &MeetingLifecycle) -> Option<u64> {
+    if !watched(lifecycle) {
+        return None;
+    }
+    let checks = lifecycle.health.checks();
+    CHECKS
+        .iter()
+        .filter_map(|check| due_at(lifecycle, &checks, *check))
+        .min()
+}
+
+/// The checks due at `now`, claimed in `lifecycle` (each marked as noted), with the note of
+/// each. `feed` says whether Zoom's meeting events reach the relay at all: without them an
+/// empty call and no events look the same, and the roll call says nothing of who joined.
+pub fn claim_due_notes(
+    lifecycle: &mut MeetingLifecycle,
+    meeting: &StoredMeeting,
+    now: u64,
+    feed: bool,
+) -> Vec<(HealthCheck, String)> {
+    if !watched(lifecycle) {
+        return Vec::new();
+    }
+    let checks = lifecycle.health.checks();
+    let mut notes = Vec::new();
+    for check in CHECKS {
+        if due_at(lifecycle, &checks, check).is_none_or(|due| due > now) {
+            continue;
+        }
+        let note = match check {
+            HealthCheck::RollCall => {
+                lifecycle.health.roll_call_noted = true;
+                if !feed && !events_seen(lifecycle) {
+                    tracing::info!(
+                        meeting_id = meeting.id,
+                        "no roll call: no Zoom meeting event has reached the relay, so it cannot tell who joined"
+                    );
+                    continue;
+                }
+                roll_call_note(lifecycle, meeting, checks.roll_call_after_seconds)
+            }
+            HealthCheck::Waiting => {
+                if host_on_call(lifecycle) {
+                    // A host is on the call to let them in: nothing to say, for this stretch.
+                    for waiting in &mut lifecycle.health.waiting {
+                        waiting.noted = true;
+                    }
+                    continue;
+                }
+                let due_before = now.saturating_sub(seconds_ms(checks.waiting_after_seconds));
+                let bridged = lifecycle.bridged_at_ms.unwrap_or_default();
+                let mut names = Vec::new();
+                for waiting in &mut lifecycle.health.waiting {
+                    if !waiting.noted
+                        && waiting.still_waiting()
+                        && waiting.since_ms.max(bridged) <= due_before
+                    {
+                        waiting.noted = true;
+                        names.push((waiting.name.clone(), waiting.for_host));
+                    }
+                }
+                if names.is_empty() {
+                    continue;
+                }
+                lifecycle.health.stuck_notes = lifecycle.health.stuck_notes.saturating_add(1);
+                waiting_note(lifecycle, meeting, &names, now)
+            }
+            HealthCheck::Alone => {
+                let occupancy = occupancy(lifecycle);
+                lifecycle.health.alone_noted_since = occupancy.since_ms;
+                lifecycle.health.empty_notes = lifecycle.health.empty_notes.saturating_add(1);
+                let who = lifecycle
+                    .participants
+                    .iter()
+                    .find(|p| is_present(p))
+                    .map_or("One person", |p| p.name.as_str());
+                format!(
+                    "{who} has been alone on the Zoom meeting {} since {} (Zoom ends a meeting with one person left after about 40 min). The bridge: {}",
+                    meeting_number(meeting.id),
+                    occupancy.since_ms.map_or_else(|| "a while".into(), clock),
+                    meeting.join_url
+                )
+            }
+            HealthCheck::Empty => {
+                let occupancy = occupancy(lifecycle);
+                lifecycle.health.empty_noted_since = occupancy.since_ms;
+                lifecycle.health.empty_notes = lifecycle.health.empty_notes.saturating_add(1);
+                format!(
+                    "Nobody has been on the Zoom meeting {} since {}, and the incident is still open. The bridge: {}",
+                    meeting_number(meeting.id),
+                    occupancy.since_ms.map_or_else(|| "a while".into(), clock),
+                    meeting.join_url
+                )
+            }
+        };
+        notes.push((check, note));
+    }
+    notes
+}
+
+/// Gives back the claim of `check` (its note could not be posted), so the retry posts it.
+pub fn unclaim(lifecycle: &mut MeetingLifecycle, claimed: &MeetingLifecycle, check: HealthCheck) {
+    let health = &mut lifecycle.health;
+    match check {
+        HealthCheck::RollCall => health.roll_call_noted = false,
+        HealthCheck::Waiting => {
+            for waiting in &mut health.waiting {
+                let was = claimed
+                    .health
+                    .waiting
+                    .iter()
+                    .find(|w| w.same_person(waiting));
+                if was.is_some_and(|w| w.noted && w.since_ms == waiting.since_ms) {
+                    waiting.noted = false;
+                }
+            }
+            health.stuck_notes = health.stuck_notes.saturating_sub(1);
+        }
+        HealthCheck::Alone => {
+            if health.alone_noted_since == claimed.health.alone_noted_since {
+                health.alone_noted_since = None;
+            }
+            health.empty_notes = health.empty_notes.saturating_sub(1);
+        }
+        HealthCheck::Empty => {
+            if health.empty_noted_since == claimed.health.empty_noted_since {
+                health.empty_noted_since = None;
+            }
+            health.empty_notes = health.empty_notes.saturating_sub(1);
+        }
+    }
+}
+
+fn list(names: &[String], more: usize) -> String {
+    let mut text = names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+fn roll_call_note(
+    lifecycle: &MeetingLifecycle,
+    meeting: &StoredMeeting,
+    after_seconds: u32,
+) -> String {
+    let mut note = format!(
+        "Roll call of the Zoom meeting {}, {} after the bridge:",
+        meeting_number(meeting.id),
+        duration_text(u64::from(after_seconds))
+    );
+    let present: Vec<&Attendance> = lifecycle
+        .participants
+        .iter()
+        .filter(|p| is_present(p))
+        .collect();
+    let paged = &lifecycle.health.paged;
+    let (on_call, absent): (Vec<&PagedResponder>, Vec<&PagedResponder>) = paged
+        .iter()
+        .partition(|r| present.iter().any(|p| is_responder(p, r)));
+    let names = |list: &[&PagedResponder]| -> Vec<String> {
+        list.iter()
+            .take(MAX_NAMES)
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    if !on_call.is_empty() {
+        note.push_str(&format!(
+            "\nOn the call: {}.",
+            list(&names(&on_call), on_call.len().saturating_sub(MAX_NAMES))
+        ));
+    }
+    if !absent.is_empty() {
+        note.push_str(&format!(
+            "\nPaged, not on the call: {}.",
+            list(&names(&absent), absent.len().saturating_sub(MAX_NAMES))
+        ));
+    }
+    let others = present
+        .iter()
+        .filter(|p| !paged.iter().any(|r| is_responder(p, r)))
+        .count();
+    let others = u64::try_from(others)
+        .unwrap_or(u64::MAX)
+        .saturating_add(u64::from(lifecycle.health.untracked_present));
+    match (others, on_call.is_empty() && absent.is_empty()) {
+        (0, true) => note.push_str("\nNobody is on the call."),
+        (0, false) => {}
+        (1, _) => note.push_str("\n1 other person is on the call."),
+        (n, _) => note.push_str(&format!("\n{n} other people are on the call.")),
+    }
+    if present.is_empty() && lifecycle.health.untracked_present == 0 {
+        note.push_str(&format!("\nThe bridge: {}", meeting.join_url));
+    }
+    note
+}
+
+fn waiting_note(
+    lifecycle: &MeetingLifecycle,
+    meeting: &StoredMeeting,
+    names: &[(String, bool)],
+    now: u64,
+) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(MAX_NAMES)
+        .map(|(name, for_host)| match for_host {
+            true => format!("{name} (waiting for a host to start the meeting)"),
+            false => format!("{name} (in the waiting room)"),
+        })
+        .collect();
+    let mut note = format!(
+        "Waiting to be let into the Zoom meeting {} at {}: {}. Nobody on the call can let them in.",
+        meeting_number(meeting.id),
+        clock(now),
+        list(&shown, names.len().saturating_sub(MAX_NAMES))
+    );
+    let hosts = lifecycle.alternative_hosts.as_deref().unwrap_or_default();
+    if hosts.is_empty() {
+        note.push_str(" No responder has the meeting's host controls (policy `meeting.hosts`); turn the waiting room off, or let responders be hosts.");
+    } else {
+        let host_names: Vec<String> = hosts
+            .iter()
+            .take(MAX_NAMES)
+            .map(|email| {
+                lifecycle
+                    .health
+                    .paged
+                    .iter()
+                    .find(|r| r.email.as_deref() == Some(email.as_str()))
+                    .map_or_else(|| email.clone(), |r| r.name.clone())
+            })
+            .collect();
+        note.push_str(&format!(
+            " These alternative hosts can, by joining with the bridge: {}.",
+            list(&host_names, hosts.len().saturating_sub(MAX_NAMES))
+        ));
+    }
+    note
+}
+
+/// `90 s`, `5 min` (whole minutes from two on).
+pub fn duration_text(seconds: u64) -> String {
+    if seconds < 120 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min", seconds / 60)
+    }
+}
+
+/// Records who was paged (the job's responders, with what the host checks found of their
+/// e-mails); returns whether the roster changed.
+pub fn record_paged(
+    lifecycle: &mut MeetingLifecycle,
+    job: &Job,
+    emails: &[(String, Option<String>)],
+) -> bool {
+    let mut changed = false;
+    for responder in job.incident.responders.iter().take(MAX_RESPONDERS) {
+        let key = responder_key(&job.tool, responder);
+        let email = emails
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, email)| email.clone())
+            .or_else(|| responder.email.as_deref().and_then(normalize_email));
+        let paged = &mut lifecycle.health.paged;
+        match paged.iter().position(|r| r.key == key) {
+            Some(n) => {
+                let Some(known) = paged.get_mut(n) else {
+                    continue;
+                };
+                if known.email.is_none() && email.is_some() {
+                    known.email = email;
+                    changed = true;
+                }
+            }
+            None if paged.len() < MAX_RESPONDERS => {
+                paged.push(PagedResponder {
+                    key,
+                    name: responder.display_name().to_owned(),
+                    email,
+                    joined_ms: None,
+                });
+                changed = true;
+            }
+            None => {}
+        }
+    }
+    let acknowledged = bridge_relay_domain::health::acknowledged_by(&job.event_type);
+    if let Some(acknowledged) = acknowledged
+        && lifecycle.health.acknowledged != acknowledged
+    {
+        lifecycle.health.acknowledged = acknowledged;
+        changed = true;
+    }
+    changed
+}
+
+/// The paged responder a join is of (by e-mail, else by name) joined at the event's time.
+pub fn match_paged(
+    lifecycle: &mut MeetingLifecycle,
+    event: &bridge_relay_domain::model::MeetingEvent,
+) {
+    let person = Attendance {
+        name: event.participant.clone().unwrap_or_default(),
+        id: None,
+        first_joined_ms: event.at_ms,
+        last_left_ms: None,
+        last_joined_ms: None,
+        email: event.participant_email.clone(),
+        present: true,
+    };
+    for paged in &mut lifecycle.health.paged {
+        if is_responder(&person, paged) {
+            paged.joined_ms = Some(
+                paged
+                    .joined_ms
+                    .map_or(event.at_ms, |at| at.min(event.at_ms)),
+            );
+        }
+    }
+}
+
+/// Seconds from the bridge to each paged responder's first join that `after` records and
+/// `before` did not: the `RespondersJoinedAfterSeconds` of one event.
+pub fn newly_joined_after_seconds(before: &MeetingLifecycle, after: &MeetingLifecycle) -> Vec<u64> {
+    let Some(bridged) = after.bridged_at_ms else {
+        return Vec::new();
+    };
+    after
+        .health
+        .paged
+        .iter()
+        .filter(|r| {
+            !before
+                .health
+                .paged
+                .iter()
+                .any(|b| b.key == r.key && b.joined_ms.is_some())
+        })
+        .filter_map(|r| r.joined_ms)
+        .map(|joined| joined.saturating_sub(bridged) / 1000)
+        .collect()
+}
+
+/// Records a wait to be let in (`for_host`: for a host to start the meeting, else in the
+/// waiting room), or its end. One entry per person: a new stretch begins only after the last
+/// one ended, so a wait delivered twice or out of order is one stretch.
+pub fn record_waiting(
+    lifecycle: &mut MeetingLifecycle,
+    name: &str,
+    id: Option<&str>,
+    at_ms: u64,
+    waiting: bool,
+    for_host: bool,
+) {
+    let list = &mut lifecycle.health.waiting;
+    let person = Waiting {
+        name: name.to_owned(),
+        id: id.map(str::to_owned),
+        since_ms: at_ms,
+        left_ms: None,
+        noted: false,
+        for_host,
+    };
+    match list.iter_mut().find(|w| w.same_person(&person)) {
+        Some(known) if waiting => {
+            let waits = known.still_waiting();
+            if !waits && known.left_ms.is_some_and(|left| at_ms > left) {
+                *known = person;
+            } else if waits && at_ms < known.since_ms {
+                known.since_ms = at_ms;
+            }
+        }
+        Some(known) => {
+            known.left_ms = Some(known.left_ms.map_or(at_ms, |left| left.max(at_ms)));
+        }
+        None => {
+            if list.len() >= MAX_TRACKED_WAITING {
+                // Room for this one: forget the oldest who no longer waits, else drop it.
+                match list.iter().position(|w| !w.still_waiting()) {
+                    Some(n) => {
+                        list.remove(n);
+                    }
+                    None => return,
+                }
+            }
+            list.push(Waiting {
+                left_ms: (!waiting).then_some(at_ms),
+                ..person
+            });
+        }
+    }
+}
+
+/// When Zoom's meeting events last vouched for the feed, in this process: one write an hour at
+/// most (the mark is a month long; a cache, not a claim).
+/// A health timer due this long ago and not cleared was lost (a crash between its send and
+/// its record): the next event queues another.
+const LOST_TIMER_AFTER_MS: u64 = 3_600_000;
+
+static FEED_MARKED_AT_MS: AtomicU64 = AtomicU64::new(0);
+const FEED_MARK_EVERY_MS: u64 = 3_600_000;
+
+impl Worker {
+    /// Notes that Zoom's meeting events reach the relay (the roll call relies on it).
+    pub(crate) async fn mark_event_feed(&self) -> Result<(), JobError> {
+        let now = now_ms();
+        let last = FEED_MARKED_AT_MS.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < FEED_MARK_EVERY_MS {
+            return Ok(());
+        }
+        self.store.mark_meeting_events_seen().await?;
+        FEED_MARKED_AT_MS.store(now, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Queues the incident's health timer for its first pending check, unless one is queued
+    /// for that time or sooner. Queued first, then recorded: a timer sent twice judges twice
+    /// and finds its notes claimed, a timer recorded but not sent would never fire.
+    pub(crate) async fn arm_health(
+        &self,
+        job: &Job,
+        known: Option<(MeetingLifecycle, u64)>,
+    ) -> Result<(), JobError> {
+        let key = job.incident_key();
+        let (lifecycle, version) = match known {
+            Some(known) => known,
+            None => self.store.lifecycle(&key).await?,
+        };
+        let now = now_ms();
+        // A check due more than a day ahead comes of a time from far in the future: none.
+        let latest = now.saturating_add(seconds_ms(MAX_HEALTH_AFTER_SECONDS));
+        let Some(due) = next_due(&lifecycle).filter(|due| *due <= latest) else {
+            return Ok(());
+        };
+        // A timer queued for a time past is either on its way or was lost with a crash.
+        if lifecycle
+            .health
+            .timer_due_ms
+            .is_some_and(|queued| queued <= due && queued.saturating_add(LOST_TIMER_AFTER_MS) > now)
+        {
+            return Ok(());
+        }
+        if self.timer.is_none() {
+            tracing::warn!(incident = %key, "no timer queue (TIMER_QUEUE_URL): the bridge's health checks are off");
+            return Ok(());
+        }
+        let mut timer_job = job.clone();
+        timer_job.action = JobAction::CheckHealth(HealthTimer { due_at_ms: due });
+        timer_job.event_type = "check_health".into();
+        timer_job.webhook_id = format!("{key}#health-{due}");
+        timer_job.event_id = timer_job.webhook_id.clone();
+        self.schedule(&timer_job, due).await?;
+        self.update_known_lifecycle(&key, Some((lifecycle, version)), |l| {
+            if l.health
+                .timer_due_ms
+                .is_none_or(|queued| queued > due || queued < now)
+            {
+                l.health.timer_due_ms = Some(due);
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The health timer fired: the checks due now are judged from the recorded call, their
+    /// notes claimed and posted, and the timer queued again for the next.
+    pub(crate) async fn health_timer_fired(
+        &self,
+        job: &Job,
+        timer: HealthTimer,
+        deadline: Instant,
+    ) -> Result<String, JobError> {
+        if now_ms() < timer.due_at_ms {
+            self.schedule(job, timer.due_at_ms).await?;
+            return Ok("the health check is not due yet; waiting another hop".into());
+        }
+        let key = job.incident_key();
+        let view = self.store.get_with_lifecycle(&key).await?;
+        let Some(meeting) = view.record.and_then(|r| r.meeting) else {
+            return Ok("no meeting to check".into());
+        };
+        if !watched(&view.lifecycle) {
+            return Ok("the incident is resolved; no health check".into());
+        }
+        let feed = events_seen(&view.lifecycle) || self.store.meeting_events_seen().await?;
+        let now = now_ms();
+        let mut notes = Vec::new();
+        let (claimed, version, ()) = self
+            .update_known_lifecycle(&key, Some((view.lifecycle, view.lifecycle_version)), |l| {
+                notes = claim_due_notes(l, &meeting, now, feed);
+                if l.health.timer_due_ms.is_some_and(|due| due <= now) {
+                    l.health.timer_due_ms = None;
+                }
+            })
+            .await?;
+        let mut posted = Vec::new();
+        for (check, note) in &notes {
+            if let Err(e) = self.post(job, note, deadline).await {
+                let unposted: Vec<HealthCheck> = notes
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .filter(|c| !posted.contains(c))
+                    .collect();
+                self.update_lifecycle(&key, |l| {
+                    for check in &unposted {
+                        unclaim(l, &claimed, *check);
+                    }
+                })
+                .await?;
+                return Err(e);
+            }
+            match check {
+                HealthCheck::Waiting => bridge_relay_domain::telemetry::record_health_note(true),
+                HealthCheck::Alone | HealthCheck::Empty => {
+                    bridge_relay_domain::telemetry::record_health_note(false)
+                }
+                HealthCheck::RollCall => {}
+            }
+            posted.push(*check);
+        }
+        self.arm_health(job, Some((claimed, version))).await?;
+        Ok(match posted.len() {
+            0 => "health checked; nothing to say".into(),
+            n => format!("health checked; {n} note(s) posted"),
+        })
+    }
+}
