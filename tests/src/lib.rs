@@ -3,6 +3,7 @@
 //! for Zoom's OAuth endpoint. `scripts/install-tools` puts moto and Prism in `.tools/`.
 
 pub mod faulty;
+pub mod zoom_call;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

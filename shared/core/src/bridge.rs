@@ -239,7 +239,8 @@ impl Worker {
                 // escalation) carries it as it is now: its meeting follows.
                 let followed = self.follow(job, deadline).await?;
                 tracing::info!(incident = %incident_id, "already bridged; {followed}");
-                self.arm_health(job, None).await?;
+                // Its first delivery may have stopped before sending the health timer.
+                self.arm_health(job, None, true).await?;
                 return Ok(JobReport::AlreadyDone {
                     incident_id: incident_id.to_string(),
                 });
@@ -272,11 +273,13 @@ impl Worker {
             // The bridge and its note are posted: now the responders get host controls and
             // the roll call its roster, and the health checks are queued. A failure here
             // redelivers the job, which finds the incident bridged and does this again.
+            if let JobReport::Bridged { bridged_at_ms, .. } = &report {
+                self.send_roll_call_timer(job, *bridged_at_ms).await?;
+            }
             if !job.incident.responders.is_empty() {
                 let followed = self.follow(job, deadline).await?;
                 tracing::info!(incident = %incident_id, "bridged; {followed}");
             }
-            self.arm_health(job, None).await?;
         }
         Ok(report)
     }
@@ -386,7 +389,7 @@ impl Worker {
                     .create_in_pool(job, owner, record.stage, pool, taken, deadline)
                     .await?;
                 let stored = StoredMeeting::from(&meeting);
-                let first = MeetingLifecycle {
+                let mut first = MeetingLifecycle {
                     bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
                     after_call: Some(job.meeting.artifact_choice()),
                     labels: Some(MeetingLabels::of(&job.keyed_incident(), &job.meeting)),
@@ -398,6 +401,8 @@ impl Worker {
                     needs_host_to_start: job.meeting.join_before_host == Some(false),
                     ..MeetingLifecycle::default()
                 };
+                // The roll call's timer, sent once the bridge is posted.
+                first.health.timer_due_ms = crate::health::roll_call_due(&first);
                 recorded_together = self
                     .store
                     .record_new_meeting(id, owner, &stored, &first)

@@ -144,6 +144,7 @@ fn due_at(lifecycle: &MeetingLifecycle, checks: &HealthChecks, check: HealthChec
                 .filter(|w| !w.noted && w.still_waiting())
                 .map(|w| {
                     w.since_ms
+                        .max(lifecycle.bridged_at_ms.unwrap_or_default())
                         .saturating_add(seconds_ms(checks.waiting_after_seconds))
                 })
                 .min()
@@ -180,6 +181,11 @@ const CHECKS: [HealthCheck; 4] = [
 /// Whether the bridge still has anything to watch: its incident open, its meeting not removed.
 fn watched(lifecycle: &MeetingLifecycle) -> bool {
     lifecycle.resolved_at_ms.is_none() && !lifecycle.removed_unused && !lifecycle.meeting_gone
+}
+
+/// When the roll call is due (the bridge's first check), if it is on.
+pub fn roll_call_due(lifecycle: &MeetingLifecycle) -> Option<u64> {
+    due_at(lifecycle, &lifecycle.health.checks(), HealthCheck::RollCall)
 }
 
 /// When the first pending check of the call is due.
@@ -601,13 +607,19 @@ impl Worker {
     }
 
     /// Queues the incident's health timer for its first pending check, unless one is queued
-    /// for that time or sooner. Queued first, then recorded: a timer sent twice judges twice
+    /// for that time or sooner (`again`: whatever is recorded, for a delivery that may have
+    /// crashed before its send). Queued first, then recorded: a timer sent twice judges twice
     /// and finds its notes claimed, a timer recorded but not sent would never fire.
     pub(crate) async fn arm_health(
         &self,
         job: &Job,
         known: Option<(MeetingLifecycle, u64)>,
+        again: bool,
     ) -> Result<(), JobError> {
+        if self.timer.is_none() {
+            tracing::debug!(incident = %job.incident_key(), "no timer queue (TIMER_QUEUE_URL): no health checks");
+            return Ok(());
+        }
         let key = job.incident_key();
         let (lifecycle, version) = match known {
             Some(known) => known,
@@ -620,23 +632,14 @@ impl Worker {
             return Ok(());
         };
         // A timer queued for a time past is either on its way or was lost with a crash.
-        if lifecycle
-            .health
-            .timer_due_ms
-            .is_some_and(|queued| queued <= due && queued.saturating_add(LOST_TIMER_AFTER_MS) > now)
+        if !again
+            && lifecycle.health.timer_due_ms.is_some_and(|queued| {
+                queued <= due && queued.saturating_add(LOST_TIMER_AFTER_MS) > now
+            })
         {
             return Ok(());
         }
-        if self.timer.is_none() {
-            tracing::warn!(incident = %key, "no timer queue (TIMER_QUEUE_URL): the bridge's health checks are off");
-            return Ok(());
-        }
-        let mut timer_job = job.clone();
-        timer_job.action = JobAction::CheckHealth(HealthTimer { due_at_ms: due });
-        timer_job.event_type = "check_health".into();
-        timer_job.webhook_id = format!("{key}#health-{due}");
-        timer_job.event_id = timer_job.webhook_id.clone();
-        self.schedule(&timer_job, due).await?;
+        self.send_health_timer(job, due).await?;
         self.update_known_lifecycle(&key, Some((lifecycle, version)), |l| {
             if l.health
                 .timer_due_ms
@@ -647,6 +650,43 @@ impl Worker {
         })
         .await?;
         Ok(())
+    }
+
+    /// Sends the bridge's first health timer, the roll call, which the lifecycle recorded with
+    /// the meeting (`bridged_at_ms` + the roll call's wait), so the bridge job spends one call
+    /// on it and no store round trip. When the send fails, the record is taken back so the
+    /// job's redelivery sends it.
+    pub(crate) async fn send_roll_call_timer(
+        &self,
+        job: &Job,
+        bridged_at_ms: u64,
+    ) -> Result<(), JobError> {
+        let after = job
+            .meeting
+            .health
+            .unwrap_or_default()
+            .checks()
+            .roll_call_after_seconds;
+        if self.timer.is_none() || after == 0 {
+            return Ok(());
+        }
+        let due = bridged_at_ms.saturating_add(seconds_ms(after));
+        if let Err(e) = self.send_health_timer(job, due).await {
+            self.update_lifecycle(&job.incident_key(), |l| l.health.timer_due_ms = None)
+                .await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn send_health_timer(&self, job: &Job, due: u64) -> Result<(), JobError> {
+        let key = job.incident_key();
+        let mut timer_job = job.clone();
+        timer_job.action = JobAction::CheckHealth(HealthTimer { due_at_ms: due });
+        timer_job.event_type = "check_health".into();
+        timer_job.webhook_id = format!("{key}#health-{due}");
+        timer_job.event_id = timer_job.webhook_id.clone();
+        self.schedule(&timer_job, due).await
     }
 
     /// The health timer fired: the checks due now are judged from the recorded call, their
@@ -705,7 +745,14 @@ impl Worker {
             }
             posted.push(*check);
         }
-        self.arm_health(job, Some((claimed, version))).await?;
+        // Due now and still nothing to claim would judge the same call again at once: a
+        // check the claim does not agree with is left to the next event instead of spinning.
+        if notes.is_empty() && next_due(&claimed).is_some_and(|due| due <= now) {
+            tracing::warn!(incident = %key, "a health check is due but says nothing; it waits for the next event");
+        } else {
+            self.arm_health(job, Some((claimed, version)), false)
+                .await?;
+        }
         Ok(match posted.len() {
             0 => "health checked; nothing to say".into(),
             n => format!("health checked; {n} note(s) posted"),

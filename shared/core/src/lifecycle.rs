@@ -48,7 +48,12 @@ impl Worker {
             JobAction::Resolved => self.resolved(job, deadline).await?,
             JobAction::Reopened => self.reopened(job, deadline).await?,
             JobAction::EndMeeting(timer) => self.end_timer_fired(job, *timer, deadline).await?,
-            JobAction::Follow => self.follow(job, deadline).await?,
+            JobAction::Follow => {
+                let followed = self.follow(job, deadline).await?;
+                // An acknowledgement may have quieted a check, an unacknowledgement woken one.
+                self.arm_health(job, None, false).await?;
+                followed
+            }
             JobAction::CheckHealth(timer) => self.health_timer_fired(job, *timer, deadline).await?,
             JobAction::Bridge => {
                 return Err(JobError::Malformed(
@@ -79,6 +84,9 @@ impl Worker {
             lifecycle.after_call.get_or_insert(after_call);
             lifecycle.labels.get_or_insert_with(|| labels.clone());
             lifecycle.health.checks.get_or_insert(checks);
+            if lifecycle.health.timer_due_ms.is_none() {
+                lifecycle.health.timer_due_ms = crate::health::roll_call_due(lifecycle);
+            }
             lifecycle.health_off |= off;
         })
         .await
@@ -179,7 +187,8 @@ impl Worker {
         }
         self.mark_event_feed().await?;
         // The timer judges the call as recorded; an event only makes sure one is queued.
-        self.arm_health(job, Some((saved, saved_version))).await?;
+        self.arm_health(job, Some((saved, saved_version)), false)
+            .await?;
         if let_go {
             self.free_host_slot(id).await?;
         }

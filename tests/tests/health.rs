@@ -1,0 +1,441 @@
+//! The bridge's health, end to end: signed Zoom events through the ingress (`/zoom`), the job
+//! queue and the worker (moto, Prism proxies of Zoom's and PagerDuty's specs), and the health
+//! timer on the timer queue: the roll call of the paged responders, someone waiting to be let
+//! in with nobody to admit them, one person alone, an empty call, a meeting that ended while its
+//! incident is open, a big call's bounded record, and two workers judging one call at once.
+
+use std::time::Duration;
+
+use bridge_relay::lambda::handle_sqs;
+use bridge_relay::model::IncidentKey;
+use bridge_relay::policy::BridgePolicy;
+use bridge_relay::relay::{Ingress, Worker};
+use bridge_relay::store::{MeetingLifecycle, MeetingLifecycles};
+use bridge_relay_tests::zoom_call::*;
+use bridge_relay_tests::*;
+use lambda_runtime::LambdaEvent;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+/// The health checks with the given settings (seconds; 0 is off).
+fn health(settings: Value) -> BridgePolicy {
+    BridgePolicy::from_json(&json!({"meeting": {"health": settings}}).to_string(), None).unwrap()
+}
+
+/// A stand whose Zoom takes meeting updates (the responders' host controls).
+async fn stand() -> Stand {
+    let stand = Stand::start().await;
+    Mock::given(method("PATCH"))
+        .and(path_regex(r"^/meetings/\d+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&stand.apis.zoom_upstream)
+        .await;
+    stand
+}
+
+/// Opens the bridge, with `assignees` (PagerDuty user id, name) as the incident's.
+async fn bridge_assigned(
+    stand: &Stand,
+    ingress: &Ingress,
+    worker: &Arc<Worker>,
+    assignees: &[(&str, &str)],
+) {
+    let assignees: Vec<Value> = assignees
+        .iter()
+        .map(|(id, name)| json!({"id": id, "summary": name, "type": "user_reference"}))
+        .collect();
+    let status = stand
+        .pagerduty_with(ingress, "incident.triggered", "trigger-1", |data| {
+            data["assignees"] = json!(assignees)
+        })
+        .await;
+    assert_eq!(status, 202);
+    stand.work(worker).await;
+    assert!(stand.notes().await[0].starts_with("Zoom bridge opened"));
+}
+
+/// A Zoom participant event of the fixture `name`, for `who` (name, participant id, e-mail).
+fn participant(name: &str, who: (&str, &str, Option<&str>)) -> Value {
+    let mut event = zoom_json(name);
+    let person = &mut event["payload"]["object"]["participant"];
+    person["user_name"] = json!(who.0);
+    person["participant_uuid"] = json!(who.1);
+    person["email"] = json!(who.2.unwrap_or(""));
+    event
+}
+
+async fn lifecycle(stand: &Stand) -> MeetingLifecycle {
+    stand
+        .store()
+        .lifecycle(&IncidentKey::from_stored(INCIDENT.to_owned()))
+        .await
+        .unwrap()
+        .0
+}
+
+/// The notes after the bridge's own.
+async fn health_notes(stand: &Stand) -> Vec<String> {
+    stand.notes().await.split_off(1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_roll_call_names_who_of_the_paged_is_on_the_call_and_who_is_not() {
+    let stand = stand().await;
+    stand
+        .apis
+        .responder(
+            "PEARL01",
+            "Earline Greenholt",
+            "earline@example.com",
+            Some(2),
+        )
+        .await;
+    stand
+        .apis
+        .responder("PGRACE1", "Grace Hopper", "grace@example.com", Some(2))
+        .await;
+    let ingress = stand.ingress(health(json!({"roll_call_after_seconds": 2})));
+    let worker = stand.worker();
+    bridge_assigned(
+        &stand,
+        &ingress,
+        &worker,
+        &[
+            ("PEARL01", "Earline Greenholt"),
+            ("PGRACE1", "Grace Hopper"),
+        ],
+    )
+    .await;
+    // Earline joins signed in (Zoom gives her e-mail), and someone from outside the account.
+    for event in [
+        participant(
+            "meeting_participant_joined.json",
+            ("Earline G.", "p-earline", Some("Earline@Example.com")),
+        ),
+        participant(
+            "meeting_participant_joined.json",
+            ("Sam Visitor", "p-sam", None),
+        ),
+    ] {
+        zoom_event(&ingress, &event).await;
+    }
+    stand.work(&worker).await;
+    assert_eq!(
+        health_notes(&stand).await.len(),
+        1,
+        "only the first join so far"
+    );
+
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert_eq!(
+        notes[1],
+        "Roll call of the Zoom meeting 850 1234 5678, 2 s after the bridge:\nOn the call: Earline Greenholt.\nPaged, not on the call: Grace Hopper.\n1 other person is on the call.",
+        "{notes:#?}"
+    );
+    // Once per incident: nothing more is queued, and a redelivered timer says nothing.
+    assert_eq!(stand.timers_waiting().await, 0);
+    let checks = lifecycle(&stand).await;
+    assert!(checks.health.roll_call_noted);
+    assert_eq!(checks.health.paged.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn someone_in_the_waiting_room_with_nobody_to_let_them_in_is_one_note() {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 0, "waiting_after_seconds": 1
+    })));
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    // Zoom's own examples: Jill joins the waiting room, is put back in it (the same stretch),
+    // and each is delivered twice.
+    for name in [
+        "meeting_participant_joined_waiting_room.json",
+        "meeting_participant_put_in_waiting_room.json",
+        "meeting_participant_joined_waiting_room.json",
+    ] {
+        zoom_event(&ingress, &zoom_json(name)).await;
+    }
+    stand.work(&worker).await;
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].starts_with("Waiting to be let into the Zoom meeting 850 1234 5678 at "),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[0].ends_with(": Jill Chill (in the waiting room). Nobody on the call can let them in. No responder has the meeting's host controls (policy `meeting.hosts`); turn the waiting room off, or let responders be hosts."),
+        "{notes:#?}"
+    );
+    assert_eq!(stand.timers_waiting().await, 0, "once per stretch");
+    assert_eq!(lifecycle(&stand).await.health.stuck_notes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_person_alone_and_then_an_empty_call_are_one_note_each() {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 0, "alone_after_seconds": 1, "empty_after_seconds": 1
+    })));
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    let earline = (
+        "Earline Greenholt",
+        "p-earline",
+        Some("earline@example.com"),
+    );
+    zoom_event(
+        &ingress,
+        &participant("meeting_participant_joined.json", earline),
+    )
+    .await;
+    stand.work(&worker).await;
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes[1].starts_with(
+            "Earline Greenholt has been alone on the Zoom meeting 850 1234 5678 since "
+        ),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[1].ends_with(
+            ". The bridge: https://us06web.zoom.us/j/85012345678?pwd=bGt5dFpvZ3FoTzRrcUFqZz09"
+        ),
+        "{notes:#?}"
+    );
+    assert_eq!(stand.timers_waiting().await, 0, "one note per stretch");
+
+    // She leaves, now (after the bridge): the empty call is said once, with the link.
+    let mut left = participant("meeting_participant_left.json", earline);
+    left["payload"]["object"]["participant"]["leave_time"] =
+        json!(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    zoom_event(&ingress, &left).await;
+    zoom_event(&ingress, &left).await;
+    stand.work(&worker).await;
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 3, "{notes:#?}");
+    assert!(
+        notes[2].starts_with("Nobody has been on the Zoom meeting 850 1234 5678 since "),
+        "{notes:#?}"
+    );
+    assert!(notes[2].contains(
+        "and the incident is still open. The bridge: https://us06web.zoom.us/j/85012345678?pwd="
+    ));
+    assert_eq!(stand.timers_waiting().await, 0);
+    assert_eq!(lifecycle(&stand).await.health.empty_notes, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledged_incident_keeps_quiet_when_the_policy_says_so() {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 0, "alone_after_seconds": 1, "quiet_when_acknowledged": true
+    })));
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.acknowledged", "ack-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    zoom_event(
+        &ingress,
+        &participant(
+            "meeting_participant_joined.json",
+            ("Earline Greenholt", "p-earline", None),
+        ),
+    )
+    .await;
+    stand.work(&worker).await;
+    assert!(lifecycle(&stand).await.health.acknowledged);
+    assert_eq!(stand.timers_waiting().await, 0, "nothing to check");
+    assert_eq!(health_notes(&stand).await.len(), 1, "only the first join");
+
+    // Unacknowledged: she has been alone, and the incident hears it.
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.unacknowledged", "unack-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert!(
+        notes[1].contains("has been alone on the Zoom meeting"),
+        "{notes:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_meeting_that_ends_while_the_incident_is_open_is_one_note_however_often_it_is_delivered()
+{
+    let stand = stand().await;
+    let ingress = stand.ingress(BridgePolicy::default());
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    let ended = zoom_json("meeting_ended.json");
+    zoom_event(&ingress, &ended).await;
+    zoom_event(&ingress, &ended).await;
+    stand.work(&worker).await;
+    // Delivered again hours later, past the queue's deduplication: the same event adds nothing.
+    let again = zoom_job(&ended, "zoom-ended-again");
+    aws_sdk_sqs::Client::new(&stand.aws.config)
+        .send_message()
+        .queue_url(&stand.aws.queue_url)
+        .message_body(again.to_string())
+        .message_group_id(INCIDENT)
+        .message_deduplication_id("zoom-ended-again")
+        .send()
+        .await
+        .unwrap();
+    stand.work(&worker).await;
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].contains("The incident is still open, and its bridge still works"),
+        "{notes:#?}"
+    );
+}
+
+/// The job the ingress queues for a Zoom meeting event, under another delivery id.
+fn zoom_job(event: &Value, delivery: &str) -> Value {
+    let bridge_relay::zoom::webhook::Notification::Meeting(event) =
+        bridge_relay::zoom::webhook::parse(&serde_json::to_vec(event).unwrap()).unwrap()
+    else {
+        panic!("not a meeting event: {event}");
+    };
+    json!({
+        "webhook_id": delivery, "event_id": delivery, "event_type": event.kind.event_type(),
+        "incident": {"id": INCIDENT}, "action": "zoom_event", "zoom_event": event,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_hundred_people_joining_and_leaving_out_of_order_keep_a_bounded_record_and_true_counts()
+ {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({"roll_call_after_seconds": 0})));
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    let at = |minute: u64| format!("2026-11-23T10:{minute:02}:00Z");
+    let mut events = Vec::new();
+    for n in 0..300u64 {
+        let who = (format!("Person {n}"), format!("p-{n}"));
+        let mut joined = participant("meeting_participant_joined.json", (&who.0, &who.1, None));
+        joined["payload"]["object"]["participant"]["join_time"] = json!(at(10 + n % 20));
+        events.push(joined);
+        // Every other person leaves again; the leave is often delivered before the join.
+        if n % 2 == 0 {
+            let mut left = participant("meeting_participant_left.json", (&who.0, &who.1, None));
+            left["payload"]["object"]["participant"]["leave_time"] = json!(at(40 + n % 10));
+            if n % 4 == 0 {
+                events.insert(events.len() - 1, left);
+            } else {
+                events.push(left);
+            }
+        }
+    }
+    for event in &events {
+        zoom_event(&ingress, event).await;
+    }
+    // And a late second delivery of the first hundred.
+    for event in events.iter().take(100) {
+        zoom_event(&ingress, event).await;
+    }
+    stand.work(&worker).await;
+    let record = lifecycle(&stand).await;
+    assert_eq!(record.participants.len(), 300);
+    assert_eq!(
+        record.participants.iter().filter(|p| p.present).count(),
+        150
+    );
+    let size = serde_json::to_string(&record).unwrap().len();
+    assert!(size < 100_000, "the lifecycle item is {size} bytes");
+}
+
+/// Takes the timer jobs off the timer queue once they are due, without running them.
+async fn take_timers(stand: &Stand, within: Duration) -> Vec<Value> {
+    let client = aws_sdk_sqs::Client::new(&stand.aws.config);
+    let messages = eventually(within, || async {
+        let messages = client
+            .receive_message()
+            .queue_url(&stand.timer_queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        (!messages.is_empty()).then_some(messages)
+    })
+    .await
+    .unwrap_or_default();
+    let mut jobs = Vec::new();
+    for message in messages {
+        client
+            .delete_message()
+            .queue_url(&stand.timer_queue_url)
+            .receipt_handle(message.receipt_handle.unwrap())
+            .send()
+            .await
+            .unwrap();
+        jobs.push(serde_json::from_str(&message.body.unwrap()).unwrap());
+    }
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_judging_one_call_at_once_post_the_notes_of_one() {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 1, "alone_after_seconds": 1
+    })));
+    // Two worker instances that share no memory, as two Lambda containers.
+    let (first, second) = (stand.worker(), stand.worker());
+    bridge_assigned(&stand, &ingress, &first, &[]).await;
+    zoom_event(
+        &ingress,
+        &participant(
+            "meeting_participant_joined.json",
+            ("Earline Greenholt", "p-earline", None),
+        ),
+    )
+    .await;
+    stand.work(&second).await;
+    let timers = take_timers(&stand, Duration::from_secs(10)).await;
+    assert_eq!(timers.len(), 1, "{timers:#?}");
+    let run = |worker: Arc<Worker>, job: Value| async move {
+        handle_sqs(
+            worker,
+            LambdaEvent::new(
+                timer_delivery(&job),
+                invocation_context(Duration::from_secs(60)),
+            ),
+        )
+        .await
+        .unwrap()
+    };
+    // The same timer, delivered to both at once (a standard queue may deliver it twice).
+    let (a, b) = tokio::join!(
+        run(first.clone(), timers[0].clone()),
+        run(second.clone(), timers[0].clone())
+    );
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 3, "first join, roll call, alone: {notes:#?}");
+    assert!(
+        notes[1].starts_with("Roll call of the Zoom meeting"),
+        "{notes:#?}"
+    );
+    assert!(notes[2].contains("has been alone"), "{notes:#?}");
+}
