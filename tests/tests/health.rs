@@ -439,3 +439,162 @@ async fn two_workers_judging_one_call_at_once_post_the_notes_of_one() {
     );
     assert!(notes[2].contains("has been alone"), "{notes:#?}");
 }
+
+/// The notes as the README shows them: clock times as `hh:mm UTC`, and the seconds a run
+/// takes (they differ from run to run) as `N s`, `N min`.
+fn as_in_readme(note: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = note.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let rest: String = chars[i..].iter().collect();
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        let starts_word = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        if digits == 2 && rest[2..].starts_with(':') && rest[5..].starts_with(" UTC") {
+            out.push_str("hh:mm UTC");
+            i += 9;
+        } else if digits > 0
+            && starts_word
+            && (rest[digits..].starts_with(" s ")
+                || rest[digits..].starts_with(" s.")
+                || rest[digits..].starts_with(" s:")
+                || rest[digits..].starts_with(" s;"))
+        {
+            out.push_str("N s");
+            i += digits + 2;
+        } else if digits > 0
+            && starts_word
+            && rest[digits..].starts_with(" min")
+            && out.ends_with("ran for ")
+        {
+            out.push_str("N min");
+            i += digits + 4;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Runs the timers as they come due until the incident has `notes` notes after the bridge's.
+async fn fire_until(stand: &Stand, worker: &Arc<Worker>, notes: usize) {
+    for _ in 0..10 {
+        if health_notes(stand).await.len() >= notes {
+            return;
+        }
+        stand.fire_timers(worker, Duration::from_secs(10)).await;
+    }
+    panic!("no {notes} notes: {:#?}", health_notes(stand).await);
+}
+
+/// `event` with its participant's time (`field`) now.
+fn now_at(mut event: Value, field: &str) -> Value {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    if field == "start_time" {
+        event["payload"]["object"]["start_time"] = json!(now);
+    } else {
+        event["payload"]["object"]["participant"][field] = json!(now);
+    }
+    event
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_shows_the_timeline_of_a_late_responder_a_wait_in_the_waiting_room_and_an_empty_call()
+ {
+    let stand = stand().await;
+    stand
+        .apis
+        .responder("PGRACE1", "Grace Hopper", "grace@example.com", Some(2))
+        .await;
+    // Seconds where a deployment has minutes, so the test takes seconds.
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 4, "waiting_after_seconds": 1, "empty_after_seconds": 2
+    })));
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[("PGRACE1", "Grace Hopper")]).await;
+
+    // Jill waits in the waiting room; nobody who can admit her is on the call.
+    let jill = now_at(
+        zoom_json("meeting_participant_joined_waiting_room.json"),
+        "date_time",
+    );
+    zoom_event(&ingress, &jill).await;
+    stand.work(&worker).await;
+    // The roll call: Grace, who was paged, is not on the call.
+    fire_until(&stand, &worker, 2).await;
+
+    // Grace joins late and lets Jill in; both leave, and the call sits empty.
+    let grace = ("Grace Hopper", "p-grace", Some("grace@example.com"));
+    let jill_joins = participant(
+        "meeting_participant_joined.json",
+        (
+            "Jill Chill",
+            "55555AAAiAAAAAiAiAiiAii",
+            Some("jchill@example.com"),
+        ),
+    );
+    for event in [
+        now_at(zoom_json("meeting_started.json"), "start_time"),
+        now_at(
+            participant("meeting_participant_joined.json", grace),
+            "join_time",
+        ),
+        now_at(zoom_json("meeting_participant_admitted.json"), "date_time"),
+        now_at(jill_joins.clone(), "join_time"),
+    ] {
+        zoom_event(&ingress, &event).await;
+        stand.work(&worker).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for event in [
+        now_at(
+            participant("meeting_participant_left.json", grace),
+            "leave_time",
+        ),
+        now_at(
+            participant(
+                "meeting_participant_left.json",
+                (
+                    "Jill Chill",
+                    "55555AAAiAAAAAiAiAiiAii",
+                    Some("jchill@example.com"),
+                ),
+            ),
+            "leave_time",
+        ),
+    ] {
+        zoom_event(&ingress, &event).await;
+    }
+    stand.work(&worker).await;
+    fire_until(&stand, &worker, 5).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+
+    let timeline: Vec<String> = stand
+        .notes()
+        .await
+        .iter()
+        .map(|n| as_in_readme(n))
+        .collect();
+    let shown = timeline
+        .iter()
+        .map(|note| format!("- {}", note.replace('\n', "\n  ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let excerpt = readme
+        .split("<!-- health-timeline -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```\n<!-- /health-timeline -->").next())
+        .expect("README has the health timeline");
+    assert_eq!(
+        excerpt, shown,
+        "the README's timeline is not the one the relay posts; it posts:\n{shown}"
+    );
+}

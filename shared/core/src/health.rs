@@ -171,9 +171,11 @@ fn due_at(lifecycle: &MeetingLifecycle, checks: &HealthChecks, check: HealthChec
     }
 }
 
+/// In the order their notes go out when several are due at once: who waits first (they wait
+/// now), then the roll call, then the state of the call.
 const CHECKS: [HealthCheck; 4] = [
-    HealthCheck::RollCall,
     HealthCheck::Waiting,
+    HealthCheck::RollCall,
     HealthCheck::Alone,
     HealthCheck::Empty,
 ];
@@ -374,14 +376,15 @@ fn roll_call_note(
     let others = u64::try_from(others)
         .unwrap_or(u64::MAX)
         .saturating_add(u64::from(lifecycle.health.untracked_present));
-    match (others, on_call.is_empty() && absent.is_empty()) {
-        (0, true) => note.push_str("\nNobody is on the call."),
-        (0, false) => {}
-        (1, _) => note.push_str("\n1 other person is on the call."),
-        (n, _) => note.push_str(&format!("\n{n} other people are on the call.")),
-    }
-    if present.is_empty() && lifecycle.health.untracked_present == 0 {
-        note.push_str(&format!("\nThe bridge: {}", meeting.join_url));
+    let nobody = present.is_empty() && lifecycle.health.untracked_present == 0;
+    match others {
+        _ if nobody => note.push_str(&format!(
+            "\nNobody is on the call yet. The bridge: {}",
+            meeting.join_url
+        )),
+        0 => {}
+        1 => note.push_str("\n1 other person is on the call."),
+        n => note.push_str(&format!("\n{n} other people are on the call.")),
     }
     note
 }
@@ -757,5 +760,113 @@ impl Worker {
             0 => "health checked; nothing to say".into(),
             n => format!("health checked; {n} note(s) posted"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_relay_domain::model::{MeetingEvent, MeetingEventKind};
+
+    fn event(kind: MeetingEventKind, at_ms: u64, who: &str) -> MeetingEvent {
+        MeetingEvent {
+            kind,
+            meeting_id: 85012345678,
+            at_ms,
+            participant: Some(who.to_owned()),
+            participant_id: Some(format!("id-{who}")),
+            participant_email: None,
+        }
+    }
+
+    fn meeting() -> StoredMeeting {
+        StoredMeeting {
+            id: 85012345678,
+            join_url: "https://zoom.example/j/85012345678".into(),
+            passcode: None,
+            phone_passcode: None,
+            dial_in: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn out_of_order_and_repeated_events_leave_the_same_count_and_never_a_negative_one() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(1_000),
+            ..MeetingLifecycle::default()
+        };
+        let apply = |l: &mut MeetingLifecycle, e: MeetingEvent| {
+            crate::lifecycle::apply_event(l, &e);
+        };
+        // Ada's leave comes before her join; Bob's join twice; a leave of someone never seen.
+        apply(&mut lifecycle, event(ParticipantLeft, 9_000, "ada"));
+        apply(&mut lifecycle, event(ParticipantJoined, 5_000, "ada"));
+        apply(&mut lifecycle, event(ParticipantJoined, 6_000, "bob"));
+        apply(&mut lifecycle, event(ParticipantJoined, 6_000, "bob"));
+        apply(&mut lifecycle, event(ParticipantLeft, 7_000, "carol"));
+        let now = occupancy(&lifecycle);
+        assert_eq!(now.present, 1, "{lifecycle:#?}");
+        assert_eq!(now.since_ms, Some(9_000));
+        // The roll call first (bridge + 300 s), then Bob alone since Ada left: 900 s later.
+        assert_eq!(next_due(&lifecycle), Some(301_000));
+        lifecycle.health.roll_call_noted = true;
+        assert_eq!(next_due(&lifecycle), Some(909_000));
+        apply(&mut lifecycle, event(ParticipantLeft, 10_000, "bob"));
+        apply(&mut lifecycle, event(ParticipantLeft, 10_000, "bob"));
+        assert_eq!(occupancy(&lifecycle).present, 0);
+    }
+
+    #[test]
+    fn times_before_the_bridge_count_from_it_and_a_resolved_incident_is_not_watched() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(100_000),
+            ..MeetingLifecycle::default()
+        };
+        crate::lifecycle::apply_event(&mut lifecycle, &event(ParticipantJoined, 5, "ada"));
+        assert_eq!(occupancy(&lifecycle).since_ms, Some(100_000));
+        // The roll call (bridge + 300 s) comes first.
+        assert_eq!(next_due(&lifecycle), Some(400_000));
+        lifecycle.resolved_at_ms = Some(200_000);
+        assert_eq!(next_due(&lifecycle), None);
+        assert!(claim_due_notes(&mut lifecycle, &meeting(), u64::MAX, true).is_empty());
+    }
+
+    #[test]
+    fn a_claimed_note_is_given_back_when_its_post_fails() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(0),
+            ..MeetingLifecycle::default()
+        };
+        crate::lifecycle::apply_event(&mut lifecycle, &event(ParticipantJoined, 1_000, "ada"));
+        let notes = claim_due_notes(&mut lifecycle, &meeting(), 2_000_000, true);
+        let checks: Vec<HealthCheck> = notes.iter().map(|(c, _)| *c).collect();
+        assert_eq!(checks, [HealthCheck::RollCall, HealthCheck::Alone]);
+        assert!(notes[1].1.starts_with("ada has been alone"), "{notes:?}");
+        // Claimed: a second judge finds nothing.
+        let claimed = lifecycle.clone();
+        assert!(claim_due_notes(&mut lifecycle, &meeting(), 2_000_000, true).is_empty());
+        for check in checks {
+            unclaim(&mut lifecycle, &claimed, check);
+        }
+        assert_eq!(
+            claim_due_notes(&mut lifecycle, &meeting(), 2_000_000, true).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn without_zoom_events_the_roll_call_says_nothing_of_who_joined() {
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(0),
+            ..MeetingLifecycle::default()
+        };
+        assert!(claim_due_notes(&mut lifecycle, &meeting(), 1_000_000, false).is_empty());
+        assert!(
+            lifecycle.health.roll_call_noted,
+            "and it is not tried again"
+        );
     }
 }

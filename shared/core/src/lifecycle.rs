@@ -964,7 +964,7 @@ fn call_figures(lifecycle: &MeetingLifecycle, until: u64) -> Option<String> {
             .filter(|first| *first >= bridged)
         {
             figures.push(format!(
-                "the first joined {} after the bridge",
+                "the first person joined {} after the bridge",
                 after(first)
             ));
         }
@@ -976,7 +976,10 @@ fn call_figures(lifecycle: &MeetingLifecycle, until: u64) -> Option<String> {
             .min()
             .filter(|joined| *joined >= bridged)
         {
-            figures.push(format!("the first paged responder {}", after(responder)));
+            figures.push(format!(
+                "the first paged responder {} after it",
+                after(responder)
+            ));
         }
     }
     // A call empty when it closes counts its stretch up to now (or the end).

@@ -315,4 +315,46 @@ mod tests {
             30
         );
     }
+
+    #[test]
+    fn the_example_in_the_policy_docs_is_a_policy_the_relay_takes() {
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md"))
+                .unwrap();
+        let section = docs.split("## Bridge health").nth(1).unwrap();
+        let example = section
+            .split("```json\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let policy = crate::policy::BridgePolicy::from_json(example, None).unwrap();
+        let checks_of = |incident: crate::model::Incident| {
+            policy
+                .meeting_for(&incident)
+                .health
+                .unwrap_or_default()
+                .checks()
+        };
+        let incident = crate::model::Incident::new("P1");
+        assert_eq!(checks_of(incident.clone()), HealthChecks::default());
+        let batch = crate::model::Incident {
+            service: Some("batch-jobs".into()),
+            ..incident.clone()
+        };
+        assert_eq!(checks_of(batch), HealthChecks::OFF);
+        let payments = crate::model::Incident {
+            teams: vec![crate::model::TeamRef {
+                id: "PT1".into(),
+                name: Some("Payments".into()),
+            }],
+            ..incident
+        };
+        assert_eq!(
+            checks_of(payments),
+            HealthChecks {
+                roll_call_after_seconds: 120,
+                ..HealthChecks::default()
+            }
+        );
+    }
 }
