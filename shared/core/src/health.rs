@@ -869,4 +869,51 @@ mod tests {
             "and it is not tried again"
         );
     }
+
+    #[test]
+    fn a_huge_call_with_every_name_at_its_longest_keeps_the_item_under_dynamodbs_400_kb() {
+        use MeetingEventKind::*;
+        // What Zoom's parser lets through at most: 64 characters of 4 bytes each for a name, 64
+        // bytes of ASCII for an id, 254 bytes of e-mail. Another part of the record at its longest too: the paged
+        // responders, the alternative hosts, the responders named as not hosts, the artifacts.
+        let long = |tag: usize| format!("{tag:04}{}", "\u{1F600}".repeat(60));
+        let email = |tag: usize| format!("{tag:04}{}@example.com", "e".repeat(238));
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(0),
+            ..MeetingLifecycle::default()
+        };
+        for n in 0..1_000 {
+            let mut joined = event(ParticipantJoined, 1_000, "x");
+            joined.participant = Some(long(n));
+            joined.participant_id = Some(format!("{n:04}{}", "i".repeat(60)));
+            joined.participant_email = Some(email(n));
+            crate::lifecycle::apply_event(&mut lifecycle, &joined);
+            let mut waiting = joined.clone();
+            waiting.kind = InWaitingRoom;
+            waiting.participant_id = Some(format!("{:04}{}", n + 5_000, "w".repeat(60)));
+            crate::lifecycle::apply_event(&mut lifecycle, &waiting);
+        }
+        for n in 0..MAX_RESPONDERS {
+            lifecycle.health.paged.push(PagedResponder {
+                key: format!("pagerduty:user:{}", long(n)),
+                name: long(n),
+                email: Some(email(n)),
+                joined_ms: Some(1),
+            });
+        }
+        lifecycle.alternative_hosts = Some((0..MAX_RESPONDERS).map(email).collect());
+        lifecycle.not_hosts_noted = (0..200)
+            .map(|n| format!("pagerduty:user:{}", long(n)))
+            .collect();
+        for n in 0..100 {
+            lifecycle.mark_artifact_posted(&format!("recording:{}", long(n)));
+        }
+        assert_eq!(
+            lifecycle.participants.len(),
+            bridge_relay_ports::store::MAX_TRACKED_PARTICIPANTS
+        );
+        assert_eq!(lifecycle.health.waiting.len(), MAX_TRACKED_WAITING);
+        let size = serde_json::to_string(&lifecycle).unwrap().len();
+        assert!(size < 380_000, "the lifecycle item is {size} bytes");
+    }
 }

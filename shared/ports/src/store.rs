@@ -347,8 +347,9 @@ pub fn host_day_key(host: &str, day: &str) -> String {
 }
 
 /// People tracked by name in one meeting's lifecycle; beyond this they are only counted, so
-/// the item stays far below DynamoDB's 400 KB.
-pub const MAX_TRACKED_PARTICIPANTS: usize = 400;
+/// the item stays below DynamoDB's 400 KB with every name, id and e-mail at its longest
+/// (`health::tests` builds that item).
+pub const MAX_TRACKED_PARTICIPANTS: usize = 300;
 
 /// What happened to an incident's meeting after the bridge: when it ran, who joined, and
 /// whether the incident is resolved (and which resolution a pending end belongs to).

@@ -158,8 +158,10 @@ pub enum ZoomEventError {
     Shape(String),
 }
 
-/// Longest display name kept; Zoom allows long names, the timeline does not need them.
-const MAX_NAME_CHARS: usize = 100;
+/// Longest display name kept, and longest participant id read: the timeline needs no longer
+/// ones, and the lifecycle item, which keeps hundreds of them, stays under DynamoDB's 400 KB.
+pub const MAX_NAME_CHARS: usize = 64;
+pub const MAX_ID_BYTES: usize = 64;
 
 /// Parses `{"event", "event_ts", "payload": {"object": {...}}}`. The meeting id may come as a
 /// number or a string (Zoom's events use both); times are RFC 3339.
@@ -233,7 +235,9 @@ pub fn parse(body: &[u8]) -> Result<Notification, ZoomEventError> {
             let id = ["participant_uuid", "participant_user_id", "id", "user_id"]
                 .iter()
                 .find_map(|k| p.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
-                .map(|s| s.chars().take(MAX_NAME_CHARS).collect());
+                // Zoom's ids are short ASCII; another is no id to tell people apart by.
+                .filter(|s| s.len() <= MAX_ID_BYTES && s.bytes().all(|b| b.is_ascii_graphic()))
+                .map(str::to_owned);
             let email = p
                 .get("email")
                 .and_then(Value::as_str)
