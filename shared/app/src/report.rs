@@ -575,6 +575,37 @@ mod tests {
     }
 
     #[test]
+    fn the_bridge_health_figures_of_a_job_are_its_metrics() {
+        let job = job();
+        let calls = CallStats {
+            responders_joined_after_seconds: vec![95, 400],
+            stuck_waiting_notes: 1,
+            empty_call_notes: 2,
+            ..CallStats::default()
+        };
+        let settled = Settled::Done(JobReport::Lifecycle {
+            incident_id: "PX".into(),
+            summary: "health checked".into(),
+        });
+        let metrics = JobOutcome::new(&job, delivery(1), &settled, calls).metrics(None);
+        assert_eq!(
+            metrics.value(names::RESPONDERS_JOINED_AFTER_SECONDS),
+            Some(&[95.0, 400.0][..])
+        );
+        assert_eq!(metrics.value(names::STUCK_WAITING_NOTES), Some(&[1.0][..]));
+        assert_eq!(metrics.value(names::EMPTY_CALL_NOTES), Some(&[2.0][..]));
+        let doc = metrics.to_emf("worker", 0);
+        let units: Vec<&serde_json::Value> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["Name"] == names::RESPONDERS_JOINED_AFTER_SECONDS)
+            .map(|m| &m["Unit"])
+            .collect();
+        assert_eq!(units, [&serde_json::json!("Seconds")]);
+    }
+
+    #[test]
     fn decisions_follow_how_the_delivery_settled() {
         let job = job();
         let outcome = |settled: &Settled, receive_count| {

@@ -533,6 +533,8 @@ pub fn newly_joined_after_seconds(before: &MeetingLifecycle, after: &MeetingLife
                 .any(|b| b.key == r.key && b.joined_ms.is_some())
         })
         .filter_map(|r| r.joined_ms)
+        // A join Zoom dates before the bridge (a meeting used before) says nothing of it.
+        .filter(|joined| *joined >= bridged)
         .map(|joined| joined.saturating_sub(bridged) / 1000)
         .collect()
 }
