@@ -157,22 +157,7 @@ impl Stand {
 
     /// Waits for the timer queue to hand out its (delayed) messages and runs the worker on them.
     pub async fn fire_timers(&self, worker: &Arc<Worker>, within: Duration) -> usize {
-        let client = aws_sdk_sqs::Client::new(&self.aws.config);
-        let messages = eventually(within, || async {
-            let messages = client
-                .receive_message()
-                .queue_url(&self.timer_queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
-            (!messages.is_empty()).then_some(messages)
-        })
-        .await
-        .unwrap_or_default();
+        let messages = self.due_timer_messages(within).await;
         let count = messages.len();
         let receipts: Vec<String> = messages
             .iter()
@@ -191,6 +176,46 @@ impl Stand {
             response.batch_item_failures.is_empty(),
             "a timer job failed"
         );
+        self.delete_timer_messages(receipts).await;
+        count
+    }
+
+    /// Takes the timer jobs off the timer queue once they are due, without running them.
+    pub async fn take_timers(&self, within: Duration) -> Vec<Value> {
+        let messages = self.due_timer_messages(within).await;
+        let receipts = messages
+            .iter()
+            .map(|m| m.receipt_handle.clone().unwrap())
+            .collect();
+        self.delete_timer_messages(receipts).await;
+        messages
+            .iter()
+            .map(|m| serde_json::from_str(m.body.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// The timer queue's messages once some are due (waiting up to `within`), still on it.
+    async fn due_timer_messages(&self, within: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        let client = aws_sdk_sqs::Client::new(&self.aws.config);
+        eventually(within, || async {
+            let messages = client
+                .receive_message()
+                .queue_url(&self.timer_queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            (!messages.is_empty()).then_some(messages)
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    async fn delete_timer_messages(&self, receipts: Vec<String>) {
+        let client = aws_sdk_sqs::Client::new(&self.aws.config);
         for receipt in receipts {
             client
                 .delete_message()
@@ -200,7 +225,6 @@ impl Stand {
                 .await
                 .unwrap();
         }
-        count
     }
 
     /// Messages in the timer queue, delayed ones included.

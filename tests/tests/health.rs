@@ -66,6 +66,16 @@ fn participant(name: &str, who: (&str, &str, Option<&str>)) -> Value {
     event
 }
 
+/// Earline joins the call (Zoom gives no e-mail for her).
+async fn earline_joins(ingress: &Ingress) {
+    let earline = ("Earline Greenholt", "p-earline", None);
+    zoom_event(
+        ingress,
+        &participant("meeting_participant_joined.json", earline),
+    )
+    .await;
+}
+
 async fn lifecycle(stand: &Stand) -> MeetingLifecycle {
     stand
         .store()
@@ -247,14 +257,7 @@ async fn an_acknowledged_incident_keeps_quiet_when_the_policy_says_so() {
         202
     );
     stand.work(&worker).await;
-    zoom_event(
-        &ingress,
-        &participant(
-            "meeting_participant_joined.json",
-            ("Earline Greenholt", "p-earline", None),
-        ),
-    )
-    .await;
+    earline_joins(&ingress).await;
     stand.work(&worker).await;
     assert!(lifecycle(&stand).await.health.acknowledged);
     assert_eq!(stand.timers_waiting().await, 0, "nothing to check");
@@ -363,37 +366,6 @@ async fn three_hundred_people_joining_and_leaving_out_of_order_keep_a_bounded_re
     assert!(size < 100_000, "the lifecycle item is {size} bytes");
 }
 
-/// Takes the timer jobs off the timer queue once they are due, without running them.
-async fn take_timers(stand: &Stand, within: Duration) -> Vec<Value> {
-    let client = aws_sdk_sqs::Client::new(&stand.aws.config);
-    let messages = eventually(within, || async {
-        let messages = client
-            .receive_message()
-            .queue_url(&stand.timer_queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
-        (!messages.is_empty()).then_some(messages)
-    })
-    .await
-    .unwrap_or_default();
-    let mut jobs = Vec::new();
-    for message in messages {
-        client
-            .delete_message()
-            .queue_url(&stand.timer_queue_url)
-            .receipt_handle(message.receipt_handle.unwrap())
-            .send()
-            .await
-            .unwrap();
-        jobs.push(serde_json::from_str(&message.body.unwrap()).unwrap());
-    }
-    jobs
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_workers_judging_one_call_at_once_post_the_notes_of_one() {
     let stand = stand().await;
@@ -403,16 +375,9 @@ async fn two_workers_judging_one_call_at_once_post_the_notes_of_one() {
     // Two worker instances that share no memory, as two Lambda containers.
     let (first, second) = (stand.worker(), stand.worker());
     bridge_assigned(&stand, &ingress, &first, &[]).await;
-    zoom_event(
-        &ingress,
-        &participant(
-            "meeting_participant_joined.json",
-            ("Earline Greenholt", "p-earline", None),
-        ),
-    )
-    .await;
+    earline_joins(&ingress).await;
     stand.work(&second).await;
-    let timers = take_timers(&stand, Duration::from_secs(10)).await;
+    let timers = stand.take_timers(Duration::from_secs(10)).await;
     assert_eq!(timers.len(), 1, "{timers:#?}");
     let run = |worker: Arc<Worker>, job: Value| async move {
         handle_sqs(

@@ -14,12 +14,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use crate::lifecycle::{clock, meeting_number};
 use crate::worker::Worker;
 use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::health::{HealthChecks, MAX_HEALTH_AFTER_SECONDS};
 use bridge_relay_domain::hosts::{MAX_RESPONDERS, normalize_email};
 use bridge_relay_domain::model::{HealthTimer, Job, JobAction};
+use bridge_relay_domain::texts::{clock, display_meeting_id as meeting_number};
 use bridge_relay_ports::store::{
     Attendance, MAX_TRACKED_WAITING, MeetingLifecycle, PagedResponder, StoredMeeting, Waiting,
     responder_key,

@@ -17,6 +17,7 @@ use bridge_relay_domain::meeting::MeetingLabels;
 use bridge_relay_domain::model::{
     EndTimer, IncidentKey, Job, JobAction, MeetingEvent, MeetingEventKind, OnResolve,
 };
+use bridge_relay_domain::texts::{clock, day_and_clock};
 use bridge_relay_ports::meetings::{MeetingError, Removal};
 use bridge_relay_ports::queue::MAX_TIMER_HOP;
 use bridge_relay_ports::store::{
@@ -798,17 +799,9 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                 );
             }
             let tracked = lifecycle.participants.len();
-            let known = lifecycle
-                .participants
-                .iter_mut()
-                .find(|p| same_participant(p.id.as_deref(), &p.name, event));
-            match known {
+            match person_of(lifecycle, event) {
                 Some(person) => {
-                    person.last_joined_ms = Some(
-                        person
-                            .last_joined_ms
-                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
-                    );
+                    person.last_joined_ms = latest(person.last_joined_ms, event.at_ms);
                     person.first_joined_ms = person.first_joined_ms.min(event.at_ms);
                     if person.email.is_none() {
                         person.email = event.participant_email.clone();
@@ -828,13 +821,7 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                 }
                 None => {
                     lifecycle.untracked_joins = lifecycle.untracked_joins.saturating_add(1);
-                    let health = &mut lifecycle.health;
-                    health.untracked_present = health.untracked_present.saturating_add(1);
-                    health.untracked_changed_ms = Some(
-                        health
-                            .untracked_changed_ms
-                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
-                    );
+                    untracked_changed(lifecycle, event.at_ms, true);
                 }
             }
             crate::health::match_paged(lifecycle, event);
@@ -849,17 +836,9 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
         }
         MeetingEventKind::ParticipantLeft => {
             let tracked = lifecycle.participants.len();
-            let known = lifecycle
-                .participants
-                .iter_mut()
-                .find(|p| same_participant(p.id.as_deref(), &p.name, event));
-            match known {
+            match person_of(lifecycle, event) {
                 Some(person) => {
-                    person.last_left_ms = Some(
-                        person
-                            .last_left_ms
-                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
-                    );
+                    person.last_left_ms = latest(person.last_left_ms, event.at_ms);
                     person.present = crate::health::is_present(person);
                 }
                 // A leave before its join (events come out of order): the join, when it
@@ -878,15 +857,7 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
                         present: false,
                     })
                 }
-                None => {
-                    let health = &mut lifecycle.health;
-                    health.untracked_present = health.untracked_present.saturating_sub(1);
-                    health.untracked_changed_ms = Some(
-                        health
-                            .untracked_changed_ms
-                            .map_or(event.at_ms, |at| at.max(event.at_ms)),
-                    );
-                }
+                None => untracked_changed(lifecycle, event.at_ms, false),
             }
             None
         }
@@ -1020,6 +991,33 @@ fn same_participant(id: Option<&str>, name: &str, event: &MeetingEvent) -> bool 
     }
 }
 
+/// One of the people beyond those tracked by name joined (`true`) or left at `at_ms`: counted,
+/// never below zero.
+fn untracked_changed(lifecycle: &mut MeetingLifecycle, at_ms: u64, joined: bool) {
+    let health = &mut lifecycle.health;
+    health.untracked_present = match joined {
+        true => health.untracked_present.saturating_add(1),
+        false => health.untracked_present.saturating_sub(1),
+    };
+    health.untracked_changed_ms = latest(health.untracked_changed_ms, at_ms);
+}
+
+/// The recorded person the event is of.
+fn person_of<'a>(
+    lifecycle: &'a mut MeetingLifecycle,
+    event: &MeetingEvent,
+) -> Option<&'a mut Attendance> {
+    lifecycle
+        .participants
+        .iter_mut()
+        .find(|p| same_participant(p.id.as_deref(), &p.name, event))
+}
+
+/// The later of a recorded time and `at_ms` (events come out of order).
+fn latest(recorded: Option<u64>, at_ms: u64) -> Option<u64> {
+    Some(recorded.map_or(at_ms, |at| at.max(at_ms)))
+}
+
 /// A join at `at_ms` ends an empty stretch, if the call was empty after someone had been on
 /// it: the longest such stretch goes in the closing note.
 fn note_empty_stretch(lifecycle: &mut MeetingLifecycle, at_ms: u64) {
@@ -1129,26 +1127,6 @@ pub(crate) fn meeting_number(id: u64) -> String {
 }
 
 /// What a note says for a time RFC 3339 cannot write (a sender's `event_ts` past year 9999).
-const UNKNOWN_TIME: &str = "an unknown time";
-
-/// `2026-11-24 10:02 UTC`.
-fn day_and_clock(time: SystemTime) -> String {
-    match bridge_relay_domain::telemetry::rfc3339_seconds(time) {
-        Some(text) if text.len() >= 16 => format!("{} {} UTC", &text[..10], &text[11..16]),
-        _ => UNKNOWN_TIME.into(),
-    }
-}
-
-/// `10:02 UTC`.
-pub(crate) fn clock(at_ms: u64) -> String {
-    match bridge_relay_domain::telemetry::time_of_millis(at_ms)
-        .and_then(bridge_relay_domain::telemetry::rfc3339_seconds)
-    {
-        Some(text) if text.len() >= 16 => format!("{} UTC", &text[11..16]),
-        _ => UNKNOWN_TIME.into(),
-    }
-}
-
 /// The note on the incident when a lifecycle job fails for good (or on its last delivery).
 pub fn failure_note(job: &Job, error: &JobError) -> String {
     match &job.action {
@@ -1172,6 +1150,7 @@ pub fn failure_note(job: &Job, error: &JobError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bridge_relay_domain::texts::UNKNOWN_TIME;
 
     const T0: u64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 

@@ -135,3 +135,26 @@ pub fn note_with(
     }
     lines.join("\n")
 }
+
+/// What a note says of a time it cannot write (past the year 9999, say).
+pub const UNKNOWN_TIME: &str = "an unknown time";
+
+/// `2026-11-24 10:02 UTC`.
+pub fn day_and_clock(time: std::time::SystemTime) -> String {
+    let text = crate::telemetry::rfc3339_seconds(time).unwrap_or_default();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(day), Some(clock)) => format!("{day} {clock} UTC"),
+        _ => UNKNOWN_TIME.into(),
+    }
+}
+
+/// `10:02 UTC`, of a time in ms since the Unix epoch.
+pub fn clock(at_ms: u64) -> String {
+    let text = crate::telemetry::time_of_millis(at_ms)
+        .and_then(crate::telemetry::rfc3339_seconds)
+        .unwrap_or_default();
+    match text.get(11..16) {
+        Some(clock) => format!("{clock} UTC"),
+        None => UNKNOWN_TIME.into(),
+    }
+}
