@@ -291,19 +291,34 @@ pub fn claim_due_notes(
     notes
 }
 
-/// Gives back the claim of `check` (its note could not be posted), so the retry posts it.
-pub fn unclaim(lifecycle: &mut MeetingLifecycle, claimed: &MeetingLifecycle, check: HealthCheck) {
+/// Gives back the claim of `check` (its note could not be posted), so the retry posts it:
+/// what the claim changed from `before` to `claimed` is undone where nothing changed it since.
+pub fn unclaim(
+    lifecycle: &mut MeetingLifecycle,
+    before: &MeetingLifecycle,
+    claimed: &MeetingLifecycle,
+    check: HealthCheck,
+) {
     let health = &mut lifecycle.health;
     match check {
-        HealthCheck::RollCall => health.roll_call_noted = false,
+        HealthCheck::RollCall => health.roll_call_noted = before.health.roll_call_noted,
         HealthCheck::Waiting => {
-            for waiting in &mut health.waiting {
-                let was = claimed
+            let newly_noted = |waiting: &Waiting| {
+                let in_claim = claimed
                     .health
                     .waiting
                     .iter()
                     .find(|w| w.same_person(waiting));
-                if was.is_some_and(|w| w.noted && w.since_ms == waiting.since_ms) {
+                let in_before = before
+                    .health
+                    .waiting
+                    .iter()
+                    .find(|w| w.same_person(waiting));
+                in_claim.is_some_and(|w| w.noted && w.since_ms == waiting.since_ms)
+                    && !in_before.is_some_and(|w| w.noted && w.since_ms == waiting.since_ms)
+            };
+            for waiting in &mut health.waiting {
+                if newly_noted(waiting) {
                     waiting.noted = false;
                 }
             }
@@ -311,13 +326,13 @@ pub fn unclaim(lifecycle: &mut MeetingLifecycle, claimed: &MeetingLifecycle, che
         }
         HealthCheck::Alone => {
             if health.alone_noted_since == claimed.health.alone_noted_since {
-                health.alone_noted_since = None;
+                health.alone_noted_since = before.health.alone_noted_since;
             }
             health.empty_notes = health.empty_notes.saturating_sub(1);
         }
         HealthCheck::Empty => {
             if health.empty_noted_since == claimed.health.empty_noted_since {
-                health.empty_noted_since = None;
+                health.empty_noted_since = before.health.empty_noted_since;
             }
             health.empty_notes = health.empty_notes.saturating_sub(1);
         }
@@ -717,8 +732,10 @@ impl Worker {
         let feed = events_seen(&view.lifecycle) || self.store.meeting_events_seen().await?;
         let now = now_ms();
         let mut notes = Vec::new();
+        let mut before = view.lifecycle.clone();
         let (claimed, version, ()) = self
             .update_known_lifecycle(&key, Some((view.lifecycle, view.lifecycle_version)), |l| {
+                before = l.clone();
                 notes = claim_due_notes(l, &meeting, now, feed);
                 if l.health.timer_due_ms.is_some_and(|due| due <= now) {
                     l.health.timer_due_ms = None;
@@ -735,7 +752,7 @@ impl Worker {
                     .collect();
                 self.update_lifecycle(&key, |l| {
                     for check in &unposted {
-                        unclaim(l, &claimed, *check);
+                        unclaim(l, &before, &claimed, *check);
                     }
                 })
                 .await?;
@@ -849,9 +866,18 @@ mod tests {
         assert!(notes[1].1.starts_with("ada has been alone"), "{notes:?}");
         // Claimed: a second judge finds nothing.
         let claimed = lifecycle.clone();
+        let before = MeetingLifecycle {
+            health: bridge_relay_ports::store::CallHealth {
+                roll_call_noted: false,
+                alone_noted_since: None,
+                empty_notes: 0,
+                ..claimed.health.clone()
+            },
+            ..claimed.clone()
+        };
         assert!(claim_due_notes(&mut lifecycle, &meeting(), 2_000_000, true).is_empty());
         for check in checks {
-            unclaim(&mut lifecycle, &claimed, check);
+            unclaim(&mut lifecycle, &before, &claimed, check);
         }
         assert_eq!(
             claim_due_notes(&mut lifecycle, &meeting(), 2_000_000, true).len(),
@@ -917,5 +943,36 @@ mod tests {
         assert_eq!(lifecycle.health.waiting.len(), MAX_TRACKED_WAITING);
         let size = serde_json::to_string(&lifecycle).unwrap().len();
         assert!(size < 380_000, "the lifecycle item is {size} bytes");
+    }
+
+    #[test]
+    fn giving_back_a_waiting_note_leaves_the_ones_posted_before_it() {
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(0),
+            ..MeetingLifecycle::default()
+        };
+        lifecycle.health.roll_call_noted = true;
+        record_waiting(&mut lifecycle, "Ada", Some("a"), 1_000, true, false);
+        let first = claim_due_notes(&mut lifecycle, &meeting(), 100_000, true);
+        assert_eq!(first.len(), 1);
+        record_waiting(&mut lifecycle, "Bob", Some("b"), 200_000, true, true);
+        let before = lifecycle.clone();
+        let second = claim_due_notes(&mut lifecycle, &meeting(), 300_000, true);
+        assert!(
+            second[0]
+                .1
+                .contains("Bob (waiting for a host to start the meeting)")
+                && !second[0].1.contains("Ada"),
+            "{second:?}"
+        );
+        let claimed = lifecycle.clone();
+        unclaim(&mut lifecycle, &before, &claimed, HealthCheck::Waiting);
+        let noted: Vec<(&str, bool)> = lifecycle
+            .health
+            .waiting
+            .iter()
+            .map(|w| (w.name.as_str(), w.noted))
+            .collect();
+        assert_eq!(noted, [("Ada", true), ("Bob", false)]);
     }
 }
