@@ -563,3 +563,39 @@ async fn the_readme_shows_the_timeline_of_a_late_responder_a_wait_in_the_waiting
         "the README's timeline is not the one the relay posts; it posts:\n{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resolved_incident_hears_nothing_and_a_reopened_one_is_watched_again() {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 0, "alone_after_seconds": 2
+    })));
+    let worker = stand.worker();
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    earline_joins(&ingress).await;
+    stand.work(&worker).await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.resolved", "resolve-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    let resolved = health_notes(&stand).await.len();
+    // The alone check's timer fires after the resolve: nothing, and nothing queued after it.
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    assert_eq!(health_notes(&stand).await.len(), resolved);
+    assert_eq!(stand.timers_waiting().await, 0);
+
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.reopened", "reopen-1")
+            .await,
+        202
+    );
+    stand.work(&worker).await;
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), resolved + 1, "{notes:#?}");
+    assert!(notes[resolved].contains("has been alone"), "{notes:#?}");
+}

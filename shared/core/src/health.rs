@@ -727,6 +727,24 @@ impl Worker {
             return Ok("no meeting to check".into());
         };
         if !watched(&view.lifecycle) {
+            // Fired, so no longer queued: a reopen queues the next one.
+            let fired = view
+                .lifecycle
+                .health
+                .timer_due_ms
+                .is_some_and(|due| due <= now_ms());
+            if fired {
+                self.update_known_lifecycle(
+                    &key,
+                    Some((view.lifecycle, view.lifecycle_version)),
+                    |l| {
+                        if l.health.timer_due_ms.is_some_and(|due| due <= now_ms()) {
+                            l.health.timer_due_ms = None;
+                        }
+                    },
+                )
+                .await?;
+            }
             return Ok("the incident is resolved; no health check".into());
         }
         let feed = events_seen(&view.lifecycle) || self.store.meeting_events_seen().await?;

@@ -47,7 +47,12 @@ impl Worker {
             JobAction::ZoomEvent(event) => self.record_zoom_event(job, event, deadline).await?,
             JobAction::ZoomArtifact(event) => self.post_artifact(job, event, deadline).await?,
             JobAction::Resolved => self.resolved(job, deadline).await?,
-            JobAction::Reopened => self.reopened(job, deadline).await?,
+            JobAction::Reopened => {
+                let reopened = self.reopened(job, deadline).await?;
+                // Open again, the call is watched again.
+                self.arm_health(job, None, false).await?;
+                reopened
+            }
             JobAction::EndMeeting(timer) => self.end_timer_fired(job, *timer, deadline).await?,
             JobAction::Follow => {
                 let followed = self.follow(job, deadline).await?;
