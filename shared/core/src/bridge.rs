@@ -269,13 +269,11 @@ impl Worker {
             tracing::warn!(incident = %incident_id, error = %e, "could not release the claim; it expires with its lease");
         }
         let report = result?;
-        if matches!(report, JobReport::Bridged { .. }) {
-            // The bridge and its note are posted: now the responders get host controls and
-            // the roll call its roster, and the health checks are queued. A failure here
+        if let JobReport::Bridged { bridged_at_ms, .. } = &report {
+            // The bridge and its note are posted: now the health checks are queued, and the
+            // responders get host controls and the roll call its roster. A failure here
             // redelivers the job, which finds the incident bridged and does this again.
-            if let JobReport::Bridged { bridged_at_ms, .. } = &report {
-                self.send_roll_call_timer(job, *bridged_at_ms).await?;
-            }
+            self.send_roll_call_timer(job, *bridged_at_ms).await?;
             if !job.incident.responders.is_empty() {
                 let followed = self.follow(job, deadline).await?;
                 tracing::info!(incident = %incident_id, "bridged; {followed}");
@@ -393,16 +391,10 @@ impl Worker {
                     bridged_at_ms: Some(bridge_relay_ports::store::now_millis()),
                     after_call: Some(job.meeting.artifact_choice()),
                     labels: Some(MeetingLabels::of(&job.keyed_incident(), &job.meeting)),
-                    health_off: job.meeting.health.is_some_and(|h| h.is_off()),
-                    health: bridge_relay_ports::store::CallHealth {
-                        checks: Some(job.meeting.health.unwrap_or_default().checks()),
-                        ..Default::default()
-                    },
                     needs_host_to_start: job.meeting.join_before_host == Some(false),
                     ..MeetingLifecycle::default()
                 };
-                // The roll call's timer, sent once the bridge is posted.
-                first.health.timer_due_ms = crate::health::roll_call_due(&first);
+                crate::health::start_watching(&mut first, &job.meeting);
                 recorded_together = self
                     .store
                     .record_new_meeting(id, owner, &stored, &first)

@@ -102,16 +102,18 @@ impl Worker {
             .iter()
             .map(|c| (c.key.clone(), c.check.email.clone()))
             .collect();
-        let mut roster = view.lifecycle.clone();
+        let mut roster = view.lifecycle;
         let known = if crate::health::record_paged(&mut roster, job, &emails) {
+            // Saved from the copy just changed; another worker's save meanwhile fails it, and
+            // the roster is recorded again on a fresh read.
             let (lifecycle, version, ()) = self
-                .update_known_lifecycle(&key, Some((view.lifecycle, view.lifecycle_version)), |l| {
+                .update_known_lifecycle(&key, Some((roster, view.lifecycle_version)), |l| {
                     crate::health::record_paged(l, job, &emails);
                 })
                 .await?;
             Some((lifecycle, version))
         } else {
-            Some((view.lifecycle, view.lifecycle_version))
+            Some((roster, view.lifecycle_version))
         };
         if update.is_empty() {
             if not_hosts.is_empty() {

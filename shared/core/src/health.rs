@@ -18,7 +18,7 @@ use crate::worker::Worker;
 use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::health::{HealthChecks, MAX_HEALTH_AFTER_SECONDS};
 use bridge_relay_domain::hosts::{MAX_RESPONDERS, normalize_email};
-use bridge_relay_domain::model::{HealthTimer, Job, JobAction};
+use bridge_relay_domain::model::{HealthTimer, Job, JobAction, MeetingOptions};
 use bridge_relay_domain::texts::{clock, display_meeting_id as meeting_number};
 use bridge_relay_ports::store::{
     Attendance, MAX_TRACKED_WAITING, MeetingLifecycle, PagedResponder, StoredMeeting, Waiting,
@@ -34,6 +34,11 @@ fn now_ms() -> u64 {
 
 fn seconds_ms(seconds: u32) -> u64 {
     u64::from(seconds).saturating_mul(1000)
+}
+
+/// The later of a recorded time and `at_ms` (events come out of order).
+pub(crate) fn latest(recorded: Option<u64>, at_ms: u64) -> Option<u64> {
+    Some(recorded.map_or(at_ms, |at| at.max(at_ms)))
 }
 
 /// Who is on the call now, as the recorded events tell, and since when the count is what it is.
@@ -142,11 +147,7 @@ fn due_at(lifecycle: &MeetingLifecycle, checks: &HealthChecks, check: HealthChec
                 .waiting
                 .iter()
                 .filter(|w| !w.noted && w.still_waiting())
-                .map(|w| {
-                    w.since_ms
-                        .max(lifecycle.bridged_at_ms.unwrap_or_default())
-                        .saturating_add(seconds_ms(checks.waiting_after_seconds))
-                })
+                .map(|w| waiting_due(lifecycle.bridged_at_ms, checks, w))
                 .min()
         }
         HealthCheck::Alone => {
@@ -171,6 +172,15 @@ fn due_at(lifecycle: &MeetingLifecycle, checks: &HealthChecks, check: HealthChec
     }
 }
 
+/// When a wait to be let in is news: `waiting_after_seconds` into it, counted from the bridge
+/// for a wait Zoom dates before it.
+fn waiting_due(bridged_at_ms: Option<u64>, checks: &HealthChecks, waiting: &Waiting) -> u64 {
+    waiting
+        .since_ms
+        .max(bridged_at_ms.unwrap_or_default())
+        .saturating_add(seconds_ms(checks.waiting_after_seconds))
+}
+
 /// In the order their notes go out when several are due at once: who waits first (they wait
 /// now), then the roll call, then the state of the call.
 const CHECKS: [HealthCheck; 4] = [
@@ -185,9 +195,16 @@ fn watched(lifecycle: &MeetingLifecycle) -> bool {
     lifecycle.resolved_at_ms.is_none() && !lifecycle.removed_unused && !lifecycle.meeting_gone
 }
 
-/// When the roll call is due (the bridge's first check), if it is on.
-pub fn roll_call_due(lifecycle: &MeetingLifecycle) -> Option<u64> {
-    due_at(lifecycle, &lifecycle.health.checks(), HealthCheck::RollCall)
+/// Keeps with a bridge just made (`bridged_at_ms` set) the checks its policy gives it, and
+/// records the roll call's timer, which the bridge job sends once the bridge is posted. What
+/// an earlier delivery recorded stays.
+pub fn start_watching(lifecycle: &mut MeetingLifecycle, meeting: &MeetingOptions) {
+    let policy = meeting.health.unwrap_or_default();
+    lifecycle.health_off |= policy.is_off();
+    let checks = *lifecycle.health.checks.get_or_insert(policy.checks());
+    if lifecycle.health.timer_due_ms.is_none() {
+        lifecycle.health.timer_due_ms = due_at(lifecycle, &checks, HealthCheck::RollCall);
+    }
 }
 
 /// When the first pending check of the call is due.
@@ -240,13 +257,12 @@ pub fn claim_due_notes(
                     }
                     continue;
                 }
-                let due_before = now.saturating_sub(seconds_ms(checks.waiting_after_seconds));
-                let bridged = lifecycle.bridged_at_ms.unwrap_or_default();
+                let bridged = lifecycle.bridged_at_ms;
                 let mut names = Vec::new();
                 for waiting in &mut lifecycle.health.waiting {
                     if !waiting.noted
                         && waiting.still_waiting()
-                        && waiting.since_ms.max(bridged) <= due_before
+                        && waiting_due(bridged, &checks, waiting) <= now
                     {
                         waiting.noted = true;
                         names.push((waiting.name.clone(), waiting.for_host));
@@ -530,9 +546,9 @@ pub fn match_paged(
     }
 }
 
-/// Seconds from the bridge to each paged responder's first join that `after` records and
-/// `before` did not: the `RespondersJoinedAfterSeconds` of one event.
-pub fn newly_joined_after_seconds(before: &MeetingLifecycle, after: &MeetingLifecycle) -> Vec<u64> {
+/// Seconds from the bridge to each paged responder's first join that `after` records and the
+/// roster `before` it did not: the `RespondersJoinedAfterSeconds` of one event.
+pub fn newly_joined_after_seconds(before: &[PagedResponder], after: &MeetingLifecycle) -> Vec<u64> {
     let Some(bridged) = after.bridged_at_ms else {
         return Vec::new();
     };
@@ -542,8 +558,6 @@ pub fn newly_joined_after_seconds(before: &MeetingLifecycle, after: &MeetingLife
         .iter()
         .filter(|r| {
             !before
-                .health
-                .paged
                 .iter()
                 .any(|b| b.key == r.key && b.joined_ms.is_some())
         })
@@ -584,7 +598,7 @@ pub fn record_waiting(
             }
         }
         Some(known) => {
-            known.left_ms = Some(known.left_ms.map_or(at_ms, |left| left.max(at_ms)));
+            known.left_ms = latest(known.left_ms, at_ms);
         }
         None => {
             if list.len() >= MAX_TRACKED_WAITING {
@@ -604,12 +618,12 @@ pub fn record_waiting(
     }
 }
 
-/// When Zoom's meeting events last vouched for the feed, in this process: one write an hour at
-/// most (the mark is a month long; a cache, not a claim).
 /// A health timer due this long ago and not cleared was lost (a crash between its send and
 /// its record): the next event queues another.
 const LOST_TIMER_AFTER_MS: u64 = 3_600_000;
 
+/// When Zoom's meeting events last vouched for the feed, in this process: one write an hour at
+/// most (the mark is a month long; a cache, not a claim).
 static FEED_MARKED_AT_MS: AtomicU64 = AtomicU64::new(0);
 const FEED_MARK_EVERY_MS: u64 = 3_600_000;
 

@@ -346,27 +346,17 @@ impl Ingress {
             Decision::Bridge(incident) => (*incident, JobAction::Bridge),
             Decision::Ignore(reason) => match event.incident {
                 // A private incident's events carry nothing to show on its meeting.
-                Some(incident) if follows && !event.private => (incident, JobAction::Follow),
+                Some(incident)
+                    if follows
+                        && !event.private
+                        && self.follow_changes_anything(&event.event_type, &incident) =>
+                {
+                    (incident, JobAction::Follow)
+                }
                 _ => return WebhookResponse::ignored(event.event_type, reason),
             },
         };
         let mut meeting = self.policy.meeting_for(&incident);
-        let quiet = meeting
-            .health
-            .unwrap_or_default()
-            .checks()
-            .quiet_when_acknowledged;
-        if action == JobAction::Follow
-            && bridge_relay_domain::health::ACKNOWLEDGEMENT_EVENT_TYPES
-                .contains(&event.event_type.as_str())
-            && !quiet
-        {
-            // Followed only to keep an acknowledged incident's call quiet.
-            return WebhookResponse::ignored(
-                event.event_type.clone(),
-                format!("{} does not open a bridge", event.event_type),
-            );
-        }
         if event.private {
             // The tool withholds the incident from most people: so does the relay's timeline.
             meeting.sensitive = Some(true);
@@ -384,6 +374,19 @@ impl Ingress {
             )
         };
         self.enqueue(job).await
+    }
+
+    /// Whether following `event_type` can change anything: an acknowledgement only quiets the
+    /// call's health notes, for incidents whose policy asks for that.
+    fn follow_changes_anything(&self, event_type: &str, incident: &Incident) -> bool {
+        !bridge_relay_domain::health::ACKNOWLEDGEMENT_EVENT_TYPES.contains(&event_type)
+            || self
+                .policy
+                .meeting_for(incident)
+                .health
+                .unwrap_or_default()
+                .checks()
+                .quiet_when_acknowledged
     }
 
     /// The incident that owns `meeting_id`, or the answer to give when there is none to queue

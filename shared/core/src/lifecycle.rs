@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::health::latest;
 use crate::worker::{JobReport, Worker};
 use bridge_relay_domain::error::{JobError, UpstreamError};
 use bridge_relay_domain::meeting::MeetingLabels;
@@ -83,17 +84,11 @@ impl Worker {
     ) -> Result<(), JobError> {
         let after_call = job.meeting.artifact_choice();
         let labels = MeetingLabels::of(&job.keyed_incident(), &job.meeting);
-        let checks = job.meeting.health.unwrap_or_default().checks();
-        let off = job.meeting.health.is_some_and(|h| h.is_off());
         self.update_lifecycle(incident_id, |lifecycle| {
             lifecycle.bridged_at_ms.get_or_insert_with(now_ms);
             lifecycle.after_call.get_or_insert(after_call);
             lifecycle.labels.get_or_insert_with(|| labels.clone());
-            lifecycle.health.checks.get_or_insert(checks);
-            if lifecycle.health.timer_due_ms.is_none() {
-                lifecycle.health.timer_due_ms = crate::health::roll_call_due(lifecycle);
-            }
-            lifecycle.health_off |= off;
+            crate::health::start_watching(lifecycle, &job.meeting);
         })
         .await
         .map(drop)
@@ -175,7 +170,7 @@ impl Worker {
         // Saved from the copy just read; a change by another worker meanwhile fails the save,
         // and the event is applied again to a fresh read. The end of a call whose incident
         // resolved with the meeting kept lets go of its host slot.
-        let before = lifecycle.clone();
+        let paged_before = lifecycle.health.paged.clone();
         let (saved, saved_version, let_go) = self
             .update_known_lifecycle(id, Some((lifecycle, version)), |lifecycle| {
                 apply_event(lifecycle, event);
@@ -188,7 +183,7 @@ impl Worker {
                 let_go
             })
             .await?;
-        for seconds in crate::health::newly_joined_after_seconds(&before, &saved) {
+        for seconds in crate::health::newly_joined_after_seconds(&paged_before, &saved) {
             bridge_relay_domain::telemetry::record_responder_joined(seconds);
         }
         self.mark_event_feed().await?;
@@ -1018,11 +1013,6 @@ fn person_of<'a>(
         .find(|p| same_participant(p.id.as_deref(), &p.name, event))
 }
 
-/// The later of a recorded time and `at_ms` (events come out of order).
-fn latest(recorded: Option<u64>, at_ms: u64) -> Option<u64> {
-    Some(recorded.map_or(at_ms, |at| at.max(at_ms)))
-}
-
 /// A join at `at_ms` ends an empty stretch, if the call was empty after someone had been on
 /// it: the longest such stretch goes in the closing note.
 fn note_empty_stretch(lifecycle: &mut MeetingLifecycle, at_ms: u64) {
@@ -1131,7 +1121,6 @@ pub(crate) fn meeting_number(id: u64) -> String {
     bridge_relay_domain::texts::display_meeting_id(id)
 }
 
-/// What a note says for a time RFC 3339 cannot write (a sender's `event_ts` past year 9999).
 /// The note on the incident when a lifecycle job fails for good (or on its last delivery).
 pub fn failure_note(job: &Job, error: &JobError) -> String {
     match &job.action {
