@@ -20,6 +20,9 @@ use crate::secret_files::secret_files;
 /// The grace period between the resolve and the end of the meeting, shortened from the
 /// deployment's policy so the demo finishes in seconds.
 const GRACE_SECONDS: u64 = 2;
+/// When the roll call of the paged responders comes after the bridge, shortened from the
+/// deployment's five minutes for the same reason.
+const ROLL_CALL_SECONDS: u64 = 3;
 /// How long a step may take before the demo calls it missing (the relay takes well under a
 /// second per step on a laptop; the slack is for a loaded CI machine).
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -161,7 +164,7 @@ async fn play(
         );
     }
     println!(
-        "  shortened  the meeting ends {GRACE_SECONDS} s after the resolve (policy `end_grace_seconds: {GRACE_SECONDS}`), Zoom's summary comes at once"
+        "  shortened  the roll call comes {ROLL_CALL_SECONDS} s after the bridge (policy `health.roll_call_after_seconds: {ROLL_CALL_SECONDS}`), the meeting ends {GRACE_SECONDS} s after the resolve (`end_grace_seconds: {GRACE_SECONDS}`), Zoom's summary comes at once"
     );
 
     let started = Instant::now();
@@ -193,12 +196,14 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// The deployment's defaults, with the meeting ended after a short grace and the summary on.
+/// The deployment's defaults, with an early roll call, the meeting ended after a short grace
+/// and the summary on.
 fn demo_policy() -> String {
     serde_json::json!({
         "meeting": {
             "on_resolve": "end",
             "end_grace_seconds": GRACE_SECONDS,
+            "health": {"roll_call_after_seconds": ROLL_CALL_SECONDS},
             "after_call": {"summary": true, "recording": false, "transcript": false},
         }
     })
@@ -291,6 +296,14 @@ async fn script(sandbox: &Sandbox, tool: Tool) -> Result<Incident, StepFailed> {
     }
     wait(sandbox, &id, step, STEP_TIMEOUT, &mut shown, |i| {
         any_note(i, "joined")
+    })
+    .await?;
+    let step = "the roll call: who of the paged is on the call";
+    println!(
+        "   ({ROLL_CALL_SECONDS} s after the bridge, the relay checks who of the paged responders is on the call)"
+    );
+    wait(sandbox, &id, step, STEP_TIMEOUT, &mut shown, |i| {
+        any_note(i, "Roll call of the Zoom meeting")
     })
     .await?;
 

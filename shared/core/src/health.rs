@@ -464,6 +464,14 @@ fn waiting_note(
     note
 }
 
+/// Whole seconds from the bridge to `at_ms`, a time Zoom dated; `None` for a time before the
+/// bridge (a meeting used before it), which says nothing of it. Zoom dates its events to the
+/// second and the bridge is dated to the millisecond, so a join within the bridge's own
+/// second is 0 s after it, not before it.
+pub fn seconds_after_bridge(bridged_ms: u64, at_ms: u64) -> Option<u64> {
+    (at_ms / 1000 >= bridged_ms / 1000).then(|| at_ms.saturating_sub(bridged_ms) / 1000)
+}
+
 /// `90 s`, `5 min` (whole minutes from two on).
 pub fn duration_text(seconds: u64) -> String {
     if seconds < 120 {
@@ -562,9 +570,7 @@ pub fn newly_joined_after_seconds(before: &[PagedResponder], after: &MeetingLife
                 .any(|b| b.key == r.key && b.joined_ms.is_some())
         })
         .filter_map(|r| r.joined_ms)
-        // A join Zoom dates before the bridge (a meeting used before) says nothing of it.
-        .filter(|joined| *joined >= bridged)
-        .map(|joined| joined.saturating_sub(bridged) / 1000)
+        .filter_map(|joined| seconds_after_bridge(bridged, joined))
         .collect()
 }
 
@@ -838,6 +844,14 @@ mod tests {
             phone_passcode: None,
             dial_in: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_join_in_the_bridges_own_second_is_after_it_and_one_before_that_second_is_not() {
+        // Bridged at 12.750 s; Zoom says 12 s for a join a moment later.
+        assert_eq!(seconds_after_bridge(12_750, 12_000), Some(0));
+        assert_eq!(seconds_after_bridge(12_750, 75_000), Some(62));
+        assert_eq!(seconds_after_bridge(12_750, 11_000), None);
     }
 
     #[test]

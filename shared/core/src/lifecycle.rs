@@ -925,32 +925,26 @@ fn call_figures(lifecycle: &MeetingLifecycle, until: u64) -> Option<String> {
     }
     let mut figures = Vec::new();
     if let Some(bridged) = lifecycle.bridged_at_ms {
-        let after = |at: u64| crate::health::duration_text(at.saturating_sub(bridged) / 1000);
-        // Zoom's times before the bridge (a meeting started by hand first) say nothing of it.
-        if let Some(first) = lifecycle
+        let after = |at: Option<u64>| {
+            at.and_then(|at| crate::health::seconds_after_bridge(bridged, at))
+                .map(crate::health::duration_text)
+        };
+        let first = lifecycle
             .participants
             .iter()
             .map(|p| p.first_joined_ms)
-            .min()
-            .filter(|first| *first >= bridged)
-        {
-            figures.push(format!(
-                "the first person joined {} after the bridge",
-                after(first)
-            ));
+            .min();
+        if let Some(first) = after(first) {
+            figures.push(format!("the first person joined {first} after the bridge"));
         }
-        if let Some(responder) = lifecycle
+        let responder = lifecycle
             .health
             .paged
             .iter()
             .filter_map(|r| r.joined_ms)
-            .min()
-            .filter(|joined| *joined >= bridged)
-        {
-            figures.push(format!(
-                "the first paged responder {} after it",
-                after(responder)
-            ));
+            .min();
+        if let Some(responder) = after(responder) {
+            figures.push(format!("the first paged responder {responder} after it"));
         }
     }
     // A call empty when it closes counts its stretch up to now (or the end).
