@@ -2,7 +2,8 @@
 //! queue and the worker (moto, Prism proxies of Zoom's and PagerDuty's specs), and the health
 //! timer on the timer queue: the roll call of the paged responders, someone waiting to be let
 //! in with nobody to admit them, one person alone, an empty call, a meeting that ended while its
-//! incident is open, a big call's bounded record, and two workers judging one call at once.
+//! incident is open, a big call's bounded record, two workers judging one call at once, and a
+//! health note PagerDuty refuses until its timer comes again.
 
 use std::time::Duration;
 
@@ -403,6 +404,73 @@ async fn two_workers_judging_one_call_at_once_post_the_notes_of_one() {
         "{notes:#?}"
     );
     assert!(notes[2].contains("has been alone"), "{notes:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_health_note_pagerduty_refuses_is_given_back_and_posted_once_when_its_timer_comes_again()
+{
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({
+        "roll_call_after_seconds": 0, "alone_after_seconds": 1, "empty_after_seconds": 0
+    })));
+    // Two attempts per note within a job, quickly, so the outage below outlasts one job.
+    let (worker, _) = stand
+        .aws
+        .worker(&stand.apis.env(), Deployment::new().retries(10, 20, 2));
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    earline_joins(&ingress).await;
+    stand.work(&worker).await;
+    let timers = stand.take_timers(Duration::from_secs(10)).await;
+    assert_eq!(timers.len(), 1, "{timers:#?}");
+    // PagerDuty is down for both of the first job's attempts at the alone note.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/incidents/[^/]+/notes$"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&stand.apis.pagerduty_upstream)
+        .await;
+    let deliver = |job: Value| {
+        handle_sqs(
+            worker.clone(),
+            LambdaEvent::new(
+                timer_delivery(&job),
+                invocation_context(Duration::from_secs(60)),
+            ),
+        )
+    };
+    let alone_posts = || async {
+        health_notes(&stand)
+            .await
+            .iter()
+            .filter(|n| n.contains("has been alone"))
+            .count()
+    };
+
+    // The timer job fails, so SQS delivers it again; the note's claim is given back.
+    let failed = deliver(timers[0].clone()).await.unwrap();
+    assert_eq!(failed.batch_item_failures.len(), 1, "{failed:?}");
+    assert_eq!(alone_posts().await, 2, "two refused attempts");
+    let given_back = lifecycle(&stand).await.health;
+    assert_eq!(given_back.alone_noted_since, None, "{given_back:#?}");
+    assert_eq!(given_back.empty_notes, 0, "{given_back:#?}");
+
+    // Delivered again with PagerDuty back: the note is posted, once, and a late duplicate of
+    // the delivery posts nothing more.
+    for _ in 0..2 {
+        let delivered = deliver(timers[0].clone()).await.unwrap();
+        assert!(delivered.batch_item_failures.is_empty(), "{delivered:?}");
+    }
+    assert_eq!(alone_posts().await, 3, "two refused, then one posted");
+    let notes = health_notes(&stand).await;
+    assert!(
+        notes
+            .last()
+            .is_some_and(|n| n.starts_with("Earline Greenholt has been alone")),
+        "{notes:#?}"
+    );
+    assert_eq!(lifecycle(&stand).await.health.empty_notes, 1);
+    assert_eq!(stand.timers_waiting().await, 0, "one note per stretch");
 }
 
 /// The notes as the README shows them: clock times as `hh:mm UTC`, and the seconds a run
