@@ -473,6 +473,84 @@ async fn a_health_note_pagerduty_refuses_is_given_back_and_posted_once_when_its_
     assert_eq!(stand.timers_waiting().await, 0, "one note per stretch");
 }
 
+/// The bridge job queues the roll call's timer before it calls the incident done: a delivery
+/// whose send failed leaves the incident to its redelivery, which queues it, and a later
+/// trigger of the bridged incident queues no second one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_roll_call_timer_that_could_not_be_queued_is_queued_by_the_redelivery_and_never_twice() {
+    let stand = stand().await;
+    let ingress = stand.ingress(health(json!({"roll_call_after_seconds": 1})));
+    let worker = stand.worker();
+    // PagerDuty lists the bridge's note once it is posted, for the redelivery's look.
+    let mut listed = spec_example("pagerduty-rest.json", "/incidents/{id}/notes", "get", "200");
+    listed["notes"][0]["content"] = json!(format!(
+        "Zoom bridge opened for this incident (bridge-relay).\nJoin: https://us06web.zoom.us/j/{MEETING_ID}?pwd=bGt5dFpvZ3FoTzRrcUFqZz09"
+    ));
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/incidents/[^/]+/notes$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listed))
+        .mount(&stand.apis.pagerduty_upstream)
+        .await;
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.triggered", "trigger-1")
+            .await,
+        202
+    );
+    // The first delivery's timer send fails: its worker's timer queue does not exist.
+    let missing_queue = format!("{}/123456789012/no-such-timer-queue", stand.aws.moto.url);
+    let (broken, _) = stand.aws.worker(
+        &stand.apis.env(),
+        Deployment::new().set("TIMER_QUEUE_URL", missing_queue),
+    );
+    let event = stand.aws.receive_as_event().await;
+    let receipt = event.records[0].receipt_handle.clone().unwrap();
+    let response = handle_sqs(
+        broken,
+        LambdaEvent::new(event, invocation_context(Duration::from_secs(60))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "the send failed");
+    assert_eq!(stand.notes().await.len(), 1, "the bridge is posted");
+    assert_eq!(stand.timers_waiting().await, 0);
+    // SQS hands the job out again once its visibility ends.
+    aws_sdk_sqs::Client::new(&stand.aws.config)
+        .change_message_visibility()
+        .queue_url(&stand.aws.queue_url)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    stand.work(&worker).await;
+    assert_eq!(stand.timers_waiting().await, 1, "the redelivery queues it");
+    assert_eq!(
+        stand.notes().await.len(),
+        1,
+        "and posts no second bridge note"
+    );
+
+    // The incident's trigger again (another event of the policy's, or a redelivered one).
+    assert_eq!(
+        stand
+            .pagerduty(&ingress, "incident.triggered", "trigger-2")
+            .await,
+        202
+    );
+    // And Earline joins (so the roll call knows Zoom's events reach the relay).
+    earline_joins(&ingress).await;
+    stand.work(&worker).await;
+    assert_eq!(stand.timers_waiting().await, 1, "no second timer");
+    assert_eq!(stand.fire_timers(&worker, Duration::from_secs(10)).await, 1);
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 2, "first join, roll call: {notes:#?}");
+    assert!(
+        notes[1].starts_with("Roll call of the Zoom meeting 850 1234 5678, 1 s after the bridge:"),
+        "{notes:#?}"
+    );
+}
+
 /// The notes as the README shows them: clock times as `hh:mm UTC`, and the seconds a run
 /// takes (they differ from run to run) as `N s`, `N min`.
 fn as_in_readme(note: &str) -> String {

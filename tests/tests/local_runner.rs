@@ -238,6 +238,13 @@ async fn a_stopping_runner_finishes_the_job_in_flight() {
         "the bridge and its note, posted before the exit, then the assignee looked up:\n{output}"
     );
     assert!(output.contains("every job in flight finished"), "{output}");
+    // Its roll call's timer, asked for on the way out, is dropped with the runner's memory
+    // (saying so) instead of failing the finished bridge.
+    assert!(
+        output.contains("the local runner is stopping: this timer will not fire"),
+        "{output}"
+    );
+    assert!(!output.contains("job failed"), "{output}");
 }
 
 /// A body the runner cannot read (a broken chunk) is a bad request, not a body too large.

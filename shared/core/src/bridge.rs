@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
+use crate::health::RollCallTimer;
 use bridge_relay_domain::error::{JobError, Service, UpstreamError};
 use bridge_relay_domain::meeting::MeetingLabels;
 use bridge_relay_domain::model::{IncidentKey, Job, JobAction, Meeting};
@@ -239,8 +240,9 @@ impl Worker {
                 // escalation) carries it as it is now: its meeting follows.
                 let followed = self.follow(job, deadline).await?;
                 tracing::info!(incident = %incident_id, "already bridged; {followed}");
-                // Its first delivery may have stopped before sending the health timer.
-                self.arm_health(job, None, true).await?;
+                // Its first delivery sent the health timer before calling it done; this only
+                // queues one that was lost (its time long past, say).
+                self.arm_health(job, None, false).await?;
                 return Ok(JobReport::AlreadyDone {
                     incident_id: incident_id.to_string(),
                 });
@@ -269,11 +271,10 @@ impl Worker {
             tracing::warn!(incident = %incident_id, error = %e, "could not release the claim; it expires with its lease");
         }
         let report = result?;
-        if let JobReport::Bridged { bridged_at_ms, .. } = &report {
-            // The bridge and its note are posted: now the health checks are queued, and the
-            // responders get host controls and the roll call its roster. A failure here
-            // redelivers the job, which finds the incident bridged and does this again.
-            self.send_roll_call_timer(job, *bridged_at_ms).await?;
+        if let JobReport::Bridged { .. } = &report {
+            // The bridge and its note are posted: now the responders get host controls and the
+            // roll call its roster. A failure here redelivers the job, which finds the incident
+            // bridged and follows it again.
             if !job.incident.responders.is_empty() {
                 let followed = self.follow(job, deadline).await?;
                 tracing::info!(incident = %incident_id, "bridged; {followed}");
@@ -375,6 +376,7 @@ impl Worker {
         }
         // Whether the meeting, its index item and the bridge's time went in one write.
         let mut recorded_together = false;
+        let mut roll_call = RollCallTimer::RecordedEarlier;
         let meeting: Meeting = match record.meeting {
             Some(stored) => stored.into(),
             None => {
@@ -399,6 +401,9 @@ impl Worker {
                     .store
                     .record_new_meeting(id, owner, &stored, &first)
                     .await?;
+                if recorded_together {
+                    roll_call = RollCallTimer::Recorded(first.health.timer_due_ms);
+                }
                 if !recorded_together {
                     self.store
                         .advance(id, owner, Stage::MeetingCreated, Some(&stored))
@@ -410,7 +415,7 @@ impl Worker {
         if record.stage < Stage::BridgeSet && !recorded_together {
             // Zoom events name the meeting; this index leads them to the incident.
             self.store.index_meeting(meeting.id, id).await?;
-            self.note_bridged_at(id, job).await?;
+            roll_call = RollCallTimer::Recorded(self.note_bridged_at(id, job).await?);
         }
         let retry = &self.settings.retry;
         if record.stage < Stage::BridgeSet {
@@ -438,6 +443,8 @@ impl Worker {
             deadline,
         )
         .await?;
+        // Sent before the incident is done: a delivery that finds it done need not send it.
+        self.send_roll_call_timer(job, roll_call).await?;
         self.store.advance(id, owner, Stage::Done, None).await?;
         tracing::info!(incident = %id, meeting_id = meeting.id, "bridge posted");
         Ok(JobReport::Bridged {

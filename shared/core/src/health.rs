@@ -207,6 +207,16 @@ pub fn start_watching(lifecycle: &mut MeetingLifecycle, meeting: &MeetingOptions
     }
 }
 
+/// What the bridge job knows of the roll call's timer when it sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RollCallTimer {
+    /// This delivery recorded the bridge's watch: the timer it recorded (`None`: no check is
+    /// due before Zoom's events say something).
+    Recorded(Option<u64>),
+    /// An earlier delivery did, and may have stopped before sending its timer.
+    RecordedEarlier,
+}
+
 /// When the first pending check of the call is due.
 pub fn next_due(lifecycle: &MeetingLifecycle) -> Option<u64> {
     if !watched(lifecycle) {
@@ -692,31 +702,22 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends the bridge's first health timer, the roll call, which the lifecycle recorded with
-    /// the meeting (`bridged_at_ms` + the roll call's wait), so the bridge job spends one call
-    /// on it and no store round trip. When the send fails, the record is taken back so the
-    /// job's redelivery sends it.
+    /// Sends the bridge's first health timer, the roll call, before the bridge job calls the
+    /// incident done, so a later delivery that finds it done knows the timer went. A delivery
+    /// that recorded the bridge's watch knows when the timer is due and sends it at no store
+    /// round trip; one that resumes an earlier delivery's bridge reads the record and sends
+    /// whatever it says, since that delivery may have stopped before its send.
     pub(crate) async fn send_roll_call_timer(
         &self,
         job: &Job,
-        bridged_at_ms: u64,
+        timer: RollCallTimer,
     ) -> Result<(), JobError> {
-        let after = job
-            .meeting
-            .health
-            .unwrap_or_default()
-            .checks()
-            .roll_call_after_seconds;
-        if self.timer.is_none() || after == 0 {
-            return Ok(());
+        match timer {
+            _ if self.timer.is_none() => Ok(()),
+            RollCallTimer::Recorded(None) => Ok(()),
+            RollCallTimer::Recorded(Some(due)) => self.send_health_timer(job, due).await,
+            RollCallTimer::RecordedEarlier => self.arm_health(job, None, true).await,
         }
-        let due = bridged_at_ms.saturating_add(seconds_ms(after));
-        if let Err(e) = self.send_health_timer(job, due).await {
-            self.update_lifecycle(&job.incident_key(), |l| l.health.timer_due_ms = None)
-                .await?;
-            return Err(e);
-        }
-        Ok(())
     }
 
     async fn send_health_timer(&self, job: &Job, due: u64) -> Result<(), JobError> {

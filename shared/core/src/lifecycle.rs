@@ -76,12 +76,13 @@ impl Worker {
     }
 
     /// Records when the bridge was posted (for the meeting's length without Zoom events), which
-    /// after-call artifacts the incident gets, and the topic and agenda its meeting was made with.
+    /// after-call artifacts the incident gets, and the topic and agenda its meeting was made with;
+    /// returns the health timer it records (the roll call's), for the bridge job to send.
     pub(crate) async fn note_bridged_at(
         &self,
         incident_id: &IncidentKey,
         job: &Job,
-    ) -> Result<(), JobError> {
+    ) -> Result<Option<u64>, JobError> {
         let after_call = job.meeting.artifact_choice();
         let labels = MeetingLabels::of(&job.keyed_incident(), &job.meeting);
         self.update_lifecycle(incident_id, |lifecycle| {
@@ -91,7 +92,7 @@ impl Worker {
             crate::health::start_watching(lifecycle, &job.meeting);
         })
         .await
-        .map(drop)
+        .map(|(lifecycle, ())| lifecycle.health.timer_due_ms)
     }
 
     /// Reads, changes and saves the incident's lifecycle, again from a fresh read when another
@@ -447,14 +448,19 @@ impl Worker {
     }
 
     pub(crate) async fn schedule(&self, job: &Job, due_at_ms: u64) -> Result<(), JobError> {
-        let timer = self.timer.as_ref().ok_or_else(|| {
-            JobError::Timer("the worker has no timer queue (TIMER_QUEUE_URL)".into())
-        })?;
+        let failed = |reason: String| JobError::Timer {
+            of: job.action.timer_of(),
+            reason,
+        };
+        let timer = self
+            .timer
+            .as_ref()
+            .ok_or_else(|| failed("the worker has no timer queue (TIMER_QUEUE_URL)".into()))?;
         let wait = Duration::from_millis(due_at_ms.saturating_sub(now_ms()));
         timer
             .enqueue_after(job, wait.min(MAX_TIMER_HOP))
             .await
-            .map_err(|e| JobError::Timer(e.to_string()))
+            .map_err(|e| failed(e.to_string()))
     }
 
     async fn reopened(&self, job: &Job, deadline: Instant) -> Result<String, JobError> {

@@ -194,8 +194,9 @@ pub enum JobError {
     NoHostInTime { waited_minutes: u64, full: PoolFull },
     #[error("ending the Zoom meeting failed: {0}")]
     EndMeeting(UpstreamError),
-    #[error("scheduling the end of the Zoom meeting failed: {0}")]
-    Timer(String),
+    /// A timer job (`of`: what it does when it fires) could not be queued.
+    #[error("scheduling {of} failed: {reason}")]
+    Timer { of: &'static str, reason: String },
     #[error("creating the post-incident review meeting failed: {0}")]
     Review(UpstreamError),
     #[error("reading the Zoom meeting summary failed: {0}")]
@@ -223,7 +224,7 @@ impl JobError {
             JobError::Store(_)
             | JobError::Busy(_)
             | JobError::PoolFull(_)
-            | JobError::Timer(_)
+            | JobError::Timer { .. }
             | JobError::OutOfTime => true,
         }
     }
@@ -346,8 +347,8 @@ impl JobError {
             JobError::EndMeeting(e) => {
                 format!("ending the Zoom meeting failed: {}", e.note_reason())
             }
-            JobError::Timer(_) => {
-                format!("the relay could not schedule the end of the Zoom meeting; {SEE_LOGS}")
+            JobError::Timer { of, .. } => {
+                format!("the relay could not schedule {of}; {SEE_LOGS}")
             }
             JobError::Review(e) => format!(
                 "creating the post-incident review meeting failed: {}",

@@ -336,6 +336,15 @@ impl JobAction {
         *self == JobAction::Bridge
     }
 
+    /// What a timer job of this action does when it fires, for the words of a failure.
+    pub fn timer_of(&self) -> &'static str {
+        match self {
+            JobAction::EndMeeting(_) => "the end of the Zoom meeting",
+            JobAction::CheckHealth(_) => "the bridge's health check",
+            _ => "a timer job",
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         self.name().as_str()
     }
@@ -824,6 +833,31 @@ pub struct MeetingEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timer_that_cannot_be_queued_is_named_for_what_it_does() {
+        let failed = |action: JobAction| crate::error::JobError::Timer {
+            of: action.timer_of(),
+            reason: "the local worker has stopped".into(),
+        };
+        let health = failed(JobAction::CheckHealth(HealthTimer { due_at_ms: 1 }));
+        assert_eq!(
+            health.to_string(),
+            "scheduling the bridge's health check failed: the local worker has stopped"
+        );
+        assert_eq!(
+            health.note_reason(),
+            "the relay could not schedule the bridge's health check; see the worker's logs"
+        );
+        let end = failed(JobAction::EndMeeting(EndTimer {
+            due_at_ms: 1,
+            generation: 1,
+        }));
+        assert!(
+            end.to_string()
+                .starts_with("scheduling the end of the Zoom meeting failed")
+        );
+    }
 
     #[test]
     fn a_job_with_fields_this_worker_does_not_know_is_still_read() {
