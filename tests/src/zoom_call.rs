@@ -155,6 +155,35 @@ impl Stand {
         );
     }
 
+    /// Delivers the next job to a worker whose timer queue does not exist, so any timer it
+    /// sends fails; checks that the job failed, and makes it visible again as SQS does once
+    /// its visibility ends.
+    pub async fn deliver_without_timer_queue(&self) {
+        let missing_queue = format!("{}/123456789012/no-such-timer-queue", self.aws.moto.url);
+        let (broken, _) = self.aws.worker(
+            &self.apis.env(),
+            Deployment::new().set("TIMER_QUEUE_URL", missing_queue),
+        );
+        let event = self.aws.receive_as_event().await;
+        assert_eq!(event.records.len(), 1);
+        let receipt = event.records[0].receipt_handle.clone().unwrap();
+        let response = handle_sqs(
+            broken,
+            LambdaEvent::new(event, invocation_context(Duration::from_secs(60))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.batch_item_failures.len(), 1, "the send failed");
+        aws_sdk_sqs::Client::new(&self.aws.config)
+            .change_message_visibility()
+            .queue_url(&self.aws.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Waits for the timer queue to hand out its (delayed) messages and runs the worker on them.
     pub async fn fire_timers(&self, worker: &Arc<Worker>, within: Duration) -> usize {
         let messages = self.due_timer_messages(within).await;

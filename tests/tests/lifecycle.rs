@@ -266,31 +266,8 @@ async fn a_resolve_whose_end_timer_could_not_be_queued_queues_it_on_its_next_del
         202
     );
     // The first delivery's timer send fails: its worker's timer queue does not exist.
-    let missing_queue = format!("{}/123456789012/no-such-timer-queue", stand.aws.moto.url);
-    let (broken, _) = stand.aws.worker(
-        &stand.apis.env(),
-        Deployment::new().set("TIMER_QUEUE_URL", missing_queue),
-    );
-    let event = stand.aws.receive_as_event().await;
-    assert_eq!(event.records.len(), 1);
-    let receipt = event.records[0].receipt_handle.clone().unwrap();
-    let response = handle_sqs(
-        broken,
-        LambdaEvent::new(event, invocation_context(Duration::from_secs(60))),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.batch_item_failures.len(), 1, "the send failed");
+    stand.deliver_without_timer_queue().await;
     assert_eq!(stand.timers_waiting().await, 0);
-    // SQS hands the job out again once its visibility ends.
-    aws_sdk_sqs::Client::new(&stand.aws.config)
-        .change_message_visibility()
-        .queue_url(&stand.aws.queue_url)
-        .receipt_handle(receipt)
-        .visibility_timeout(0)
-        .send()
-        .await
-        .unwrap();
     stand.work(&worker).await;
     assert_eq!(stand.timers_waiting().await, 1, "the timer is queued");
     let notes = stand.notes().await;
