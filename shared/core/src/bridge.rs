@@ -403,8 +403,7 @@ impl Worker {
                     .await?;
                 if recorded_together {
                     roll_call = RollCallTimer::Recorded(first.health.timer_due_ms);
-                }
-                if !recorded_together {
+                } else {
                     self.store
                         .advance(id, owner, Stage::MeetingCreated, Some(&stored))
                         .await?;
