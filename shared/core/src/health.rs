@@ -140,7 +140,9 @@ fn due_at(lifecycle: &MeetingLifecycle, checks: &HealthChecks, check: HealthChec
             .then_some(lifecycle.bridged_at_ms?)
             .map(|at| at.saturating_add(seconds_ms(checks.roll_call_after_seconds))),
         HealthCheck::Waiting => {
-            if checks.waiting_after_seconds == 0 {
+            // A host on the call can let them in: no wait is news while one is there, and
+            // when the last one leaves, whoever still waits is (that leave arms the timer).
+            if checks.waiting_after_seconds == 0 || host_on_call(lifecycle) {
                 return None;
             }
             health
@@ -260,13 +262,6 @@ pub fn claim_due_notes(
                 roll_call_note(lifecycle, meeting, checks.roll_call_after_seconds)
             }
             HealthCheck::Waiting => {
-                if host_on_call(lifecycle) {
-                    // A host is on the call to let them in: nothing to say, for this stretch.
-                    for waiting in &mut lifecycle.health.waiting {
-                        waiting.noted = true;
-                    }
-                    continue;
-                }
                 let bridged = lifecycle.bridged_at_ms;
                 let mut names = Vec::new();
                 for waiting in &mut lifecycle.health.waiting {
@@ -990,6 +985,45 @@ mod tests {
         assert_eq!(lifecycle.health.waiting.len(), MAX_TRACKED_WAITING);
         let size = serde_json::to_string(&lifecycle).unwrap().len();
         assert!(size < 380_000, "the lifecycle item is {size} bytes");
+    }
+
+    #[test]
+    fn someone_waiting_while_a_host_is_on_the_call_is_news_once_the_host_leaves() {
+        let mut lifecycle = MeetingLifecycle {
+            bridged_at_ms: Some(0),
+            alternative_hosts: Some(vec!["grace@example.com".into()]),
+            ..MeetingLifecycle::default()
+        };
+        lifecycle.health.roll_call_noted = true;
+        let grace = |kind, at_ms| MeetingEvent {
+            kind,
+            meeting_id: 85012345678,
+            at_ms,
+            participant: Some("Grace Hopper".into()),
+            participant_id: Some("id-grace".into()),
+            participant_email: Some("grace@example.com".into()),
+        };
+        crate::lifecycle::apply_event(
+            &mut lifecycle,
+            &grace(MeetingEventKind::ParticipantJoined, 1_000),
+        );
+        record_waiting(&mut lifecycle, "Ada", Some("a"), 2_000, true, false);
+        // Grace, an alternative host, could let Ada in: her wait is nothing to say, and no
+        // timer is due for it.
+        assert!(claim_due_notes(&mut lifecycle, &meeting(), 100_000, true).is_empty());
+        assert!(next_due(&lifecycle).is_some_and(|due| due > 100_000));
+        // Grace leaves without letting her in: Ada's wait is due at once.
+        crate::lifecycle::apply_event(
+            &mut lifecycle,
+            &grace(MeetingEventKind::ParticipantLeft, 120_000),
+        );
+        assert_eq!(next_due(&lifecycle), Some(62_000));
+        let notes = claim_due_notes(&mut lifecycle, &meeting(), 130_000, true);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].1.contains(": Ada (in the waiting room)."),
+            "{notes:?}"
+        );
     }
 
     #[test]
