@@ -312,6 +312,35 @@ async fn a_meeting_that_ends_while_the_incident_is_open_is_one_note_however_ofte
 }
 
 /// The job the ingress queues for a Zoom meeting event, under another delivery id.
+/// A meeting only a host can start says so when it ends while the incident is open, also when
+/// its record was not made in the bridge's one write (an incident whose lifecycle item was there
+/// before its meeting, as after a resolve and reopen before the bridge).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_meeting_only_a_host_can_start_says_so_when_it_ends_whichever_way_it_was_recorded() {
+    let stand = stand().await;
+    let policy = r#"{"meeting": {"join_before_host": false}}"#;
+    let ingress = stand.ingress(BridgePolicy::from_json(policy, None).unwrap());
+    let worker = stand.worker();
+    let key = IncidentKey::from_stored(INCIDENT.to_owned());
+    let saved = stand
+        .store()
+        .save_lifecycle(&key, &MeetingLifecycle::default(), 0)
+        .await
+        .unwrap();
+    assert!(saved);
+    bridge_assigned(&stand, &ingress, &worker, &[]).await;
+    zoom_event(&ingress, &zoom_json("meeting_ended.json")).await;
+    stand.work(&worker).await;
+    let notes = health_notes(&stand).await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].contains(
+            "the meeting starts again when the host or an alternative host joins with the link"
+        ),
+        "{notes:#?}"
+    );
+}
+
 fn zoom_job(event: &Value, delivery: &str) -> Value {
     let bridge_relay::zoom::webhook::Notification::Meeting(event) =
         bridge_relay::zoom::webhook::parse(&serde_json::to_vec(event).unwrap()).unwrap()

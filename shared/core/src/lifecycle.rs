@@ -89,6 +89,8 @@ impl Worker {
             lifecycle.bridged_at_ms.get_or_insert_with(now_ms);
             lifecycle.after_call.get_or_insert(after_call);
             lifecycle.labels.get_or_insert_with(|| labels.clone());
+            // As the one write of a new meeting records it (only a host starts such a call).
+            lifecycle.needs_host_to_start |= job.meeting.join_before_host == Some(false);
             crate::health::start_watching(lifecycle, &job.meeting);
         })
         .await
@@ -772,6 +774,12 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
     match event.kind {
         MeetingEventKind::Started => {
             let first = lifecycle.started_at_ms.is_none();
+            if first && lifecycle.ended_at_ms.is_some_and(|end| event.at_ms <= end) {
+                // The start of the call whose end came first: kept for its length, with no
+                // note (the call is over).
+                lifecycle.started_at_ms = Some(event.at_ms);
+                return None;
+            }
             if first || lifecycle.ended_at_ms.is_some_and(|end| event.at_ms > end) {
                 lifecycle.started_at_ms = Some(event.at_ms);
                 lifecycle.ended_at_ms = None;
@@ -881,7 +889,13 @@ pub fn apply_event(lifecycle: &mut MeetingLifecycle, event: &MeetingEvent) -> Op
             None
         }
         MeetingEventKind::Ended => {
-            if lifecycle.ended_at_ms.is_some_and(|end| end >= event.at_ms) {
+            // Delivered again or late: an end no later than the one recorded, or older than
+            // the latest start (the meeting was started again since), is not this call's.
+            if lifecycle.ended_at_ms.is_some_and(|end| end >= event.at_ms)
+                || lifecycle
+                    .started_at_ms
+                    .is_some_and(|start| start > event.at_ms)
+            {
                 return None;
             }
             lifecycle.ended_at_ms = Some(event.at_ms);
@@ -1133,8 +1147,18 @@ pub fn failure_note(job: &Job, error: &JobError) -> String {
             event.artifact.kind().as_str(),
             error.note_reason()
         ),
+        // The job may have failed after its event was recorded: "could not finish", which
+        // holds either way, never "could not record".
+        JobAction::CheckHealth(_) => format!(
+            "bridge-relay could not finish a health check of this incident's Zoom call (the roll call, someone waiting, one person alone or an empty call): {}\nThe job is kept in the relay's dead-letter queue.",
+            error.note_reason()
+        ),
+        JobAction::Reopened => format!(
+            "bridge-relay could not finish handling the reopening of this incident: {}\nIf its Zoom meeting was to end after the resolve, it may still end then.",
+            error.note_reason()
+        ),
         _ => format!(
-            "bridge-relay could not record a Zoom meeting event ({}) for this incident: {}",
+            "bridge-relay could not finish handling a Zoom meeting event ({}) for this incident: {}",
             job.event_type,
             error.note_reason()
         ),
@@ -1156,6 +1180,65 @@ mod tests {
             participant: who.map(|(name, _)| name.to_owned()),
             participant_id: who.map(|(_, id)| id.to_owned()),
             participant_email: None,
+        }
+    }
+
+    #[test]
+    fn a_late_end_of_an_earlier_run_does_not_end_the_meeting_started_again() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle::default();
+        assert!(apply_event(&mut lifecycle, &event(Started, 0, None)).is_some());
+        assert!(apply_event(&mut lifecycle, &event(Ended, 40, None)).is_some());
+        // Started again; then Zoom delivers the first run's end once more.
+        assert!(apply_event(&mut lifecycle, &event(Started, 41, None)).is_some());
+        assert_eq!(apply_event(&mut lifecycle, &event(Ended, 40, None)), None);
+        assert_eq!(lifecycle.ended_at_ms, None, "the call is running");
+        assert_eq!(lifecycle.started_at_ms, Some(T0 + 41 * 60_000));
+        // Its own end comes.
+        assert!(apply_event(&mut lifecycle, &event(Ended, 50, None)).is_some());
+    }
+
+    #[test]
+    fn a_start_delivered_after_its_end_leaves_the_call_ended() {
+        use MeetingEventKind::*;
+        let mut lifecycle = MeetingLifecycle::default();
+        assert!(apply_event(&mut lifecycle, &event(Ended, 40, None)).is_some());
+        assert_eq!(apply_event(&mut lifecycle, &event(Started, 0, None)), None);
+        assert_eq!(lifecycle.ended_at_ms, Some(T0 + 40 * 60_000));
+        assert_eq!(lifecycle.started_at_ms, Some(T0));
+    }
+
+    #[test]
+    fn a_failed_health_check_or_reopen_is_not_called_an_event_not_recorded() {
+        let error = JobError::Note(bridge_relay_domain::error::UpstreamError::Transport {
+            service: bridge_relay_domain::error::Service::PagerDuty,
+            reason: "connection reset".into(),
+        });
+        let job = |action: &str, extra: &str| {
+            Job::from_json(&format!(
+                r#"{{"webhook_id":"w","event_id":"e","event_type":"{action}","action":"{action}","incident":{{"id":"P1"}}{extra}}}"#
+            ))
+            .unwrap()
+        };
+        let health = failure_note(
+            &job("check_health", r#","health_timer":{"due_at_ms":1}"#),
+            &error,
+        );
+        assert!(
+            health.starts_with(
+                "bridge-relay could not finish a health check of this incident's Zoom call"
+            ),
+            "{health}"
+        );
+        let reopened = failure_note(&job("reopened", ""), &error);
+        assert!(
+            reopened.starts_with(
+                "bridge-relay could not finish handling the reopening of this incident:"
+            ),
+            "{reopened}"
+        );
+        for note in [health, reopened] {
+            assert!(!note.contains("could not record"), "{note}");
         }
     }
 
