@@ -280,6 +280,37 @@ async fn an_acknowledged_incident_keeps_quiet_when_the_policy_says_so() {
     );
 }
 
+/// A bridge opened on a later event of an already acknowledged incident (its priority raised,
+/// say) keeps quiet from the start: the event's status says it is acknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bridge_opened_on_an_acknowledged_incident_keeps_quiet_from_the_start() {
+    let stand = stand().await;
+    let policy = json!({
+        "event_types": ["incident.triggered", "incident.priority_updated"],
+        "meeting": {"health": {
+            "roll_call_after_seconds": 0, "alone_after_seconds": 1, "quiet_when_acknowledged": true
+        }}
+    });
+    let ingress = stand.ingress(BridgePolicy::from_json(&policy.to_string(), None).unwrap());
+    let worker = stand.worker();
+    let status = stand
+        .pagerduty_with(
+            &ingress,
+            "incident.priority_updated",
+            "priority-1",
+            |data| data["status"] = json!("acknowledged"),
+        )
+        .await;
+    assert_eq!(status, 202);
+    stand.work(&worker).await;
+    assert!(stand.notes().await[0].starts_with("Zoom bridge opened"));
+    earline_joins(&ingress).await;
+    stand.work(&worker).await;
+    assert!(lifecycle(&stand).await.health.acknowledged);
+    assert_eq!(stand.timers_waiting().await, 0, "nothing to check");
+    assert_eq!(health_notes(&stand).await.len(), 1, "only the first join");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_meeting_that_ends_while_the_incident_is_open_is_one_note_however_often_it_is_delivered()
 {

@@ -396,7 +396,7 @@ impl Worker {
                     needs_host_to_start: job.meeting.join_before_host == Some(false),
                     ..MeetingLifecycle::default()
                 };
-                crate::health::start_watching(&mut first, &job.meeting);
+                crate::health::start_watching(&mut first, job);
                 recorded_together = self
                     .store
                     .record_new_meeting(id, owner, &stored, &first)

@@ -18,7 +18,7 @@ use crate::worker::Worker;
 use bridge_relay_domain::error::JobError;
 use bridge_relay_domain::health::{HealthChecks, MAX_HEALTH_AFTER_SECONDS};
 use bridge_relay_domain::hosts::{MAX_RESPONDERS, normalize_email};
-use bridge_relay_domain::model::{HealthTimer, Job, JobAction, MeetingOptions};
+use bridge_relay_domain::model::{HealthTimer, Job, JobAction};
 use bridge_relay_domain::texts::{clock, display_meeting_id as meeting_number};
 use bridge_relay_ports::store::{
     Attendance, MAX_TRACKED_WAITING, MeetingLifecycle, PagedResponder, StoredMeeting, Waiting,
@@ -199,9 +199,11 @@ fn watched(lifecycle: &MeetingLifecycle) -> bool {
 
 /// Keeps with a bridge just made (`bridged_at_ms` set) the checks its policy gives it, and
 /// records the roll call's timer, which the bridge job sends once the bridge is posted. What
-/// an earlier delivery recorded stays.
-pub fn start_watching(lifecycle: &mut MeetingLifecycle, meeting: &MeetingOptions) {
-    let policy = meeting.health.unwrap_or_default();
+/// an earlier delivery recorded stays; the job's event says whether the incident is
+/// acknowledged.
+pub fn start_watching(lifecycle: &mut MeetingLifecycle, job: &Job) {
+    note_acknowledgement(lifecycle, job);
+    let policy = job.meeting.health.unwrap_or_default();
     lifecycle.health_off |= policy.is_off();
     let checks = *lifecycle.health.checks.get_or_insert(policy.checks());
     if lifecycle.health.timer_due_ms.is_none() {
@@ -524,14 +526,23 @@ pub fn record_paged(
             None => {}
         }
     }
-    let acknowledged = bridge_relay_domain::health::acknowledged_by(&job.event_type);
-    if let Some(acknowledged) = acknowledged
-        && lifecycle.health.acknowledged != acknowledged
-    {
-        lifecycle.health.acknowledged = acknowledged;
-        changed = true;
+    note_acknowledgement(lifecycle, job) || changed
+}
+
+/// Records whether the incident is acknowledged, when the job's event says; returns whether
+/// that changed.
+fn note_acknowledgement(lifecycle: &mut MeetingLifecycle, job: &Job) -> bool {
+    let said = bridge_relay_domain::health::acknowledged_of(
+        &job.event_type,
+        job.incident.status.as_deref(),
+    );
+    match said {
+        Some(acknowledged) if lifecycle.health.acknowledged != acknowledged => {
+            lifecycle.health.acknowledged = acknowledged;
+            true
+        }
+        _ => false,
     }
-    changed
 }
 
 /// The paged responder a join is of (by e-mail, else by name) joined at the event's time.

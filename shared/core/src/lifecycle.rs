@@ -91,7 +91,7 @@ impl Worker {
             lifecycle.labels.get_or_insert_with(|| labels.clone());
             // As the one write of a new meeting records it (only a host starts such a call).
             lifecycle.needs_host_to_start |= job.meeting.join_before_host == Some(false);
-            crate::health::start_watching(lifecycle, &job.meeting);
+            crate::health::start_watching(lifecycle, job);
         })
         .await
         .map(|(lifecycle, ())| lifecycle.health.timer_due_ms)

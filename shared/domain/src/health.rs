@@ -34,6 +34,17 @@ pub fn acknowledged_by(event_type: &str) -> Option<bool> {
     }
 }
 
+/// Whether the incident is acknowledged, as a PagerDuty event of `event_type` about it in
+/// `status` says: by what the event is, else by the status it reports (any event carries it,
+/// so a bridge opened on a later event of an acknowledged incident knows).
+pub fn acknowledged_of(event_type: &str, status: Option<&str>) -> Option<bool> {
+    acknowledged_by(event_type).or(match status {
+        Some("acknowledged") => Some(true),
+        Some("triggered") => Some(false),
+        _ => None,
+    })
+}
+
 /// The events followed only for `quiet_when_acknowledged`: nothing else of the meeting changes.
 pub const ACKNOWLEDGEMENT_EVENT_TYPES: [&str; 2] =
     ["incident.acknowledged", "incident.unacknowledged"];
@@ -261,6 +272,31 @@ pub fn strict_health<'de, D: serde::Deserializer<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acknowledgement_is_read_from_the_event_else_from_the_status_it_reports() {
+        assert_eq!(
+            acknowledged_of("incident.acknowledged", Some("triggered")),
+            Some(true)
+        );
+        assert_eq!(
+            acknowledged_of("incident.escalated", Some("acknowledged")),
+            Some(false)
+        );
+        assert_eq!(
+            acknowledged_of("incident.priority_updated", Some("acknowledged")),
+            Some(true)
+        );
+        assert_eq!(
+            acknowledged_of("incident.priority_updated", Some("triggered")),
+            Some(false)
+        );
+        assert_eq!(
+            acknowledged_of("incident.priority_updated", Some("resolved")),
+            None
+        );
+        assert_eq!(acknowledged_of("incident.annotated", None), None);
+    }
 
     #[test]
     fn false_true_and_an_object_are_read_and_written_back() {

@@ -48,7 +48,8 @@ pub struct Incident {
     /// The severity name, for tools that grade incidents by severity (incident.io: `SEV1`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
-    /// The status name, for tools whose webhooks carry one (incident.io: `Investigating`, …).
+    /// The status name, for tools whose webhooks carry one (incident.io: `Investigating`, …;
+    /// PagerDuty: `triggered`, `acknowledged`, `resolved`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Who is responding (PagerDuty: the assignees; incident.io: the role assignees, lead

@@ -65,6 +65,10 @@ struct IncidentData {
     service: Option<Reference>,
     #[serde(default)]
     urgency: Option<String>,
+    /// `triggered`, `acknowledged` or `resolved`: whether it is acknowledged, for
+    /// `quiet_when_acknowledged`, whatever the event.
+    #[serde(default)]
+    status: Option<String>,
     #[serde(default)]
     priority: Option<Reference>,
     #[serde(default)]
@@ -305,6 +309,7 @@ fn incident_from_data(data: &RawFields) -> Result<Incident, ParseError> {
         service: data.service.and_then(|s| s.summary),
         teams: team_refs(data.teams),
         urgency: data.urgency,
+        status: data.status,
         priority: data.priority.and_then(|p| p.summary),
         conference_bridge: data
             .conference_bridge
