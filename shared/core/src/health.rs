@@ -449,7 +449,15 @@ fn waiting_note(
     );
     let hosts = lifecycle.alternative_hosts.as_deref().unwrap_or_default();
     if hosts.is_empty() {
-        note.push_str(" No responder has the meeting's host controls (policy `meeting.hosts`); turn the waiting room off, or let responders be hosts.");
+        // What lets them in without a host: the waiting room off, or join before host on.
+        let in_room = names.iter().any(|(_, for_host)| !for_host);
+        let for_host = names.iter().any(|(_, for_host)| *for_host);
+        let without_host = match (in_room, for_host) {
+            (true, true) => "turn the waiting room off and join before host on",
+            (false, true) => "turn join before host on",
+            _ => "turn the waiting room off",
+        };
+        note.push_str(&format!(" No responder has the meeting's host controls (policy `meeting.hosts`); {without_host}, or let responders be hosts."));
     } else {
         let host_names: Vec<String> = hosts
             .iter()
@@ -1034,6 +1042,38 @@ mod tests {
         assert!(
             notes[0].1.contains(": Ada (in the waiting room)."),
             "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn with_no_responder_as_host_the_waiting_note_says_what_lets_each_kind_of_wait_in() {
+        let advice = |waits: &[(&str, bool)]| {
+            let mut lifecycle = MeetingLifecycle {
+                bridged_at_ms: Some(0),
+                ..MeetingLifecycle::default()
+            };
+            lifecycle.health.roll_call_noted = true;
+            for (name, for_host) in waits {
+                record_waiting(&mut lifecycle, name, Some(name), 1_000, true, *for_host);
+            }
+            let notes = claim_due_notes(&mut lifecycle, &meeting(), 100_000, true);
+            let note = notes[0].1.clone();
+            note.split("(policy `meeting.hosts`); ")
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            advice(&[("Ada", false)]),
+            "turn the waiting room off, or let responders be hosts."
+        );
+        assert_eq!(
+            advice(&[("Bob", true)]),
+            "turn join before host on, or let responders be hosts."
+        );
+        assert_eq!(
+            advice(&[("Ada", false), ("Bob", true)]),
+            "turn the waiting room off and join before host on, or let responders be hosts."
         );
     }
 
